@@ -1,0 +1,144 @@
+"""Every example and the README quick start run and print what they promise."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
+README = ROOT / "README.rst"
+RUN_TIMEOUT = 60  # seconds for one example; each one should take a few
+
+# Lines (or fragments of lines) each example must print. An example missing from
+# this table is still run and must exit cleanly.
+EXPECTED: dict[str, list[str]] = {
+    "basic_example.py": [
+        "printer got squares [1, 4, 9, 16] (total 30)",
+        "job status: completed",
+        "events: ['start', 'numbers', 'squares', 'completed']",
+        "printer received 1 payload(s)",
+        "history:",
+    ],
+    "concurrent_flow_demo.py": [
+        "=== 1. Parallel fetchers into an aggregator ===",
+        "aggregator collected 4 results: customers, inventory, orders, prices",
+        "=== 2. Sequential versus concurrent ===",
+        "Speed-up: ",
+        "=== 3. Error handling with ErrorStrategy.CONTINUE ===",
+        "job status: completed",
+        "error_continued",
+        "aggregator still collected: customers, orders, prices",
+        "=== 4. Serialization round trip ===",
+        "restored flow: strategy=concurrent, max_workers=3",
+        "restored flow ran: status=completed, 4 results",
+        "=== 5. Switching strategies ===",
+        "concurrent max_workers=4: completed",
+        "sequential max_workers=1: completed",
+        "Demo finished.",
+    ],
+}
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+@functools.cache
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
+    """Run one example once per test session (several tests read its output)."""
+    return run_python(f"examples/{name}")
+
+
+def describe(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+def test_examples_exist() -> None:
+    names = {path.name for path in EXAMPLES}
+    assert set(EXPECTED) <= names
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_example_runs(path: Path) -> None:
+    result = run_example(path.name)
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    for line in EXPECTED.get(path.name, []):
+        assert line in result.stdout, f"missing {line!r}\n{describe(result)}"
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_concurrent_demo_is_faster_than_sequential() -> None:
+    result = run_example("concurrent_flow_demo.py")
+    assert result.returncode == 0, describe(result)
+    match = re.search(r"^Speed-up: ([0-9.]+)x$", result.stdout, re.MULTILINE)
+    assert match, describe(result)
+    # Four fetchers that only sleep: ideally 4x; leave room for a busy machine.
+    assert float(match.group(1)) > 1.5, describe(result)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_example_imports_only_public_api(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            assert not module.startswith("routilux."), (
+                f"{path.name}:{node.lineno} imports {module}; use 'from routilux'"
+            )
+
+
+def rst_block(text: str, language: str, after: str) -> str:
+    """The body of the first ``.. code-block:: <language>`` below *after*."""
+    lines = text[text.index(after) :].splitlines()
+    start = lines.index(f".. code-block:: {language}") + 1
+    body: list[str] = []
+    for line in lines[start:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        body.append(line)
+    return textwrap.dedent("\n".join(body)).strip("\n") + "\n"
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_readme_quick_start_prints_what_it_shows(tmp_path: Path) -> None:
+    readme = README.read_text(encoding="utf-8")
+    code = rst_block(readme, "python", after="Quick start")
+    shown = rst_block(readme, "text", after="It prints:")
+    script = tmp_path / "quick_start.py"
+    script.write_text(code, encoding="utf-8")
+
+    result = run_python(str(script))
+
+    assert result.returncode == 0, describe(result)
+    assert result.stdout == shown, describe(result)
+
+
+def test_readme_quick_start_matches_basic_example() -> None:
+    # The README promises that examples/basic_example.py is the same flow.
+    shown = rst_block(README.read_text(encoding="utf-8"), "text", after="It prints:")
+    expected = EXPECTED["basic_example.py"]
+    for line in shown.splitlines():
+        assert line in expected, f"README shows {line!r}, basic_example is not checked"
