@@ -1,0 +1,55 @@
+"""Sphinx configuration for the routilux documentation.
+
+Build with ``make docs`` or, from the repository root::
+
+    sphinx-build -W -b doctest docs docs/_build/doctest
+    sphinx-build -W -b html docs docs/_build/html
+
+Only extensions that ship with Sphinx are used, so the build needs no network.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+# Document the checkout even when routilux is not installed in the environment.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+project = "routilux"
+author = "The routilux developers"
+copyright = "the routilux developers"
+
+try:
+    release = package_version("routilux")
+except PackageNotFoundError:
+    release = "unknown"
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.napoleon",
+]
+
+# Docstrings are written in Google style (STYLE.md).
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": True,
+}
+
+# Every code example in the documentation is run by the doctest builder.
+doctest_global_setup = "import routilux"
+
+exclude_patterns = ["_build"]
+nitpicky = False
+
+html_theme = "alabaster"
+html_title = f"routilux {release}"
