@@ -1,0 +1,79 @@
+"""routilux: flows of routines with slots and events, run sequentially or on threads.
+
+Everything public is importable from here; ``__all__`` is the whole public API.
+"""
+
+from __future__ import annotations
+
+from .connection import Connection
+from .event import Event
+from .exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    EntryPointError,
+    ForeignJobError,
+    JobTimeoutError,
+    RoutiluxError,
+    SerializationError,
+    StrategyShutdownError,
+    UnknownEventError,
+    UnknownMergeStrategyError,
+    UnknownRoutineError,
+    UnknownSlotError,
+    UnknownStrategyError,
+)
+from .flow import Flow
+from .graph import Finding
+from .job_state import ExecutionRecord, JobState, JobStatus, RoutineStatus
+from .merge import register_merge_strategy
+from .resilience import ErrorHandler, ErrorStrategy
+from .routine import Routine
+from .runtime.context import ExecutionContext
+from .slot import Slot
+from .strategies import (
+    ExecutionStrategy,
+    SequentialStrategy,
+    StrategyState,
+    ThreadedStrategy,
+    register_strategy,
+)
+from .tracking import ExecutionTracker
+
+__version__ = "1.0.0.dev0"
+
+__all__ = [
+    "ConfigurationError",
+    "Connection",
+    "DuplicateNameError",
+    "EntryPointError",
+    "ErrorHandler",
+    "ErrorStrategy",
+    "Event",
+    "ExecutionContext",
+    "ExecutionRecord",
+    "ExecutionStrategy",
+    "ExecutionTracker",
+    "Finding",
+    "Flow",
+    "ForeignJobError",
+    "JobState",
+    "JobStatus",
+    "JobTimeoutError",
+    "RoutiluxError",
+    "Routine",
+    "RoutineStatus",
+    "SequentialStrategy",
+    "SerializationError",
+    "Slot",
+    "StrategyShutdownError",
+    "StrategyState",
+    "ThreadedStrategy",
+    "UnknownEventError",
+    "UnknownMergeStrategyError",
+    "UnknownRoutineError",
+    "UnknownSlotError",
+    "UnknownStrategyError",
+    "__version__",
+    "register_merge_strategy",
+    "register_strategy",
+]

@@ -1,0 +1,93 @@
+"""The one exception hierarchy of routilux.
+
+Every exception routilux raises derives from :class:`RoutiluxError`. Where an error
+has a standard-library meaning the class derives from that class too, so code that
+catches ``ValueError`` or ``RuntimeError`` keeps working::
+
+    RoutiluxError
+    ├── ConfigurationError (ValueError)        bad input when building a flow
+    │   ├── DuplicateNameError                 routine id, slot, event or connection
+    │   ├── UnknownRoutineError                no routine with that id in the flow
+    │   ├── UnknownEventError                  the routine declares no such event
+    │   ├── UnknownSlotError                   the routine declares no such slot
+    │   ├── UnknownStrategyError               no execution strategy by that name
+    │   ├── UnknownMergeStrategyError          no merge strategy by that name
+    │   ├── EntryPointError                    entry routine has no ``trigger`` slot
+    │   └── ForeignJobError                    a JobState of another flow
+    ├── SerializationError (ValueError)        a document that cannot be read or written
+    ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
+    └── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
+
+Each message names what was wrong (routine id, slot, event, strategy name, path) and,
+where it helps, what to do instead.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DuplicateNameError",
+    "EntryPointError",
+    "ForeignJobError",
+    "JobTimeoutError",
+    "RoutiluxError",
+    "SerializationError",
+    "StrategyShutdownError",
+    "UnknownEventError",
+    "UnknownMergeStrategyError",
+    "UnknownRoutineError",
+    "UnknownSlotError",
+    "UnknownStrategyError",
+]
+
+
+class RoutiluxError(Exception):
+    """Base class of every exception routilux raises."""
+
+
+class ConfigurationError(RoutiluxError, ValueError):
+    """A flow, routine or strategy was given input it cannot accept."""
+
+
+class DuplicateNameError(ConfigurationError):
+    """A routine id, slot name, event name or connection is already taken."""
+
+
+class UnknownRoutineError(ConfigurationError):
+    """No routine with the given id belongs to the flow."""
+
+
+class UnknownEventError(ConfigurationError):
+    """The routine declares no event with the given name."""
+
+
+class UnknownSlotError(ConfigurationError):
+    """The routine declares no slot with the given name."""
+
+
+class UnknownStrategyError(ConfigurationError):
+    """No execution strategy is registered under the given name."""
+
+
+class UnknownMergeStrategyError(ConfigurationError):
+    """No merge strategy is registered under the given name."""
+
+
+class EntryPointError(ConfigurationError):
+    """The routine cannot start a job: it has no ``trigger`` slot."""
+
+
+class ForeignJobError(ConfigurationError):
+    """A JobState was passed to a flow it does not belong to."""
+
+
+class SerializationError(RoutiluxError, ValueError):
+    """A document could not be written or read back safely."""
+
+
+class StrategyShutdownError(RoutiluxError, RuntimeError):
+    """New work was submitted after ``shutdown()``."""
+
+
+class JobTimeoutError(RoutiluxError, TimeoutError):
+    """Waiting for a job ran out of time."""

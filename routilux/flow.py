@@ -1,0 +1,437 @@
+"""Flow: routines wired by connections, and the face of execution.
+
+The flow holds its routines and connections in a ``networkx.MultiDiGraph`` (nodes are
+routine ids, edges connections keyed by ``(event, slot)``) and delegates running to
+the runtime and an execution strategy. Every method that changes the structure checks
+all of its input first, so a failure leaves the flow as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from . import graph as graph_text
+from .connection import Connection
+from .exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    EntryPointError,
+    StrategyShutdownError,
+    UnknownEventError,
+    UnknownRoutineError,
+    UnknownSlotError,
+)
+from .runtime.runner import FlowRunner
+from .routine import Routine
+from .serialization import InstanceOrClassMethod, flow_from_dict, flow_to_dict, from_json, to_json
+from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
+
+if TYPE_CHECKING:
+    from .graph import Finding
+    from .job_state import JobState
+    from .resilience import ErrorHandler
+    from .tracking import ExecutionTracker
+
+__all__ = ["Flow"]
+
+_DEFAULT_CONCURRENT_WORKERS = 5
+
+
+class Flow:
+    """Routines, the connections between them, and how they run.
+
+    Args:
+        flow_id: The flow's id; a uuid4 string when omitted.
+        execution_strategy: ``"sequential"``, ``"concurrent"``, another registered
+            name, or an :class:`~routilux.strategies.ExecutionStrategy` object.
+        max_workers: Worker threads for concurrent strategies (1 for sequential).
+        error_handler: The flow-wide error policy (a routine's own one wins).
+        history_limit: Keep at most this many history records per job (None: all).
+
+    Attributes:
+        flow_id: The flow's id.
+        error_handler: The flow-wide error policy, or None (STOP).
+        execution_tracker: The tracker of the most recent job, or None.
+
+    The structure methods (``add_routine``, ``connect``...) are not thread-safe: build
+    the flow first, then run it. ``execute``, ``wait_for_completion`` and
+    ``shutdown`` are thread-safe.
+    """
+
+    def __init__(
+        self,
+        flow_id: str | None = None,
+        execution_strategy: str | ExecutionStrategy = "sequential",
+        max_workers: int = _DEFAULT_CONCURRENT_WORKERS,
+        *,
+        error_handler: ErrorHandler | None = None,
+        history_limit: int | None = None,
+    ) -> None:
+        check_max_workers(max_workers)
+        if history_limit is not None and (not isinstance(history_limit, int) or history_limit < 1):
+            raise ConfigurationError(f"history_limit must be None or an int >= 1, got {history_limit!r}")
+        self.flow_id: str = flow_id or str(uuid.uuid4())
+        self.error_handler: ErrorHandler | None = error_handler
+        self.execution_tracker: ExecutionTracker | None = None
+        self.history_limit = history_limit
+        self._routines: dict[str, Routine] = {}
+        self._connections: list[Connection] = []
+        self._graph = nx.MultiDiGraph()
+        self._runner = FlowRunner(self)
+        self._strategy_name = "sequential"
+        self._max_workers = 1
+        self._requested_workers = max_workers
+        self.set_execution_strategy(execution_strategy, max_workers)
+
+    # -- structure -----------------------------------------------------------------
+
+    @property
+    def routines(self) -> Mapping[str, Routine]:
+        """Routine id -> routine (read-only view)."""
+        return MappingProxyType(self._routines)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections, in the order they were made (a copy)."""
+        return list(self._connections)
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """A read-only view of the wiring graph."""
+        return self._graph.copy(as_view=True)
+
+    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
+        """Add ``routine`` under ``routine_id`` (its default id when None).
+
+        Returns:
+            The id used.
+
+        Raises:
+            ConfigurationError: When ``routine`` is not a Routine.
+            DuplicateNameError: When the id is taken or the object is already here.
+        """
+        if not isinstance(routine, Routine):
+            raise ConfigurationError(f"add_routine expects a Routine, got {type(routine).__name__}")
+        if not hasattr(routine, "_rx"):
+            raise ConfigurationError(
+                f"{type(routine).__name__}.__init__ must call super().__init__() before use"
+            )
+        rid = routine_id if routine_id is not None else routine._rx.default_id
+        if not isinstance(rid, str) or not rid:
+            raise ConfigurationError(f"routine id must be a non-empty string, got {rid!r}")
+        if rid in self._routines:
+            raise DuplicateNameError(f"flow {self.flow_id!r} already has a routine with id {rid!r}")
+        for other_id, other in self._routines.items():
+            if other is routine:
+                raise DuplicateNameError(
+                    f"this {type(routine).__name__} is already in flow {self.flow_id!r} as {other_id!r}"
+                )
+        self._routines[rid] = routine
+        self._graph.add_node(rid, routine=routine)
+        self._runner.invalidate_routes()
+        return rid
+
+    def remove_routine(self, routine_id: str) -> Routine:
+        """Remove a routine and every connection to or from it.
+
+        Raises:
+            UnknownRoutineError: When no routine has that id.
+        """
+        routine = self._routine(routine_id)
+        for connection in [
+            c
+            for c in self._connections
+            if routine_id in (c.source_routine_id, c.target_routine_id)
+        ]:
+            self._drop_connection(connection)
+        del self._routines[routine_id]
+        self._graph.remove_node(routine_id)
+        self._runner.invalidate_routes()
+        return routine
+
+    def connect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+        param_mapping: dict[str, str] | None = None,
+    ) -> Connection:
+        """Wire an event of one routine to a slot of another (or the same).
+
+        Raises:
+            UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
+                missing.
+            DuplicateNameError: When exactly this connection exists.
+            ConfigurationError: When ``param_mapping`` is not a str -> str dict.
+        """
+        event = self._event(source_routine_id, source_event)
+        slot = self._slot(target_routine_id, target_slot)
+        mapping = _check_mapping(param_mapping, source_routine_id, source_event)
+        key = (source_event, target_slot)
+        if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
+            raise DuplicateNameError(
+                f"flow {self.flow_id!r} already connects {source_routine_id}.{source_event}"
+                f" -> {target_routine_id}.{target_slot}"
+            )
+        connection = Connection(event, slot, mapping)
+        connection.source_routine_id = source_routine_id
+        connection.target_routine_id = target_routine_id
+        self._connections.append(connection)
+        self._graph.add_edge(
+            source_routine_id, target_routine_id, key=key, connection=connection, param_mapping=mapping
+        )
+        self._runner.invalidate_routes()
+        return connection
+
+    def disconnect(
+        self, source_routine_id: str, source_event: str, target_routine_id: str, target_slot: str
+    ) -> None:
+        """Remove one connection.
+
+        Raises:
+            ConfigurationError: When no such connection exists.
+        """
+        key = (source_event, target_slot)
+        if not self._graph.has_edge(source_routine_id, target_routine_id, key=key):
+            raise ConfigurationError(
+                f"flow {self.flow_id!r} has no connection {source_routine_id}.{source_event}"
+                f" -> {target_routine_id}.{target_slot}"
+            )
+        connection = self._graph.edges[source_routine_id, target_routine_id, key]["connection"]
+        self._drop_connection(connection)
+        self._runner.invalidate_routes()
+
+    def _drop_connection(self, connection: Connection) -> None:
+        self._connections.remove(connection)
+        key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
+        self._graph.remove_edge(connection.source_routine_id, connection.target_routine_id, key=key)
+        still_linked = any(
+            c.source_event is connection.source_event and c.target_slot is connection.target_slot
+            for c in self._connections
+        )
+        if not still_linked:
+            connection.disconnect()
+
+    def _routine(self, routine_id: str) -> Routine:
+        routine = self._routines.get(routine_id)
+        if routine is None:
+            raise UnknownRoutineError(
+                f"flow {self.flow_id!r} has no routine {routine_id!r}; it has {sorted(self._routines)}"
+            )
+        return routine
+
+    def _event(self, routine_id: str, event_name: str) -> Any:
+        event = self._routine(routine_id).get_event(event_name)
+        if event is None:
+            declared = sorted(self._routines[routine_id]._rx.events)
+            raise UnknownEventError(
+                f"routine {routine_id!r} has no event {event_name!r}; it declares {declared}"
+            )
+        return event
+
+    def _slot(self, routine_id: str, slot_name: str) -> Any:
+        slot = self._routine(routine_id).get_slot(slot_name)
+        if slot is None:
+            declared = sorted(self._routines[routine_id]._rx.slots)
+            raise UnknownSlotError(
+                f"routine {routine_id!r} has no slot {slot_name!r}; it declares {declared}"
+            )
+        return slot
+
+    # -- strategy and errors -------------------------------------------------------
+
+    @property
+    def execution_strategy(self) -> str:
+        """The name of the strategy ``execute`` uses by default."""
+        return self._strategy_name
+
+    @property
+    def max_workers(self) -> int:
+        """Worker threads of the default strategy (1 for sequential)."""
+        return self._max_workers
+
+    def set_execution_strategy(
+        self, strategy: str | ExecutionStrategy, max_workers: int | None = None
+    ) -> None:
+        """Choose how ``execute`` runs jobs from now on (running jobs are unaffected).
+
+        Args:
+            strategy: A registered name or an ExecutionStrategy object.
+            max_workers: Workers for concurrent strategies: given, else 5
+                (``sequential`` always has 1).
+
+        Raises:
+            UnknownStrategyError: For an unregistered name.
+            ConfigurationError: When ``max_workers`` is not an int >= 1.
+        """
+        if isinstance(strategy, str):
+            workers = check_max_workers(
+                max_workers if max_workers is not None else _DEFAULT_CONCURRENT_WORKERS
+            )
+            self._runner.strategy(strategy, workers)  # builds it: checks the name
+            self._strategy_name = strategy
+            self._requested_workers = workers
+            self._max_workers = 1 if strategy == "sequential" else workers
+            return
+        if not isinstance(strategy, ExecutionStrategy):
+            raise ConfigurationError(
+                f"execution_strategy must be a name {registered_strategies()} or an "
+                f"ExecutionStrategy, got {type(strategy).__name__}"
+            )
+        self._runner.adopt(strategy)
+        self._strategy_name = strategy.name
+        self._max_workers = strategy.max_workers
+
+    def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
+        """Use ``error_handler`` for routines without their own."""
+        self.error_handler = error_handler
+
+    # -- running -------------------------------------------------------------------
+
+    def execute(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+    ) -> JobState:
+        """Start a job at the ``trigger`` slot of ``entry_routine_id``.
+
+        Sequential strategies return when the job is complete; concurrent ones return
+        at once with a running JobState. Thread-safe.
+
+        Raises:
+            UnknownRoutineError: For an unknown id.
+            EntryPointError: When the routine has no ``trigger`` slot.
+            UnknownStrategyError: For an unknown per-call strategy name.
+            StrategyShutdownError: After :meth:`shutdown`.
+        """
+        if self._runner.closed:
+            raise StrategyShutdownError(
+                f"flow {self.flow_id!r} is shut down: cannot execute {entry_routine_id!r}"
+            )
+        routine = self._routine(entry_routine_id)
+        if routine.get_slot("trigger") is None:
+            raise EntryPointError(
+                f"routine {entry_routine_id!r} cannot start a job: it has no 'trigger' slot "
+                f"(slots: {sorted(routine._rx.slots)})"
+            )
+        if entry_params is not None and not isinstance(entry_params, dict):
+            raise ConfigurationError(
+                f"entry_params must be a dict, got {type(entry_params).__name__}"
+            )
+        name = execution_strategy or self._strategy_name
+        workers = self._max_workers if name == self._strategy_name else self._requested_workers
+        return self._runner.execute(entry_routine_id, dict(entry_params or {}), name, workers)
+
+    def wait_for_completion(self, timeout: float | None = None) -> bool:
+        """Block until no job of this flow has work left.
+
+        Returns:
+            True when all jobs are done, False when ``timeout`` seconds passed.
+            Thread-safe.
+        """
+        return self._runner.wait(timeout)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting jobs and release the workers. Idempotent; thread-safe.
+
+        Args:
+            wait: Drain running and queued work first (False drops what has not
+                started; those jobs end ``cancelled``).
+            timeout: With ``wait``, the longest time to wait for the drain.
+        """
+        self._runner.shutdown(wait, timeout)
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(wait=True)
+
+    def deliver_now(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+        """Deliver an emit made outside any job through this flow's connections,
+        in the caller's thread."""
+        self._runner.deliver_now(routine, event_name, data)
+
+    # -- looking at it -------------------------------------------------------------
+
+    def validate(self) -> list[Finding]:
+        """Findings about the wiring: unknown or unconnected slots, undeclared mapped
+        parameters, unreachable routines, cycles. Errors come first."""
+        return graph_text.find_problems(self._graph, self._routines)
+
+    def to_mermaid(self, direction: str = "LR") -> str:
+        """The flow as a mermaid flowchart."""
+        return graph_text.to_mermaid(self._graph, direction)
+
+    def to_dot(self) -> str:
+        """The flow as Graphviz DOT text."""
+        return graph_text.to_dot(self._graph, self.flow_id)
+
+    def get_stats(self) -> dict[str, Any]:
+        """Pool statistics per strategy, active jobs and per-routine timings of the
+        most recent job. Thread-safe."""
+        return self._runner.stats()
+
+    # -- serialization ---------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """The structure as a JSON-ready dict (never job state)."""
+        return flow_to_dict(self)
+
+    @InstanceOrClassMethod
+    def deserialize(owner: Flow | type[Flow], data: dict[str, Any]) -> Flow:  # noqa: N805
+        """Rebuild from :meth:`serialize` output.
+
+        Called on the class it returns a new Flow; called on an instance it fills
+        that (empty) flow and returns it.
+
+        Raises:
+            SerializationError: Naming the path of whatever is wrong in ``data``.
+        """
+        return flow_from_dict(data, owner if isinstance(owner, Flow) else None)
+
+    def to_json(self) -> bytes:
+        """The structure as JSON bytes."""
+        return to_json(self.serialize())
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Flow:
+        """A new Flow from :meth:`to_json` output."""
+        return flow_from_dict(from_json(raw), None)
+
+    def save(self, path: str | Path) -> None:
+        """Write the structure as JSON to ``path`` (parent directories are created)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Flow:
+        """A new Flow from a file written by :meth:`save`."""
+        return cls.from_json(Path(path).read_bytes())
+
+    def __repr__(self) -> str:
+        return (
+            f"Flow({self.flow_id!r}, strategy={self._strategy_name!r}, "
+            f"routines={len(self._routines)}, connections={len(self._connections)})"
+        )
+
+
+def _check_mapping(mapping: object, routine_id: str, event_name: str) -> dict[str, str] | None:
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise ConfigurationError(
+            f"param_mapping of {routine_id}.{event_name} must map str to str, got {mapping!r}"
+        )
+    return dict(mapping) or None

@@ -1,0 +1,174 @@
+"""The flow's wiring as a graph: validation findings and mermaid/dot text.
+
+Nodes are routine ids; edges are connections keyed by ``(event, slot)``. Nothing here
+changes a flow; every function reads a ``networkx.MultiDiGraph`` and the routines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import networkx as nx
+
+if TYPE_CHECKING:
+    from .routine import Routine
+
+__all__ = ["Finding", "find_problems", "to_dot", "to_mermaid"]
+
+_MAX_CYCLES_REPORTED = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing :meth:`Flow.validate` noticed.
+
+    Attributes:
+        severity: ``"error"`` (the flow cannot work as wired) or ``"warning"``.
+        code: A stable identifier: ``unknown-event``, ``unknown-slot``,
+            ``unconnected-slot``, ``unknown-parameter``, ``unreachable``, ``cycle``,
+            ``no-entry``.
+        message: What was found, naming routine ids, events and slots.
+        routine_id: The routine concerned, when there is one.
+    """
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    routine_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message} [{self.code}]"
+
+
+def find_problems(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+    """Everything worth telling about the wiring, errors first."""
+    findings: list[Finding] = []
+    findings += _check_edges(graph, routines)
+    findings += _check_unconnected_slots(graph, routines)
+    findings += _check_reachability(graph, routines)
+    findings += _check_cycles(graph)
+    return sorted(findings, key=lambda f: (f.severity != "error", f.code, f.routine_id or ""))
+
+
+def _check_edges(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+    found: list[Finding] = []
+    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+        event = routines[source].get_event(event_name)
+        if event is None:
+            found.append(
+                Finding("error", "unknown-event", f"routine {source!r} has no event {event_name!r}", source)
+            )
+        elif event.output_params:
+            for param in attrs.get("param_mapping") or {}:
+                if param not in event.output_params:
+                    found.append(
+                        Finding(
+                            "warning",
+                            "unknown-parameter",
+                            f"mapping on {source}.{event_name} -> {target}.{slot_name} renames "
+                            f"{param!r}, which event {event_name!r} does not declare "
+                            f"(declares {event.output_params})",
+                            source,
+                        )
+                    )
+        if routines[target].get_slot(slot_name) is None:
+            found.append(
+                Finding("error", "unknown-slot", f"routine {target!r} has no slot {slot_name!r}", target)
+            )
+    return found
+
+
+def _check_unconnected_slots(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+    fed: set[tuple[str, str]] = {(target, key[1]) for _, target, key in graph.edges(keys=True)}
+    found: list[Finding] = []
+    for routine_id, routine in routines.items():
+        for slot_name in routine._rx.slots:
+            if slot_name != "trigger" and (routine_id, slot_name) not in fed:
+                found.append(
+                    Finding(
+                        "warning",
+                        "unconnected-slot",
+                        f"slot {routine_id}.{slot_name} has no incoming connection",
+                        routine_id,
+                    )
+                )
+    return found
+
+
+def _entries(routines: Mapping[str, Routine]) -> list[str]:
+    return [rid for rid, routine in routines.items() if routine.get_slot("trigger") is not None]
+
+
+def _check_reachability(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+    if not routines:
+        return []
+    entries = _entries(routines)
+    if not entries:
+        return [Finding("error", "no-entry", "no routine has a 'trigger' slot, so no job can start")]
+    reachable: set[str] = set(entries)
+    for entry in entries:
+        reachable |= nx.descendants(graph, entry)
+    return [
+        Finding("warning", "unreachable", f"routine {rid!r} cannot be reached from any entry", rid)
+        for rid in routines
+        if rid not in reachable
+    ]
+
+
+def _check_cycles(graph: nx.MultiDiGraph) -> list[Finding]:
+    found: list[Finding] = []
+    for cycle in nx.simple_cycles(nx.DiGraph(graph)):
+        if len(found) == _MAX_CYCLES_REPORTED:
+            break
+        path = " -> ".join([*cycle, cycle[0]])
+        found.append(
+            Finding("warning", "cycle", f"cycle {path}: make sure it ends (routers may loop)", cycle[0])
+        )
+    return found
+
+
+def _node_label(routine_id: str, routine: Any) -> str:
+    return f"{routine_id}\\n{type(routine).__name__}"
+
+
+def to_mermaid(graph: nx.MultiDiGraph, direction: str = "LR") -> str:
+    """Mermaid ``flowchart`` text: one node per routine, one arrow per connection."""
+    names = {rid: f"n{i}" for i, rid in enumerate(graph.nodes)}
+    lines = [f"flowchart {direction}"]
+    for rid, attrs in graph.nodes(data=True):
+        label = f"{rid}<br/>{type(attrs.get('routine')).__name__}"
+        lines.append(f'    {names[rid]}["{_mermaid_escape(label)}"]')
+    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+        label = f"{event_name} → {slot_name}"
+        mapping = attrs.get("param_mapping")
+        if mapping:
+            label += " (" + ", ".join(f"{k}→{v}" for k, v in mapping.items()) + ")"
+        lines.append(f'    {names[source]} -->|"{_mermaid_escape(label)}"| {names[target]}')
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_escape(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def to_dot(graph: nx.MultiDiGraph, name: str = "flow") -> str:
+    """Graphviz DOT text: one node per routine, one edge per connection."""
+    lines = [f"digraph {_dot_quote(name)} {{", "    rankdir=LR;", "    node [shape=box];"]
+    for rid, attrs in graph.nodes(data=True):
+        label = f"{rid}\n{type(attrs.get('routine')).__name__}"
+        lines.append(f"    {_dot_quote(rid)} [label={_dot_quote(label)}];")
+    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+        label = f"{event_name} -> {slot_name}"
+        mapping = attrs.get("param_mapping")
+        if mapping:
+            label += "\n" + ", ".join(f"{k}->{v}" for k, v in mapping.items())
+        lines.append(f"    {_dot_quote(source)} -> {_dot_quote(target)} [label={_dot_quote(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

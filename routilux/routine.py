@@ -1,0 +1,307 @@
+"""Routine: the unit of work of a flow.
+
+The contract, in one place:
+
+* Subclass :class:`Routine`, call ``super().__init__()`` first, then declare input
+  slots with :meth:`Routine.define_slot` and output events with
+  :meth:`Routine.define_event`. A routine that can start a job has a slot named
+  ``trigger``.
+* Handlers receive what arrives at their slot (see :mod:`routilux.slot` for the four
+  call rules) and send results on with :meth:`Routine.emit`. Inside a job, ``emit``
+  never runs a handler inline: it queues one activation per connected slot.
+* Configuration (:meth:`set_config`) is read-only while jobs run and is what
+  serialization keeps. Statistics (:meth:`set_stat`, :meth:`increment_stat`) are
+  thread-safe.
+* The base keeps its own state in ``_config``, ``_stats`` and ``_rx``, leaving every
+  other name free for subclasses.
+* Every subclass registers itself on definition, so serialized flows can name it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .event import Event
+from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventError
+from .registry import class_key, register_routine_class
+from .resilience import ErrorHandler, ErrorStrategy
+from .runtime.context import ExecutionContext, current_frame
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from .flow import Flow
+    from .merge import UserMerge
+
+__all__ = ["Routine"]
+
+_ids = itertools.count(1)
+
+
+class _RoutineInternals:
+    """The base class's own state, kept apart from subclass attributes."""
+
+    __slots__ = ("default_id", "error_handler", "events", "max_concurrency", "slots", "stats_lock")
+
+    def __init__(self, default_id: str, max_concurrency: int | None) -> None:
+        self.default_id = default_id
+        self.slots: dict[str, Slot] = {}
+        self.events: dict[str, Event] = {}
+        self.error_handler: ErrorHandler | None = None
+        self.max_concurrency = max_concurrency
+        # Guards _stats: handlers on many threads update one routine's statistics.
+        self.stats_lock = threading.Lock()
+
+
+def _check_concurrency(value: int | None) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"max_concurrency must be None or an int >= 1, got {value!r}")
+    return value
+
+
+class Routine:
+    """Base class of every routine.
+
+    Attributes:
+        max_concurrency: Class-level default for :meth:`set_max_concurrency`: at most
+            this many activations of the routine run at once (None: unlimited).
+    """
+
+    max_concurrency: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_concurrency(cls.max_concurrency)
+        register_routine_class(cls)
+
+    def __init__(self) -> None:
+        self._config: dict[str, Any] = {}
+        self._stats: dict[str, Any] = {}
+        self._rx = _RoutineInternals(
+            f"{type(self).__name__.lower()}_{next(_ids)}", type(self).max_concurrency
+        )
+
+    # -- declaration ---------------------------------------------------------------
+
+    def define_slot(
+        self,
+        name: str,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: str | UserMerge = "override",
+    ) -> Slot:
+        """Declare an input slot.
+
+        Raises:
+            DuplicateNameError: When the routine already has a slot called ``name``.
+            UnknownMergeStrategyError: For an unknown merge strategy name.
+        """
+        if name in self._rx.slots:
+            raise DuplicateNameError(f"{self._describe()} already has a slot named {name!r}")
+        slot = Slot(name, self, handler, merge_strategy)
+        self._rx.slots[name] = slot
+        return slot
+
+    def define_event(self, name: str, output_params: Iterable[str] | None = None) -> Event:
+        """Declare an output event with the parameter names it carries.
+
+        Raises:
+            DuplicateNameError: When the routine already has an event called ``name``.
+        """
+        if name in self._rx.events:
+            raise DuplicateNameError(f"{self._describe()} already has an event named {name!r}")
+        event = Event(name, self, list(output_params or []))
+        self._rx.events[name] = event
+        return event
+
+    def get_slot(self, name: str) -> Slot | None:
+        """The slot called ``name``, or None."""
+        return self._rx.slots.get(name)
+
+    def get_event(self, name: str) -> Event | None:
+        """The event called ``name``, or None."""
+        return self._rx.events.get(name)
+
+    # -- emitting ------------------------------------------------------------------
+
+    def emit(self, event_name: str, flow: Flow | None = None, **data: Any) -> None:
+        """Send ``data`` out on the event ``event_name``.
+
+        Inside a job this queues one activation per connected slot (after param
+        mapping) and returns at once. Outside a job, with ``flow`` given, the flow's
+        connections deliver in this thread; with no flow at all, the event's
+        connected slots receive the data directly.
+
+        Raises:
+            UnknownEventError: When the routine has no such event.
+        """
+        if event_name not in self._rx.events:
+            raise UnknownEventError(
+                f"{self._describe()} has no event named {event_name!r}; "
+                f"declared: {sorted(self._rx.events)}"
+            )
+        frame = current_frame()
+        if frame is not None:
+            routine_id = frame.routine_id if frame.routine is self else frame.run.id_of(self)
+            if routine_id is not None:
+                frame.run.emit(routine_id, event_name, data)
+                return
+        if flow is not None:
+            flow.deliver_now(self, event_name, data)
+            return
+        for slot in list(self._rx.events[event_name].connected_slots):
+            slot.receive(data)
+
+    # -- configuration -------------------------------------------------------------
+
+    def set_config(self, **config: Any) -> None:
+        """Set configuration values (kept by serialization)."""
+        self._config.update(config)
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        """A configuration value, or ``default``."""
+        return self._config.get(key, default)
+
+    def config(self) -> dict[str, Any]:
+        """A copy of the configuration."""
+        return dict(self._config)
+
+    # -- statistics ------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """A copy of the statistics. Thread-safe."""
+        with self._rx.stats_lock:
+            return dict(self._stats)
+
+    def set_stat(self, key: str, value: Any) -> None:
+        """Set one statistic. Thread-safe."""
+        with self._rx.stats_lock:
+            self._stats[key] = value
+
+    def get_stat(self, key: str, default: Any = None) -> Any:
+        """One statistic, or ``default``. Thread-safe."""
+        with self._rx.stats_lock:
+            return self._stats.get(key, default)
+
+    def increment_stat(self, key: str, amount: int | float = 1) -> int | float:
+        """Add ``amount`` to a statistic atomically; return the new value. Thread-safe."""
+        with self._rx.stats_lock:
+            value: int | float = self._stats.get(key, 0) + amount
+            self._stats[key] = value
+            return value
+
+    def reset_stats(self, keys: Iterable[str] | None = None) -> None:
+        """Clear all statistics, or only ``keys``. Thread-safe."""
+        with self._rx.stats_lock:
+            if keys is None:
+                self._stats.clear()
+            else:
+                for key in keys:
+                    self._stats.pop(key, None)
+
+    def _track_operation(self, name: str, success: bool = True, **meta: Any) -> None:
+        """Count an operation: ``total_<name>``, ``successful_<name>`` or ``failed_<name>``.
+
+        ``meta`` is appended to ``<name>_history``. Thread-safe.
+        """
+        outcome = "successful" if success else "failed"
+        with self._rx.stats_lock:
+            stats = self._stats
+            stats[f"total_{name}"] = stats.get(f"total_{name}", 0) + 1
+            stats[f"{outcome}_{name}"] = stats.get(f"{outcome}_{name}", 0) + 1
+            stats.setdefault(f"{name}_history", []).append({"success": success, **meta})
+
+    @staticmethod
+    def _extract_input_data(data: Any = None, **kwargs: Any) -> Any:
+        """Pick the input: ``data`` if given, else ``kwargs["data"]``, else the single value.
+
+        With several keyword values the whole dict is returned, with none an empty dict.
+        """
+        if data is not None:
+            return data
+        if "data" in kwargs:
+            return kwargs["data"]
+        if len(kwargs) == 1:
+            return next(iter(kwargs.values()))
+        return dict(kwargs)
+
+    # -- concurrency and error policy ------------------------------------------------
+
+    def set_max_concurrency(self, limit: int | None) -> None:
+        """Let at most ``limit`` activations of this routine run at once (None: no limit).
+
+        Raises:
+            ConfigurationError: When ``limit`` is not None or an int >= 1.
+        """
+        self._rx.max_concurrency = _check_concurrency(limit)
+
+    def get_max_concurrency(self) -> int | None:
+        """The concurrency limit, or None.
+
+        An instance attribute ``max_concurrency`` set by a subclass wins over
+        :meth:`set_max_concurrency`, as a class attribute would.
+        """
+        own = self.__dict__.get("max_concurrency")
+        return _check_concurrency(own) if own is not None else self._rx.max_concurrency
+
+    def set_error_handler(self, handler: ErrorHandler | None) -> None:
+        """Use ``handler`` for errors of this routine (None: the flow's applies)."""
+        self._rx.error_handler = handler
+
+    def get_error_handler(self) -> ErrorHandler | None:
+        """The routine's own error handler, or None."""
+        return self._rx.error_handler
+
+    def set_as_optional(self, strategy: ErrorStrategy | str = ErrorStrategy.CONTINUE) -> None:
+        """Mark the routine tolerant: its errors never fail the job."""
+        handler = ErrorHandler(strategy=strategy, is_critical=False)
+        handler.is_optional = True
+        self._rx.error_handler = handler
+
+    def set_as_critical(
+        self, max_retries: int = 3, retry_delay: float = 1.0, retry_backoff: float = 2.0
+    ) -> None:
+        """Retry the routine's failures; when retries run out the job fails."""
+        self._rx.error_handler = ErrorHandler(
+            strategy=ErrorStrategy.RETRY,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            retry_backoff=retry_backoff,
+            is_critical=True,
+        )
+
+    def get_execution_context(self) -> ExecutionContext | None:
+        """``(flow, job_state, routine_id)`` while a handler of this routine runs, else None."""
+        frame = current_frame()
+        if frame is None or frame.routine is not self:
+            return None
+        return frame.as_context()
+
+    # -- serialization -----------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """Describe the routine by class and configuration (JSON-ready values expected)."""
+        handler = self._rx.error_handler
+        return {
+            "class": class_key(type(self)),
+            "config": dict(self._config),
+            "max_concurrency": self._rx.max_concurrency,
+            "error_handler": handler.serialize() if handler is not None else None,
+        }
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """Restore configuration, concurrency limit and error handler."""
+        self._config = dict(data.get("config") or {})
+        self.set_max_concurrency(data.get("max_concurrency"))
+        handler_data = data.get("error_handler")
+        if handler_data:
+            handler = ErrorHandler()
+            handler.deserialize(handler_data)
+            self._rx.error_handler = handler
+
+    def _describe(self) -> str:
+        return f"routine {type(self).__name__} ({self._rx.default_id})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._rx.default_id}>"

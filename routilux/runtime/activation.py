@@ -1,0 +1,113 @@
+"""Activations and the routing table they follow.
+
+The flow compiles its connections into a :class:`RouteTable` once per change; each
+job keeps the table it started with, so rewiring a flow never disturbs running jobs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..connection import apply_mapping
+
+if TYPE_CHECKING:
+    from ..resilience import ErrorHandler
+    from ..routine import Routine
+    from ..slot import Slot
+    from .scheduler import JobRun
+
+__all__ = ["Activation", "Route", "RouteTable"]
+
+
+class Route:
+    """Where one connection delivers: a slot of a routine, with a param mapping."""
+
+    __slots__ = ("_mapping", "_targets", "merger", "routine", "routine_id", "slot")
+
+    def __init__(
+        self, routine_id: str, routine: Routine, slot: Slot, mapping: dict[str, str] | None
+    ) -> None:
+        self.routine_id = routine_id
+        self.routine = routine
+        self.slot = slot
+        self.merger = slot.merger
+        self._mapping = dict(mapping) if mapping else None
+        self._targets = frozenset(self._mapping.values()) if self._mapping else frozenset()
+
+    def map(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A new dict: ``data`` after the param mapping."""
+        if self._mapping is None:
+            return dict(data)
+        return apply_mapping(data, self._mapping, self._targets)
+
+    def error_handler(self) -> ErrorHandler | None:
+        """The routine's own error handler, read when needed (it may change)."""
+        return self.routine.get_error_handler()
+
+
+class RouteTable:
+    """A flow's connections compiled for the hot path.
+
+    Attributes:
+        by_event: ``(routine_id, event_name)`` -> routes, in connection order.
+        targets: ``(routine_id, event_name)`` -> target routine ids.
+        ids: ``id(routine)`` -> routine id in the flow.
+    """
+
+    __slots__ = ("_routines", "by_event", "ids", "targets")
+
+    def __init__(
+        self,
+        routines: dict[str, Routine],
+        links: list[tuple[str, str, str, str, dict[str, str] | None]],
+    ) -> None:
+        self._routines = dict(routines)
+        self.ids = {id(routine): rid for rid, routine in routines.items()}
+        grouped: dict[tuple[str, str], list[Route]] = {}
+        for source_id, event_name, target_id, slot_name, mapping in links:
+            target = routines[target_id]
+            slot = target.get_slot(slot_name)
+            if slot is None:  # the flow checks this on connect; keep the table safe
+                continue
+            grouped.setdefault((source_id, event_name), []).append(
+                Route(target_id, target, slot, mapping)
+            )
+        self.by_event = {key: tuple(routes) for key, routes in grouped.items()}
+        self.targets = {
+            key: tuple(route.routine_id for route in routes) for key, routes in self.by_event.items()
+        }
+
+    def entry_route(self, routine_id: str) -> Route:
+        """The route into ``routine_id``'s ``trigger`` slot (checked by the flow)."""
+        routine = self._routines[routine_id]
+        slot = routine.get_slot("trigger")
+        assert slot is not None  # noqa: S101 - Flow.execute checked it before starting
+        return Route(routine_id, routine, slot, None)
+
+
+class Activation:
+    """One handler call to make: a route and the merged payload, in a job.
+
+    Implements the strategies' Task protocol.
+    """
+
+    __slots__ = ("attempts", "job", "limit", "limit_key", "payload", "route")
+
+    def __init__(self, job: JobRun, route: Route, payload: dict[str, Any]) -> None:
+        self.job = job
+        self.route = route
+        self.payload = payload
+        self.attempts = 1
+        self.limit_key = route.routine_id
+        self.limit = route.routine.get_max_concurrency()
+
+    def run(self) -> None:
+        """Run the handler within the job (never raises)."""
+        self.job.execute(self)
+
+    def drop(self, reason: str) -> None:
+        """Account for the activation without running it."""
+        self.job.drop(self, reason)
+
+    def __repr__(self) -> str:
+        return f"Activation({self.route.routine_id}.{self.route.slot.name})"

@@ -1,0 +1,43 @@
+"""The execution context of the running handler, held in a context variable."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ..flow import Flow
+    from ..job_state import JobState
+    from .scheduler import JobRun
+
+__all__ = ["ExecutionContext", "Frame", "current_frame", "enter", "leave"]
+
+
+class ExecutionContext(NamedTuple):
+    """Where a handler runs: its flow, its job and its routine's id in the flow."""
+
+    flow: Flow
+    job_state: JobState
+    routine_id: str
+
+
+class Frame:
+    """What the runtime knows about the running activation (cheap to create)."""
+
+    __slots__ = ("routine", "routine_id", "run")
+
+    def __init__(self, run: JobRun, routine: Any, routine_id: str) -> None:
+        self.run = run
+        self.routine = routine
+        self.routine_id = routine_id
+
+    def as_context(self) -> ExecutionContext:
+        """The public view of this frame."""
+        return ExecutionContext(self.run.flow, self.run.job_state, self.routine_id)
+
+
+_current: ContextVar[Frame | None] = ContextVar("routilux_frame", default=None)
+
+current_frame = _current.get
+enter = _current.set
+leave = _current.reset

@@ -1,0 +1,224 @@
+"""Slot: a named input of a routine, with a handler and a merge strategy.
+
+The handler is called according to its signature, decided once when the handler is
+set (never per call):
+
+1. it takes ``**kwargs``: ``handler(**merged)``;
+2. exactly one parameter, named ``data``: ``handler(merged)``;
+3. exactly one parameter with another name: that key's value if present, else the
+   whole dict;
+4. several parameters: those present, as keywords; none present: the whole dict
+   positionally.
+
+A handler with no parameters is called with none. ``self`` of a bound method does
+not count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .merge import Merger, UserMerge, resolve_merge_strategy
+
+if TYPE_CHECKING:
+    from .event import Event
+    from .routine import Routine
+
+__all__ = ["Invoker", "Slot", "make_invoker"]
+
+_log = logging.getLogger(__name__)
+
+#: Calls a handler with a payload dict according to the handler's signature.
+Invoker = Callable[[dict[str, Any]], Any]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _no_handler(data: dict[str, Any]) -> None:
+    return None
+
+
+def make_invoker(handler: Callable[..., Any] | None) -> Invoker:
+    """Build the function that calls ``handler`` by the four signature rules."""
+    if handler is None:
+        return _no_handler
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature: pass the dict
+        return handler
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return lambda data: handler(**data)
+    named = [p for p in params if p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)]
+    if not named:
+        if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+            return handler
+        return lambda data: handler()
+    if len(named) == 1:
+        only = named[0]
+        if only.name == "data":
+            if only.kind is inspect.Parameter.KEYWORD_ONLY:
+                return lambda data: handler(data=data)
+            return handler
+        return _single_parameter_invoker(handler, only)
+    return _many_parameter_invoker(handler, named)
+
+
+def _single_parameter_invoker(handler: Callable[..., Any], param: inspect.Parameter) -> Invoker:
+    name = param.name
+    if param.kind is inspect.Parameter.KEYWORD_ONLY:
+        return lambda data: handler(**{name: data.get(name, data)})
+    return lambda data: handler(data[name] if name in data else data)
+
+
+def _many_parameter_invoker(handler: Callable[..., Any], named: list[inspect.Parameter]) -> Invoker:
+    names = tuple(p.name for p in named)
+    first_keyword_only = named[0].kind is inspect.Parameter.KEYWORD_ONLY
+
+    def invoke(data: dict[str, Any]) -> Any:
+        present = {name: data[name] for name in names if name in data}
+        if present:
+            return handler(**present)
+        if first_keyword_only:
+            return handler(**{names[0]: data})
+        return handler(data)
+
+    return invoke
+
+
+class Slot:
+    """A named input of a routine.
+
+    Args:
+        name: The slot's name, unique within its routine.
+        routine: The routine the slot belongs to.
+        handler: Called with the merged data when data arrives.
+        merge_strategy: ``"override"``, ``"append"``, a registered name, or a callable
+            ``(old, new) -> merged``.
+
+    Attributes:
+        name: The slot's name.
+        routine: The owning routine, or None.
+        connected_events: Events linked to this slot by :class:`Connection` objects.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        routine: Routine | None = None,
+        handler: Callable[..., Any] | None = None,
+        merge_strategy: str | UserMerge = "override",
+    ) -> None:
+        self.name = name
+        self.routine = routine
+        self.connected_events: list[Event] = []
+        self._merger: Merger = resolve_merge_strategy(merge_strategy)
+        self._merge_strategy: str | UserMerge = merge_strategy
+        self._handler: Callable[..., Any] | None = None
+        self._invoke: Invoker = _no_handler
+        self.handler = handler
+        self._data: dict[str, Any] = {}
+
+    @property
+    def handler(self) -> Callable[..., Any] | None:
+        """The callable run when data arrives; setting it re-reads its signature."""
+        return self._handler
+
+    @handler.setter
+    def handler(self, handler: Callable[..., Any] | None) -> None:
+        if handler is not None and not callable(handler):
+            raise TypeError(f"handler of slot {self.name!r} must be callable, got {handler!r}")
+        self._handler = handler
+        self._invoke = make_invoker(handler)
+
+    @property
+    def merge_strategy(self) -> str | UserMerge:
+        """The merge strategy as given: a name or a callable."""
+        return self._merge_strategy
+
+    @merge_strategy.setter
+    def merge_strategy(self, strategy: str | UserMerge) -> None:
+        self._merger = resolve_merge_strategy(strategy)
+        self._merge_strategy = strategy
+
+    @property
+    def merger(self) -> Merger:
+        """The resolved merge strategy the runtime applies."""
+        return self._merger
+
+    @property
+    def invoke(self) -> Invoker:
+        """Call the handler with a payload dict by the signature rules."""
+        return self._invoke
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """A copy of what the slot keeps outside any job (direct ``receive`` calls)."""
+        return dict(self._data)
+
+    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
+        """Link ``event`` to this slot on both sides (idempotent)."""
+        event.connect(self, param_mapping)
+
+    def disconnect(self, event: Event) -> None:
+        """Unlink ``event`` from this slot on both sides (idempotent)."""
+        event.disconnect(self)
+
+    def reset(self) -> None:
+        """Forget what the slot keeps outside any job."""
+        self._data = {}
+
+    def merge(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``data`` into what the slot keeps outside jobs; return the payload.
+
+        Not thread-safe: direct delivery outside a flow runs in the caller's thread.
+        """
+        kept, payload = self._merger.merge(self._data, dict(data))
+        self._data = kept
+        return payload
+
+    def receive(self, data: dict[str, Any]) -> None:
+        """Deliver ``data`` directly, outside any flow: merge, then call the handler.
+
+        Exceptions from the handler propagate to the caller.
+        """
+        self.call_handler(self.merge(data), propagate_exceptions=True)
+
+    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> Any:
+        """Call the handler with ``data`` by the signature rules.
+
+        Args:
+            data: The payload.
+            propagate_exceptions: When False, an exception is logged with its
+                traceback and returned instead of raised, so the caller still sees it.
+
+        Returns:
+            The handler's result, or the exception when it raised and
+            ``propagate_exceptions`` is False.
+        """
+        try:
+            return self._invoke(data)
+        except Exception as exc:
+            if propagate_exceptions:
+                raise
+            _log.exception("handler of slot %r raised", self.name)
+            return exc
+
+    def serialize(self) -> dict[str, Any]:
+        """Describe the slot: name, merge strategy name and handler method name."""
+        strategy = self._merger.name
+        handler_name = getattr(self._handler, "__name__", None)
+        return {"name": self.name, "merge_strategy": strategy, "handler": handler_name}
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        """Restore the name and a named merge strategy from :meth:`serialize` output."""
+        self.name = str(data.get("name", self.name))
+        strategy = data.get("merge_strategy")
+        if isinstance(strategy, str):
+            self.merge_strategy = strategy
+
+    def __repr__(self) -> str:
+        owner = type(self.routine).__name__ if self.routine is not None else None
+        return f"Slot({self.name!r}, routine={owner})"

@@ -1,0 +1,167 @@
+"""The seam between the runtime and the places activations run.
+
+A strategy decides only *where* a task runs. The runtime (``routilux.runtime``)
+decides what a task does and when a job is complete. Strategies see tasks through
+the small :class:`Task` protocol and never import the runtime.
+
+Add a strategy by implementing :class:`ExecutionStrategy` and registering a factory
+with :func:`register_strategy`; ``Flow(execution_strategy=name)`` then finds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+from ..exceptions import ConfigurationError, DuplicateNameError, UnknownStrategyError
+
+__all__ = [
+    "ExecutionStrategy",
+    "JobLane",
+    "StrategyFactory",
+    "StrategyState",
+    "Task",
+    "create_strategy",
+    "register_strategy",
+    "registered_strategies",
+]
+
+
+class StrategyState(str, Enum):
+    """Lifecycle of a strategy: open, then closed for good by ``shutdown()``."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Task(Protocol):
+    """One unit of work, as a strategy sees it.
+
+    Attributes:
+        limit_key: Tasks with the same key share a concurrency limit.
+        limit: At most this many tasks of ``limit_key`` run at once (None: no limit).
+    """
+
+    limit_key: str
+    limit: int | None
+
+    def run(self) -> None:
+        """Do the work. Never raises: the runtime records every error."""
+
+    def drop(self, reason: str) -> None:
+        """Account for the task without running it (shutdown, cancellation)."""
+
+
+class JobLane(Protocol):
+    """How one job's tasks reach the strategy."""
+
+    def submit(self, task: Task) -> None:
+        """Schedule ``task``. Thread-safe."""
+
+    def start(self, first: Task) -> None:
+        """Start the job with ``first``.
+
+        A blocking strategy runs the job here until no task is left; others
+        schedule ``first`` and return at once.
+        """
+
+
+@runtime_checkable
+class ExecutionStrategy(Protocol):
+    """Where activations run.
+
+    Attributes:
+        name: The registry name.
+        max_workers: How many tasks may run at once.
+        blocking: True when :meth:`JobLane.start` returns only once the job is done.
+    """
+
+    name: str
+    max_workers: int
+    blocking: bool
+
+    @property
+    def state(self) -> StrategyState:
+        """OPEN until :meth:`shutdown` is called, then CLOSED."""
+
+    def open_lane(self) -> JobLane:
+        """A lane for a new job.
+
+        Raises:
+            StrategyShutdownError: After :meth:`shutdown`.
+        """
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no task is queued or running; False when ``timeout`` passed."""
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop. ``wait=True`` drains running and queued work first; ``wait=False``
+        drops what has not started. Idempotent."""
+
+    def stats(self) -> dict[str, Any]:
+        """Pool statistics: workers, busy, queued, completed, dropped."""
+
+
+#: Builds a strategy: ``factory(max_workers=..., name_prefix=...)``.
+StrategyFactory = Callable[..., ExecutionStrategy]
+
+_factories: dict[str, StrategyFactory] = {}
+_lock = threading.Lock()  # guards _factories
+
+
+def register_strategy(name: str, factory: StrategyFactory, *, replace: bool = False) -> None:
+    """Register an execution strategy factory under ``name``.
+
+    Thread-safe.
+
+    Args:
+        name: The name flows use.
+        factory: Called as ``factory(max_workers=n, name_prefix=prefix)``.
+        replace: Allow replacing an existing registration.
+
+    Raises:
+        DuplicateNameError: When ``name`` is taken and ``replace`` is False.
+    """
+    with _lock:
+        if name in _factories and not replace:
+            raise DuplicateNameError(f"execution strategy {name!r} is already registered")
+        _factories[name] = factory
+
+
+def registered_strategies() -> list[str]:
+    """The registered strategy names, sorted."""
+    with _lock:
+        return sorted(_factories)
+
+
+def create_strategy(name: str, max_workers: int, name_prefix: str) -> ExecutionStrategy:
+    """Build the strategy registered as ``name``.
+
+    Raises:
+        UnknownStrategyError: When no strategy has that name.
+        ConfigurationError: When ``max_workers`` is not an int >= 1.
+    """
+    check_max_workers(max_workers)
+    with _lock:
+        factory = _factories.get(name)
+    if factory is None:
+        raise UnknownStrategyError(
+            f"unknown execution strategy {name!r}; registered: {registered_strategies()}"
+        )
+    return factory(max_workers=max_workers, name_prefix=name_prefix)
+
+
+def check_max_workers(max_workers: object) -> int:
+    """Return ``max_workers`` when it is an int >= 1.
+
+    Raises:
+        ConfigurationError: Otherwise.
+    """
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    return max_workers

@@ -1,0 +1,158 @@
+"""The concurrent strategy: activations run on a ThreadPoolExecutor."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..exceptions import StrategyShutdownError
+from .base import StrategyState, Task
+
+__all__ = ["ThreadedStrategy"]
+
+
+class ThreadedStrategy:
+    """Runs activations on up to ``max_workers`` named threads.
+
+    ``execute`` returns at once; many jobs may run at the same time. A routine's
+    ``max_concurrency`` is enforced without blocking workers: an activation over the
+    limit waits in a per-routine queue and is handed to the pool when one of that
+    routine's activations ends.
+
+    Args:
+        max_workers: The number of worker threads.
+        name_prefix: Prefix of the worker threads' names.
+    """
+
+    name = "concurrent"
+    blocking = False
+
+    def __init__(self, max_workers: int = 5, name_prefix: str = "routilux") -> None:
+        self.max_workers = max_workers
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=name_prefix)
+        self._state = StrategyState.OPEN
+        self._dropping = False
+        # Guards every counter below and the concurrency gates.
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0  # submitted and not yet finished (queued + busy)
+        self._busy = 0
+        self._completed = 0
+        self._dropped = 0
+        self._gate_running: dict[str, int] = {}
+        self._gate_waiting: dict[str, deque[Task]] = {}
+
+    @property
+    def state(self) -> StrategyState:
+        """OPEN until shutdown, then CLOSED."""
+        return self._state
+
+    def open_lane(self) -> ThreadedStrategy:
+        """The strategy itself serves as every job's lane. Thread-safe."""
+        if self._state is StrategyState.CLOSED:
+            raise StrategyShutdownError("cannot schedule new activations after shutdown")
+        return self
+
+    def start(self, first: Task) -> None:
+        """Schedule the first task of a job and return at once."""
+        self.submit(first)
+
+    def submit(self, task: Task) -> None:
+        """Schedule ``task`` on the pool, or park it behind its concurrency limit.
+
+        Thread-safe.
+        """
+        limit = task.limit
+        with self._lock:
+            self._in_flight += 1
+            if limit is not None:
+                key = task.limit_key
+                running = self._gate_running.get(key, 0)
+                if running >= limit:
+                    self._gate_waiting.setdefault(key, deque()).append(task)
+                    return
+                self._gate_running[key] = running + 1
+        self._hand_to_pool(task)
+
+    def _hand_to_pool(self, task: Task) -> None:
+        try:
+            self._executor.submit(self._work, task)
+        except RuntimeError:
+            # The pool is gone (shutdown without waiting): account for the task.
+            self._finish(task, started=False, ran=False)
+            task.drop("shutdown")
+
+    def _work(self, task: Task) -> None:
+        with self._lock:
+            self._busy += 1
+            dropping = self._dropping
+        ran = not dropping
+        try:
+            if dropping:
+                task.drop("shutdown")
+            else:
+                task.run()
+        finally:
+            self._finish(task, started=True, ran=ran)
+
+    def _finish(self, task: Task, started: bool, ran: bool) -> None:
+        following: Task | None = None
+        with self._lock:
+            if started:
+                self._busy -= 1
+            if ran:
+                self._completed += 1
+            else:
+                self._dropped += 1
+            self._in_flight -= 1
+            if task.limit is not None:
+                key = task.limit_key
+                waiting = self._gate_waiting.get(key)
+                if waiting:
+                    following = waiting.popleft()
+                else:
+                    self._gate_running[key] -= 1
+            if not self._in_flight:
+                self._idle.notify_all()
+        if following is not None:
+            self._hand_to_pool(following)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or running. Thread-safe."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._in_flight, timeout)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop the pool. Idempotent. Thread-safe.
+
+        Args:
+            wait: True drains every queued and running task (tasks they emit
+                included) before the threads are released. False drops what has
+                not started and returns without joining the threads.
+            timeout: With ``wait``, the longest time to wait for the drain; work
+                still queued after it is dropped.
+        """
+        self._state = StrategyState.CLOSED
+        if wait:
+            drained = self.wait_idle(timeout)
+            if not drained:
+                self._dropping = True
+            self._executor.shutdown(wait=True)
+            return
+        self._dropping = True
+        self._executor.shutdown(wait=False)
+
+    def stats(self) -> dict[str, Any]:
+        """Pool statistics: workers, busy, queued, completed, dropped. Thread-safe."""
+        with self._lock:
+            return {
+                "strategy": self.name,
+                "workers": self.max_workers,
+                "busy": self._busy,
+                "queued": self._in_flight - self._busy,
+                "completed": self._completed,
+                "dropped": self._dropped,
+                "state": self._state.value,
+            }

@@ -1,0 +1,165 @@
+"""ExecutionTracker: per-routine timings and the flow of events during one job.
+
+While a job runs the tracker appends plain tuples (cheap, and light on the garbage
+collector); the dict views that 0.9 users read are built when asked for.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Any
+
+__all__ = ["ExecutionTracker", "percentile"]
+
+#: (routine_id, start, end, params, status, result_or_error)
+RunEntry = tuple[str, float, float, Any, str, Any]
+#: (timestamp, source_routine_id, event_name, target_routine_ids, data)
+EventEntry = tuple[float, str, str, tuple[str, ...], Any]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The ``fraction`` quantile of ``values`` (nearest rank); 0.0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class ExecutionTracker:
+    """Records routine executions and events of one job, by flow routine id.
+
+    Args:
+        flow_id: The flow's id.
+
+    Thread-safe: records may come from many worker threads at once.
+    """
+
+    def __init__(self, flow_id: str = "") -> None:
+        self.flow_id = flow_id
+        self._runs: list[RunEntry] = []
+        self._events: list[EventEntry] = []
+        self._open: dict[tuple[str, int], tuple[float, Any]] = {}
+        # Guards _open, the pairing of record_routine_start/end calls.
+        self._lock = threading.Lock()
+
+    # -- recording -------------------------------------------------------------------
+
+    def add_run(
+        self, routine_id: str, start: float, end: float, params: Any, status: str, outcome: Any
+    ) -> None:
+        """Record one finished execution (the runtime's fast path)."""
+        self._runs.append((routine_id, start, end, params, status, outcome))
+
+    def add_event(
+        self, timestamp: float, source_id: str, event_name: str, targets: tuple[str, ...], data: Any
+    ) -> None:
+        """Record one emit and the routines it reached (the runtime's fast path)."""
+        self._events.append((timestamp, source_id, event_name, targets, data))
+
+    def record_routine_start(self, routine_id: str, params: Any = None) -> None:
+        """Mark the start of an execution of ``routine_id`` in this thread."""
+        with self._lock:
+            self._open[(routine_id, threading.get_ident())] = (time.time(), params)
+
+    def record_routine_end(
+        self, routine_id: str, status: str = "completed", result: Any = None, error: Any = None
+    ) -> None:
+        """Close the execution opened by :meth:`record_routine_start` in this thread."""
+        now = time.time()
+        with self._lock:
+            start, params = self._open.pop((routine_id, threading.get_ident()), (now, None))
+        outcome = error if error is not None else result
+        self._runs.append((routine_id, start, now, params, status, outcome))
+
+    def record_event(
+        self, source_id: str, event_name: str, target_id: str | None = None, data: Any = None
+    ) -> None:
+        """Record an event from ``source_id`` (to ``target_id`` if known)."""
+        targets = (target_id,) if target_id is not None else ()
+        self._events.append((time.time(), source_id, event_name, targets, data))
+
+    # -- views -----------------------------------------------------------------------
+
+    @property
+    def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
+        """routine id -> execution records, oldest first."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for routine_id, start, end, params, status, outcome in list(self._runs):
+            record = {
+                "routine_id": routine_id,
+                "start_time": start,
+                "end_time": end,
+                "params": params,
+                "status": status,
+                "execution_time": end - start,
+            }
+            record["error" if status == "failed" else "result"] = outcome
+            out.setdefault(routine_id, []).append(record)
+        return out
+
+    @property
+    def event_flow(self) -> list[dict[str, Any]]:
+        """One record per event and target routine, oldest first."""
+        out: list[dict[str, Any]] = []
+        for timestamp, source_id, event_name, targets, data in list(self._events):
+            for target in targets or (None,):
+                out.append(
+                    {
+                        "timestamp": timestamp,
+                        "source_routine_id": source_id,
+                        "event_name": event_name,
+                        "target_routine_id": target,
+                        "data": data,
+                    }
+                )
+        return out
+
+    @property
+    def performance_metrics(self) -> dict[str, Any]:
+        """Per-routine performance plus the flow totals."""
+        routine_ids = sorted({entry[0] for entry in list(self._runs)})
+        return {
+            "routines": {rid: self.get_routine_performance(rid) for rid in routine_ids},
+            "flow": self.get_flow_performance(),
+        }
+
+    def durations(self, routine_id: str | None = None) -> list[float]:
+        """Execution times in seconds, of one routine or of all."""
+        return [
+            end - start
+            for rid, start, end, *_ in list(self._runs)
+            if routine_id is None or rid == routine_id
+        ]
+
+    def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
+        """Counts and timings of ``routine_id``, or None when it never ran."""
+        runs = [entry for entry in list(self._runs) if entry[0] == routine_id]
+        if not runs:
+            return None
+        times = [end - start for _, start, end, *_ in runs]
+        completed = sum(1 for entry in runs if entry[4] != "failed")
+        return {
+            "total_executions": len(runs),
+            "completed": completed,
+            "failed": len(runs) - completed,
+            "success_rate": completed / len(runs),
+            "avg_execution_time": statistics.fmean(times),
+            "min_execution_time": min(times),
+            "max_execution_time": max(times),
+            "p50_execution_time": percentile(times, 0.5),
+            "p95_execution_time": percentile(times, 0.95),
+        }
+
+    def get_flow_performance(self) -> dict[str, Any]:
+        """Totals over the job: routines run, events, execution time."""
+        runs = list(self._runs)
+        total = sum(end - start for _, start, end, *_ in runs)
+        return {
+            "total_routines": len({entry[0] for entry in runs}),
+            "total_events": len(self._events),
+            "total_execution_time": total,
+            "avg_routine_time": total / len(runs) if runs else 0.0,
+        }
