@@ -27,9 +27,15 @@ from .exceptions import (
     UnknownRoutineError,
     UnknownSlotError,
 )
-from .runtime.runner import FlowRunner
 from .routine import Routine
-from .serialization import InstanceOrClassMethod, flow_from_dict, flow_to_dict, from_json, to_json
+from .runtime.runner import FlowRunner
+from .serialization import (
+    InstanceOrClassMethod,
+    flow_from_dict,
+    flow_to_dict,
+    from_json,
+    to_json,
+)
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 
 if TYPE_CHECKING:
@@ -74,8 +80,12 @@ class Flow:
         history_limit: int | None = None,
     ) -> None:
         check_max_workers(max_workers)
-        if history_limit is not None and (not isinstance(history_limit, int) or history_limit < 1):
-            raise ConfigurationError(f"history_limit must be None or an int >= 1, got {history_limit!r}")
+        if history_limit is not None and (
+            not isinstance(history_limit, int) or history_limit < 1
+        ):
+            raise ConfigurationError(
+                f"history_limit must be None or an int >= 1, got {history_limit!r}"
+            )
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self.error_handler: ErrorHandler | None = error_handler
         self.execution_tracker: ExecutionTracker | None = None
@@ -117,16 +127,22 @@ class Flow:
             DuplicateNameError: When the id is taken or the object is already here.
         """
         if not isinstance(routine, Routine):
-            raise ConfigurationError(f"add_routine expects a Routine, got {type(routine).__name__}")
+            raise ConfigurationError(
+                f"add_routine expects a Routine, got {type(routine).__name__}"
+            )
         if not hasattr(routine, "_rx"):
             raise ConfigurationError(
                 f"{type(routine).__name__}.__init__ must call super().__init__() before use"
             )
         rid = routine_id if routine_id is not None else routine._rx.default_id
         if not isinstance(rid, str) or not rid:
-            raise ConfigurationError(f"routine id must be a non-empty string, got {rid!r}")
+            raise ConfigurationError(
+                f"routine id must be a non-empty string, got {rid!r}"
+            )
         if rid in self._routines:
-            raise DuplicateNameError(f"flow {self.flow_id!r} already has a routine with id {rid!r}")
+            raise DuplicateNameError(
+                f"flow {self.flow_id!r} already has a routine with id {rid!r}"
+            )
         for other_id, other in self._routines.items():
             if other is routine:
                 raise DuplicateNameError(
@@ -185,13 +201,21 @@ class Flow:
         connection.target_routine_id = target_routine_id
         self._connections.append(connection)
         self._graph.add_edge(
-            source_routine_id, target_routine_id, key=key, connection=connection, param_mapping=mapping
+            source_routine_id,
+            target_routine_id,
+            key=key,
+            connection=connection,
+            param_mapping=mapping,
         )
         self._runner.invalidate_routes()
         return connection
 
     def disconnect(
-        self, source_routine_id: str, source_event: str, target_routine_id: str, target_slot: str
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
     ) -> None:
         """Remove one connection.
 
@@ -204,16 +228,21 @@ class Flow:
                 f"flow {self.flow_id!r} has no connection {source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
-        connection = self._graph.edges[source_routine_id, target_routine_id, key]["connection"]
+        connection = self._graph.edges[source_routine_id, target_routine_id, key][
+            "connection"
+        ]
         self._drop_connection(connection)
         self._runner.invalidate_routes()
 
     def _drop_connection(self, connection: Connection) -> None:
         self._connections.remove(connection)
         key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
-        self._graph.remove_edge(connection.source_routine_id, connection.target_routine_id, key=key)
+        self._graph.remove_edge(
+            connection.source_routine_id, connection.target_routine_id, key=key
+        )
         still_linked = any(
-            c.source_event is connection.source_event and c.target_slot is connection.target_slot
+            c.source_event is connection.source_event
+            and c.target_slot is connection.target_slot
             for c in self._connections
         )
         if not still_linked:
@@ -327,8 +356,14 @@ class Flow:
                 f"entry_params must be a dict, got {type(entry_params).__name__}"
             )
         name = execution_strategy or self._strategy_name
-        workers = self._max_workers if name == self._strategy_name else self._requested_workers
-        return self._runner.execute(entry_routine_id, dict(entry_params or {}), name, workers)
+        workers = (
+            self._max_workers
+            if name == self._strategy_name
+            else self._requested_workers
+        )
+        return self._runner.execute(
+            entry_routine_id, dict(entry_params or {}), name, workers
+        )
 
     def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Block until no job of this flow has work left.
@@ -355,16 +390,20 @@ class Flow:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown(wait=True)
 
-    def deliver_now(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+    def deliver_now(
+        self, routine: Routine, event_name: str, data: dict[str, Any]
+    ) -> None:
         """Deliver an emit made outside any job through this flow's connections,
-        in the caller's thread."""
+        in the caller's thread.
+        """
         self._runner.deliver_now(routine, event_name, data)
 
     # -- looking at it -------------------------------------------------------------
 
     def validate(self) -> list[Finding]:
         """Findings about the wiring: unknown or unconnected slots, undeclared mapped
-        parameters, unreachable routines, cycles. Errors come first."""
+        parameters, unreachable routines, cycles. Errors come first.
+        """
         return graph_text.find_problems(self._graph, self._routines)
 
     def to_mermaid(self, direction: str = "LR") -> str:
@@ -377,7 +416,8 @@ class Flow:
 
     def get_stats(self) -> dict[str, Any]:
         """Pool statistics per strategy, active jobs and per-routine timings of the
-        most recent job. Thread-safe."""
+        most recent job. Thread-safe.
+        """
         return self._runner.stats()
 
     # -- serialization ---------------------------------------------------------------
@@ -387,7 +427,7 @@ class Flow:
         return flow_to_dict(self)
 
     @InstanceOrClassMethod
-    def deserialize(owner: Flow | type[Flow], data: dict[str, Any]) -> Flow:  # noqa: N805
+    def deserialize(owner: Flow | type[Flow], data: dict[str, Any]) -> Flow:
         """Rebuild from :meth:`serialize` output.
 
         Called on the class it returns a new Flow; called on an instance it fills
@@ -425,7 +465,9 @@ class Flow:
         )
 
 
-def _check_mapping(mapping: object, routine_id: str, event_name: str) -> dict[str, str] | None:
+def _check_mapping(
+    mapping: object, routine_id: str, event_name: str
+) -> dict[str, str] | None:
     if mapping is None:
         return None
     if not isinstance(mapping, dict) or not all(

@@ -42,23 +42,36 @@ class Finding:
         return f"{self.severity}: {self.message} [{self.code}]"
 
 
-def find_problems(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+def find_problems(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> list[Finding]:
     """Everything worth telling about the wiring, errors first."""
     findings: list[Finding] = []
     findings += _check_edges(graph, routines)
     findings += _check_unconnected_slots(graph, routines)
     findings += _check_reachability(graph, routines)
     findings += _check_cycles(graph)
-    return sorted(findings, key=lambda f: (f.severity != "error", f.code, f.routine_id or ""))
+    return sorted(
+        findings, key=lambda f: (f.severity != "error", f.code, f.routine_id or "")
+    )
 
 
-def _check_edges(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+def _check_edges(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> list[Finding]:
     found: list[Finding] = []
-    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+    for source, target, (event_name, slot_name), attrs in graph.edges(
+        keys=True, data=True
+    ):
         event = routines[source].get_event(event_name)
         if event is None:
             found.append(
-                Finding("error", "unknown-event", f"routine {source!r} has no event {event_name!r}", source)
+                Finding(
+                    "error",
+                    "unknown-event",
+                    f"routine {source!r} has no event {event_name!r}",
+                    source,
+                )
             )
         elif event.output_params:
             for param in attrs.get("param_mapping") or {}:
@@ -75,13 +88,22 @@ def _check_edges(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> lis
                     )
         if routines[target].get_slot(slot_name) is None:
             found.append(
-                Finding("error", "unknown-slot", f"routine {target!r} has no slot {slot_name!r}", target)
+                Finding(
+                    "error",
+                    "unknown-slot",
+                    f"routine {target!r} has no slot {slot_name!r}",
+                    target,
+                )
             )
     return found
 
 
-def _check_unconnected_slots(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
-    fed: set[tuple[str, str]] = {(target, key[1]) for _, target, key in graph.edges(keys=True)}
+def _check_unconnected_slots(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> list[Finding]:
+    fed: set[tuple[str, str]] = {
+        (target, key[1]) for _, target, key in graph.edges(keys=True)
+    }
     found: list[Finding] = []
     for routine_id, routine in routines.items():
         for slot_name in routine._rx.slots:
@@ -98,20 +120,37 @@ def _check_unconnected_slots(graph: nx.MultiDiGraph, routines: Mapping[str, Rout
 
 
 def _entries(routines: Mapping[str, Routine]) -> list[str]:
-    return [rid for rid, routine in routines.items() if routine.get_slot("trigger") is not None]
+    return [
+        rid
+        for rid, routine in routines.items()
+        if routine.get_slot("trigger") is not None
+    ]
 
 
-def _check_reachability(graph: nx.MultiDiGraph, routines: Mapping[str, Routine]) -> list[Finding]:
+def _check_reachability(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> list[Finding]:
     if not routines:
         return []
     entries = _entries(routines)
     if not entries:
-        return [Finding("error", "no-entry", "no routine has a 'trigger' slot, so no job can start")]
+        return [
+            Finding(
+                "error",
+                "no-entry",
+                "no routine has a 'trigger' slot, so no job can start",
+            )
+        ]
     reachable: set[str] = set(entries)
     for entry in entries:
         reachable |= nx.descendants(graph, entry)
     return [
-        Finding("warning", "unreachable", f"routine {rid!r} cannot be reached from any entry", rid)
+        Finding(
+            "warning",
+            "unreachable",
+            f"routine {rid!r} cannot be reached from any entry",
+            rid,
+        )
         for rid in routines
         if rid not in reachable
     ]
@@ -124,7 +163,12 @@ def _check_cycles(graph: nx.MultiDiGraph) -> list[Finding]:
             break
         path = " -> ".join([*cycle, cycle[0]])
         found.append(
-            Finding("warning", "cycle", f"cycle {path}: make sure it ends (routers may loop)", cycle[0])
+            Finding(
+                "warning",
+                "cycle",
+                f"cycle {path}: make sure it ends (routers may loop)",
+                cycle[0],
+            )
         )
     return found
 
@@ -140,12 +184,16 @@ def to_mermaid(graph: nx.MultiDiGraph, direction: str = "LR") -> str:
     for rid, attrs in graph.nodes(data=True):
         label = f"{rid}<br/>{type(attrs.get('routine')).__name__}"
         lines.append(f'    {names[rid]}["{_mermaid_escape(label)}"]')
-    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+    for source, target, (event_name, slot_name), attrs in graph.edges(
+        keys=True, data=True
+    ):
         label = f"{event_name} → {slot_name}"
         mapping = attrs.get("param_mapping")
         if mapping:
             label += " (" + ", ".join(f"{k}→{v}" for k, v in mapping.items()) + ")"
-        lines.append(f'    {names[source]} -->|"{_mermaid_escape(label)}"| {names[target]}')
+        lines.append(
+            f'    {names[source]} -->|"{_mermaid_escape(label)}"| {names[target]}'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -155,16 +203,24 @@ def _mermaid_escape(text: str) -> str:
 
 def to_dot(graph: nx.MultiDiGraph, name: str = "flow") -> str:
     """Graphviz DOT text: one node per routine, one edge per connection."""
-    lines = [f"digraph {_dot_quote(name)} {{", "    rankdir=LR;", "    node [shape=box];"]
+    lines = [
+        f"digraph {_dot_quote(name)} {{",
+        "    rankdir=LR;",
+        "    node [shape=box];",
+    ]
     for rid, attrs in graph.nodes(data=True):
         label = f"{rid}\n{type(attrs.get('routine')).__name__}"
         lines.append(f"    {_dot_quote(rid)} [label={_dot_quote(label)}];")
-    for source, target, (event_name, slot_name), attrs in graph.edges(keys=True, data=True):
+    for source, target, (event_name, slot_name), attrs in graph.edges(
+        keys=True, data=True
+    ):
         label = f"{event_name} -> {slot_name}"
         mapping = attrs.get("param_mapping")
         if mapping:
             label += "\n" + ", ".join(f"{k}->{v}" for k, v in mapping.items())
-        lines.append(f"    {_dot_quote(source)} -> {_dot_quote(target)} [label={_dot_quote(label)}];")
+        lines.append(
+            f"    {_dot_quote(source)} -> {_dot_quote(target)} [label={_dot_quote(label)}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -150,11 +150,15 @@ class JobState(BaseModel):
         """The history as :class:`ExecutionRecord` objects, in time order (a copy)."""
         return [_to_record(entry) for entry in list(self._history)]
 
-    def record_execution(self, routine_id: str, event_name: str, data: Any = None) -> None:
+    def record_execution(
+        self, routine_id: str, event_name: str, data: Any = None
+    ) -> None:
         """Append a history record. Thread-safe."""
         self._history.append((routine_id, event_name, data, _timestamp()))
 
-    def get_execution_history(self, routine_id: str | None = None) -> list[ExecutionRecord]:
+    def get_execution_history(
+        self, routine_id: str | None = None
+    ) -> list[ExecutionRecord]:
         """History records, optionally only those of ``routine_id``, in time order."""
         entries = list(self._history)
         if routine_id is not None:
@@ -203,7 +207,9 @@ class JobState(BaseModel):
             SerializationError: When ``data`` is not a JobState document.
         """
         if not isinstance(data, dict):
-            raise SerializationError(f"a JobState document must be an object, got {type(data).__name__}")
+            raise SerializationError(
+                f"a JobState document must be an object, got {type(data).__name__}"
+            )
         fields = dict(data)
         history = fields.pop("execution_history", [])
         try:
@@ -212,7 +218,8 @@ class JobState(BaseModel):
         except ValidationError as exc:
             raise SerializationError(f"not a valid JobState document: {exc}") from exc
         state._history = [
-            (r.routine_id, r.event_name, r.data, r.timestamp.timestamp()) for r in records
+            (r.routine_id, r.event_name, r.data, r.timestamp.timestamp())
+            for r in records
         ]
         if state.status.is_final:
             state._done.set()

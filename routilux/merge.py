@@ -33,7 +33,9 @@ __all__ = [
 UserMerge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 #: The internal form: ``(kept, incoming) -> (new_kept, handler_payload)``.
-MergeFunction = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+MergeFunction = Callable[
+    [dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]
+]
 
 
 class Merger:
@@ -51,7 +53,12 @@ class Merger:
     __slots__ = ("is_user_code", "merge", "name", "replaces")
 
     def __init__(
-        self, name: str | None, merge: MergeFunction, *, is_user_code: bool, replaces: bool = False
+        self,
+        name: str | None,
+        merge: MergeFunction,
+        *,
+        is_user_code: bool,
+        replaces: bool = False,
     ) -> None:
         self.name = name
         self.merge = merge
@@ -62,11 +69,15 @@ class Merger:
         return f"Merger({self.name or self.merge!r})"
 
 
-def _override(kept: dict[str, Any], incoming: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _override(
+    kept: dict[str, Any], incoming: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     return incoming, incoming
 
 
-def _append(kept: dict[str, Any], incoming: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _append(
+    kept: dict[str, Any], incoming: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     # ``kept`` belongs to the slot (per job) and is mutated in place under the
     # runtime's lock; the handler payload holds copies of the lists.
     handed: dict[str, Any] = {}
@@ -85,7 +96,9 @@ def _append(kept: dict[str, Any], incoming: dict[str, Any]) -> tuple[dict[str, A
 
 
 def _wrap_user(fn: UserMerge) -> MergeFunction:
-    def merge(kept: dict[str, Any], incoming: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def merge(
+        kept: dict[str, Any], incoming: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         merged = fn(dict(kept), incoming)
         if not isinstance(merged, dict):
             raise TypeError(

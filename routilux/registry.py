@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .routine import Routine
 
-__all__ = ["class_key", "find_routine_class", "register_routine_class", "registered_keys"]
+__all__ = [
+    "class_key",
+    "find_routine_class",
+    "register_routine_class",
+    "registered_keys",
+]
 
 _classes: dict[str, type[Routine]] = {}
 _lock = threading.Lock()  # guards _classes: classes may be defined in several threads

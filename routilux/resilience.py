@@ -39,7 +39,9 @@ def _strategy(value: ErrorStrategy | str) -> ErrorStrategy:
         return ErrorStrategy(value)
     except ValueError:
         known = ", ".join(s.value for s in ErrorStrategy)
-        raise ConfigurationError(f"unknown error strategy {value!r}; known: {known}") from None
+        raise ConfigurationError(
+            f"unknown error strategy {value!r}; known: {known}"
+        ) from None
 
 
 class ErrorHandler:
@@ -89,9 +91,13 @@ class ErrorHandler:
 
     def is_retryable(self, error: BaseException) -> bool:
         """True when RETRY applies and ``error`` is of a retryable type."""
-        return self.strategy is ErrorStrategy.RETRY and isinstance(error, self.retryable_exceptions)
+        return self.strategy is ErrorStrategy.RETRY and isinstance(
+            error, self.retryable_exceptions
+        )
 
-    def handle_error(self, error: BaseException, routine: Any = None, routine_id: str = "") -> bool:
+    def handle_error(
+        self, error: BaseException, routine: Any = None, routine_id: str = ""
+    ) -> bool:
         """Decide whether the job may go on after ``error``.
 
         Returns:
@@ -135,7 +141,9 @@ class ErrorHandler:
         self.is_critical = bool(data.get("is_critical", self.is_critical))
         self.is_optional = bool(data.get("is_optional", self.is_optional))
         names = data.get("retryable_exceptions") or []
-        self.retryable_exceptions = tuple(_builtin_exception(n) for n in names) or (Exception,)
+        self.retryable_exceptions = tuple(_builtin_exception(n) for n in names) or (
+            Exception,
+        )
 
     def __repr__(self) -> str:
         return f"ErrorHandler(strategy={self.strategy.value!r}, max_retries={self.max_retries})"

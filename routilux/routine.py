@@ -43,7 +43,14 @@ _ids = itertools.count(1)
 class _RoutineInternals:
     """The base class's own state, kept apart from subclass attributes."""
 
-    __slots__ = ("default_id", "error_handler", "events", "max_concurrency", "slots", "stats_lock")
+    __slots__ = (
+        "default_id",
+        "error_handler",
+        "events",
+        "max_concurrency",
+        "slots",
+        "stats_lock",
+    )
 
     def __init__(self, default_id: str, max_concurrency: int | None) -> None:
         self.default_id = default_id
@@ -57,7 +64,9 @@ class _RoutineInternals:
 
 def _check_concurrency(value: int | None) -> int | None:
     if value is not None and (not isinstance(value, int) or value < 1):
-        raise ConfigurationError(f"max_concurrency must be None or an int >= 1, got {value!r}")
+        raise ConfigurationError(
+            f"max_concurrency must be None or an int >= 1, got {value!r}"
+        )
     return value
 
 
@@ -98,19 +107,25 @@ class Routine:
             UnknownMergeStrategyError: For an unknown merge strategy name.
         """
         if name in self._rx.slots:
-            raise DuplicateNameError(f"{self._describe()} already has a slot named {name!r}")
+            raise DuplicateNameError(
+                f"{self._describe()} already has a slot named {name!r}"
+            )
         slot = Slot(name, self, handler, merge_strategy)
         self._rx.slots[name] = slot
         return slot
 
-    def define_event(self, name: str, output_params: Iterable[str] | None = None) -> Event:
+    def define_event(
+        self, name: str, output_params: Iterable[str] | None = None
+    ) -> Event:
         """Declare an output event with the parameter names it carries.
 
         Raises:
             DuplicateNameError: When the routine already has an event called ``name``.
         """
         if name in self._rx.events:
-            raise DuplicateNameError(f"{self._describe()} already has an event named {name!r}")
+            raise DuplicateNameError(
+                f"{self._describe()} already has an event named {name!r}"
+            )
         event = Event(name, self, list(output_params or []))
         self._rx.events[name] = event
         return event
@@ -143,7 +158,9 @@ class Routine:
             )
         frame = current_frame()
         if frame is not None:
-            routine_id = frame.routine_id if frame.routine is self else frame.run.id_of(self)
+            routine_id = (
+                frame.routine_id if frame.routine is self else frame.run.id_of(self)
+            )
             if routine_id is not None:
                 frame.run.emit(routine_id, event_name, data)
                 return
@@ -253,7 +270,9 @@ class Routine:
         """The routine's own error handler, or None."""
         return self._rx.error_handler
 
-    def set_as_optional(self, strategy: ErrorStrategy | str = ErrorStrategy.CONTINUE) -> None:
+    def set_as_optional(
+        self, strategy: ErrorStrategy | str = ErrorStrategy.CONTINUE
+    ) -> None:
         """Mark the routine tolerant: its errors never fail the job."""
         handler = ErrorHandler(strategy=strategy, is_critical=False)
         handler.is_optional = True

@@ -73,7 +73,9 @@ def from_json(raw: bytes | str) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise SerializationError(f"a flow document must be a JSON object, got {type(data).__name__}")
+        raise SerializationError(
+            f"a flow document must be a JSON object, got {type(data).__name__}"
+        )
     return data
 
 
@@ -82,7 +84,8 @@ def _check_rebuildable(routine_id: str, routine: Routine) -> None:
         p.name
         for p in list(inspect.signature(type(routine).__init__).parameters.values())[1:]
         if p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.kind
+        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     ]
     if required:
         raise SerializationError(
@@ -98,7 +101,9 @@ def _routine_to_dict(routine_id: str, routine: Routine) -> dict[str, Any]:
     try:
         orjson.dumps(entry["config"])
     except TypeError as exc:
-        raise SerializationError(f"routines.{routine_id}.config: not JSON-ready: {exc}") from exc
+        raise SerializationError(
+            f"routines.{routine_id}.config: not JSON-ready: {exc}"
+        ) from exc
     return entry
 
 
@@ -131,12 +136,20 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
     }
 
 
-def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str) -> Any:
+def _field(
+    data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str
+) -> Any:
     if key not in data:
         raise SerializationError(f"{path}{key}: missing")
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
-        raise SerializationError(f"{path}{key}: expected {_kind_name(kind)}, got {type(value).__name__}")
+    if (
+        not isinstance(value, kind)
+        or (isinstance(value, bool)
+        and bool not in _as_tuple(kind))
+    ):
+        raise SerializationError(
+            f"{path}{key}: expected {_kind_name(kind)}, got {type(value).__name__}"
+        )
     return value
 
 
@@ -164,7 +177,9 @@ def _build_routine(routine_id: str, entry: Any) -> Routine:
         routine = cls()
         routine.deserialize(entry)
     except (TypeError, RoutiluxError, ValueError) as exc:
-        raise SerializationError(f"routines.{routine_id}: cannot rebuild {key}: {exc}") from exc
+        raise SerializationError(
+            f"routines.{routine_id}: cannot rebuild {key}: {exc}"
+        ) from exc
     return routine
 
 
@@ -178,13 +193,18 @@ def flow_from_dict(data: Any, into: Flow | None) -> Flow:
     from .resilience import ErrorHandler
 
     if not isinstance(data, dict):
-        raise SerializationError(f"a flow document must be an object, got {type(data).__name__}")
+        raise SerializationError(
+            f"a flow document must be an object, got {type(data).__name__}"
+        )
     version = _field(data, "schema_version", int, "")
     if version != SCHEMA_VERSION:
         raise SerializationError(
             f"schema_version: {version} is not supported (this routilux reads {SCHEMA_VERSION})"
         )
-    routines = {rid: _build_routine(rid, entry) for rid, entry in _field(data, "routines", dict, "").items()}
+    routines = {
+        rid: _build_routine(rid, entry)
+        for rid, entry in _field(data, "routines", dict, "").items()
+    }
     connections = _field(data, "connections", list, "")
     handler_data = data.get("error_handler")
     try:
@@ -205,11 +225,18 @@ def flow_from_dict(data: Any, into: Flow | None) -> Flow:
     finally:
         staged.shutdown(wait=False)
     if into is None:
-        fresh = Flow(staged.flow_id, staged.execution_strategy, max(staged.max_workers, 1), error_handler=handler)
+        fresh = Flow(
+            staged.flow_id,
+            staged.execution_strategy,
+            max(staged.max_workers, 1),
+            error_handler=handler,
+        )
         _wire(fresh, routines, connections)
         return fresh
     if into.routines:
-        raise SerializationError(f"cannot deserialize into flow {into.flow_id!r}: it already has routines")
+        raise SerializationError(
+            f"cannot deserialize into flow {into.flow_id!r}: it already has routines"
+        )
     into.flow_id = staged.flow_id
     into.set_execution_strategy(staged.execution_strategy, staged.max_workers)
     into.error_handler = handler

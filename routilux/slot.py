@@ -34,7 +34,10 @@ _log = logging.getLogger(__name__)
 #: Calls a handler with a payload dict according to the handler's signature.
 Invoker = Callable[[dict[str, Any]], Any]
 
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_POSITIONAL = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+)
 
 
 def _no_handler(data: dict[str, Any]) -> None:
@@ -51,7 +54,9 @@ def make_invoker(handler: Callable[..., Any] | None) -> Invoker:
         return handler
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return lambda data: handler(**data)
-    named = [p for p in params if p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)]
+    named = [
+        p for p in params if p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)
+    ]
     if not named:
         if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
             return handler
@@ -66,14 +71,18 @@ def make_invoker(handler: Callable[..., Any] | None) -> Invoker:
     return _many_parameter_invoker(handler, named)
 
 
-def _single_parameter_invoker(handler: Callable[..., Any], param: inspect.Parameter) -> Invoker:
+def _single_parameter_invoker(
+    handler: Callable[..., Any], param: inspect.Parameter
+) -> Invoker:
     name = param.name
     if param.kind is inspect.Parameter.KEYWORD_ONLY:
         return lambda data: handler(**{name: data.get(name, data)})
     return lambda data: handler(data[name] if name in data else data)
 
 
-def _many_parameter_invoker(handler: Callable[..., Any], named: list[inspect.Parameter]) -> Invoker:
+def _many_parameter_invoker(
+    handler: Callable[..., Any], named: list[inspect.Parameter]
+) -> Invoker:
     names = tuple(p.name for p in named)
     first_keyword_only = named[0].kind is inspect.Parameter.KEYWORD_ONLY
 
@@ -129,7 +138,9 @@ class Slot:
     @handler.setter
     def handler(self, handler: Callable[..., Any] | None) -> None:
         if handler is not None and not callable(handler):
-            raise TypeError(f"handler of slot {self.name!r} must be callable, got {handler!r}")
+            raise TypeError(
+                f"handler of slot {self.name!r} must be callable, got {handler!r}"
+            )
         self._handler = handler
         self._invoke = make_invoker(handler)
 
@@ -158,7 +169,9 @@ class Slot:
         """A copy of what the slot keeps outside any job (direct ``receive`` calls)."""
         return dict(self._data)
 
-    def connect(self, event: Event, param_mapping: dict[str, str] | None = None) -> None:
+    def connect(
+        self, event: Event, param_mapping: dict[str, str] | None = None
+    ) -> None:
         """Link ``event`` to this slot on both sides (idempotent)."""
         event.connect(self, param_mapping)
 
@@ -186,7 +199,9 @@ class Slot:
         """
         self.call_handler(self.merge(data), propagate_exceptions=True)
 
-    def call_handler(self, data: dict[str, Any], propagate_exceptions: bool = False) -> Any:
+    def call_handler(
+        self, data: dict[str, Any], propagate_exceptions: bool = False
+    ) -> Any:
         """Call the handler with ``data`` by the signature rules.
 
         Args:

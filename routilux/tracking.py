@@ -48,13 +48,24 @@ class ExecutionTracker:
     # -- recording -------------------------------------------------------------------
 
     def add_run(
-        self, routine_id: str, start: float, end: float, params: Any, status: str, outcome: Any
+        self,
+        routine_id: str,
+        start: float,
+        end: float,
+        params: Any,
+        status: str,
+        outcome: Any,
     ) -> None:
         """Record one finished execution (the runtime's fast path)."""
         self._runs.append((routine_id, start, end, params, status, outcome))
 
     def add_event(
-        self, timestamp: float, source_id: str, event_name: str, targets: tuple[str, ...], data: Any
+        self,
+        timestamp: float,
+        source_id: str,
+        event_name: str,
+        targets: tuple[str, ...],
+        data: Any,
     ) -> None:
         """Record one emit and the routines it reached (the runtime's fast path)."""
         self._events.append((timestamp, source_id, event_name, targets, data))
@@ -65,17 +76,27 @@ class ExecutionTracker:
             self._open[(routine_id, threading.get_ident())] = (time.time(), params)
 
     def record_routine_end(
-        self, routine_id: str, status: str = "completed", result: Any = None, error: Any = None
+        self,
+        routine_id: str,
+        status: str = "completed",
+        result: Any = None,
+        error: Any = None,
     ) -> None:
         """Close the execution opened by :meth:`record_routine_start` in this thread."""
         now = time.time()
         with self._lock:
-            start, params = self._open.pop((routine_id, threading.get_ident()), (now, None))
+            start, params = self._open.pop(
+                (routine_id, threading.get_ident()), (now, None)
+            )
         outcome = error if error is not None else result
         self._runs.append((routine_id, start, now, params, status, outcome))
 
     def record_event(
-        self, source_id: str, event_name: str, target_id: str | None = None, data: Any = None
+        self,
+        source_id: str,
+        event_name: str,
+        target_id: str | None = None,
+        data: Any = None,
     ) -> None:
         """Record an event from ``source_id`` (to ``target_id`` if known)."""
         targets = (target_id,) if target_id is not None else ()
@@ -85,7 +106,7 @@ class ExecutionTracker:
 
     @property
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
-        """routine id -> execution records, oldest first."""
+        """Routine id -> execution records, oldest first."""
         out: dict[str, list[dict[str, Any]]] = {}
         for routine_id, start, end, params, status, outcome in list(self._runs):
             record = {

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 # tests/ is not a package: pytest puts it on sys.path (rootdir-relative helper)
-from seed_blocks import (
+from .seed_blocks import (
     BARRIER_BROKEN_EXIT,
     Run,
     Step,

@@ -25,14 +25,20 @@ class Route:
     __slots__ = ("_mapping", "_targets", "merger", "routine", "routine_id", "slot")
 
     def __init__(
-        self, routine_id: str, routine: Routine, slot: Slot, mapping: dict[str, str] | None
+        self,
+        routine_id: str,
+        routine: Routine,
+        slot: Slot,
+        mapping: dict[str, str] | None,
     ) -> None:
         self.routine_id = routine_id
         self.routine = routine
         self.slot = slot
         self.merger = slot.merger
         self._mapping = dict(mapping) if mapping else None
-        self._targets = frozenset(self._mapping.values()) if self._mapping else frozenset()
+        self._targets = (
+            frozenset(self._mapping.values()) if self._mapping else frozenset()
+        )
 
     def map(self, data: dict[str, Any]) -> dict[str, Any]:
         """A new dict: ``data`` after the param mapping."""
@@ -74,14 +80,15 @@ class RouteTable:
             )
         self.by_event = {key: tuple(routes) for key, routes in grouped.items()}
         self.targets = {
-            key: tuple(route.routine_id for route in routes) for key, routes in self.by_event.items()
+            key: tuple(route.routine_id for route in routes)
+            for key, routes in self.by_event.items()
         }
 
     def entry_route(self, routine_id: str) -> Route:
         """The route into ``routine_id``'s ``trigger`` slot (checked by the flow)."""
         routine = self._routines[routine_id]
         slot = routine.get_slot("trigger")
-        assert slot is not None  # noqa: S101 - Flow.execute checked it before starting
+        assert slot is not None
         return Route(routine_id, routine, slot, None)
 
 
@@ -91,12 +98,21 @@ class Activation:
     Implements the strategies' Task protocol.
     """
 
-    __slots__ = ("attempts", "job", "limit", "limit_key", "payload", "route")
+    __slots__ = ("attempts", "job", "limit", "limit_key", "params", "payload", "route")
 
-    def __init__(self, job: JobRun, route: Route, payload: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        job: JobRun,
+        route: Route,
+        payload: dict[str, Any],
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.job = job
         self.route = route
         self.payload = payload
+        # What arrived, before merging: the tracker keeps this, not the merged
+        # payload, whose accumulated lists would make its memory grow quadratically.
+        self.params = payload if params is None else params
         self.attempts = 1
         self.limit_key = route.routine_id
         self.limit = route.routine.get_max_concurrency()

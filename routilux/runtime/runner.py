@@ -78,7 +78,9 @@ class FlowRunner:
 
     # -- jobs ----------------------------------------------------------------------
 
-    def execute(self, entry_id: str, params: dict[str, Any], name: str, workers: int) -> JobState:
+    def execute(
+        self, entry_id: str, params: dict[str, Any], name: str, workers: int
+    ) -> JobState:
         """Start a job (checked by the flow) and return its state."""
         flow = self._flow
         lane = self.strategy(name, workers).open_lane()
@@ -87,7 +89,15 @@ class FlowRunner:
             job_state._history = deque(maxlen=flow.history_limit)  # type: ignore[assignment]
         tracker = ExecutionTracker(flow.flow_id)
         flow.execution_tracker = tracker
-        run = JobRun(flow, self.routes(), job_state, tracker, lane, flow.error_handler, self._jobs.discard)
+        run = JobRun(
+            flow,
+            self.routes(),
+            job_state,
+            tracker,
+            lane,
+            flow.error_handler,
+            self._jobs.discard,
+        )
         self._jobs.add(run)
         run.start(entry_id, params)
         return job_state
@@ -101,7 +111,9 @@ class FlowRunner:
         self.closed = True
         self._catalog.shutdown(wait=wait, timeout=timeout)
 
-    def deliver_now(self, routine: Routine, event_name: str, data: dict[str, Any]) -> None:
+    def deliver_now(
+        self, routine: Routine, event_name: str, data: dict[str, Any]
+    ) -> None:
         """Deliver an emit made outside any job, in this thread, through the routes."""
         routes = self.routes()
         routine_id = routes.ids.get(id(routine))

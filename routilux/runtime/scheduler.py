@@ -142,10 +142,12 @@ class JobRun:
         self._history.append((routine_id, event_name, data, now))
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key, ())
-        self.tracker.add_event(now, routine_id, event_name, self.routes.targets.get(key, ()), data)
+        self.tracker.add_event(
+            now, routine_id, event_name, self.routes.targets.get(key, ()), data
+        )
         if not routes:
             return
-        activations = [Activation(self, route, self._merge(route, data)) for route in routes]
+        activations = [self._activation(route, data) for route in routes]
         with self._lock:
             if self._halted is not None:
                 self._dropped += len(activations)
@@ -155,17 +157,19 @@ class JobRun:
         for activation in activations:
             submit(activation)
 
-    def _merge(self, route: Route, data: dict[str, Any]) -> dict[str, Any]:
+    def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
         incoming = route.map(data)
         merger = route.merger
         if merger.replaces:
             self._slot_data[route.slot] = incoming
-            return incoming
+            return Activation(self, route, incoming)
         if not merger.is_user_code:
             with self._lock:
                 kept = self._slot_data.setdefault(route.slot, {})
-                return merger.merge(kept, incoming)[1]
-        return self._merge_user(route, incoming)
+                payload = merger.merge(kept, incoming)[1]
+        else:
+            payload = self._merge_user(route, incoming)
+        return Activation(self, route, payload, incoming)
 
     def _merge_user(self, route: Route, incoming: dict[str, Any]) -> dict[str, Any]:
         # User merges run outside the lock: read, merge, then store only if nobody
@@ -220,11 +224,15 @@ class JobRun:
                 route.slot.invoke(activation.payload)
         except Exception as exc:
             leave(token)
-            self.tracker.add_run(routine_id, start, _perf(), activation.payload, "failed", exc)
+            self.tracker.add_run(
+                routine_id, start, _perf(), activation.params, "failed", exc
+            )
             self._on_error(activation, exc, handler)
             return
         leave(token)
-        self.tracker.add_run(routine_id, start, _perf(), activation.payload, "completed", None)
+        self.tracker.add_run(
+            routine_id, start, _perf(), activation.params, "completed", None
+        )
         if routine_id not in self._states:
             self._states[routine_id] = {"status": RoutineStatus.COMPLETED.value}
 
@@ -233,7 +241,8 @@ class JobRun:
             return handler.delay_before(state.attempt_number)
 
         retrying = Retrying(
-            stop=stop_after_attempt(handler.max_retries + 1) | stop_when_event_set(self._stop_event),
+            stop=stop_after_attempt(handler.max_retries + 1)
+            | stop_when_event_set(self._stop_event),
             wait=wait,
             retry=retry_if_exception_type(handler.retryable_exceptions),
             sleep=self._stop_event.wait,
@@ -250,7 +259,9 @@ class JobRun:
             activation.attempts = attempts
             handler.retry_count = attempts - 1
 
-    def _on_error(self, activation: Activation, exc: Exception, handler: ErrorHandler | None) -> None:
+    def _on_error(
+        self, activation: Activation, exc: Exception, handler: ErrorHandler | None
+    ) -> None:
         route = activation.route
         strategy = handler.strategy if handler is not None else ErrorStrategy.STOP
         error = {"error": str(exc), "error_type": type(exc).__name__}
@@ -265,7 +276,9 @@ class JobRun:
                 "time": _wall(),
             }
         )
-        tolerated = handler is not None and handler.handle_error(exc, route.routine, route.routine_id)
+        tolerated = handler is not None and handler.handle_error(
+            exc, route.routine, route.routine_id
+        )
         if strategy is ErrorStrategy.SKIP:
             status = RoutineStatus.SKIPPED
         elif tolerated:
@@ -302,11 +315,15 @@ class JobRun:
         elif self._halted == "stop-on-error":
             state.status = JobStatus.FAILED
             if self._dropped:
-                self._history.append((self._entry_id, "dropped", {"count": self._dropped}, _wall()))
+                self._history.append(
+                    (self._entry_id, "dropped", {"count": self._dropped}, _wall())
+                )
         else:
             state.status = JobStatus.CANCELLED
             record = {"source": self._halted, "dropped": self._dropped}
             self._history.append((self._entry_id, "cancelled", record, _wall()))
-        state.updated_at = state.created_at.fromtimestamp(_wall(), state.created_at.tzinfo)
+        state.updated_at = state.created_at.fromtimestamp(
+            _wall(), state.created_at.tzinfo
+        )
         state._done.set()
         self._on_done(self)

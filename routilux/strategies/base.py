@@ -101,7 +101,8 @@ class ExecutionStrategy(Protocol):
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop. ``wait=True`` drains running and queued work first; ``wait=False``
-        drops what has not started. Idempotent."""
+        drops what has not started. Idempotent.
+        """
 
     def stats(self) -> dict[str, Any]:
         """Pool statistics: workers, busy, queued, completed, dropped."""
@@ -114,7 +115,9 @@ _factories: dict[str, StrategyFactory] = {}
 _lock = threading.Lock()  # guards _factories
 
 
-def register_strategy(name: str, factory: StrategyFactory, *, replace: bool = False) -> None:
+def register_strategy(
+    name: str, factory: StrategyFactory, *, replace: bool = False
+) -> None:
     """Register an execution strategy factory under ``name``.
 
     Thread-safe.
@@ -129,7 +132,9 @@ def register_strategy(name: str, factory: StrategyFactory, *, replace: bool = Fa
     """
     with _lock:
         if name in _factories and not replace:
-            raise DuplicateNameError(f"execution strategy {name!r} is already registered")
+            raise DuplicateNameError(
+                f"execution strategy {name!r} is already registered"
+            )
         _factories[name] = factory
 
 
@@ -162,6 +167,12 @@ def check_max_workers(max_workers: object) -> int:
     Raises:
         ConfigurationError: Otherwise.
     """
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise ConfigurationError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    if (
+        isinstance(max_workers, bool)
+        or not isinstance(max_workers, int)
+        or max_workers < 1
+    ):
+        raise ConfigurationError(
+            f"max_workers must be an int >= 1, got {max_workers!r}"
+        )
     return max_workers

@@ -64,7 +64,9 @@ class SequentialStrategy:
     def open_lane(self) -> _SequentialLane:
         """A FIFO lane for a new job. Thread-safe."""
         if self._state is StrategyState.CLOSED:
-            raise StrategyShutdownError("cannot schedule new activations after shutdown")
+            raise StrategyShutdownError(
+                "cannot schedule new activations after shutdown"
+            )
         return _SequentialLane(self)
 
     def run_task(self, task: Task) -> None:
@@ -89,7 +91,9 @@ class SequentialStrategy:
         with self._lock:
             gate = self._gates.get(task.limit_key)
             if gate is None:
-                gate = self._gates[task.limit_key] = threading.Semaphore(task.limit or 1)
+                gate = self._gates[task.limit_key] = threading.Semaphore(
+                    task.limit or 1
+                )
             return gate
 
     def wait_idle(self, timeout: float | None = None) -> bool:

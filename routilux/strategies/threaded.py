@@ -16,10 +16,17 @@ __all__ = ["ThreadedStrategy"]
 class ThreadedStrategy:
     """Runs activations on up to ``max_workers`` named threads.
 
-    ``execute`` returns at once; many jobs may run at the same time. A routine's
-    ``max_concurrency`` is enforced without blocking workers: an activation over the
-    limit waits in a per-routine queue and is handed to the pool when one of that
-    routine's activations ends.
+    ``execute`` returns at once; many jobs may run at the same time.
+
+    Ready tasks wait in one FIFO. A pool thread that takes work keeps taking it
+    until the FIFO is empty (a *drainer*), and a new pool task is started only while
+    fewer than ``max_workers`` drainers run. A busy pool therefore hands work over
+    through the FIFO alone, with no future or thread wake-up per activation, while an
+    idle worker is always put to use as soon as work arrives.
+
+    A routine's ``max_concurrency`` is enforced without blocking workers: an
+    activation over the limit waits in a per-routine queue and joins the FIFO when one
+    of that routine's activations ends.
 
     Args:
         max_workers: The number of worker threads.
@@ -33,11 +40,13 @@ class ThreadedStrategy:
         self.max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=name_prefix)
         self._state = StrategyState.OPEN
-        self._dropping = False
-        # Guards every counter below and the concurrency gates.
+        # Guards everything below: the FIFO, the counters and the gates.
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._in_flight = 0  # submitted and not yet finished (queued + busy)
+        self._ready: deque[Task] = deque()
+        self._dropping = False
+        self._drainers = 0
+        self._in_flight = 0  # accepted and not yet finished (queued + parked + busy)
         self._busy = 0
         self._completed = 0
         self._dropped = 0
@@ -60,7 +69,7 @@ class ThreadedStrategy:
         self.submit(first)
 
     def submit(self, task: Task) -> None:
-        """Schedule ``task`` on the pool, or park it behind its concurrency limit.
+        """Queue ``task``, or park it behind its routine's concurrency limit.
 
         Thread-safe.
         """
@@ -74,31 +83,51 @@ class ThreadedStrategy:
                     self._gate_waiting.setdefault(key, deque()).append(task)
                     return
                 self._gate_running[key] = running + 1
-        self._hand_to_pool(task)
+            self._ready.append(task)
+            if self._drainers >= self.max_workers:
+                return
+            self._drainers += 1
+        self._spawn_drainer()
 
-    def _hand_to_pool(self, task: Task) -> None:
+    def _spawn_drainer(self) -> None:
         try:
-            self._executor.submit(self._work, task)
+            self._executor.submit(self._drain)
         except RuntimeError:
-            # The pool is gone (shutdown without waiting): account for the task.
-            self._finish(task, started=False, ran=False)
+            # The pool is gone (shutdown without waiting): nothing will run what
+            # is queued, so account for it here.
+            with self._lock:
+                self._drainers -= 1
+            self._drop_ready()
+
+    def _drop_ready(self) -> None:
+        while True:
+            with self._lock:
+                if not self._ready or self._drainers:
+                    return
+                task = self._ready.popleft()
             task.drop("shutdown")
+            self._settle(task, started=False, ran=False)
 
-    def _work(self, task: Task) -> None:
-        with self._lock:
-            self._busy += 1
-            dropping = self._dropping
-        ran = not dropping
-        try:
-            if dropping:
-                task.drop("shutdown")
-            else:
-                task.run()
-        finally:
-            self._finish(task, started=True, ran=ran)
+    def _drain(self) -> None:
+        lock = self._lock
+        ready = self._ready
+        while True:
+            with lock:
+                if not ready:
+                    self._drainers -= 1
+                    return
+                task = ready.popleft()
+                self._busy += 1
+                dropping = self._dropping
+            try:
+                if dropping:
+                    task.drop("shutdown")
+                else:
+                    task.run()
+            finally:
+                self._settle(task, started=True, ran=not dropping)
 
-    def _finish(self, task: Task, started: bool, ran: bool) -> None:
-        following: Task | None = None
+    def _settle(self, task: Task, started: bool, ran: bool) -> None:
         with self._lock:
             if started:
                 self._busy -= 1
@@ -111,13 +140,12 @@ class ThreadedStrategy:
                 key = task.limit_key
                 waiting = self._gate_waiting.get(key)
                 if waiting:
-                    following = waiting.popleft()
+                    # The freed place goes to the next parked task of that routine.
+                    self._ready.append(waiting.popleft())
                 else:
                     self._gate_running[key] -= 1
             if not self._in_flight:
                 self._idle.notify_all()
-        if following is not None:
-            self._hand_to_pool(following)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running. Thread-safe."""
@@ -135,14 +163,12 @@ class ThreadedStrategy:
                 still queued after it is dropped.
         """
         self._state = StrategyState.CLOSED
-        if wait:
-            drained = self.wait_idle(timeout)
-            if not drained:
-                self._dropping = True
+        if wait and self.wait_idle(timeout):
             self._executor.shutdown(wait=True)
             return
-        self._dropping = True
-        self._executor.shutdown(wait=False)
+        with self._lock:
+            self._dropping = True
+        self._executor.shutdown(wait=wait)
 
     def stats(self) -> dict[str, Any]:
         """Pool statistics: workers, busy, queued, completed, dropped. Thread-safe."""
