@@ -43,6 +43,8 @@ autodoc_typehints = "description"
 autodoc_default_options = {
     "members": True,
     "show-inheritance": True,
+    # pydantic's plumbing on JobState and ExecutionRecord is not our API.
+    "exclude-members": "model_config, model_post_init",
 }
 
 # Every code example in the documentation is run by the doctest builder.
