@@ -212,6 +212,14 @@ def part_serialization() -> None:
             f"{len(collected)} results in {elapsed:.2f}s"
         )
 
+    # Called on an instance, deserialize fills that flow instead of making one.
+    with Flow() as filled:
+        filled.deserialize(document)
+        print(
+            f"Flow().deserialize(document) filled flow {filled.flow_id!r}: "
+            f"strategy={filled.execution_strategy}, max_workers={filled.max_workers}"
+        )
+
 
 def part_strategy_switching() -> None:
     header("5. Switching strategies")

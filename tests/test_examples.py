@@ -40,6 +40,7 @@ EXPECTED: dict[str, list[str]] = {
         "=== 4. Serialization round trip ===",
         "restored flow: strategy=concurrent, max_workers=3",
         "restored flow ran: status=completed, 4 results",
+        "filled flow 'to_serialize': strategy=concurrent, max_workers=3",
         "=== 5. Switching strategies ===",
         "concurrent max_workers=4: completed",
         "sequential max_workers=1: completed",
