@@ -41,7 +41,12 @@ fmt: $(STAMP_DEV)
 bench: $(STAMP_RUN)
 	$(BIN)/python bench/run.py
 
-check: lint test
+docs: $(STAMP_DEV)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/sphinx-build -W -q -b doctest docs docs/_build/doctest
+	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
+
+check: lint test docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -20,9 +20,11 @@ def apply_mapping(
     other input key that is not named as a target is copied through unchanged.
     """
     out = {target: data[source] for source, target in mapping.items() if source in data}
-    for key, value in data.items():
-        if key not in mapping and key not in targets:
-            out[key] = value
+    out.update(
+        (key, value)
+        for key, value in data.items()
+        if key not in mapping and key not in targets
+    )
     return out
 
 
@@ -41,8 +43,8 @@ class Connection:
         source_event: The emitting event.
         target_slot: The receiving slot.
         param_mapping: The renaming, a dict (empty when none).
-        source_routine_id: The source routine's id in its flow (set by ``Flow.connect``).
-        target_routine_id: The target routine's id in its flow (set by ``Flow.connect``).
+        source_routine_id: The source routine's id (set by ``Flow.connect``).
+        target_routine_id: The target routine's id (set by ``Flow.connect``).
     """
 
     def __init__(
@@ -87,7 +89,7 @@ class Connection:
         }
 
     def __repr__(self) -> str:
-        return (
-            f"Connection({self.source_routine_id}.{getattr(self.source_event, 'name', None)}"
-            f" -> {self.target_routine_id}.{getattr(self.target_slot, 'name', None)})"
-        )
+        event = self.source_event.name if self.source_event else None
+        slot = self.target_slot.name if self.target_slot else None
+        source, target = self.source_routine_id, self.target_routine_id
+        return f"Connection({source}.{event} -> {target}.{slot})"

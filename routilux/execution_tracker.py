@@ -1,4 +1,4 @@
-"""Compatibility path for ``from routilux.execution_tracker import ExecutionTracker``."""
+"""Old import path for ExecutionTracker (0.9 code imports it here)."""
 
 from __future__ import annotations
 

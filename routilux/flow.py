@@ -9,7 +9,6 @@ all of its input first, so a failure leaves the flow as it was.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,8 @@ from .serialization import (
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .graph import Finding
     from .job_state import JobState
     from .resilience import ErrorHandler
@@ -132,7 +133,8 @@ class Flow:
             )
         if not hasattr(routine, "_rx"):
             raise ConfigurationError(
-                f"{type(routine).__name__}.__init__ must call super().__init__() before use"
+                f"{type(routine).__name__}.__init__ must call super().__init__() "
+                "before use"
             )
         rid = routine_id if routine_id is not None else routine._rx.default_id
         if not isinstance(rid, str) or not rid:
@@ -146,7 +148,8 @@ class Flow:
         for other_id, other in self._routines.items():
             if other is routine:
                 raise DuplicateNameError(
-                    f"this {type(routine).__name__} is already in flow {self.flow_id!r} as {other_id!r}"
+                    f"this {type(routine).__name__} is already in flow "
+                    f"{self.flow_id!r} as {other_id!r}"
                 )
         self._routines[rid] = routine
         self._graph.add_node(rid, routine=routine)
@@ -193,7 +196,8 @@ class Flow:
         key = (source_event, target_slot)
         if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
             raise DuplicateNameError(
-                f"flow {self.flow_id!r} already connects {source_routine_id}.{source_event}"
+                f"flow {self.flow_id!r} already connects "
+                f"{source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
         connection = Connection(event, slot, mapping)
@@ -225,7 +229,8 @@ class Flow:
         key = (source_event, target_slot)
         if not self._graph.has_edge(source_routine_id, target_routine_id, key=key):
             raise ConfigurationError(
-                f"flow {self.flow_id!r} has no connection {source_routine_id}.{source_event}"
+                f"flow {self.flow_id!r} has no connection "
+                f"{source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
         connection = self._graph.edges[source_routine_id, target_routine_id, key][
@@ -252,7 +257,8 @@ class Flow:
         routine = self._routines.get(routine_id)
         if routine is None:
             raise UnknownRoutineError(
-                f"flow {self.flow_id!r} has no routine {routine_id!r}; it has {sorted(self._routines)}"
+                f"flow {self.flow_id!r} has no routine {routine_id!r}; it has "
+                f"{sorted(self._routines)}"
             )
         return routine
 
@@ -261,7 +267,8 @@ class Flow:
         if event is None:
             declared = sorted(self._routines[routine_id]._rx.events)
             raise UnknownEventError(
-                f"routine {routine_id!r} has no event {event_name!r}; it declares {declared}"
+                f"routine {routine_id!r} has no event {event_name!r}; it declares "
+                f"{declared}"
             )
         return event
 
@@ -270,7 +277,8 @@ class Flow:
         if slot is None:
             declared = sorted(self._routines[routine_id]._rx.slots)
             raise UnknownSlotError(
-                f"routine {routine_id!r} has no slot {slot_name!r}; it declares {declared}"
+                f"routine {routine_id!r} has no slot {slot_name!r}; it declares "
+                f"{declared}"
             )
         return slot
 
@@ -343,12 +351,14 @@ class Flow:
         """
         if self._runner.closed:
             raise StrategyShutdownError(
-                f"flow {self.flow_id!r} is shut down: cannot execute {entry_routine_id!r}"
+                f"flow {self.flow_id!r} is shut down: cannot execute "
+                f"{entry_routine_id!r}"
             )
         routine = self._routine(entry_routine_id)
         if routine.get_slot("trigger") is None:
             raise EntryPointError(
-                f"routine {entry_routine_id!r} cannot start a job: it has no 'trigger' slot "
+                f"routine {entry_routine_id!r} cannot start a job: it has no 'trigger' "
+                "slot "
                 f"(slots: {sorted(routine._rx.slots)})"
             )
         if entry_params is not None and not isinstance(entry_params, dict):
@@ -390,19 +400,19 @@ class Flow:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown(wait=True)
 
-    def deliver_now(
+    def _deliver_now(
         self, routine: Routine, event_name: str, data: dict[str, Any]
     ) -> None:
-        """Deliver an emit made outside any job through this flow's connections,
-        in the caller's thread.
-        """
+        """Deliver an emit made outside any job, in this thread, via the connections."""
         self._runner.deliver_now(routine, event_name, data)
 
     # -- looking at it -------------------------------------------------------------
 
     def validate(self) -> list[Finding]:
-        """Findings about the wiring: unknown or unconnected slots, undeclared mapped
-        parameters, unreachable routines, cycles. Errors come first.
+        """Check the wiring; return findings, errors first.
+
+        Reported: unknown or unconnected slots, mapped parameters the event does not
+        declare, routines no entry reaches, cycles (reported, not forbidden).
         """
         return graph_text.find_problems(self._graph, self._routines)
 
@@ -415,8 +425,10 @@ class Flow:
         return graph_text.to_dot(self._graph, self.flow_id)
 
     def get_stats(self) -> dict[str, Any]:
-        """Pool statistics per strategy, active jobs and per-routine timings of the
-        most recent job. Thread-safe.
+        """Pool statistics, active jobs and routine timings. Thread-safe.
+
+        ``strategies`` holds each strategy's pool statistics (workers, busy, queued,
+        completed, dropped); ``routines`` the timings of the most recent job.
         """
         return self._runner.stats()
 
@@ -474,6 +486,7 @@ def _check_mapping(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
     ):
         raise ConfigurationError(
-            f"param_mapping of {routine_id}.{event_name} must map str to str, got {mapping!r}"
+            f"param_mapping of {routine_id}.{event_name} must map str to str, got "
+            f"{mapping!r}"
         )
     return dict(mapping) or None

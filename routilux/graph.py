@@ -6,13 +6,14 @@ changes a flow; every function reads a ``networkx.MultiDiGraph`` and the routine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .routine import Routine
 
 __all__ = ["Finding", "find_problems", "to_dot", "to_mermaid"]
@@ -74,18 +75,18 @@ def _check_edges(
                 )
             )
         elif event.output_params:
-            for param in attrs.get("param_mapping") or {}:
-                if param not in event.output_params:
-                    found.append(
-                        Finding(
-                            "warning",
-                            "unknown-parameter",
-                            f"mapping on {source}.{event_name} -> {target}.{slot_name} renames "
-                            f"{param!r}, which event {event_name!r} does not declare "
-                            f"(declares {event.output_params})",
-                            source,
-                        )
-                    )
+            wire = f"{source}.{event_name} -> {target}.{slot_name}"
+            found.extend(
+                Finding(
+                    "warning",
+                    "unknown-parameter",
+                    f"mapping on {wire} renames {param!r}, which event "
+                    f"{event_name!r} does not declare (declares {event.output_params})",
+                    source,
+                )
+                for param in attrs.get("param_mapping") or {}
+                if param not in event.output_params
+            )
         if routines[target].get_slot(slot_name) is None:
             found.append(
                 Finding(
@@ -104,19 +105,17 @@ def _check_unconnected_slots(
     fed: set[tuple[str, str]] = {
         (target, key[1]) for _, target, key in graph.edges(keys=True)
     }
-    found: list[Finding] = []
-    for routine_id, routine in routines.items():
-        for slot_name in routine._rx.slots:
-            if slot_name != "trigger" and (routine_id, slot_name) not in fed:
-                found.append(
-                    Finding(
-                        "warning",
-                        "unconnected-slot",
-                        f"slot {routine_id}.{slot_name} has no incoming connection",
-                        routine_id,
-                    )
-                )
-    return found
+    return [
+        Finding(
+            "warning",
+            "unconnected-slot",
+            f"slot {routine_id}.{slot_name} has no incoming connection",
+            routine_id,
+        )
+        for routine_id, routine in routines.items()
+        for slot_name in routine._rx.slots
+        if slot_name != "trigger" and (routine_id, slot_name) not in fed
+    ]
 
 
 def _entries(routines: Mapping[str, Routine]) -> list[str]:
@@ -173,10 +172,6 @@ def _check_cycles(graph: nx.MultiDiGraph) -> list[Finding]:
     return found
 
 
-def _node_label(routine_id: str, routine: Any) -> str:
-    return f"{routine_id}\\n{type(routine).__name__}"
-
-
 def to_mermaid(graph: nx.MultiDiGraph, direction: str = "LR") -> str:
     """Mermaid ``flowchart`` text: one node per routine, one arrow per connection."""
     names = {rid: f"n{i}" for i, rid in enumerate(graph.nodes)}
@@ -219,7 +214,8 @@ def to_dot(graph: nx.MultiDiGraph, name: str = "flow") -> str:
         if mapping:
             label += "\n" + ", ".join(f"{k}->{v}" for k, v in mapping.items())
         lines.append(
-            f"    {_dot_quote(source)} -> {_dot_quote(target)} [label={_dot_quote(label)}];"
+            f"    {_dot_quote(source)} -> {_dot_quote(target)} "
+            f"[label={_dot_quote(label)}];"
         )
     lines.append("}")
     return "\n".join(lines) + "\n"

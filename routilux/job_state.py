@@ -250,7 +250,10 @@ class JobState(BaseModel):
             raise SerializationError(f"{path}: {exc}") from exc
 
     def __repr__(self) -> str:
-        return f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, status={self.status.value!r})"
+        return (
+            f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, "
+            f"status={self.status.value!r})"
+        )
 
 
 def _timestamp() -> float:

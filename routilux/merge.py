@@ -102,7 +102,8 @@ def _wrap_user(fn: UserMerge) -> MergeFunction:
         merged = fn(dict(kept), incoming)
         if not isinstance(merged, dict):
             raise TypeError(
-                f"merge strategy {fn!r} returned {type(merged).__name__}, expected a dict"
+                f"merge strategy {fn!r} returned {type(merged).__name__}, expected a "
+                "dict"
             )
         return merged, dict(merged)
 

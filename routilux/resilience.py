@@ -72,7 +72,8 @@ class ErrorHandler:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
         if retry_delay < 0 or retry_backoff <= 0:
             raise ConfigurationError(
-                f"retry_delay must be >= 0 and retry_backoff > 0, got {retry_delay}, {retry_backoff}"
+                f"retry_delay must be >= 0 and retry_backoff > 0, got {retry_delay}, "
+                f"{retry_backoff}"
             )
         self.strategy = _strategy(strategy)
         self.max_retries = max_retries
@@ -146,7 +147,8 @@ class ErrorHandler:
         )
 
     def __repr__(self) -> str:
-        return f"ErrorHandler(strategy={self.strategy.value!r}, max_retries={self.max_retries})"
+        strategy, retries = self.strategy.value, self.max_retries
+        return f"ErrorHandler(strategy={strategy!r}, max_retries={retries})"
 
 
 def _builtin_exception(qualified: str) -> type[BaseException]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .event import Event
@@ -32,6 +31,8 @@ from .runtime.context import ExecutionContext, current_frame
 from .slot import Slot
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from .flow import Flow
     from .merge import UserMerge
 
@@ -165,7 +166,7 @@ class Routine:
                 frame.run.emit(routine_id, event_name, data)
                 return
         if flow is not None:
-            flow.deliver_now(self, event_name, data)
+            flow._deliver_now(self, event_name, data)
             return
         for slot in list(self._rx.events[event_name].connected_slots):
             slot.receive(data)
@@ -202,7 +203,7 @@ class Routine:
             return self._stats.get(key, default)
 
     def increment_stat(self, key: str, amount: int | float = 1) -> int | float:
-        """Add ``amount`` to a statistic atomically; return the new value. Thread-safe."""
+        """Add ``amount`` to a statistic atomically; return it. Thread-safe."""
         with self._rx.stats_lock:
             value: int | float = self._stats.get(key, 0) + amount
             self._stats[key] = value
@@ -218,7 +219,7 @@ class Routine:
                     self._stats.pop(key, None)
 
     def _track_operation(self, name: str, success: bool = True, **meta: Any) -> None:
-        """Count an operation: ``total_<name>``, ``successful_<name>`` or ``failed_<name>``.
+        """Count an operation: ``total_<name>`` and ``successful_/failed_<name>``.
 
         ``meta`` is appended to ``<name>_history``. Thread-safe.
         """
@@ -231,7 +232,7 @@ class Routine:
 
     @staticmethod
     def _extract_input_data(data: Any = None, **kwargs: Any) -> Any:
-        """Pick the input: ``data`` if given, else ``kwargs["data"]``, else the single value.
+        """Pick the input: ``data``, else ``kwargs["data"]``, else the single value.
 
         With several keyword values the whole dict is returned, with none an empty dict.
         """
@@ -246,7 +247,7 @@ class Routine:
     # -- concurrency and error policy ------------------------------------------------
 
     def set_max_concurrency(self, limit: int | None) -> None:
-        """Let at most ``limit`` activations of this routine run at once (None: no limit).
+        """Let at most ``limit`` activations of this routine run at once (None: any).
 
         Raises:
             ConfigurationError: When ``limit`` is not None or an int >= 1.
@@ -291,7 +292,7 @@ class Routine:
         )
 
     def get_execution_context(self) -> ExecutionContext | None:
-        """``(flow, job_state, routine_id)`` while a handler of this routine runs, else None."""
+        """``(flow, job_state, routine_id)`` while this routine's handler runs."""
         frame = current_frame()
         if frame is None or frame.routine is not self:
             return None
@@ -300,7 +301,7 @@ class Routine:
     # -- serialization -----------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        """Describe the routine by class and configuration (JSON-ready values expected)."""
+        """Describe the routine by class and configuration (JSON-ready values)."""
         handler = self._rx.error_handler
         return {
             "class": class_key(type(self)),

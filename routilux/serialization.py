@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
@@ -19,6 +18,8 @@ from .exceptions import RoutiluxError, SerializationError
 from .registry import class_key, find_routine_class
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .flow import Flow
     from .routine import Routine
 
@@ -89,8 +90,10 @@ def _check_rebuildable(routine_id: str, routine: Routine) -> None:
     ]
     if required:
         raise SerializationError(
-            f"routines.{routine_id}: {type(routine).__name__}.__init__ requires {required}, so "
-            "it cannot be rebuilt from a document; give those parameters defaults and keep "
+            f"routines.{routine_id}: {type(routine).__name__}.__init__ requires "
+            f"{required}, so "
+            "it cannot be rebuilt from a document; give those parameters defaults and "
+            "keep "
             "the values in set_config()"
         )
 
@@ -142,10 +145,8 @@ def _field(
     if key not in data:
         raise SerializationError(f"{path}{key}: missing")
     value = data[key]
-    if (
-        not isinstance(value, kind)
-        or (isinstance(value, bool)
-        and bool not in _as_tuple(kind))
+    if not isinstance(value, kind) or (
+        isinstance(value, bool) and bool not in _as_tuple(kind)
     ):
         raise SerializationError(
             f"{path}{key}: expected {_kind_name(kind)}, got {type(value).__name__}"
@@ -169,7 +170,8 @@ def _build_routine(routine_id: str, entry: Any) -> Routine:
     cls = find_routine_class(key)
     if cls is None:
         raise SerializationError(
-            f"{path}class: unknown routine class {key!r}; define or import it before loading "
+            f"{path}class: unknown routine class {key!r}; define or import it before "
+            "loading "
             "(classes are found only in the routine registry)"
         )
     _field(entry, "config", dict, path)
@@ -199,7 +201,8 @@ def flow_from_dict(data: Any, into: Flow | None) -> Flow:
     version = _field(data, "schema_version", int, "")
     if version != SCHEMA_VERSION:
         raise SerializationError(
-            f"schema_version: {version} is not supported (this routilux reads {SCHEMA_VERSION})"
+            f"schema_version: {version} is not supported (this routilux reads "
+            f"{SCHEMA_VERSION})"
         )
     routines = {
         rid: _build_routine(rid, entry)

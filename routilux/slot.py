@@ -77,7 +77,7 @@ def _single_parameter_invoker(
     name = param.name
     if param.kind is inspect.Parameter.KEYWORD_ONLY:
         return lambda data: handler(**{name: data.get(name, data)})
-    return lambda data: handler(data[name] if name in data else data)
+    return lambda data: handler(data.get(name, data))
 
 
 def _many_parameter_invoker(

@@ -124,19 +124,17 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One record per event and target routine, oldest first."""
-        out: list[dict[str, Any]] = []
-        for timestamp, source_id, event_name, targets, data in list(self._events):
-            for target in targets or (None,):
-                out.append(
-                    {
-                        "timestamp": timestamp,
-                        "source_routine_id": source_id,
-                        "event_name": event_name,
-                        "target_routine_id": target,
-                        "data": data,
-                    }
-                )
-        return out
+        return [
+            {
+                "timestamp": timestamp,
+                "source_routine_id": source_id,
+                "event_name": event_name,
+                "target_routine_id": target,
+                "data": data,
+            }
+            for timestamp, source_id, event_name, targets, data in list(self._events)
+            for target in targets or (None,)
+        ]
 
     @property
     def performance_metrics(self) -> dict[str, Any]:

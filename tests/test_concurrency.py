@@ -1,4 +1,4 @@
-"""Concurrency: exact counts over many threads and repeats, limits, waiting, shutdown."""
+"""Concurrency: exact counts over threads and repeats, limits, waiting, shutdown."""
 
 from __future__ import annotations
 
@@ -256,7 +256,9 @@ def test_threads_are_named_after_the_flow() -> None:
     class Namer(Routine):
         def __init__(self) -> None:
             super().__init__()
-            self.define_slot("trigger", handler=lambda: names.append(threading.current_thread().name))
+            self.define_slot(
+                "trigger", handler=lambda: names.append(threading.current_thread().name)
+            )
 
     flow = Flow(flow_id="named", execution_strategy="concurrent")
     flow.add_routine(Namer(), "n")

@@ -105,11 +105,16 @@ def test_slot_data_is_per_job(strategy: str) -> None:
         for _ in range(5):
             flow.execute("src")
         assert flow.wait_for_completion(timeout=10)
-    longest = max(len(item["value"]) if isinstance(item["value"], list) else 1 for item in sink.received)
+    longest = max(
+        len(item["value"]) if isinstance(item["value"], list) else 1
+        for item in sink.received
+    )
     assert longest == 3  # never more than one job's three values
 
 
-def flow_with_error(strategy: str, handler: ErrorHandler | None, on_routine: bool) -> tuple[Flow, Collector, Boom]:
+def flow_with_error(
+    strategy: str, handler: ErrorHandler | None, on_routine: bool
+) -> tuple[Flow, Collector, Boom]:
     flow = Flow(execution_strategy=strategy, max_workers=4)
     source = Source()
     source.set_config(count=2)
@@ -139,11 +144,21 @@ def test_stop_fails_the_job_and_records_the_error(strategy: str) -> None:
     assert state["status"] == "failed" and state["error"] == "boom"
     assert state["error_type"] == "RuntimeError"
     assert after.received == []
-    assert boom.get_stat("calls") == 1  # the second activation was dropped
+    # Sequential: the second activation was still queued and is dropped. On the
+    # pool both may have started before the first failed: running ones finish.
+    assert (
+        boom.get_stat("calls") == 1
+        if strategy == "sequential"
+        else 1 <= boom.get_stat("calls") <= 2
+    )
     errors = job.errors
-    assert len(errors) == 1 and errors[0]["routine_id"] == "boom" and errors[0]["slot"] == "input"
+    assert len(errors) == boom.get_stat("calls")  # every raised error is recorded
+    assert errors[0]["routine_id"] == "boom" and errors[0]["slot"] == "input"
     assert "RuntimeError: boom" in errors[0]["traceback"]
-    assert any(r.event_name == "error" and r.routine_id == "boom" for r in job.execution_history)
+    assert any(
+        r.event_name == "error" and r.routine_id == "boom"
+        for r in job.execution_history
+    )
 
 
 @pytest.mark.parametrize("on_routine", [True, False])
@@ -160,7 +175,7 @@ def test_continue_records_and_goes_on(strategy: str, on_routine: bool) -> None:
 
 
 def test_skip_marks_the_routine_skipped(strategy: str) -> None:
-    flow, _, boom = flow_with_error(strategy, ErrorHandler(strategy="skip"), True)
+    flow, _, _boom = flow_with_error(strategy, ErrorHandler(strategy="skip"), True)
     with flow:
         job = run(flow, "src")
     assert job.status == "completed"
@@ -168,7 +183,7 @@ def test_skip_marks_the_routine_skipped(strategy: str) -> None:
 
 
 def test_routine_handler_wins_over_flow_handler(strategy: str) -> None:
-    flow, _, boom = flow_with_error(strategy, ErrorHandler(strategy="continue"), True)
+    flow, _, _boom = flow_with_error(strategy, ErrorHandler(strategy="continue"), True)
     flow.set_error_handler(ErrorHandler(strategy="stop"))
     with flow:
         job = run(flow, "src")
@@ -186,7 +201,9 @@ def test_retry_then_succeed(strategy: str) -> None:
                 raise ConnectionError("flaky")
 
     flaky = Flaky()
-    flaky.set_error_handler(ErrorHandler(strategy="retry", max_retries=3, retry_delay=0.0))
+    flaky.set_error_handler(
+        ErrorHandler(strategy="retry", max_retries=3, retry_delay=0.0)
+    )
     flow = Flow(execution_strategy=strategy)
     flow.add_routine(flaky, "flaky")
     with flow:
@@ -219,7 +236,11 @@ def test_execution_context_inside_and_outside(strategy: str) -> None:
     with flow:
         job = run(flow, "probe")
     (context,) = seen
-    assert context.flow is flow and context.job_state is job and context.routine_id == "probe"
+    assert (
+        context.flow is flow
+        and context.job_state is job
+        and context.routine_id == "probe"
+    )
     assert probe.get_execution_context() is None
 
 
@@ -251,9 +272,15 @@ def test_tracker_uses_flow_ids(strategy: str) -> None:
     assert tracker is not None
     assert set(tracker.routine_executions) == {"src", "relay", "sink"}
     perf = tracker.get_routine_performance("relay")
-    assert perf is not None and perf["total_executions"] == 3 and perf["success_rate"] == 1.0
+    assert (
+        perf is not None
+        and perf["total_executions"] == 3
+        and perf["success_rate"] == 1.0
+    )
     assert tracker.get_flow_performance()["total_routines"] == 3
-    targets = {(e["source_routine_id"], e["target_routine_id"]) for e in tracker.event_flow}
+    targets = {
+        (e["source_routine_id"], e["target_routine_id"]) for e in tracker.event_flow
+    }
     assert targets == {("src", "relay"), ("relay", "sink")}
     stats = flow.get_stats()
     assert stats["routines"]["relay"]["total_executions"] == 3

@@ -49,7 +49,9 @@ def test_graph_holds_routines_and_connections() -> None:
     assert isinstance(graph, nx.MultiDiGraph)
     assert set(graph.nodes) == {"src", "relay", "sink"}
     assert graph.has_edge("src", "relay", key=("output", "input"))
-    assert graph.edges["relay", "sink", ("output", "input")]["param_mapping"] == {"value": "result"}
+    assert graph.edges["relay", "sink", ("output", "input")]["param_mapping"] == {
+        "value": "result"
+    }
 
 
 def test_graph_view_is_read_only() -> None:

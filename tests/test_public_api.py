@@ -1,4 +1,4 @@
-"""The public surface is exactly routilux.__all__, and every exception is in the tree."""
+"""The public surface is exactly routilux.__all__; every exception is in the tree."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def test_all_lists_exactly_the_public_names() -> None:
     public = {
         name
         for name, value in vars(routilux).items()
-        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+        if not name.startswith("_")
+        and not inspect.ismodule(value)
+        and name != "annotations"
     }
     assert set(routilux.__all__) - {"__version__"} == public
 
@@ -60,8 +62,13 @@ def test_compatibility_module_paths() -> None:
     from routilux.routine import Routine
     from routilux.slot import Slot
 
-    assert Flow is routilux.Flow and Routine is routilux.Routine and Slot is routilux.Slot
+    assert (
+        Flow is routilux.Flow and Routine is routilux.Routine and Slot is routilux.Slot
+    )
     assert Event is routilux.Event and Connection is routilux.Connection
-    assert ErrorHandler is routilux.ErrorHandler and ErrorStrategy is routilux.ErrorStrategy
+    assert (
+        ErrorHandler is routilux.ErrorHandler
+        and ErrorStrategy is routilux.ErrorStrategy
+    )
     assert JobState is routilux.JobState and ExecutionRecord is routilux.ExecutionRecord
     assert ExecutionTracker is routilux.ExecutionTracker

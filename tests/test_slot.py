@@ -104,7 +104,9 @@ def test_callable_merge_result_is_kept_and_passed() -> None:
 
 
 def test_registered_merge_strategy_by_name() -> None:
-    register_merge_strategy("test_slot_max", lambda old, new: {"m": max(old.get("m", 0), new["m"])})
+    register_merge_strategy(
+        "test_slot_max", lambda old, new: {"m": max(old.get("m", 0), new["m"])}
+    )
     slot = Slot("s", merge_strategy="test_slot_max")
     for m in (3, 1, 5, 2):
         slot.receive({"m": m})

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tenacity import (
@@ -36,6 +35,8 @@ from .activation import Activation, Route, RouteTable
 from .context import Frame, enter, leave
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..strategies.base import JobLane
     from ..tracking import ExecutionTracker
 
@@ -222,7 +223,7 @@ class JobRun:
                 self._invoke_with_retry(activation, handler)
             else:
                 route.slot.invoke(activation.payload)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
             self.tracker.add_run(
                 routine_id, start, _perf(), activation.params, "failed", exc
@@ -245,7 +246,7 @@ class JobRun:
             | stop_when_event_set(self._stop_event),
             wait=wait,
             retry=retry_if_exception_type(handler.retryable_exceptions),
-            sleep=self._stop_event.wait,
+            sleep=self._sleep,
             reraise=True,
         )
         attempts = 0
@@ -258,6 +259,10 @@ class JobRun:
         finally:
             activation.attempts = attempts
             handler.retry_count = attempts - 1
+
+    def _sleep(self, seconds: float) -> None:
+        # Backoff waits end early when the job halts (stop, cancel, shutdown).
+        self._stop_event.wait(seconds)
 
     def _on_error(
         self, activation: Activation, exc: Exception, handler: ErrorHandler | None
@@ -285,7 +290,7 @@ class JobRun:
             status = RoutineStatus.ERROR_CONTINUED
         else:
             status = RoutineStatus.FAILED
-        state = {"status": status.value, **error}
+        state: dict[str, Any] = {"status": status.value, **error}
         if strategy is ErrorStrategy.RETRY:
             state["retry_count"] = max(activation.attempts - 1, 0)
         self._states[route.routine_id] = state

@@ -100,8 +100,10 @@ class ExecutionStrategy(Protocol):
         """Block until no task is queued or running; False when ``timeout`` passed."""
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop. ``wait=True`` drains running and queued work first; ``wait=False``
-        drops what has not started. Idempotent.
+        """Stop; idempotent.
+
+        ``wait=True`` drains running and queued work first; ``wait=False`` drops what
+        has not started.
         """
 
     def stats(self) -> dict[str, Any]:
@@ -156,7 +158,8 @@ def create_strategy(name: str, max_workers: int, name_prefix: str) -> ExecutionS
         factory = _factories.get(name)
     if factory is None:
         raise UnknownStrategyError(
-            f"unknown execution strategy {name!r}; registered: {registered_strategies()}"
+            f"unknown execution strategy {name!r}; registered: "
+            f"{registered_strategies()}"
         )
     return factory(max_workers=max_workers, name_prefix=name_prefix)
 

@@ -31,8 +31,9 @@ class _SequentialLane:
 
 
 class SequentialStrategy:
-    """Runs a job's activations one at a time, first in first out, in the thread
-    that called ``execute``, which returns when the job is complete.
+    """Runs a job's activations one at a time, FIFO, in the calling thread.
+
+    ``execute`` returns when the job is complete.
 
     Siblings of one emit run in the order their connections were made, so runs are
     deterministic. Several threads may execute jobs at once; a routine's
