@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from . import graph as graph_text
-from .connection import Connection
 from .exceptions import (
     ConfigurationError,
-    DuplicateNameError,
     EntryPointError,
     StrategyShutdownError,
-    UnknownEventError,
-    UnknownRoutineError,
-    UnknownSlotError,
 )
-from .routine import Routine
 from .runtime.runner import FlowRunner
 from .serialization import (
     InstanceOrClassMethod,
@@ -36,13 +27,18 @@ from .serialization import (
     to_json,
 )
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
+from .wiring import Wiring
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import networkx as nx
+
+    from .connection import Connection
     from .graph import Finding
     from .job_state import JobState
     from .resilience import ErrorHandler
+    from .routine import Routine
     from .tracking import ExecutionTracker
 
 __all__ = ["Flow"]
@@ -91,9 +87,7 @@ class Flow:
         self.error_handler: ErrorHandler | None = error_handler
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
-        self._routines: dict[str, Routine] = {}
-        self._connections: list[Connection] = []
-        self._graph = nx.MultiDiGraph()
+        self._wiring = Wiring(self)
         self._runner = FlowRunner(self)
         self._strategy_name = "sequential"
         self._max_workers = 1
@@ -105,17 +99,17 @@ class Flow:
     @property
     def routines(self) -> Mapping[str, Routine]:
         """Routine id -> routine (read-only view)."""
-        return MappingProxyType(self._routines)
+        return self._wiring.routines
 
     @property
     def connections(self) -> list[Connection]:
         """The connections, in the order they were made (a copy)."""
-        return list(self._connections)
+        return self._wiring.connections
 
     @property
     def graph(self) -> nx.MultiDiGraph:
         """A read-only view of the wiring graph."""
-        return self._graph.copy(as_view=True)
+        return self._wiring.graph.copy(as_view=True)
 
     def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
         """Add ``routine`` under ``routine_id`` (its default id when None).
@@ -127,32 +121,7 @@ class Flow:
             ConfigurationError: When ``routine`` is not a Routine.
             DuplicateNameError: When the id is taken or the object is already here.
         """
-        if not isinstance(routine, Routine):
-            raise ConfigurationError(
-                f"add_routine expects a Routine, got {type(routine).__name__}"
-            )
-        if not hasattr(routine, "_rx"):
-            raise ConfigurationError(
-                f"{type(routine).__name__}.__init__ must call super().__init__() "
-                "before use"
-            )
-        rid = routine_id if routine_id is not None else routine._rx.default_id
-        if not isinstance(rid, str) or not rid:
-            raise ConfigurationError(
-                f"routine id must be a non-empty string, got {rid!r}"
-            )
-        if rid in self._routines:
-            raise DuplicateNameError(
-                f"flow {self.flow_id!r} already has a routine with id {rid!r}"
-            )
-        for other_id, other in self._routines.items():
-            if other is routine:
-                raise DuplicateNameError(
-                    f"this {type(routine).__name__} is already in flow "
-                    f"{self.flow_id!r} as {other_id!r}"
-                )
-        self._routines[rid] = routine
-        self._graph.add_node(rid, routine=routine)
+        rid = self._wiring.add_routine(routine, routine_id)
         self._runner.invalidate_routes()
         return rid
 
@@ -162,15 +131,7 @@ class Flow:
         Raises:
             UnknownRoutineError: When no routine has that id.
         """
-        routine = self._routine(routine_id)
-        for connection in [
-            c
-            for c in self._connections
-            if routine_id in (c.source_routine_id, c.target_routine_id)
-        ]:
-            self._drop_connection(connection)
-        del self._routines[routine_id]
-        self._graph.remove_node(routine_id)
+        routine = self._wiring.remove_routine(routine_id)
         self._runner.invalidate_routes()
         return routine
 
@@ -184,32 +145,20 @@ class Flow:
     ) -> Connection:
         """Wire an event of one routine to a slot of another (or the same).
 
+        Fan-in, fan-out and self-loops are allowed.
+
         Raises:
             UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
                 missing.
             DuplicateNameError: When exactly this connection exists.
             ConfigurationError: When ``param_mapping`` is not a str -> str dict.
         """
-        event = self._event(source_routine_id, source_event)
-        slot = self._slot(target_routine_id, target_slot)
-        mapping = _check_mapping(param_mapping, source_routine_id, source_event)
-        key = (source_event, target_slot)
-        if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
-            raise DuplicateNameError(
-                f"flow {self.flow_id!r} already connects "
-                f"{source_routine_id}.{source_event}"
-                f" -> {target_routine_id}.{target_slot}"
-            )
-        connection = Connection(event, slot, mapping)
-        connection.source_routine_id = source_routine_id
-        connection.target_routine_id = target_routine_id
-        self._connections.append(connection)
-        self._graph.add_edge(
+        connection = self._wiring.connect(
             source_routine_id,
+            source_event,
             target_routine_id,
-            key=key,
-            connection=connection,
-            param_mapping=mapping,
+            target_slot,
+            param_mapping,
         )
         self._runner.invalidate_routes()
         return connection
@@ -226,61 +175,10 @@ class Flow:
         Raises:
             ConfigurationError: When no such connection exists.
         """
-        key = (source_event, target_slot)
-        if not self._graph.has_edge(source_routine_id, target_routine_id, key=key):
-            raise ConfigurationError(
-                f"flow {self.flow_id!r} has no connection "
-                f"{source_routine_id}.{source_event}"
-                f" -> {target_routine_id}.{target_slot}"
-            )
-        connection = self._graph.edges[source_routine_id, target_routine_id, key][
-            "connection"
-        ]
-        self._drop_connection(connection)
+        self._wiring.disconnect(
+            source_routine_id, source_event, target_routine_id, target_slot
+        )
         self._runner.invalidate_routes()
-
-    def _drop_connection(self, connection: Connection) -> None:
-        self._connections.remove(connection)
-        key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
-        self._graph.remove_edge(
-            connection.source_routine_id, connection.target_routine_id, key=key
-        )
-        still_linked = any(
-            c.source_event is connection.source_event
-            and c.target_slot is connection.target_slot
-            for c in self._connections
-        )
-        if not still_linked:
-            connection.disconnect()
-
-    def _routine(self, routine_id: str) -> Routine:
-        routine = self._routines.get(routine_id)
-        if routine is None:
-            raise UnknownRoutineError(
-                f"flow {self.flow_id!r} has no routine {routine_id!r}; it has "
-                f"{sorted(self._routines)}"
-            )
-        return routine
-
-    def _event(self, routine_id: str, event_name: str) -> Any:
-        event = self._routine(routine_id).get_event(event_name)
-        if event is None:
-            declared = sorted(self._routines[routine_id]._rx.events)
-            raise UnknownEventError(
-                f"routine {routine_id!r} has no event {event_name!r}; it declares "
-                f"{declared}"
-            )
-        return event
-
-    def _slot(self, routine_id: str, slot_name: str) -> Any:
-        slot = self._routine(routine_id).get_slot(slot_name)
-        if slot is None:
-            declared = sorted(self._routines[routine_id]._rx.slots)
-            raise UnknownSlotError(
-                f"routine {routine_id!r} has no slot {slot_name!r}; it declares "
-                f"{declared}"
-            )
-        return slot
 
     # -- strategy and errors -------------------------------------------------------
 
@@ -354,7 +252,7 @@ class Flow:
                 f"flow {self.flow_id!r} is shut down: cannot execute "
                 f"{entry_routine_id!r}"
             )
-        routine = self._routine(entry_routine_id)
+        routine = self._wiring.routine(entry_routine_id)
         if routine.get_slot("trigger") is None:
             raise EntryPointError(
                 f"routine {entry_routine_id!r} cannot start a job: it has no 'trigger' "
@@ -414,15 +312,15 @@ class Flow:
         Reported: unknown or unconnected slots, mapped parameters the event does not
         declare, routines no entry reaches, cycles (reported, not forbidden).
         """
-        return graph_text.find_problems(self._graph, self._routines)
+        return graph_text.find_problems(self._wiring.graph, self._wiring.routines)
 
     def to_mermaid(self, direction: str = "LR") -> str:
         """The flow as a mermaid flowchart."""
-        return graph_text.to_mermaid(self._graph, direction)
+        return graph_text.to_mermaid(self._wiring.graph, direction)
 
     def to_dot(self) -> str:
         """The flow as Graphviz DOT text."""
-        return graph_text.to_dot(self._graph, self.flow_id)
+        return graph_text.to_dot(self._wiring.graph, self.flow_id)
 
     def get_stats(self) -> dict[str, Any]:
         """Pool statistics, active jobs and routine timings. Thread-safe.
@@ -473,20 +371,6 @@ class Flow:
     def __repr__(self) -> str:
         return (
             f"Flow({self.flow_id!r}, strategy={self._strategy_name!r}, "
-            f"routines={len(self._routines)}, connections={len(self._connections)})"
+            f"routines={len(self._wiring.routines)}, "
+            f"connections={len(self._wiring.connections)})"
         )
-
-
-def _check_mapping(
-    mapping: object, routine_id: str, event_name: str
-) -> dict[str, str] | None:
-    if mapping is None:
-        return None
-    if not isinstance(mapping, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-    ):
-        raise ConfigurationError(
-            f"param_mapping of {routine_id}.{event_name} must map str to str, got "
-            f"{mapping!r}"
-        )
-    return dict(mapping) or None

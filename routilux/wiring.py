@@ -1,0 +1,241 @@
+"""The wiring of a flow: routines by id and connections, in a networkx graph.
+
+Every change is checked in full before anything is touched, so a failed call leaves
+the wiring as it was.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import networkx as nx
+
+from .connection import Connection
+from .exceptions import (
+    ConfigurationError,
+    DuplicateNameError,
+    UnknownEventError,
+    UnknownRoutineError,
+    UnknownSlotError,
+)
+from .routine import Routine
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Wiring"]
+
+
+class _Named(Protocol):
+    flow_id: str
+
+
+class Wiring:
+    """Routines by id and the connections between them.
+
+    Args:
+        owner: The flow, named in error messages.
+
+    Not thread-safe: build the wiring, then run it.
+    """
+
+    def __init__(self, owner: _Named) -> None:
+        self._owner = owner
+        self._routines: dict[str, Routine] = {}
+        self._connections: list[Connection] = []
+        self._graph = nx.MultiDiGraph()
+
+    @property
+    def routines(self) -> Mapping[str, Routine]:
+        """Routine id -> routine (read-only view)."""
+        return MappingProxyType(self._routines)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections, in the order they were made (a copy)."""
+        return list(self._connections)
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The graph itself (the flow hands out read-only views)."""
+        return self._graph
+
+    def add_routine(self, routine: Routine, routine_id: str | None = None) -> str:
+        """Add ``routine`` under ``routine_id`` (its default id when None).
+
+        Returns:
+            The id used.
+
+        Raises:
+            ConfigurationError: When ``routine`` is not a Routine.
+            DuplicateNameError: When the id is taken or the object is already here.
+        """
+        if not isinstance(routine, Routine):
+            raise ConfigurationError(
+                f"add_routine expects a Routine, got {type(routine).__name__}"
+            )
+        if not hasattr(routine, "_rx"):
+            raise ConfigurationError(
+                f"{type(routine).__name__}.__init__ must call super().__init__() "
+                "before use"
+            )
+        rid = routine_id if routine_id is not None else routine._rx.default_id
+        if not isinstance(rid, str) or not rid:
+            raise ConfigurationError(
+                f"routine id must be a non-empty string, got {rid!r}"
+            )
+        if rid in self._routines:
+            raise DuplicateNameError(
+                f"flow {self._owner.flow_id!r} already has a routine with id {rid!r}"
+            )
+        for other_id, other in self._routines.items():
+            if other is routine:
+                raise DuplicateNameError(
+                    f"this {type(routine).__name__} is already in flow "
+                    f"{self._owner.flow_id!r} as {other_id!r}"
+                )
+        self._routines[rid] = routine
+        self._graph.add_node(rid, routine=routine)
+        return rid
+
+    def remove_routine(self, routine_id: str) -> Routine:
+        """Remove a routine and every connection to or from it.
+
+        Raises:
+            UnknownRoutineError: When no routine has that id.
+        """
+        routine = self.routine(routine_id)
+        for connection in [
+            c
+            for c in self._connections
+            if routine_id in (c.source_routine_id, c.target_routine_id)
+        ]:
+            self._drop_connection(connection)
+        del self._routines[routine_id]
+        self._graph.remove_node(routine_id)
+        return routine
+
+    def connect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+        param_mapping: dict[str, str] | None = None,
+    ) -> Connection:
+        """Wire an event of one routine to a slot of another (or the same).
+
+        Raises:
+            UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
+                missing.
+            DuplicateNameError: When exactly this connection exists.
+            ConfigurationError: When ``param_mapping`` is not a str -> str dict.
+        """
+        event = self.event(source_routine_id, source_event)
+        slot = self.slot(target_routine_id, target_slot)
+        mapping = _check_mapping(param_mapping, source_routine_id, source_event)
+        key = (source_event, target_slot)
+        if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
+            raise DuplicateNameError(
+                f"flow {self._owner.flow_id!r} already connects "
+                f"{source_routine_id}.{source_event}"
+                f" -> {target_routine_id}.{target_slot}"
+            )
+        connection = Connection(event, slot, mapping)
+        connection.source_routine_id = source_routine_id
+        connection.target_routine_id = target_routine_id
+        self._connections.append(connection)
+        self._graph.add_edge(
+            source_routine_id,
+            target_routine_id,
+            key=key,
+            connection=connection,
+            param_mapping=mapping,
+        )
+        return connection
+
+    def disconnect(
+        self,
+        source_routine_id: str,
+        source_event: str,
+        target_routine_id: str,
+        target_slot: str,
+    ) -> None:
+        """Remove one connection.
+
+        Raises:
+            ConfigurationError: When no such connection exists.
+        """
+        key = (source_event, target_slot)
+        if not self._graph.has_edge(source_routine_id, target_routine_id, key=key):
+            raise ConfigurationError(
+                f"flow {self._owner.flow_id!r} has no connection "
+                f"{source_routine_id}.{source_event}"
+                f" -> {target_routine_id}.{target_slot}"
+            )
+        connection = self._graph.edges[source_routine_id, target_routine_id, key][
+            "connection"
+        ]
+        self._drop_connection(connection)
+
+    def _drop_connection(self, connection: Connection) -> None:
+        self._connections.remove(connection)
+        key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
+        self._graph.remove_edge(
+            connection.source_routine_id, connection.target_routine_id, key=key
+        )
+        still_linked = any(
+            c.source_event is connection.source_event
+            and c.target_slot is connection.target_slot
+            for c in self._connections
+        )
+        if not still_linked:
+            connection.disconnect()
+
+    def routine(self, routine_id: str) -> Routine:
+        """The routine ``routine_id``; raises UnknownRoutineError naming it."""
+        routine = self._routines.get(routine_id)
+        if routine is None:
+            raise UnknownRoutineError(
+                f"flow {self._owner.flow_id!r} has no routine {routine_id!r}; it has "
+                f"{sorted(self._routines)}"
+            )
+        return routine
+
+    def event(self, routine_id: str, event_name: str) -> Any:
+        """The event of a routine; raises UnknownEventError naming both."""
+        event = self.routine(routine_id).get_event(event_name)
+        if event is None:
+            declared = sorted(self._routines[routine_id]._rx.events)
+            raise UnknownEventError(
+                f"routine {routine_id!r} has no event {event_name!r}; it declares "
+                f"{declared}"
+            )
+        return event
+
+    def slot(self, routine_id: str, slot_name: str) -> Any:
+        """The slot of a routine; raises UnknownSlotError naming both."""
+        slot = self.routine(routine_id).get_slot(slot_name)
+        if slot is None:
+            declared = sorted(self._routines[routine_id]._rx.slots)
+            raise UnknownSlotError(
+                f"routine {routine_id!r} has no slot {slot_name!r}; it declares "
+                f"{declared}"
+            )
+        return slot
+
+
+def _check_mapping(
+    mapping: object, routine_id: str, event_name: str
+) -> dict[str, str] | None:
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise ConfigurationError(
+            f"param_mapping of {routine_id}.{event_name} must map str to str, got "
+            f"{mapping!r}"
+        )
+    return dict(mapping) or None
