@@ -8,11 +8,15 @@ from __future__ import annotations
 from .connection import Connection
 from .event import Event
 from .exceptions import (
+    CheckpointError,
+    CircuitOpenError,
     ConfigurationError,
     DuplicateNameError,
     EntryPointError,
     ForeignJobError,
+    JobStateError,
     JobTimeoutError,
+    RoutineTimeoutError,
     RoutiluxError,
     SerializationError,
     StrategyShutdownError,
@@ -42,6 +46,8 @@ from .tracking import ExecutionTracker
 __version__ = "1.0.0.dev0"
 
 __all__ = [
+    "CheckpointError",
+    "CircuitOpenError",
     "ConfigurationError",
     "Connection",
     "DuplicateNameError",
@@ -57,11 +63,13 @@ __all__ = [
     "Flow",
     "ForeignJobError",
     "JobState",
+    "JobStateError",
     "JobStatus",
     "JobTimeoutError",
     "RoutiluxError",
     "Routine",
     "RoutineStatus",
+    "RoutineTimeoutError",
     "SequentialStrategy",
     "SerializationError",
     "Slot",

@@ -16,7 +16,11 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   └── ForeignJobError                    a JobState of another flow
     ├── SerializationError (ValueError)        a document that cannot be read or written
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
-    └── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
+    ├── JobStateError (RuntimeError)           pause/resume/cancel of a job in the wrong state
+    ├── CircuitOpenError (RuntimeError)        a routine's circuit breaker is open
+    ├── CheckpointError                        a checkpoint store cannot read or write
+    ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
+    └── RoutineTimeoutError (TimeoutError)     an activation ran past its routine's timeout
 
 Each message names what was wrong (routine id, slot, event, strategy name, path) and,
 where it helps, what to do instead.
@@ -25,11 +29,15 @@ where it helps, what to do instead.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
+    "CircuitOpenError",
     "ConfigurationError",
     "DuplicateNameError",
     "EntryPointError",
     "ForeignJobError",
+    "JobStateError",
     "JobTimeoutError",
+    "RoutineTimeoutError",
     "RoutiluxError",
     "SerializationError",
     "StrategyShutdownError",
@@ -91,3 +99,23 @@ class StrategyShutdownError(RoutiluxError, RuntimeError):
 
 class JobTimeoutError(RoutiluxError, TimeoutError):
     """Waiting for a job ran out of time."""
+
+
+class JobStateError(RoutiluxError, RuntimeError):
+    """A job cannot be paused, resumed or cancelled in its current state."""
+
+
+class CircuitOpenError(RoutiluxError, RuntimeError):
+    """A routine's circuit breaker is open: the call failed fast without running."""
+
+
+class CheckpointError(RoutiluxError):
+    """A checkpoint store could not read or write (corrupt, locked, no permission)."""
+
+
+class RoutineTimeoutError(RoutiluxError, TimeoutError):
+    """An activation ran longer than its routine's timeout.
+
+    Python cannot stop a running thread: the late handler runs on, but whatever it
+    emits after the deadline is discarded.
+    """

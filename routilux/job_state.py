@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from .exceptions import SerializationError
 
 __all__ = ["ExecutionRecord", "JobState", "JobStatus", "RoutineStatus"]
+
+#: Who cancelled a job.
+CancelSource = Literal["user", "timeout", "shutdown", "stop-on-error"]
 
 #: Raw history entry: (routine_id, event_name, data, unix timestamp).
 HistoryEntry = tuple[str, str, Any, float]
@@ -117,9 +120,13 @@ class JobState(BaseModel):
         status: A :class:`JobStatus`; plain strings are accepted and validated.
         current_routine_id: The routine that started the job (or runs now).
         routine_states: routine id -> dict with at least ``status``.
-        pending_tasks: Activations not yet run (for pause and resume).
+        pending_tasks: Activations not yet run (for pause and resume): dicts with
+            ``routine_id``, ``slot`` and ``payload``.
         pause_points: ``{reason, checkpoint, timestamp}`` entries.
-        errors: One dict per error: routine id, slot, type, message, time.
+        errors: One dict per error: routine id, slot, exception type, message,
+            traceback, attempt, time.
+        cancel_reason: Why the job was cancelled, if it was.
+        cancel_source: Who cancelled it: user, timeout, shutdown or stop-on-error.
         created_at: When the job was created.
         updated_at: When the status last changed.
     """
@@ -134,6 +141,8 @@ class JobState(BaseModel):
     pending_tasks: list[dict[str, Any]] = Field(default_factory=list)
     pause_points: list[dict[str, Any]] = Field(default_factory=list)
     errors: list[dict[str, Any]] = Field(default_factory=list)
+    cancel_reason: str | None = None
+    cancel_source: CancelSource | None = None
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
 
