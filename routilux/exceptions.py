@@ -16,11 +16,11 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   └── ForeignJobError                    a JobState of another flow
     ├── SerializationError (ValueError)        a document that cannot be read or written
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
-    ├── JobStateError (RuntimeError)           pause/resume/cancel of a job in the wrong state
+    ├── JobStateError (RuntimeError)           pause/resume/cancel in the wrong state
     ├── CircuitOpenError (RuntimeError)        a routine's circuit breaker is open
     ├── CheckpointError                        a checkpoint store cannot read or write
     ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
-    └── RoutineTimeoutError (TimeoutError)     an activation ran past its routine's timeout
+    └── RoutineTimeoutError (TimeoutError)     an activation ran past its timeout
 
 Each message names what was wrong (routine id, slot, event, strategy name, path) and,
 where it helps, what to do instead.
@@ -37,8 +37,8 @@ __all__ = [
     "ForeignJobError",
     "JobStateError",
     "JobTimeoutError",
-    "RoutineTimeoutError",
     "RoutiluxError",
+    "RoutineTimeoutError",
     "SerializationError",
     "StrategyShutdownError",
     "UnknownEventError",

@@ -16,6 +16,7 @@ from . import graph as graph_text
 from .exceptions import (
     ConfigurationError,
     EntryPointError,
+    ForeignJobError,
     StrategyShutdownError,
 )
 from .runtime.runner import FlowRunner
@@ -56,6 +57,8 @@ class Flow:
         max_workers: Worker threads for concurrent strategies (1 for sequential).
         error_handler: The flow-wide error policy (a routine's own one wins).
         history_limit: Keep at most this many history records per job (None: all).
+        default_timeout: Seconds an activation may run when its routine sets no
+            timeout of its own (None: no limit).
 
     Attributes:
         flow_id: The flow's id.
@@ -75,6 +78,7 @@ class Flow:
         *,
         error_handler: ErrorHandler | None = None,
         history_limit: int | None = None,
+        default_timeout: float | None = None,
     ) -> None:
         check_max_workers(max_workers)
         if history_limit is not None and (
@@ -87,6 +91,7 @@ class Flow:
         self.error_handler: ErrorHandler | None = error_handler
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
+        self.default_timeout = default_timeout
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self)
         self._strategy_name = "sequential"
@@ -272,6 +277,67 @@ class Flow:
         return self._runner.execute(
             entry_routine_id, dict(entry_params or {}), name, workers
         )
+
+    def pause(
+        self, job_state: JobState, reason: str = "", checkpoint: Any = None
+    ) -> None:
+        """Hold a running job: nothing new starts; running handlers finish.
+
+        Activations that were queued, and whatever running handlers emit, are kept
+        in ``job_state.pending_tasks``; a pause point ``{reason, checkpoint,
+        timestamp}`` is appended. The job is ``paused`` once running handlers have
+        finished (``job_state.wait()`` returns then). Thread-safe.
+
+        Raises:
+            ForeignJobError: When the job belongs to another flow.
+            JobStateError: When the job is not running.
+        """
+        self._runner.pause(self._own(job_state), reason, checkpoint)
+
+    def resume(self, job_state: JobState) -> JobState:
+        """Run a paused job on: its held activations are queued again.
+
+        Works for a job paused in this process and for a paused JobState loaded
+        from a document (cross-host). Returns the same JobState (same ``job_id``);
+        sequential strategies return when it is done. Thread-safe.
+
+        Raises:
+            ForeignJobError: When the job belongs to another flow.
+            JobStateError: When the job is not paused.
+            ConfigurationError: When a held activation targets a routine or slot
+                this flow does not have.
+        """
+        if self._runner.closed:
+            raise StrategyShutdownError(
+                f"flow {self.flow_id!r} is shut down: cannot resume "
+                f"{job_state.job_id!r}"
+            )
+        return self._runner.resume(
+            self._own(job_state), self._strategy_name, self._max_workers
+        )
+
+    def cancel(self, job_state: JobState, reason: str = "") -> bool:
+        """Cancel a running or paused job.
+
+        Nothing new starts; running handlers finish and what they emit is dropped;
+        the job ends ``cancelled`` with ``cancel_reason`` and ``cancel_source``
+        ("user") recorded. Thread-safe.
+
+        Returns:
+            True when this call cancelled it, False when it had already stopped.
+
+        Raises:
+            ForeignJobError: When the job belongs to another flow.
+        """
+        return self._runner.cancel(self._own(job_state), reason)
+
+    def _own(self, job_state: JobState) -> JobState:
+        if job_state.flow_id != self.flow_id:
+            raise ForeignJobError(
+                f"job {job_state.job_id!r} belongs to flow {job_state.flow_id!r}, "
+                f"not {self.flow_id!r}"
+            )
+        return job_state
 
     def wait_for_completion(self, timeout: float | None = None) -> bool:
         """Block until no job of this flow has work left.

@@ -15,7 +15,10 @@ The routine's own :class:`ErrorHandler` applies, else the flow's, else STOP:
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from .exceptions import ConfigurationError
 
@@ -54,6 +57,9 @@ class ErrorHandler:
         retry_backoff: Factor applied to the delay for each further retry.
         retryable_exceptions: Exception types that are retried; default all.
         is_critical: A critical routine's exhausted retries fail the job.
+        sleep: Replaces the wait between retries (tenacity style), for tests. The
+            default wait ends at once when the job is cancelled or stopped; an
+            injected one is called as it is.
 
     Attributes:
         retry_count: Retries made by the most recent handled activation.
@@ -67,6 +73,7 @@ class ErrorHandler:
         retry_backoff: float = 2.0,
         retryable_exceptions: tuple[type[BaseException], ...] | None = None,
         is_critical: bool = False,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
@@ -85,6 +92,7 @@ class ErrorHandler:
         self.is_critical = is_critical
         self.is_optional = False
         self.retry_count = 0
+        self.sleep = sleep
 
     def delay_before(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""

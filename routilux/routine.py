@@ -33,6 +33,7 @@ from .slot import Slot
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from .circuit_breaker import CircuitBreaker
     from .flow import Flow
     from .merge import UserMerge
 
@@ -45,12 +46,14 @@ class _RoutineInternals:
     """The base class's own state, kept apart from subclass attributes."""
 
     __slots__ = (
+        "breaker",
         "default_id",
         "error_handler",
         "events",
         "max_concurrency",
         "slots",
         "stats_lock",
+        "timeout",
     )
 
     def __init__(self, default_id: str, max_concurrency: int | None) -> None:
@@ -59,6 +62,8 @@ class _RoutineInternals:
         self.events: dict[str, Event] = {}
         self.error_handler: ErrorHandler | None = None
         self.max_concurrency = max_concurrency
+        self.timeout: float | None = None
+        self.breaker: CircuitBreaker | None = None
         # Guards _stats: handlers on many threads update one routine's statistics.
         self.stats_lock = threading.Lock()
 
@@ -163,7 +168,7 @@ class Routine:
                 frame.routine_id if frame.routine is self else frame.run.id_of(self)
             )
             if routine_id is not None:
-                frame.run.emit(routine_id, event_name, data)
+                frame.run.emit(routine_id, event_name, data, frame.activation)
                 return
         if flow is not None:
             flow._deliver_now(self, event_name, data)
@@ -188,9 +193,12 @@ class Routine:
     # -- statistics ------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """A copy of the statistics. Thread-safe."""
+        """A copy of the statistics (with ``circuit_breaker`` when set). Thread-safe."""
         with self._rx.stats_lock:
-            return dict(self._stats)
+            stats = dict(self._stats)
+        if self._rx.breaker is not None:
+            stats["circuit_breaker"] = self._rx.breaker.stats()
+        return stats
 
     def set_stat(self, key: str, value: Any) -> None:
         """Set one statistic. Thread-safe."""
@@ -290,6 +298,65 @@ class Routine:
             retry_backoff=retry_backoff,
             is_critical=True,
         )
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Limit how long one activation of this routine may run (None: no limit).
+
+        A late activation is recorded as a :class:`RoutineTimeoutError` and handled
+        by the routine's error strategy. Python cannot stop the thread: the handler
+        runs on, and what it emits after the deadline is discarded.
+
+        Raises:
+            ConfigurationError: When ``seconds`` is not None or a number > 0.
+        """
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or seconds <= 0
+        ):
+            raise ConfigurationError(
+                f"{self._describe()}: timeout must be None or seconds > 0, got "
+                f"{seconds!r}"
+            )
+        self._rx.timeout = None if seconds is None else float(seconds)
+
+    def get_timeout(self) -> float | None:
+        """The routine's timeout in seconds, or None."""
+        return self._rx.timeout
+
+    def set_circuit_breaker(
+        self,
+        failure_threshold: int = 5,
+        reset_timeout: float = 30.0,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> CircuitBreaker:
+        """Fail fast after ``failure_threshold`` consecutive failures.
+
+        While open, activations fail with :class:`CircuitOpenError` (handled by the
+        error strategy) until ``reset_timeout`` seconds pass; then one trial call
+        is let through: success closes the circuit, failure opens it again.
+
+        Args:
+            failure_threshold: Consecutive failures that open the circuit.
+            reset_timeout: Seconds the circuit stays open.
+            clock: Monotonic time source (injectable for tests).
+
+        Returns:
+            The breaker, whose ``stats()`` also appear in the routine's stats.
+        """
+        from .circuit_breaker import CircuitBreaker
+
+        options: dict[str, Any] = {"name": self._rx.default_id}
+        if clock is not None:
+            options["clock"] = clock
+        breaker = CircuitBreaker(failure_threshold, reset_timeout, **options)
+        self._rx.breaker = breaker
+        return breaker
+
+    def get_circuit_breaker(self) -> CircuitBreaker | None:
+        """The routine's circuit breaker, or None."""
+        return self._rx.breaker
 
     def get_execution_context(self) -> ExecutionContext | None:
         """``(flow, job_state, routine_id)`` while this routine's handler runs."""

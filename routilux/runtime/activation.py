@@ -84,6 +84,14 @@ class RouteTable:
             for key, routes in self.by_event.items()
         }
 
+    def route_to(self, routine_id: str, slot_name: str) -> Route | None:
+        """A route straight into a routine's slot; None when either is unknown."""
+        routine = self._routines.get(routine_id)
+        slot = routine.get_slot(slot_name) if routine is not None else None
+        if routine is None or slot is None:
+            return None
+        return Route(routine_id, routine, slot, None)
+
     def entry_route(self, routine_id: str) -> Route:
         """The route into ``routine_id``'s ``trigger`` slot (checked by the flow)."""
         routine = self._routines[routine_id]
@@ -98,7 +106,18 @@ class Activation:
     Implements the strategies' Task protocol.
     """
 
-    __slots__ = ("attempts", "job", "limit", "limit_key", "params", "payload", "route")
+    __slots__ = (
+        "attempts",
+        "job",
+        "limit",
+        "limit_key",
+        "params",
+        "payload",
+        "route",
+        "settled",
+        "timed_out",
+        "watched",
+    )
 
     def __init__(
         self,
@@ -116,6 +135,9 @@ class Activation:
         self.attempts = 1
         self.limit_key = route.routine_id
         self.limit = route.routine.get_max_concurrency()
+        self.watched = False  # a watchdog enforces a timeout on it
+        self.settled = False
+        self.timed_out = False
 
     def run(self) -> None:
         """Run the handler within the job (never raises)."""
@@ -124,6 +146,29 @@ class Activation:
     def drop(self, reason: str) -> None:
         """Account for the activation without running it."""
         self.job.drop(self, reason)
+
+    def claim(self) -> bool:
+        """Settle the activation once: True for the first caller only.
+
+        The handler's return and the watchdog's timeout race for it; activations
+        without a timeout have no race and skip the lock.
+        """
+        if not self.watched:
+            return True
+        with self.job._lock:
+            if self.settled:
+                return False
+            self.settled = True
+            return True
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description for ``JobState.pending_tasks``."""
+        return {
+            "routine_id": self.route.routine_id,
+            "slot": self.route.slot.name,
+            "payload": self.payload,
+            "params": self.params,
+        }
 
     def __repr__(self) -> str:
         return f"Activation({self.route.routine_id}.{self.route.slot.name})"

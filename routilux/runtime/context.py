@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from ..flow import Flow
     from ..job_state import JobState
+    from .activation import Activation
     from .scheduler import JobRun
 
 __all__ = ["ExecutionContext", "Frame", "current_frame", "enter", "leave"]
@@ -24,12 +25,15 @@ class ExecutionContext(NamedTuple):
 class Frame:
     """What the runtime knows about the running activation (cheap to create)."""
 
-    __slots__ = ("routine", "routine_id", "run")
+    __slots__ = ("activation", "routine", "routine_id", "run")
 
-    def __init__(self, run: JobRun, routine: Any, routine_id: str) -> None:
+    def __init__(
+        self, run: JobRun, routine: Any, routine_id: str, activation: Activation
+    ) -> None:
         self.run = run
         self.routine = routine
         self.routine_id = routine_id
+        self.activation = activation
 
     def as_context(self) -> ExecutionContext:
         """The public view of this frame."""

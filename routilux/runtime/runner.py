@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..job_state import JobState
+from ..exceptions import ConfigurationError, JobStateError
+from ..job_state import JobState, JobStatus
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
-from .activation import RouteTable
+from .activation import Activation, RouteTable
 from .scheduler import FlowJobs, JobRun
+from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from ..flow import Flow
@@ -34,6 +36,8 @@ class FlowRunner:
         self._flow = flow
         self._catalog = StrategyCatalog(f"routilux-{flow.flow_id}")
         self._jobs = FlowJobs()
+        self._paused: dict[str, JobRun] = {}
+        self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
         self._routes: RouteTable | None = None
         self._version = 0
         self.closed = False
@@ -87,20 +91,102 @@ class FlowRunner:
         job_state = JobState(flow.flow_id)
         if flow.history_limit is not None:
             job_state._history = deque(maxlen=flow.history_limit)  # type: ignore[assignment]
+        run = self._new_run(job_state, lane)
+        self._jobs.add(run)
+        run.start(entry_id, params)
+        return job_state
+
+    def _new_run(self, job_state: JobState, lane: Any) -> JobRun:
+        flow = self._flow
         tracker = ExecutionTracker(flow.flow_id)
         flow.execution_tracker = tracker
-        run = JobRun(
+        return JobRun(
             flow,
             self.routes(),
             job_state,
             tracker,
             lane,
             flow.error_handler,
-            self._jobs.discard,
+            self._job_stopped,
+            self._watchdog,
+            flow.default_timeout,
         )
+
+    def _job_stopped(self, run: JobRun) -> None:
+        job_id = run.job_state.job_id
+        if run.job_state.status is JobStatus.PAUSED:
+            self._paused[job_id] = run
+        else:
+            self._paused.pop(job_id, None)
+        self._jobs.discard(run)
+
+    # -- pause, resume, cancel -----------------------------------------------------
+
+    def _run_of(self, job_state: JobState) -> JobRun | None:
+        job_id = job_state.job_id
+        return self._jobs.get(job_id) or self._paused.get(job_id)
+
+    def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None:
+        """Hold a running job's new activations; it pauses once running ones end."""
+        run = self._jobs.get(job_state.job_id)
+        if run is None:
+            raise JobStateError(
+                f"job {job_state.job_id!r} is {job_state.status.value}, not running: "
+                "only a running job can be paused"
+            )
+        run.pause(reason, checkpoint)
+
+    def resume(self, job_state: JobState, name: str, workers: int) -> JobState:
+        """Run a paused job's held activations again (the same job, same id)."""
+        run = self._paused.pop(job_state.job_id, None)
+        if run is not None:
+            activations = run.take_parked()
+        elif (active := self._jobs.get(job_state.job_id)) is not None:
+            if active.unpause():  # its pause had not settled: it just goes on
+                return active.job_state
+            job_state.wait()  # settling right now: the run is filed as paused first
+            return self.resume(job_state, name, workers)
+        elif job_state.status is JobStatus.PAUSED:
+            run, activations = self._rebuild(job_state)
+        else:
+            raise JobStateError(
+                f"job {job_state.job_id!r} is {job_state.status.value}: only a paused "
+                "job can be resumed"
+            )
+        lane = self.strategy(name, workers).open_lane()
         self._jobs.add(run)
-        run.start(entry_id, params)
-        return job_state
+        run.restart(activations, lane)
+        return run.job_state
+
+    def _rebuild(self, job_state: JobState) -> tuple[JobRun, list[Activation]]:
+        """A run for a paused JobState made elsewhere, from its pending tasks."""
+        routes = self.routes()
+        current = job_state.current_routine_id
+        if current is not None and current not in routes.ids.values():
+            raise ConfigurationError(
+                f"job {job_state.job_id!r} started at routine {current!r}, which flow "
+                f"{self._flow.flow_id!r} does not have"
+            )
+        run = self._new_run(job_state, None)
+        activations = []
+        for index, task in enumerate(job_state.pending_tasks):
+            route = routes.route_to(str(task.get("routine_id")), str(task.get("slot")))
+            if route is None:
+                raise ConfigurationError(
+                    f"pending_tasks[{index}] of job {job_state.job_id!r} targets "
+                    f"{task.get('routine_id')!r}.{task.get('slot')!r}, which flow "
+                    f"{self._flow.flow_id!r} does not have"
+                )
+            payload = dict(task.get("payload") or {})
+            activations.append(Activation(run, route, payload, task.get("params")))
+        return run, activations
+
+    def cancel(self, job_state: JobState, reason: str, source: str = "user") -> bool:
+        """Stop a running or paused job; False when it had already stopped."""
+        run = self._run_of(job_state)
+        if run is None:
+            return False
+        return run.halt(source, reason)
 
     def wait(self, timeout: float | None) -> bool:
         """Block until no job of the flow is active."""
@@ -109,7 +195,11 @@ class FlowRunner:
     def shutdown(self, wait: bool, timeout: float | None) -> None:
         """Refuse new jobs and shut every strategy down (idempotent)."""
         self.closed = True
+        if not wait:
+            for run in self._jobs.all():
+                run.halt("shutdown", "flow shut down without waiting")
         self._catalog.shutdown(wait=wait, timeout=timeout)
+        self._watchdog.close()
 
     def deliver_now(
         self, routine: Routine, event_name: str, data: dict[str, Any]
@@ -132,5 +222,11 @@ class FlowRunner:
             "flow_id": self._flow.flow_id,
             "strategies": self._catalog.stats(),
             "active_jobs": len(self._jobs),
+            "paused_jobs": len(self._paused),
             "routines": routines,
+            "circuit_breakers": {
+                rid: routine._rx.breaker.stats()
+                for rid, routine in self._flow.routines.items()
+                if routine._rx.breaker is not None
+            },
         }

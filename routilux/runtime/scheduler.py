@@ -1,49 +1,51 @@
 """Per-job bookkeeping: the only place that decides a job is complete.
 
-A :class:`JobRun` owns one job: its pending count (queued plus running activations),
-the slot data kept for the job, its JobState and tracker, and the halt flag set by a
-STOP error. ``emit`` turns into activations handed to the strategy's lane; a job is
-complete when its pending count reaches zero.
+A :class:`JobRun` owns one job: its pending count, the slot data kept for the job,
+its JobState and tracker, and the flags that stop (halt) or hold (pause) it.
+
+* ``emit`` turns into activations handed to the strategy's lane (or parked while the
+  job is paused, or dropped once it is halted).
+* ``_pending`` counts activations accepted and not yet settled: queued, running and
+  parked. The job is complete when it reaches zero, and paused when everything
+  pending is parked.
+* A halt (STOP error, cancel, shutdown) drops what has not started; running
+  handlers finish, and whatever they emit afterwards is dropped. The halt reason is
+  the cancel source recorded in the JobState.
 
 Locks and their order (never held while user code runs, except the built-in
 ``append`` merge which is not user code):
 
-1. ``JobRun._lock``: the pending count, halt flag and the job's slot data.
+1. ``JobRun._lock``: pending count, halt and pause flags, parked list, slot data.
 2. ``FlowJobs._lock``: the set of a flow's active jobs.
 
-A thread may take 2 while holding nothing; 1 is never taken while 2 is held.
+1 is never taken while 2 is held.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import traceback
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-)
-
+from ..exceptions import RoutineTimeoutError
 from ..job_state import JobState, JobStatus, RoutineStatus
-from ..resilience import ErrorHandler, ErrorStrategy
 from .activation import Activation, Route, RouteTable
 from .context import Frame, enter, leave
+from .failures import call_handler, error_record, outcome_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from ..resilience import ErrorHandler
     from ..strategies.base import JobLane
     from ..tracking import ExecutionTracker
+    from .watchdog import Watchdog
 
 __all__ = ["FlowJobs", "JobRun"]
 
 _perf = time.perf_counter
 _wall = time.time
+_STOP_ON_ERROR = "stop-on-error"
 
 
 class FlowJobs:
@@ -53,19 +55,29 @@ class FlowJobs:
         # Guards _active.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._active: set[JobRun] = set()
+        self._active: dict[str, JobRun] = {}
 
     def add(self, run: JobRun) -> None:
         """Count ``run`` as active."""
         with self._lock:
-            self._active.add(run)
+            self._active[run.job_state.job_id] = run
 
     def discard(self, run: JobRun) -> None:
         """Stop counting ``run``; wake waiters when none is left."""
         with self._lock:
-            self._active.discard(run)
+            self._active.pop(run.job_state.job_id, None)
             if not self._active:
                 self._changed.notify_all()
+
+    def get(self, job_id: str) -> JobRun | None:
+        """The active run of ``job_id``, or None."""
+        with self._lock:
+            return self._active.get(job_id)
+
+    def all(self) -> list[JobRun]:
+        """Every active run."""
+        with self._lock:
+            return list(self._active.values())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is active; False when ``timeout`` passed first."""
@@ -87,7 +99,9 @@ class JobRun:
         tracker: Where timings and events are recorded.
         lane: The strategy's lane for this job's activations.
         flow_error_handler: The flow's error handler (a routine's own one wins).
-        on_done: Called once when the job is complete.
+        on_done: Called once when the job stops running (complete or paused).
+        watchdog: Enforces routine timeouts.
+        default_timeout: Timeout for routines that set none (None: no limit).
     """
 
     def __init__(
@@ -99,37 +113,57 @@ class JobRun:
         lane: JobLane,
         flow_error_handler: ErrorHandler | None,
         on_done: Callable[[JobRun], None],
+        watchdog: Watchdog,
+        default_timeout: float | None = None,
     ) -> None:
         self.flow = flow
         self.routes = routes
         self.job_state = job_state
         self.tracker = tracker
-        self._lane = lane
+        self.lane = lane
         self._flow_error_handler = flow_error_handler
         self._on_done = on_done
+        self._watchdog = watchdog
+        self._default_timeout = default_timeout
         self._history = job_state._history
         self._states = job_state.routine_states
-        # Guards _pending, _halted, _dropped and _slot_data.
+        # Guards _pending, _dropped, _halted, _paused, _pause_settled, _parked and
+        # _slot_data.
         self._lock = threading.Lock()
         self._pending = 0
         self._dropped = 0
         self._halted: str | None = None
+        self._paused = False
+        self._pause_settled = False
+        self._parked: list[Activation] = []
         self._stop_event = threading.Event()  # set on halt: ends retry waits early
         self._slot_data: dict[Any, dict[str, Any]] = {}
-        self._entry_id = ""
 
-    # -- starting ----------------------------------------------------------------------
+    # -- starting and resuming ---------------------------------------------------------
 
     def start(self, entry_id: str, params: dict[str, Any]) -> None:
         """Activate the entry routine's ``trigger`` slot with ``params``."""
         route = self.routes.entry_route(entry_id)
-        self._entry_id = entry_id
         state = self.job_state
         state.current_routine_id = entry_id
         state.status = JobStatus.RUNNING
         self._history.append((entry_id, "start", dict(params), _wall()))
         self._pending = 1
-        self._lane.start(Activation(self, route, dict(params)))
+        self.lane.start([Activation(self, route, dict(params))])
+
+    def restart(self, activations: Sequence[Activation], lane: JobLane) -> None:
+        """Run ``activations`` (parked by a pause, or loaded) on ``lane``."""
+        with self._lock:
+            self._paused = False
+            self._pending += len(activations)
+            self.lane = lane
+        self.job_state.status = JobStatus.RUNNING
+        self.job_state.pending_tasks = []
+        self.job_state._done.clear()
+        if activations:
+            lane.start(list(activations))
+        else:
+            self._finish(0)
 
     def id_of(self, routine: Any) -> str | None:
         """The id of ``routine`` in this job's flow, or None."""
@@ -137,9 +171,23 @@ class JobRun:
 
     # -- emitting ----------------------------------------------------------------------
 
-    def emit(self, routine_id: str, event_name: str, data: dict[str, Any]) -> None:
-        """Record the emit and queue one activation per connected slot."""
+    def emit(
+        self,
+        routine_id: str,
+        event_name: str,
+        data: dict[str, Any],
+        source: Activation | None,
+    ) -> None:
+        """Record the emit and queue one activation per connected slot.
+
+        Emits of a handler whose activation timed out are discarded.
+        """
         now = _wall()
+        if source is not None and source.timed_out:
+            self._history.append(
+                (routine_id, "late_emit_discarded", {"event": event_name}, now)
+            )
+            return
         self._history.append((routine_id, event_name, data, now))
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key, ())
@@ -154,7 +202,10 @@ class JobRun:
                 self._dropped += len(activations)
                 return
             self._pending += len(activations)
-        submit = self._lane.submit
+            if self._paused:
+                self._parked.extend(activations)
+                return
+        submit = self.lane.submit
         for activation in activations:
             submit(activation)
 
@@ -193,140 +244,177 @@ class JobRun:
     # -- running -----------------------------------------------------------------------
 
     def execute(self, activation: Activation) -> None:
-        """Run one activation's handler and settle its outcome. Never raises."""
-        try:
-            if self._halted is None:
-                self._run_handler(activation)
+        """Run one activation's handler and settle it. Never raises."""
+        with self._lock:
+            if self._halted is not None:
+                self._dropped += 1
+                verdict = "drop"
+            elif self._paused:
+                self._parked.append(activation)
+                verdict = "park"
             else:
-                with self._lock:
-                    self._dropped += 1
-        finally:
-            self._finish_one()
+                verdict = "run"
+        if verdict == "run":
+            try:
+                self._run_handler(activation)
+            finally:
+                if activation.claim():
+                    self._finish(1)
+        elif verdict == "drop":
+            self._finish(1)
+        else:
+            self._finish(0)
 
     def drop(self, activation: Activation, reason: str) -> None:
-        """Account for an activation that will not run."""
+        """Account for an activation that will not run (its strategy shut down)."""
         with self._lock:
             self._dropped += 1
-            if self._halted is None:
-                self._halted = reason
-                self._stop_event.set()
-        self._finish_one()
+        self.halt(reason)
+        self._finish(1)
 
     def _run_handler(self, activation: Activation) -> None:
         route = activation.route
         routine_id = route.routine_id
-        handler = route.error_handler() or self._flow_error_handler
-        token = enter(Frame(self, route.routine, routine_id))
+        handler = route.routine._rx.error_handler or self._flow_error_handler
+        timeout = route.routine._rx.timeout or self._default_timeout
+        if timeout is not None:
+            self._watchdog.watch(activation, timeout, self.on_timeout)
+        token = enter(Frame(self, route.routine, routine_id, activation))
         start = _perf()
         try:
-            if handler is not None and handler.strategy is ErrorStrategy.RETRY:
-                self._invoke_with_retry(activation, handler)
-            else:
-                route.slot.invoke(activation.payload)
+            call_handler(activation, handler, self._stop_event)
         except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
             self.tracker.add_run(
                 routine_id, start, _perf(), activation.params, "failed", exc
             )
-            self._on_error(activation, exc, handler)
+            if not activation.timed_out:
+                self._on_error(activation, exc, handler)
             return
         leave(token)
         self.tracker.add_run(
             routine_id, start, _perf(), activation.params, "completed", None
         )
-        if routine_id not in self._states:
+        if routine_id not in self._states and not activation.timed_out:
             self._states[routine_id] = {"status": RoutineStatus.COMPLETED.value}
 
-    def _invoke_with_retry(self, activation: Activation, handler: ErrorHandler) -> None:
-        def wait(state: RetryCallState) -> float:
-            return handler.delay_before(state.attempt_number)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(handler.max_retries + 1)
-            | stop_when_event_set(self._stop_event),
-            wait=wait,
-            retry=retry_if_exception_type(handler.retryable_exceptions),
-            sleep=self._sleep,
-            reraise=True,
+    def on_timeout(self, activation: Activation, timeout: float) -> None:
+        """Settle an activation still running past its deadline (watchdog thread)."""
+        if not activation.claim():
+            return  # it finished just in time
+        activation.timed_out = True
+        route = activation.route
+        error = RoutineTimeoutError(
+            f"routine {route.routine_id!r} (slot {route.slot.name!r}) ran longer than "
+            f"its timeout of {timeout:g}s; what it emits from now on is discarded"
         )
-        attempts = 0
-        invoke = activation.route.slot.invoke
-        try:
-            for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    invoke(activation.payload)
-        finally:
-            activation.attempts = attempts
-            handler.retry_count = attempts - 1
-
-    def _sleep(self, seconds: float) -> None:
-        # Backoff waits end early when the job halts (stop, cancel, shutdown).
-        self._stop_event.wait(seconds)
+        handler = route.routine._rx.error_handler or self._flow_error_handler
+        self._on_error(activation, error, handler)
+        self._finish(1)
 
     def _on_error(
-        self, activation: Activation, exc: Exception, handler: ErrorHandler | None
+        self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
     ) -> None:
         route = activation.route
-        strategy = handler.strategy if handler is not None else ErrorStrategy.STOP
+        self.job_state.errors.append(error_record(activation, exc))
+        status = outcome_of(handler, exc)
         error = {"error": str(exc), "error_type": type(exc).__name__}
-        self.job_state.errors.append(
-            {
-                "routine_id": route.routine_id,
-                "slot": route.slot.name,
-                "error_type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": "".join(traceback.format_exception(exc)),
-                "attempt": activation.attempts,
-                "time": _wall(),
-            }
-        )
-        tolerated = handler is not None and handler.handle_error(
-            exc, route.routine, route.routine_id
-        )
-        if strategy is ErrorStrategy.SKIP:
-            status = RoutineStatus.SKIPPED
-        elif tolerated:
-            status = RoutineStatus.ERROR_CONTINUED
-        else:
-            status = RoutineStatus.FAILED
         state: dict[str, Any] = {"status": status.value, **error}
-        if strategy is ErrorStrategy.RETRY:
+        if handler is not None and handler.strategy == "retry":
             state["retry_count"] = max(activation.attempts - 1, 0)
         self._states[route.routine_id] = state
         event = "error" if status is RoutineStatus.FAILED else status.value
         self._history.append((route.routine_id, event, error, _wall()))
         if status is RoutineStatus.FAILED:
-            self._halt("stop-on-error")
+            self.halt(_STOP_ON_ERROR)
 
-    def _halt(self, reason: str) -> None:
+    # -- halting and pausing -----------------------------------------------------------
+
+    def halt(self, source: str, reason: str = "") -> bool:
+        """Stop the job: drop what has not started. Returns False if already halted."""
         with self._lock:
-            if self._halted is None:
-                self._halted = reason
+            if self._halted is not None:
+                return False
+            self._halted = source
+            parked, self._parked = self._parked, []
+            self._dropped += len(parked)
+        if source != _STOP_ON_ERROR:
+            self.job_state.cancel_source = source  # type: ignore[assignment]
+            self.job_state.cancel_reason = reason
         self._stop_event.set()
+        if parked:
+            self._finish(len(parked))
+        return True
 
-    def _finish_one(self) -> None:
+    def pause(self, reason: str, checkpoint: Any) -> None:
+        """Hold new activations; the job is paused once running ones finish."""
         with self._lock:
-            self._pending -= 1
-            if self._pending:
+            self._paused = True
+        self.job_state.pause_points.append(
+            {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()}
+        )
+        self._finish(0)
+
+    def unpause(self) -> bool:
+        """Call off a pause that has not settled; False when it already has."""
+        with self._lock:
+            if self._pause_settled:
+                return False
+            self._paused = False
+            parked, self._parked = self._parked, []
+        submit = self.lane.submit
+        for activation in parked:
+            submit(activation)
+        return True
+
+    def take_parked(self) -> list[Activation]:
+        """The activations held by a settled pause (for resume)."""
+        with self._lock:
+            parked, self._parked = self._parked, []
+            self._pending -= len(parked)
+            self._pause_settled = False
+            return parked
+
+    def _finish(self, settled: int) -> None:
+        with self._lock:
+            self._pending -= settled
+            if self._pending == 0:
+                pending_tasks = None
+            elif (
+                self._paused
+                and not self._pause_settled
+                and self._pending == len(self._parked)
+            ):
+                self._pause_settled = True
+                pending_tasks = [a.describe() for a in self._parked]
+            else:
                 return
-        self._complete()
+        if pending_tasks is None:
+            self._complete()
+            return
+        state = self.job_state
+        state.pending_tasks = pending_tasks
+        state.status = JobStatus.PAUSED
+        self._on_done(self)  # before waking waiters: resume() finds it paused
+        state._done.set()
 
     def _complete(self) -> None:
         state = self.job_state
+        entry = state.current_routine_id or ""
         if self._halted is None:
             state.status = JobStatus.COMPLETED
-            self._history.append((self._entry_id, "completed", {}, _wall()))
-        elif self._halted == "stop-on-error":
+            self._history.append((entry, "completed", {}, _wall()))
+        elif self._halted == _STOP_ON_ERROR:
             state.status = JobStatus.FAILED
             if self._dropped:
                 self._history.append(
-                    (self._entry_id, "dropped", {"count": self._dropped}, _wall())
+                    (entry, "dropped", {"count": self._dropped}, _wall())
                 )
         else:
             state.status = JobStatus.CANCELLED
             record = {"source": self._halted, "dropped": self._dropped}
-            self._history.append((self._entry_id, "cancelled", record, _wall()))
+            self._history.append((entry, "cancelled", record, _wall()))
+        state.pending_tasks = []
         state.updated_at = state.created_at.fromtimestamp(
             _wall(), state.created_at.tzinfo
         )

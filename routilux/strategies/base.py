@@ -63,11 +63,11 @@ class JobLane(Protocol):
     def submit(self, task: Task) -> None:
         """Schedule ``task``. Thread-safe."""
 
-    def start(self, first: Task) -> None:
-        """Start the job with ``first``.
+    def start(self, tasks: list[Task]) -> None:
+        """Start (or restart) the job with ``tasks``, in order.
 
         A blocking strategy runs the job here until no task is left; others
-        schedule ``first`` and return at once.
+        schedule the tasks and return at once.
         """
 
 

@@ -22,9 +22,9 @@ class _SequentialLane:
         self._queue: deque[Task] = deque()
         self.submit = self._queue.append
 
-    def start(self, first: Task) -> None:
+    def start(self, tasks: list[Task]) -> None:
         queue = self._queue
-        queue.append(first)
+        queue.extend(tasks)
         run = self._strategy.run_task
         while queue:
             run(queue.popleft())

@@ -79,9 +79,10 @@ class ThreadedStrategy:
             )
         return self
 
-    def start(self, first: Task) -> None:
-        """Schedule the first task of a job and return at once."""
-        self.submit(first)
+    def start(self, tasks: list[Task]) -> None:
+        """Schedule a job's first tasks and return at once."""
+        for task in tasks:
+            self.submit(task)
 
     def submit(self, task: Task) -> None:
         """Queue ``task``, or park it behind its routine's concurrency limit.

@@ -1,0 +1,113 @@
+"""What happens around a handler call: retries, circuit breakers, error records.
+
+Kept apart from the scheduler so that its bookkeeping stays readable; nothing here
+takes the scheduler's lock.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+)
+
+from ..job_state import RoutineStatus
+from ..resilience import ErrorHandler, ErrorStrategy
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from .activation import Activation
+
+__all__ = ["call_handler", "error_record", "outcome_of"]
+
+
+def _invoke_once(activation: Activation) -> None:
+    route = activation.route
+    breaker = route.routine._rx.breaker
+    if breaker is None:
+        route.slot.invoke(activation.payload)
+        return
+    breaker.before_call()  # raises CircuitOpenError while open
+    try:
+        route.slot.invoke(activation.payload)
+    except Exception:
+        breaker.record_failure()
+        raise
+    breaker.record_success()
+
+
+def call_handler(
+    activation: Activation,
+    handler: ErrorHandler | None,
+    stop_event: threading.Event,
+) -> None:
+    """Call the activation's handler, retrying as ``handler`` says.
+
+    Retry waits end as soon as ``stop_event`` is set (cancel, shutdown, stop), and
+    tenacity then stops retrying. Raises the last error when the call did not
+    succeed.
+    """
+    if handler is None or handler.strategy is not ErrorStrategy.RETRY:
+        _invoke_once(activation)
+        return
+
+    def wait(state: RetryCallState) -> float:
+        return handler.delay_before(state.attempt_number)
+
+    sleep: Callable[[float], Any] = handler.sleep or stop_event.wait
+
+    def pause(seconds: float) -> None:
+        sleep(seconds)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(handler.max_retries + 1)
+        | stop_when_event_set(stop_event),
+        wait=wait,
+        retry=retry_if_exception_type(handler.retryable_exceptions),
+        sleep=pause,
+        reraise=True,
+    )
+    attempts = 0
+    try:
+        for attempt in retrying:
+            with attempt:
+                attempts += 1
+                activation.attempts = attempts
+                _invoke_once(activation)
+    finally:
+        handler.retry_count = attempts - 1
+
+
+def outcome_of(handler: ErrorHandler | None, exc: BaseException) -> RoutineStatus:
+    """The routine status an error leaves, by the applicable error handler."""
+    if handler is None:
+        return RoutineStatus.FAILED
+    if handler.strategy is ErrorStrategy.SKIP:
+        return RoutineStatus.SKIPPED
+    if handler.handle_error(exc):
+        return RoutineStatus.ERROR_CONTINUED
+    return RoutineStatus.FAILED
+
+
+def error_record(activation: Activation, exc: BaseException) -> dict[str, Any]:
+    """The JobState.errors entry for ``exc`` raised by ``activation``'s handler."""
+    return {
+        "routine_id": activation.route.routine_id,
+        "slot": activation.route.slot.name,
+        "error_type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__)
+        ),
+        "attempt": activation.attempts,
+        "time": time.time(),
+    }
