@@ -5,6 +5,7 @@ Everything public is importable from here; ``__all__`` is the whole public API.
 
 from __future__ import annotations
 
+from .circuit_breaker import CircuitBreaker, CircuitState
 from .connection import Connection
 from .event import Event
 from .exceptions import (
@@ -47,7 +48,9 @@ __version__ = "1.0.0.dev0"
 
 __all__ = [
     "CheckpointError",
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "ConfigurationError",
     "Connection",
     "DuplicateNameError",

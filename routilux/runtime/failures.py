@@ -36,25 +36,20 @@ def _invoke_once(activation: Activation) -> None:
     if breaker is None:
         route.slot.invoke(activation.payload)
         return
-    breaker.before_call()  # raises CircuitOpenError while open
-    try:
-        route.slot.invoke(activation.payload)
-    except Exception:
-        breaker.record_failure()
-        raise
-    breaker.record_success()
+    breaker.call(route.slot.invoke, activation.payload)  # CircuitOpenError when open
 
 
 def call_handler(
     activation: Activation,
     handler: ErrorHandler | None,
     stop_event: threading.Event,
+    on_retry: Callable[[BaseException], None],
 ) -> None:
     """Call the activation's handler, retrying as ``handler`` says.
 
     Retry waits end as soon as ``stop_event`` is set (cancel, shutdown, stop), and
-    tenacity then stops retrying. Raises the last error when the call did not
-    succeed.
+    tenacity then stops retrying. ``on_retry`` receives each error that is about to
+    be retried; the last error, when the call did not succeed, is raised.
     """
     if handler is None or handler.strategy is not ErrorStrategy.RETRY:
         _invoke_once(activation)
@@ -68,12 +63,18 @@ def call_handler(
     def pause(seconds: float) -> None:
         sleep(seconds)
 
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if error is not None:
+            on_retry(error)
+
     retrying = Retrying(
         stop=stop_after_attempt(handler.max_retries + 1)
         | stop_when_event_set(stop_event),
         wait=wait,
         retry=retry_if_exception_type(handler.retryable_exceptions),
         sleep=pause,
+        before_sleep=before_sleep,
         reraise=True,
     )
     attempts = 0

@@ -282,7 +282,12 @@ class JobRun:
         token = enter(Frame(self, route.routine, routine_id, activation))
         start = _perf()
         try:
-            call_handler(activation, handler, self._stop_event)
+            call_handler(
+                activation,
+                handler,
+                self._stop_event,
+                lambda exc: self.job_state.errors.append(error_record(activation, exc)),
+            )
         except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
             self.tracker.add_run(
