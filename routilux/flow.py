@@ -240,11 +240,21 @@ class Flow:
         entry_routine_id: str,
         entry_params: dict[str, Any] | None = None,
         execution_strategy: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> JobState:
         """Start a job at the ``trigger`` slot of ``entry_routine_id``.
 
         Sequential strategies return when the job is complete; concurrent ones return
         at once with a running JobState. Thread-safe.
+
+        Args:
+            entry_routine_id: The routine whose ``trigger`` slot starts the job.
+            entry_params: Keywords for the trigger handler.
+            execution_strategy: Run this job on another registered strategy (the
+                flow's own setting is unchanged).
+            timeout: Cancel the job (``cancel_source="timeout"``) if it runs longer
+                than this many seconds.
 
         Raises:
             UnknownRoutineError: For an unknown id.
@@ -274,8 +284,16 @@ class Flow:
             if name == self._strategy_name
             else self._requested_workers
         )
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or timeout <= 0
+        ):
+            raise ConfigurationError(
+                f"timeout must be None or seconds > 0, got {timeout!r}"
+            )
         return self._runner.execute(
-            entry_routine_id, dict(entry_params or {}), name, workers
+            entry_routine_id, dict(entry_params or {}), name, workers, timeout
         )
 
     def pause(

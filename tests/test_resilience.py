@@ -384,3 +384,46 @@ def test_pause_resume_cancel_refuse_the_wrong_job() -> None:
         flow.pause(job)
     with pytest.raises(JobStateError, match="completed"):
         flow.resume(job)
+
+
+def test_job_timeout_cancels_with_source_timeout() -> None:
+    release, done = threading.Event(), threading.Event()
+    flow = Flow(execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(Sleeper(release, done), "sleeper")
+    job = flow.execute("sleeper", timeout=0.05)
+    assert job.wait(timeout=5)
+    assert job.status == "cancelled" and job.cancel_source == "timeout"
+    assert "timeout" in (job.cancel_reason or "")
+    release.set()
+    flow.shutdown()
+    with pytest.raises(ValueError, match="timeout"):
+        flow.execute("sleeper", timeout=-1)
+
+
+def test_stop_records_its_source_and_reason() -> None:
+    flow = Flow()
+    flow.add_routine(Step(fail=True), "entry")
+    job = flow.execute("entry")
+    assert job.status == "failed" and job.cancel_source == "stop-on-error"
+    assert "ValueError" in (job.cancel_reason or "")
+
+
+def test_merge_callable_error_lands_in_the_job(strategy: str) -> None:
+    def broken(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        raise ZeroDivisionError("bad merge")
+
+    class Sink(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=lambda **kw: None, merge_strategy=broken)
+
+    flow = Flow(execution_strategy=strategy)
+    flow.add_routine(Step(), "entry")
+    flow.add_routine(Sink(), "sink")
+    flow.connect("entry", "output", "sink", "input")
+    with flow:
+        job = flow.execute("entry")
+        flow.wait_for_completion(timeout=10)
+    assert job.status == "failed"
+    assert job.errors[0]["error_type"] == "ZeroDivisionError"
+    assert job.errors[0]["routine_id"] == "entry"  # raised where the emit happened

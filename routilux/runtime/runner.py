@@ -83,7 +83,12 @@ class FlowRunner:
     # -- jobs ----------------------------------------------------------------------
 
     def execute(
-        self, entry_id: str, params: dict[str, Any], name: str, workers: int
+        self,
+        entry_id: str,
+        params: dict[str, Any],
+        name: str,
+        workers: int,
+        timeout: float | None = None,
     ) -> JobState:
         """Start a job (checked by the flow) and return its state."""
         flow = self._flow
@@ -93,6 +98,8 @@ class FlowRunner:
             job_state._history = deque(maxlen=flow.history_limit)  # type: ignore[assignment]
         run = self._new_run(job_state, lane)
         self._jobs.add(run)
+        if timeout is not None:
+            run.set_deadline(timeout)
         run.start(entry_id, params)
         return job_state
 

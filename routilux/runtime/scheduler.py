@@ -165,6 +165,18 @@ class JobRun:
         else:
             self._finish(0)
 
+    def set_deadline(self, timeout: float) -> None:
+        """Cancel the job (source ``timeout``) if it still runs after ``timeout`` s."""
+        self._watchdog.watch(self, timeout, self._on_job_timeout)
+
+    @property
+    def settled(self) -> bool:
+        """True once the job stopped running (for the watchdog)."""
+        return self.job_state.is_done
+
+    def _on_job_timeout(self, run: JobRun, timeout: float) -> None:
+        self.halt("timeout", f"the job ran longer than its timeout of {timeout:g}s")
+
     def id_of(self, routine: Any) -> str | None:
         """The id of ``routine`` in this job's flow, or None."""
         return self.routes.ids.get(id(routine))
@@ -278,6 +290,7 @@ class JobRun:
         handler = route.routine._rx.error_handler or self._flow_error_handler
         timeout = route.routine._rx.timeout or self._default_timeout
         if timeout is not None:
+            activation.watched = True
             self._watchdog.watch(activation, timeout, self.on_timeout)
         token = enter(Frame(self, route.routine, routine_id, activation))
         start = _perf()
@@ -331,7 +344,8 @@ class JobRun:
         event = "error" if status is RoutineStatus.FAILED else status.value
         self._history.append((route.routine_id, event, error, _wall()))
         if status is RoutineStatus.FAILED:
-            self.halt(_STOP_ON_ERROR)
+            reason = f"{type(exc).__name__} in routine {route.routine_id!r}: {exc}"
+            self.halt(_STOP_ON_ERROR, reason)
 
     # -- halting and pausing -----------------------------------------------------------
 
@@ -343,9 +357,8 @@ class JobRun:
             self._halted = source
             parked, self._parked = self._parked, []
             self._dropped += len(parked)
-        if source != _STOP_ON_ERROR:
-            self.job_state.cancel_source = source  # type: ignore[assignment]
-            self.job_state.cancel_reason = reason
+        self.job_state.cancel_source = source  # type: ignore[assignment]
+        self.job_state.cancel_reason = reason
         self._stop_event.set()
         if parked:
             self._finish(len(parked))

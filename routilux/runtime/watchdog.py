@@ -1,9 +1,9 @@
-"""The watchdog: settles activations that run past their routine's timeout.
+"""The watchdog: deadlines for activations and for whole jobs.
 
-Python cannot stop a thread, so a timed-out handler runs on; the watchdog records
-the timeout for it at the deadline (so the job can go on, or stop, by the routine's
-error strategy) and marks the activation so that its late emits are discarded.
-One daemon thread per flow, started on the first timed activation.
+Python cannot stop a thread, so a timed-out handler runs on; at its deadline the
+watchdog reports it (the job then goes on, or stops, by the routine's error
+strategy) and the activation is marked so that its late emits are discarded. A job
+deadline cancels the job. One daemon thread per flow, started on first use.
 """
 
 from __future__ import annotations
@@ -12,23 +12,30 @@ import heapq
 import itertools
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .activation import Activation
+__all__ = ["Watchdog", "Watched"]
 
-__all__ = ["Watchdog"]
 
-#: (deadline, order, activation, timeout, on_timeout)
-_Entry = tuple[float, int, "Activation", float, "Callable[[Activation, float], None]"]
+class Watched(Protocol):
+    """Something with a deadline: an activation or a job."""
+
+    @property
+    def settled(self) -> bool:
+        """True once it finished in time (the watchdog then forgets it)."""
+
+
+#: (deadline, order, target, timeout, on_timeout)
+_Entry = tuple[float, int, Watched, float, "Callable[[Any, float], None]"]
 
 
 class Watchdog:
-    """Reports activations still running at their deadline.
+    """Calls ``on_timeout(target, timeout)`` for targets unsettled at their deadline.
 
-    ``on_timeout(activation, timeout)`` is called from the watchdog's thread.
+    The callback runs on the watchdog's thread, outside its lock.
 
     Args:
         name: The watchdog thread's name.
@@ -43,29 +50,26 @@ class Watchdog:
         # Guards _heap, _thread and _closed.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._heap: list[
-            tuple[float, int, Activation, float, Callable[[Activation, float], None]]
-        ] = []
+        self._heap: list[_Entry] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def watch(
-        self,
-        activation: Activation,
-        timeout: float,
-        on_timeout: Callable[[Activation, float], None],
+        self, target: Watched, timeout: float, on_timeout: Callable[[Any, float], None]
     ) -> None:
-        """Start watching ``activation``: it must settle within ``timeout`` seconds."""
-        activation.watched = True
-        deadline = self._clock() + timeout
+        """Report ``target`` unless it settles within ``timeout`` seconds."""
+        entry = (
+            self._clock() + timeout,
+            next(self._order),
+            target,
+            timeout,
+            on_timeout,
+        )
         with self._lock:
             if self._closed:
                 return
-            heapq.heappush(
-                self._heap,
-                (deadline, next(self._order), activation, timeout, on_timeout),
-            )
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name=self._name, daemon=True
@@ -73,21 +77,25 @@ class Watchdog:
                 self._thread.start()
             self._wake.notify()
 
+    def _next_due(self) -> _Entry | None:
+        """Wait (lock held) for the next due entry; None once closed."""
+        heap = self._heap
+        while not self._closed:
+            while heap and heap[0][2].settled:
+                heapq.heappop(heap)  # finished in time
+            if heap and heap[0][0] <= self._clock():
+                return heapq.heappop(heap)
+            self._wake.wait(heap[0][0] - self._clock() if heap else None)
+        return None
+
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while not self._closed:
-                    # Drop entries whose activation settled in time.
-                    while self._heap and self._heap[0][2].settled:
-                        heapq.heappop(self._heap)
-                    if self._heap and self._heap[0][0] <= self._clock():
-                        break
-                    wait = self._heap[0][0] - self._clock() if self._heap else None
-                    self._wake.wait(wait)
-                if self._closed:
-                    return
-                _, _, activation, timeout, on_timeout = heapq.heappop(self._heap)
-            on_timeout(activation, timeout)
+                due = self._next_due()
+            if due is None:
+                return
+            _, _, target, timeout, on_timeout = due
+            on_timeout(target, timeout)
 
     def close(self) -> None:
         """Stop the thread (idempotent); pending deadlines are forgotten."""
