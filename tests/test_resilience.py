@@ -399,9 +399,9 @@ def test_job_timeout_cancels_with_source_timeout() -> None:
     release.set()  # ...and the running handler is let finish; its emit is dropped
     assert job.wait(timeout=5)
     assert job.status == "cancelled"
-    flow.shutdown()
     with pytest.raises(ValueError, match="timeout"):
         flow.execute("sleeper", timeout=-1)
+    flow.shutdown()
 
 
 def test_stop_records_its_source_and_reason() -> None:
