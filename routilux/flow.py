@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .graph import Finding
     from .job_state import JobState
+    from .persistence.base import CheckpointStore
     from .resilience import ErrorHandler
     from .routine import Routine
     from .tracking import ExecutionTracker
@@ -59,6 +60,10 @@ class Flow:
         history_limit: Keep at most this many history records per job (None: all).
         default_timeout: Seconds an activation may run when its routine sets no
             timeout of its own (None: no limit).
+        checkpoint_store: Persist every job as its activations complete, so that
+            ``resume(job_id)`` can finish it after a crash: a
+            :class:`~routilux.persistence.CheckpointStore`, or a path for the
+            default SQLite store.
 
     Attributes:
         flow_id: The flow's id.
@@ -79,6 +84,7 @@ class Flow:
         error_handler: ErrorHandler | None = None,
         history_limit: int | None = None,
         default_timeout: float | None = None,
+        checkpoint_store: CheckpointStore | str | Path | None = None,
     ) -> None:
         check_max_workers(max_workers)
         if history_limit is not None and (
@@ -92,6 +98,7 @@ class Flow:
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
         self.default_timeout = default_timeout
+        self.checkpoint_store: CheckpointStore | None = _open_store(checkpoint_store)
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self)
         self._strategy_name = "sequential"
@@ -312,12 +319,15 @@ class Flow:
         """
         self._runner.pause(self._own(job_state), reason, checkpoint)
 
-    def resume(self, job_state: JobState) -> JobState:
-        """Run a paused job on: its held activations are queued again.
+    def resume(self, job_state: JobState | str) -> JobState:
+        """Run a paused or interrupted job on: its held activations are queued again.
 
-        Works for a job paused in this process and for a paused JobState loaded
-        from a document (cross-host). Returns the same JobState (same ``job_id``);
-        sequential strategies return when it is done. Thread-safe.
+        Works for a job paused in this process, for a paused JobState loaded from
+        a document (cross-host), and for a job id (or JobState) kept in the flow's
+        checkpoint store after a crash: activations that completed are not run
+        again; those that were running when the process died run again
+        (at-least-once). Returns the JobState (same ``job_id``); sequential
+        strategies return when it is done. Thread-safe.
 
         Raises:
             ForeignJobError: When the job belongs to another flow.
@@ -328,11 +338,10 @@ class Flow:
         if self._runner.closed:
             raise StrategyShutdownError(
                 f"flow {self.flow_id!r} is shut down: cannot resume "
-                f"{job_state.job_id!r}"
+                f"{getattr(job_state, 'job_id', job_state)!r}"
             )
-        return self._runner.resume(
-            self._own(job_state), self._strategy_name, self._max_workers
-        )
+        job = job_state if isinstance(job_state, str) else self._own(job_state)
+        return self._runner.resume(job, self._strategy_name, self._max_workers)
 
     def cancel(self, job_state: JobState, reason: str = "") -> bool:
         """Cancel a running or paused job.
@@ -458,3 +467,11 @@ class Flow:
             f"routines={len(self._wiring.routines)}, "
             f"connections={len(self._wiring.connections)})"
         )
+
+
+def _open_store(store: CheckpointStore | str | Path | None) -> CheckpointStore | None:
+    if store is None or not isinstance(store, (str, Path)):
+        return store
+    from .persistence import SQLiteCheckpointStore
+
+    return SQLiteCheckpointStore(store)

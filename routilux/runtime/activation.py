@@ -108,7 +108,9 @@ class Activation:
 
     __slots__ = (
         "attempts",
+        "children",
         "job",
+        "key",
         "limit",
         "limit_key",
         "params",
@@ -138,6 +140,8 @@ class Activation:
         self.watched = False  # a watchdog enforces a timeout on it
         self.settled = False
         self.timed_out = False
+        self.key: str | None = None  # its id in a checkpoint store
+        self.children: list[Activation] = []  # emitted, not yet checkpointed
 
     def run(self) -> None:
         """Run the handler within the job (never raises)."""
@@ -168,6 +172,15 @@ class Activation:
             "slot": self.route.slot.name,
             "payload": self.payload,
             "params": self.params,
+        }
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The pending-activation entry a checkpoint store keeps."""
+        return {
+            "id": self.key,
+            "routine_id": self.route.routine_id,
+            "slot": self.route.slot.name,
+            "payload": self.payload,
         }
 
     def __repr__(self) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, JobStateError
+from ..exceptions import ConfigurationError, ForeignJobError, JobStateError
 from ..job_state import JobState, JobStatus
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
+from .checkpoint import Checkpointer, next_key
 from .scheduler import FlowJobs, JobRun
 from .watchdog import Watchdog
 
@@ -103,10 +104,16 @@ class FlowRunner:
         run.start(entry_id, params)
         return job_state
 
-    def _new_run(self, job_state: JobState, lane: Any) -> JobRun:
+    def _new_run(self, job_state: JobState, lane: Any, first_key: int = 0) -> JobRun:
         flow = self._flow
         tracker = ExecutionTracker(flow.flow_id)
         flow.execution_tracker = tracker
+        store = flow.checkpoint_store
+        checkpoint = (
+            Checkpointer(store, job_state.job_id, first_key)
+            if store is not None
+            else None
+        )
         return JobRun(
             flow,
             self.routes(),
@@ -117,6 +124,7 @@ class FlowRunner:
             self._job_stopped,
             self._watchdog,
             flow.default_timeout,
+            checkpoint,
         )
 
     def _job_stopped(self, run: JobRun) -> None:
@@ -143,16 +151,28 @@ class FlowRunner:
             )
         run.pause(reason, checkpoint)
 
-    def resume(self, job_state: JobState, name: str, workers: int) -> JobState:
-        """Run a paused job's held activations again (the same job, same id)."""
-        run = self._paused.pop(job_state.job_id, None)
-        if run is not None:
-            activations = run.take_parked()
+    def resume(self, job: JobState | str, name: str, workers: int) -> JobState:
+        """Run a paused or interrupted job on (the same job, same id).
+
+        ``job`` is a JobState, or a job id to load from the checkpoint store.
+        """
+        if isinstance(job, str):
+            run_of_id = self._jobs.get(job) or self._paused.get(job)
+            if run_of_id is None:
+                run, activations = self._load(job)
+                return self._restart(run, activations, name, workers)
+            job = run_of_id.job_state
+        job_state = job
+        held: JobRun | None = self._paused.pop(job_state.job_id, None)
+        if held is not None:
+            run, activations = held, held.take_parked()
         elif (active := self._jobs.get(job_state.job_id)) is not None:
             if active.unpause():  # its pause had not settled: it just goes on
                 return active.job_state
             job_state.wait()  # settling right now: the run is filed as paused first
             return self.resume(job_state, name, workers)
+        elif self._stored(job_state.job_id):
+            run, activations = self._load(job_state.job_id)
         elif job_state.status is JobStatus.PAUSED:
             run, activations = self._rebuild(job_state)
         else:
@@ -160,10 +180,64 @@ class FlowRunner:
                 f"job {job_state.job_id!r} is {job_state.status.value}: only a paused "
                 "job can be resumed"
             )
+        return self._restart(run, activations, name, workers)
+
+    def _restart(
+        self, run: JobRun, activations: list[Activation], name: str, workers: int
+    ) -> JobState:
         lane = self.strategy(name, workers).open_lane()
         self._jobs.add(run)
         run.restart(activations, lane)
         return run.job_state
+
+    def _stored(self, job_id: str) -> bool:
+        store = self._flow.checkpoint_store
+        return store is not None and any(
+            summary["job_id"] == job_id
+            for summary in store.list_jobs(self._flow.flow_id)
+        )
+
+    def _load(self, job_id: str) -> tuple[JobRun, list[Activation]]:
+        """A run for a job kept in the flow's checkpoint store (after a crash)."""
+        store = self._flow.checkpoint_store
+        if store is None:
+            raise JobStateError(
+                f"flow {self._flow.flow_id!r} has no checkpoint store to load job "
+                f"{job_id!r} from"
+            )
+        document = store.load(job_id)
+        pending = list(document.pop("pending_activations", []))
+        job_state = JobState.deserialize(document)
+        if job_state.flow_id != self._flow.flow_id:
+            raise ForeignJobError(
+                f"job {job_id!r} belongs to flow {job_state.flow_id!r}, "
+                f"not {self._flow.flow_id!r}"
+            )
+        if job_state.status.is_final:
+            raise JobStateError(
+                f"job {job_id!r} is {job_state.status.value}: nothing to resume"
+            )
+        run = self._new_run(job_state, None, next_key(pending))
+        activations = self._activations(run, job_state, pending, "pending_activations")
+        return run, activations
+
+    def _activations(
+        self, run: JobRun, job_state: JobState, items: list[dict[str, Any]], where: str
+    ) -> list[Activation]:
+        routes = self.routes()
+        activations = []
+        for index, item in enumerate(items):
+            route = routes.route_to(str(item.get("routine_id")), str(item.get("slot")))
+            if route is None:
+                raise ConfigurationError(
+                    f"{where}[{index}] of job {job_state.job_id!r} targets "
+                    f"{item.get('routine_id')!r}.{item.get('slot')!r}, which flow "
+                    f"{self._flow.flow_id!r} does not have"
+                )
+            activation = Activation(run, route, dict(item.get("payload") or {}))
+            activation.key = item.get("id")
+            activations.append(activation)
+        return activations
 
     def _rebuild(self, job_state: JobState) -> tuple[JobRun, list[Activation]]:
         """A run for a paused JobState made elsewhere, from its pending tasks."""
@@ -175,18 +249,8 @@ class FlowRunner:
                 f"{self._flow.flow_id!r} does not have"
             )
         run = self._new_run(job_state, None)
-        activations = []
-        for index, task in enumerate(job_state.pending_tasks):
-            route = routes.route_to(str(task.get("routine_id")), str(task.get("slot")))
-            if route is None:
-                raise ConfigurationError(
-                    f"pending_tasks[{index}] of job {job_state.job_id!r} targets "
-                    f"{task.get('routine_id')!r}.{task.get('slot')!r}, which flow "
-                    f"{self._flow.flow_id!r} does not have"
-                )
-            payload = dict(task.get("payload") or {})
-            activations.append(Activation(run, route, payload, task.get("params")))
-        return run, activations
+        tasks = list(job_state.pending_tasks)
+        return run, self._activations(run, job_state, tasks, "pending_tasks")
 
     def cancel(self, job_state: JobState, reason: str, source: str = "user") -> bool:
         """Stop a running or paused job; False when it had already stopped."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import RoutineTimeoutError
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ..resilience import ErrorHandler
     from ..strategies.base import JobLane
     from ..tracking import ExecutionTracker
+    from .checkpoint import Checkpointer
     from .watchdog import Watchdog
 
 __all__ = ["FlowJobs", "JobRun"]
@@ -102,6 +104,7 @@ class JobRun:
         on_done: Called once when the job stops running (complete or paused).
         watchdog: Enforces routine timeouts.
         default_timeout: Timeout for routines that set none (None: no limit).
+        checkpoint: Writes the job's progress to a store, if the flow has one.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class JobRun:
         on_done: Callable[[JobRun], None],
         watchdog: Watchdog,
         default_timeout: float | None = None,
+        checkpoint: Checkpointer | None = None,
     ) -> None:
         self.flow = flow
         self.routes = routes
@@ -125,6 +129,7 @@ class JobRun:
         self._on_done = on_done
         self._watchdog = watchdog
         self._default_timeout = default_timeout
+        self._checkpoint = checkpoint
         self._history = job_state._history
         self._states = job_state.routine_states
         # Guards _pending, _dropped, _halted, _paused, _pause_settled, _parked and
@@ -149,7 +154,10 @@ class JobRun:
         state.status = JobStatus.RUNNING
         self._history.append((entry_id, "start", dict(params), _wall()))
         self._pending = 1
-        self.lane.start([Activation(self, route, dict(params))])
+        first = Activation(self, route, dict(params))
+        if self._checkpoint is not None:
+            self._checkpoint.begin(state, [first])
+        self.lane.start([first])
 
     def restart(self, activations: Sequence[Activation], lane: JobLane) -> None:
         """Run ``activations`` (parked by a pause, or loaded) on ``lane``."""
@@ -160,6 +168,8 @@ class JobRun:
         self.job_state.status = JobStatus.RUNNING
         self.job_state.pending_tasks = []
         self.job_state._done.clear()
+        if self._checkpoint is not None:
+            self._checkpoint.begin(self.job_state, activations)
         if activations:
             lane.start(list(activations))
         else:
@@ -209,17 +219,59 @@ class JobRun:
         if not routes:
             return
         activations = [self._activation(route, data) for route in routes]
+        checkpoint = self._checkpoint
+        if checkpoint is not None and source is not None:
+            # Outbox: children exist in the store, and run, only once their
+            # source's step is recorded (see _release).
+            for activation in activations:
+                activation.key = checkpoint.key()
+            with self._lock:
+                if self._halted is not None:
+                    self._dropped += len(activations)
+                    return
+                self._pending += len(activations)
+            source.children.extend(activations)
+            return
         with self._lock:
             if self._halted is not None:
                 self._dropped += len(activations)
                 return
             self._pending += len(activations)
-            if self._paused:
+        self._dispatch(activations)
+
+    def _dispatch(self, activations: list[Activation]) -> None:
+        """Hand counted activations to the lane, or park or drop them."""
+        with self._lock:
+            if self._halted is not None:
+                self._dropped += len(activations)
+                dropped = len(activations)
+            elif self._paused:
                 self._parked.extend(activations)
-                return
-        submit = self.lane.submit
-        for activation in activations:
-            submit(activation)
+                dropped = -1
+            else:
+                dropped = 0
+        if dropped > 0:
+            self._finish(dropped)
+        elif dropped == 0:
+            submit = self.lane.submit
+            for activation in activations:
+                submit(activation)
+        else:
+            self._finish(0)
+
+    def _release(self, activation: Activation) -> None:
+        """Checkpoint a finished activation's step, then let its children run."""
+        checkpoint = self._checkpoint
+        if checkpoint is None:
+            return
+        children, activation.children = activation.children, []
+        try:
+            checkpoint.step(activation, children)
+        except Exception as exc:  # noqa: BLE001 - a store failure fails the job, visibly
+            self.job_state.errors.append(error_record(activation, exc))
+            self.halt(_STOP_ON_ERROR, f"checkpoint failed: {exc}")
+        if children:
+            self._dispatch(children)
 
     def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
         incoming = route.map(data)
@@ -271,6 +323,7 @@ class JobRun:
                 self._run_handler(activation)
             finally:
                 if activation.claim():
+                    self._release(activation)
                     self._finish(1)
         elif verdict == "drop":
             self._finish(1)
@@ -328,6 +381,7 @@ class JobRun:
         )
         handler = route.routine._rx.error_handler or self._flow_error_handler
         self._on_error(activation, error, handler)
+        self._release(activation)
         self._finish(1)
 
     def _on_error(
@@ -413,6 +467,8 @@ class JobRun:
         state = self.job_state
         state.pending_tasks = pending_tasks
         state.status = JobStatus.PAUSED
+        if self._checkpoint is not None:
+            self._checkpoint.save(state)
         self._on_done(self)  # before waking waiters: resume() finds it paused
         state._done.set()
 
@@ -433,8 +489,8 @@ class JobRun:
             record = {"source": self._halted, "dropped": self._dropped}
             self._history.append((entry, "cancelled", record, _wall()))
         state.pending_tasks = []
-        state.updated_at = state.created_at.fromtimestamp(
-            _wall(), state.created_at.tzinfo
-        )
+        state.updated_at = datetime.now(timezone.utc)
+        if self._checkpoint is not None:
+            self._checkpoint.end(state)
         state._done.set()
         self._on_done(self)
