@@ -95,6 +95,8 @@ class Wiring:
                     f"this {type(routine).__name__} is already in flow "
                     f"{self._owner.flow_id!r} as {other_id!r}"
                 )
+        # A subclass may set ``self.max_concurrency`` like the class attribute.
+        routine._rx.max_concurrency = routine.get_max_concurrency()
         self._routines[rid] = routine
         self._graph.add_node(rid, routine=routine)
         return rid

@@ -22,7 +22,15 @@ __all__ = ["Activation", "Route", "RouteTable"]
 class Route:
     """Where one connection delivers: a slot of a routine, with a param mapping."""
 
-    __slots__ = ("_mapping", "_targets", "merger", "routine", "routine_id", "slot")
+    __slots__ = (
+        "_mapping",
+        "_targets",
+        "merger",
+        "routine",
+        "routine_id",
+        "rx",
+        "slot",
+    )
 
     def __init__(
         self,
@@ -33,6 +41,7 @@ class Route:
     ) -> None:
         self.routine_id = routine_id
         self.routine = routine
+        self.rx = routine._rx  # the routine's settings, read on the hot path
         self.slot = slot
         self.merger = slot.merger
         self._mapping = dict(mapping) if mapping else None
@@ -136,7 +145,7 @@ class Activation:
         self.params = payload if params is None else params
         self.attempts = 1
         self.limit_key = route.routine_id
-        self.limit = route.routine.get_max_concurrency()
+        self.limit = route.rx.max_concurrency
         self.watched = False  # a watchdog enforces a timeout on it
         self.settled = False
         self.timed_out = False

@@ -131,6 +131,8 @@ class JobRun:
         self._default_timeout = default_timeout
         self._checkpoint = checkpoint
         self._history = job_state._history
+        self._add_run = tracker._runs.append  # bound once: one call per activation
+        self._add_event = tracker._events.append
         self._states = job_state.routine_states
         # Guards _pending, _dropped, _halted, _paused, _pause_settled, _parked and
         # _slot_data.
@@ -213,8 +215,8 @@ class JobRun:
         self._history.append((routine_id, event_name, data, now))
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key, ())
-        self.tracker.add_event(
-            now, routine_id, event_name, self.routes.targets.get(key, ()), data
+        self._add_event(
+            (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
         if not routes:
             return
@@ -237,7 +239,12 @@ class JobRun:
                 self._dropped += len(activations)
                 return
             self._pending += len(activations)
-        self._dispatch(activations)
+            if self._paused:
+                self._parked.extend(activations)
+                return
+        submit = self.lane.submit
+        for activation in activations:
+            submit(activation)
 
     def _dispatch(self, activations: list[Activation]) -> None:
         """Hand counted activations to the lane, or park or drop them."""
@@ -340,31 +347,37 @@ class JobRun:
     def _run_handler(self, activation: Activation) -> None:
         route = activation.route
         routine_id = route.routine_id
-        handler = route.routine._rx.error_handler or self._flow_error_handler
-        timeout = route.routine._rx.timeout or self._default_timeout
+        rx = route.rx
+        handler = rx.error_handler or self._flow_error_handler
+        timeout = rx.timeout or self._default_timeout
         if timeout is not None:
             activation.watched = True
             self._watchdog.watch(activation, timeout, self.on_timeout)
         token = enter(Frame(self, route.routine, routine_id, activation))
         start = _perf()
         try:
-            call_handler(
-                activation,
-                handler,
-                self._stop_event,
-                lambda exc: self.job_state.errors.append(error_record(activation, exc)),
-            )
+            if rx.breaker is None and (handler is None or handler.strategy != "retry"):
+                route.slot.invoke(activation.payload)  # the common case, kept short
+            else:
+                call_handler(
+                    activation,
+                    handler,
+                    self._stop_event,
+                    lambda exc: self.job_state.errors.append(
+                        error_record(activation, exc)
+                    ),
+                )
         except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
-            self.tracker.add_run(
-                routine_id, start, _perf(), activation.params, "failed", exc
+            self._add_run(
+                (routine_id, start, _perf(), activation.params, "failed", exc)
             )
             if not activation.timed_out:
                 self._on_error(activation, exc, handler)
             return
         leave(token)
-        self.tracker.add_run(
-            routine_id, start, _perf(), activation.params, "completed", None
+        self._add_run(
+            (routine_id, start, _perf(), activation.params, "completed", None)
         )
         if routine_id not in self._states and not activation.timed_out:
             self._states[routine_id] = {"status": RoutineStatus.COMPLETED.value}

@@ -25,9 +25,20 @@ class _SequentialLane:
     def start(self, tasks: list[Task]) -> None:
         queue = self._queue
         queue.extend(tasks)
-        run = self._strategy.run_task
-        while queue:
-            run(queue.popleft())
+        strategy = self._strategy
+        strategy.lane_started()
+        ran = 0
+        try:
+            while queue:
+                task = queue.popleft()
+                ran += 1
+                if task.limit is None:
+                    task.run()
+                else:
+                    with strategy.gate(task):
+                        task.run()
+        finally:
+            strategy.lane_finished(ran)
 
 
 class SequentialStrategy:
@@ -52,7 +63,7 @@ class SequentialStrategy:
         self._state = StrategyState.OPEN
         self._running = 0
         self._completed = 0
-        # Guards _gates, _running and _completed; held only for bookkeeping.
+        # Guards _gates, _running (jobs looping now) and _completed (tasks run).
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._gates: dict[str, threading.Semaphore] = {}
@@ -70,25 +81,21 @@ class SequentialStrategy:
             )
         return _SequentialLane(self)
 
-    def run_task(self, task: Task) -> None:
-        """Run one task, honouring its concurrency limit across threads."""
-        gate = self._gate(task) if task.limit is not None else None
+    def lane_started(self) -> None:
+        """Count a job running in some thread (for ``wait_idle``)."""
         with self._lock:
             self._running += 1
-        try:
-            if gate is None:
-                task.run()
-            else:
-                with gate:
-                    task.run()
-        finally:
-            with self._lock:
-                self._running -= 1
-                self._completed += 1
-                if not self._running:
-                    self._idle.notify_all()
 
-    def _gate(self, task: Task) -> threading.Semaphore:
+    def lane_finished(self, ran: int) -> None:
+        """A job's loop ended after running ``ran`` tasks."""
+        with self._lock:
+            self._running -= 1
+            self._completed += ran
+            if not self._running:
+                self._idle.notify_all()
+
+    def gate(self, task: Task) -> threading.Semaphore:
+        """The semaphore enforcing ``task``'s concurrency limit across threads."""
         with self._lock:
             gate = self._gates.get(task.limit_key)
             if gate is None:
@@ -114,7 +121,8 @@ class SequentialStrategy:
             return {
                 "strategy": self.name,
                 "workers": 1,
-                "busy": self._running,
+                "busy": min(self._running, 1),
+                "running_jobs": self._running,
                 "queued": 0,
                 "completed": self._completed,
                 "dropped": 0,
