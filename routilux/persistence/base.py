@@ -21,14 +21,23 @@ needed.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+
+import orjson
 
 from ..exceptions import CheckpointError
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["CheckpointStore"]
+
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 @runtime_checkable
@@ -106,6 +115,35 @@ class JobRow(NamedTuple):
     sort_key: float
 
 
+def prepare_directory(directory: Path, where: Path, *, read_only: bool) -> None:
+    """Create ``directory`` if needed and check that a store may write there.
+
+    Args:
+        directory: The directory the store writes into.
+        where: The store's file or directory, for error messages.
+        read_only: Only check that the directory exists.
+
+    Raises:
+        CheckpointError: When the directory is missing (``read_only``), cannot
+            be created, is not a directory, or is not writable.
+    """
+    if read_only:
+        if not directory.is_dir():
+            raise CheckpointError(f"{where}: no such directory {directory}")
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(
+            f"{where}: cannot create the directory {directory}: {exc}"
+        ) from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CheckpointError(
+            f"{where}: the directory {directory} is not writable; open the store "
+            "with read_only=True to read the checkpoints it holds"
+        )
+
+
 def job_row(job: Mapping[str, Any], where: str) -> JobRow:
     """Check a job document and extract the fields stores index.
 
@@ -133,6 +171,60 @@ def job_row(job: Mapping[str, Any], where: str) -> JobRow:
     return JobRow(job_id, flow_id, status, updated_at, sort_key(updated_at, where))
 
 
+def stored_job(
+    job: dict[str, Any], where: str, job_id: str | None = None
+) -> tuple[JobRow, dict[str, Any]]:
+    """Check a job document; return its row and the document as stored.
+
+    The stored document has no ``pending_activations`` key: stores keep pending
+    activations beside it.
+
+    Args:
+        job: The job document.
+        where: The store's file or directory, for error messages.
+        job_id: The job ``record_step`` was called for, if any.
+
+    Raises:
+        CheckpointError: On a bad document, or one of a job other than ``job_id``.
+    """
+    row = job_row(job, where)
+    if job_id is not None and row.job_id != job_id:
+        raise CheckpointError(
+            f"{where}: record_step for job {job_id!r} got the document of job "
+            f"{row.job_id!r}"
+        )
+    if "pending_activations" in job:
+        job = {k: v for k, v in job.items() if k != "pending_activations"}
+    return row, job
+
+
+def encode(value: Any, where: str, what: str) -> bytes:
+    """Serialize ``value`` with orjson.
+
+    Raises:
+        CheckpointError: When ``value`` is not JSON-ready.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise CheckpointError(f"{where}: {what} is not JSON-ready: {exc}") from exc
+
+
+def decode(data: str | bytes, where: str, what: str) -> Any:
+    """Parse stored JSON.
+
+    Raises:
+        CheckpointError: When ``data`` is not JSON; the message says to delete or
+            move the damaged record away.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CheckpointError(
+            f"{where}: {what} is corrupt ({exc}); delete it or move it away"
+        ) from exc
+
+
 def sort_key(updated_at: str, where: str) -> float:
     """Turn an ISO-8601 ``updated_at`` into seconds since the epoch.
 
@@ -146,9 +238,14 @@ def sort_key(updated_at: str, where: str) -> float:
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
-        raise CheckpointError(
-            f"{where}: updated_at {updated_at!r} is not an ISO-8601 date and time"
-        ) from None
+        # Python 3.10 reads only 3 or 6 digits of fraction: pad or cut to 6.
+        six = _FRACTION.sub(lambda m: "." + (m[1] + "00000")[:6], iso, count=1)
+        try:
+            moment = datetime.fromisoformat(six)
+        except ValueError:
+            raise CheckpointError(
+                f"{where}: updated_at {updated_at!r} is not an ISO-8601 date and time"
+            ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()

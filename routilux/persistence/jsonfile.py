@@ -1,0 +1,337 @@
+"""A checkpoint store for quick use: one JSON file per job in a directory.
+
+Each job lives in ``<directory>/<job_id>.json``::
+
+    {"schema_version": 1, "job": {...}, "pending_activations": [...]}
+
+Every write replaces the whole file atomically (a temporary file in the same
+directory, then ``os.replace``), so a reader or a killed process never sees half a
+file. A step rewrites the job's file, which makes this store slower than
+:class:`~routilux.persistence.SQLiteCheckpointStore` for long pending lists, and only
+one process may write a directory at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import CheckpointError
+from .base import (
+    activation_fields,
+    decode,
+    encode,
+    job_row,
+    prepare_directory,
+    stored_job,
+    summary,
+    text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
+
+__all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
+
+#: The file layout version this module reads and writes.
+FORMAT_VERSION = 1
+
+_SUFFIX = ".json"
+_JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
+
+
+class JsonFileCheckpointStore:
+    """Checkpoints as one JSON file per job.
+
+    Thread-safe (one lock serializes the writes of this store). Not safe for two
+    processes writing the same directory.
+
+    Args:
+        directory: Where the files live; created when missing.
+        fsync: Flush every file to disk before it replaces the old one, so a power
+            cut cannot lose a step (slower). Without it a killed process still
+            loses nothing.
+        read_only: Only read, e.g. a directory without write permission; writes
+            raise :class:`~routilux.CheckpointError`.
+
+    Raises:
+        CheckpointError: When ``directory`` cannot be created, is not a directory,
+            or cannot be written (unless ``read_only``).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        read_only: bool = False,
+    ) -> None:
+        self._dir = Path(directory)
+        self._fsync = fsync
+        self._read_only = read_only
+        prepare_directory(self._dir, self._dir, read_only=read_only)
+        # Guards the files of this directory (every read-modify-write) and _closed.
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def directory(self) -> Path:
+        """The directory holding the files."""
+        return self._dir
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({os.fspath(self._dir)!r})"
+
+    def __enter__(self) -> JsonFileCheckpointStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the CheckpointStore protocol -----------------------------------------
+
+    def save_job(self, job: dict[str, Any]) -> None:
+        """Insert or replace a job document, keeping its pending list. Thread-safe.
+
+        Args:
+            job: :meth:`routilux.JobState.serialize` output (at least ``job_id``,
+                ``flow_id``, ``status`` and an ISO-8601 ``updated_at``).
+
+        Raises:
+            CheckpointError: On a bad document or when the file cannot be written;
+                the old file is left as it was.
+        """
+        row, document = stored_job(job, str(self._dir))
+        path = self._file(row.job_id)
+        with self._guard(f"save job {row.job_id!r}", write=True):
+            old = self._read(path)
+            pending = [] if old is None else old["pending_activations"]
+            self._write(path, document, pending)
+
+    def record_step(
+        self,
+        job_id: str,
+        *,
+        finished: Sequence[str] = (),
+        added: Sequence[dict[str, Any]] = (),
+        job: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one completed step of a job with one file replacement.
+
+        Thread-safe.
+
+        Args:
+            job_id: The job; it must have been saved before unless ``job`` is
+                given.
+            finished: Ids of pending activations to remove (unknown ids are
+                ignored).
+            added: Activations to append; one whose id is already pending replaces
+                it in place.
+            job: The job document after the step, if it changed.
+
+        Raises:
+            CheckpointError: On bad input, an unknown job, or when the file cannot
+                be written; the old file is left as it was.
+        """
+        path = self._file(job_id)
+        where = str(self._dir)
+        new = None if job is None else stored_job(job, where, job_id)[1]
+        fresh = [_activation(a, job_id, where) for a in added]
+        with self._guard(f"record a step of job {job_id!r}", write=True):
+            old = self._read(path)
+            if old is not None:
+                document = old["job"] if new is None else new
+                current = old["pending_activations"]
+            elif new is not None:
+                document, current = new, []
+            else:
+                raise CheckpointError(
+                    f"{path}: cannot record a step of unknown job {job_id!r}: "
+                    "save_job() it first or pass job="
+                )
+            pending = {activation["id"]: activation for activation in current}
+            for activation_id in finished:
+                pending.pop(activation_id, None)
+            for activation in fresh:
+                pending[activation["id"]] = activation
+            self._write(path, document, list(pending.values()))
+
+    def pending(self, job_id: str) -> list[dict[str, Any]]:
+        """Return the job's pending activations in insertion order. Thread-safe.
+
+        Raises:
+            CheckpointError: When the job's file is corrupt or cannot be read.
+        """
+        path = self._file(job_id)
+        with self._guard(f"read pending of job {job_id!r}"):
+            found = self._read(path)
+        return [] if found is None else list(found["pending_activations"])
+
+    def load(self, job_id: str) -> dict[str, Any]:
+        """Return the job document plus its ``pending_activations``. Thread-safe.
+
+        Raises:
+            CheckpointError: When the job is unknown or its file is corrupt or
+                cannot be read.
+        """
+        path = self._file(job_id)
+        with self._guard(f"load job {job_id!r}"):
+            found = self._read(path)
+        if found is None:
+            raise CheckpointError(f"{self._dir}: no checkpoint of job {job_id!r}")
+        document: dict[str, Any] = found["job"]
+        document["pending_activations"] = found["pending_activations"]
+        return document
+
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return job summaries, oldest ``updated_at`` first. Thread-safe.
+
+        Reads every file of the directory.
+
+        Args:
+            flow_id: Only jobs of this flow.
+            status: Only jobs with this status (a string or a ``JobStatus``).
+
+        Returns:
+            ``{"job_id", "flow_id", "status", "updated_at"}`` dicts.
+
+        Raises:
+            CheckpointError: When a file is corrupt (the message names it: delete
+                or move it) or the directory cannot be read.
+        """
+        status = text(status)
+        rows = []
+        with self._guard("list jobs"):
+            for path in self._files():
+                found = self._read(path)
+                if found is None:  # deleted since the directory was listed
+                    continue
+                row = job_row(found["job"], str(path))
+                if flow_id in (None, row.flow_id) and status in (None, row.status):
+                    rows.append(row)
+        rows.sort(key=lambda row: (row.sort_key, row.job_id))
+        return [summary(row) for row in rows]
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job's file; an unknown id is a no-op. Thread-safe.
+
+        Raises:
+            CheckpointError: When the file cannot be removed.
+        """
+        path = self._file(job_id)
+        with (
+            self._guard(f"delete job {job_id!r}", write=True),
+            suppress(FileNotFoundError),
+        ):
+            path.unlink()
+
+    def close(self) -> None:
+        """Refuse further use. Idempotent and thread-safe."""
+        with self._lock:
+            self._closed = True
+
+    # -- internals --------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, action: str, *, write: bool = False) -> Iterator[None]:
+        """Hold the lock; refuse use after close; map OSError to CheckpointError."""
+        with self._lock:
+            if self._closed:
+                raise CheckpointError(f"{self._dir}: cannot {action}: store is closed")
+            if write and self._read_only:
+                raise CheckpointError(
+                    f"{self._dir}: cannot {action}: the store was opened read-only"
+                )
+            try:
+                yield
+            except OSError as exc:
+                raise CheckpointError(f"{self._dir}: cannot {action}: {exc}") from exc
+
+    def _file(self, job_id: str) -> Path:
+        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+            raise CheckpointError(
+                f"{self._dir}: job id {job_id!r} cannot name a file: use up to 200 "
+                "letters, digits, '.', '_' and '-', not starting with '.'"
+            )
+        return self._dir / (job_id + _SUFFIX)
+
+    def _files(self) -> list[Path]:
+        return sorted(
+            entry
+            for entry in self._dir.iterdir()
+            if entry.name.endswith(_SUFFIX) and not entry.name.startswith(".")
+        )
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        """The checked content of a job's file, or None when there is none."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        found = decode(data, str(path), "the checkpoint file")
+        if not (
+            isinstance(found, dict)
+            and isinstance(found.get("job"), dict)
+            and isinstance(found.get("pending_activations"), list)
+        ):
+            raise CheckpointError(
+                f"{path}: not a checkpoint file (no job and pending_activations); "
+                "delete it or move it away"
+            )
+        if found.get("schema_version") != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {found.get('schema_version')!r}, "
+                f"but this routilux reads version {FORMAT_VERSION}"
+            )
+        return found
+
+    def _write(
+        self, path: Path, job: dict[str, Any], pending: list[dict[str, Any]]
+    ) -> None:
+        """Replace ``path`` atomically with the job and its pending list."""
+        content = {
+            "schema_version": FORMAT_VERSION,
+            "job": job,
+            "pending_activations": pending,
+        }
+        data = encode(content, str(path), f"job {job.get('job_id')!r}")
+        fd, temporary = tempfile.mkstemp(
+            dir=self._dir, prefix=f".{path.stem}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                if self._fsync:
+                    file.flush()
+                    os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(OSError):  # the write's own error is the one to report
+                os.unlink(temporary)
+            raise
+
+
+def _activation(activation: dict[str, Any], job_id: str, where: str) -> dict[str, Any]:
+    """A checked pending activation with exactly the four keys."""
+    activation_id, routine_id, slot, payload = activation_fields(
+        activation, job_id, where
+    )
+    return {
+        "id": activation_id,
+        "routine_id": routine_id,
+        "slot": slot,
+        "payload": payload,
+    }
