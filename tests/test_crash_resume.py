@@ -1,0 +1,82 @@
+"""A job killed with SIGKILL part-way resumes in another process, losing nothing."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from routilux.persistence import SQLiteCheckpointStore
+
+from .crash_flow import build
+
+ROOT = Path(__file__).resolve().parents[1]
+ITEMS = 300
+WORKERS = 4
+
+
+def lines(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    return [int(line) for line in path.read_text().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kill_after", [20, 80, 150, 220, 280])
+def test_killed_job_resumes_with_nothing_lost(tmp_path: Path, kill_after: int) -> None:
+    store_path, sink_path = tmp_path / "jobs.sqlite", tmp_path / "sink.txt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "crash_flow.py"),
+            str(store_path),
+            str(sink_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    job_id = child.stdout.readline().strip()
+    waiter = threading.Event()
+    while len(lines(sink_path)) < kill_after and child.poll() is None:
+        waiter.wait(0.002)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    assert child.returncode == -signal.SIGKILL, "the child finished before the kill"
+
+    before = collections.Counter(lines(sink_path))
+    with SQLiteCheckpointStore(store_path) as store:
+        pending = {
+            item["payload"]["n"]
+            for item in store.pending(job_id)
+            if "n" in item["payload"]
+        }
+        summary = store.list_jobs(flow_id="crash-test")
+    assert [s["job_id"] for s in summary] == [job_id]
+    done_before_kill = set(before) - pending
+
+    flow = build(store_path, sink_path)
+    with flow:
+        job = flow.resume(job_id)
+        assert flow.wait_for_completion(timeout=60)
+    assert job.status == "completed" and job.job_id == job_id
+
+    after = collections.Counter(lines(sink_path))
+    assert set(after) == set(range(ITEMS))  # every item arrived
+    twice = {n for n, count in after.items() if count > 1}
+    assert not twice & done_before_kill  # completed work was not redone
+    assert len(twice) <= WORKERS  # only what was running at the kill ran again
+    assert all(count <= 2 for count in after.values())
+    with SQLiteCheckpointStore(store_path) as store:
+        assert store.pending(job_id) == []
+        assert store.load(job_id)["status"] == "completed"
