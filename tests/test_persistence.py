@@ -325,6 +325,7 @@ def test_close_is_idempotent_and_use_after_close_fails(
 # -- concurrency --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eight_threads_lose_nothing(store: CheckpointStore) -> None:
     threads, steps = 8, 500
     store.save_job(make_job("shared"))
@@ -360,6 +361,7 @@ def test_eight_threads_lose_nothing(store: CheckpointStore) -> None:
         assert mine == sorted(mine)
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_database_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"  # created by whichever writer is first
     jobs = 150
