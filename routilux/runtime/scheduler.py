@@ -372,7 +372,10 @@ class JobRun:
             self._add_run(
                 (routine_id, start, _perf(), activation.params, "failed", exc)
             )
-            if not activation.timed_out:
+            if activation.timed_out:
+                # Already handled as a timeout; the late error is still recorded.
+                self.job_state.errors.append(error_record(activation, exc))
+            else:
                 self._on_error(activation, exc, handler)
             return
         leave(token)
