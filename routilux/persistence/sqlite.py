@@ -10,12 +10,13 @@ Documents and payloads are stored as JSON text written by orjson. ``seq`` keeps 
 pending activations of a job in insertion order.
 
 Concurrency: the store holds one connection guarded by a lock. Measured with 8
-threads making small ``record_step`` calls, this was as fast as one connection per
-thread, without the millisecond stalls SQLite's busy handler adds when connections
-of one process contend for the write lock, and ``close()`` can release it from any
-thread. Several processes may share one file: WAL lets readers run beside the
-writer, writes wait up to ``busy_timeout`` for one another, and every write is one
-``BEGIN IMMEDIATE`` transaction.
+threads making small ``record_step`` calls (2 cores), one locked connection and one
+connection per thread were within noise of each other; the locked connection never
+waits in SQLite's busy handler (which sleeps in millisecond steps) for a thread of
+its own process, and ``close()`` releases it from any thread. Several processes may
+share one file: WAL lets readers run beside the writer, writes wait up to
+``busy_timeout`` for one another, and every write is one ``BEGIN IMMEDIATE``
+transaction.
 
 Durability: with ``synchronous="NORMAL"`` (the default) a committed step survives the
 process being killed; a power cut may lose the last steps but never corrupts the
