@@ -17,6 +17,7 @@ from .exceptions import (
     ConfigurationError,
     EntryPointError,
     ForeignJobError,
+    SerializationError,
     StrategyShutdownError,
 )
 from .runtime.runner import FlowRunner
@@ -25,13 +26,15 @@ from .serialization import (
     flow_from_dict,
     flow_to_dict,
     from_json,
+    read_document,
     to_json,
+    write_atomic,
 )
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 from .wiring import Wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     import networkx as nx
 
@@ -426,40 +429,75 @@ class Flow:
     # -- serialization ---------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        """The structure as a JSON-ready dict (never job state)."""
+        """The structure as a JSON-ready dict (never job state).
+
+        Raises:
+            SerializationError: For a routine whose constructor needs arguments or
+                a value that is not plain JSON, naming its path in the document.
+        """
         return flow_to_dict(self)
 
     @InstanceOrClassMethod
-    def deserialize(owner: Flow | type[Flow], data: dict[str, Any]) -> Flow:
+    def deserialize(
+        owner: Flow | type[Flow],
+        data: dict[str, Any],
+        *,
+        allowed_modules: Iterable[str] | None = None,
+    ) -> Flow:
         """Rebuild from :meth:`serialize` output.
 
-        Called on the class it returns a new Flow; called on an instance it fills
-        that (empty) flow and returns it.
+        Called on the class it returns a new flow; called on an instance it fills
+        that flow (which must have no routines) and returns it.
+
+        Args:
+            data: The document.
+            allowed_modules: Modules (exact names) that may be imported to find
+                routine classes the registry does not know; nothing else is
+                imported.
 
         Raises:
-            SerializationError: Naming the path of whatever is wrong in ``data``.
+            SerializationError: Naming the path of whatever is wrong in ``data``;
+                nothing is returned and the instance is left unchanged.
         """
-        return flow_from_dict(data, owner if isinstance(owner, Flow) else None)
+        if isinstance(owner, Flow):
+            return flow_from_dict(data, owner, allowed_modules)
+        return flow_from_dict(data, None, allowed_modules, owner)
 
     def to_json(self) -> bytes:
-        """The structure as JSON bytes."""
+        """The structure as JSON bytes, keys sorted (equal flows, equal bytes)."""
         return to_json(self.serialize())
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Flow:
-        """A new Flow from :meth:`to_json` output."""
-        return flow_from_dict(from_json(raw), None)
+    def from_json(
+        cls, raw: bytes | str, *, allowed_modules: Iterable[str] | None = None
+    ) -> Flow:
+        """A new flow from :meth:`to_json` output (see :meth:`deserialize`)."""
+        return flow_from_dict(from_json(raw), None, allowed_modules, cls)
 
     def save(self, path: str | Path) -> None:
-        """Write the structure as JSON to ``path`` (parent directories are created)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self.to_json())
+        """Write the structure as indented JSON to ``path``.
+
+        Parent directories are created and the file is replaced in one step.
+        """
+        write_atomic(path, to_json(self.serialize(), indent=True))
 
     @classmethod
-    def load(cls, path: str | Path) -> Flow:
-        """A new Flow from a file written by :meth:`save`."""
-        return cls.from_json(Path(path).read_bytes())
+    def load(
+        cls, path: str | Path, *, allowed_modules: Iterable[str] | None = None
+    ) -> Flow:
+        """A new flow from a file written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: When ``path`` does not exist.
+            SerializationError: When the file is not a flow document (the message
+                names the file).
+        """
+        try:
+            return flow_from_dict(read_document(path), None, allowed_modules, cls)
+        except SerializationError as exc:
+            if str(exc).startswith(f"{path}: "):
+                raise
+            raise SerializationError(f"{path}: {exc}") from exc
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,188 @@
+"""Flow documents: JSON-ready dicts with a schema version, read back safely.
+
+A flow document (``schema_version`` 2) holds the structure of a flow, never job
+state::
+
+    {"schema_version": 2, "kind": "routilux.flow", "flow_id": ...,
+     "execution_strategy": ..., "max_workers": ..., "default_timeout": ...,
+     "history_limit": ..., "error_handler": null | {...},
+     "routines": {"<id>": {"class": "module:QualifiedName", "config": {...},
+                           "max_concurrency": ..., "error_handler": ...,
+                           "timeout": ..., "circuit_breaker": null | {...},
+                           "stats": {...},
+                           "slots": [{"name", "merge_strategy", "handler"}],
+                           "events": [{"name", "output_params"}]}},
+     "connections": [{"source", "event", "target", "slot", "param_mapping"}]}
+
+Version 1 (the first cut) had no stats, slots, events, timeouts, circuit breakers,
+``default_timeout`` or ``history_limit``; it still loads, with those empty. Other
+versions are refused with a message saying so.
+
+Reading is safe: no pickle, eval or exec. A routine class is found in the routine
+registry (every Routine subclass joins when defined) or, only when the caller lists
+its module in ``allowed_modules``, by importing that module. The name must be in the
+list exactly: a listed package does not admit its submodules (Python imports a
+listed module's parent packages as part of importing it). Exception types named by
+error handlers resolve the same way, besides builtins and ``routilux.exceptions``.
+
+Reading is strict: every value must be plain JSON, unknown keys are refused, slots
+and events are not built from the document but checked against what the class
+declares (merge strategies are restored by registered name), and the rebuilt routine
+must describe itself exactly as the document does. So a document that loads writes
+back byte for byte. Every problem raises :class:`~routilux.SerializationError`
+naming its path (``routines.fetcher1.config``), and nothing is returned or changed
+half-built. A circuit breaker's clock and an error handler's ``sleep`` are not kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+
+import orjson
+
+from ..exceptions import SerializationError
+from ._reader import MAX_WORKERS, FlowPlan, read_flow
+from ._resolver import Resolver
+from ._values import MAX_DEPTH, json_copy
+from ._writer import SCHEMA_VERSION, flow_to_dict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from ..flow import Flow
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_WORKERS",
+    "SCHEMA_VERSION",
+    "InstanceOrClassMethod",
+    "flow_from_dict",
+    "flow_to_dict",
+    "from_json",
+    "json_copy",
+    "read_document",
+    "to_json",
+    "write_atomic",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class InstanceOrClassMethod(Generic[P, R]):
+    """A method that receives the instance when called on one, else the class.
+
+    Positional and keyword arguments are passed on unchanged.
+    """
+
+    def __init__(self, fn: Callable[Concatenate[Any, P], R]) -> None:
+        self._fn = fn
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[P, R]:
+        return functools.partial(self._fn, obj if obj is not None else owner)
+
+
+def flow_from_dict(
+    data: Any,
+    into: Flow | None = None,
+    allowed_modules: Iterable[str] | None = None,
+    flow_class: type[Flow] | None = None,
+) -> Flow:
+    """Build a Flow from a document, or fill ``into`` (a flow with no routines).
+
+    Args:
+        data: The document.
+        into: The flow to fill, or None for a new one.
+        allowed_modules: Modules that may be imported (exact names) to find routine
+            classes and exception types the registry does not know.
+        flow_class: The class of a new flow (default :class:`~routilux.Flow`).
+
+    Raises:
+        SerializationError: Naming the path of the first problem; on failure
+            nothing is returned and ``into`` is unchanged.
+    """
+    resolver = Resolver(allowed_modules)
+    if into is not None and into.routines:
+        raise SerializationError(
+            f"cannot deserialize into flow {into.flow_id!r}: it already has routines "
+            "(use Flow.deserialize(data) for a new flow)"
+        )
+    try:
+        plan: FlowPlan = read_flow(data, resolver)
+    except SerializationError:
+        raise
+    except Exception as exc:  # a last resort for whatever slipped past the checks
+        raise SerializationError(
+            f"cannot read the flow document: {type(exc).__name__}: {exc}"
+        ) from exc
+    return plan.fill(into) if into is not None else plan.build(flow_class)
+
+
+def to_json(document: dict[str, Any], *, indent: bool = False) -> bytes:
+    """Encode a document, keys sorted: equal documents give equal bytes.
+
+    Raises:
+        SerializationError: When a value is not JSON-ready.
+    """
+    option = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    try:
+        return orjson.dumps(document, option=option)
+    except TypeError as exc:
+        raise SerializationError(f"document is not JSON-ready: {exc}") from exc
+
+
+def from_json(raw: bytes | str) -> dict[str, Any]:
+    """Decode a document.
+
+    Raises:
+        SerializationError: For anything but the text of a JSON object.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SerializationError(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SerializationError(
+            f"a document must be a JSON object, got {type(data).__name__}"
+        )
+    return data
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the JSON object in the file ``path``.
+
+    Raises:
+        FileNotFoundError: When there is no such file.
+        SerializationError: When it holds no JSON object; the message names the file.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        return from_json(raw)
+    except SerializationError as exc:
+        raise SerializationError(f"{os.fspath(path)}: {exc}") from exc
+
+
+def write_atomic(path: str | os.PathLike[str], raw: bytes) -> None:
+    """Write ``raw`` to ``path`` through a temporary file renamed into place.
+
+    Parent directories are created; readers never see a half-written file.
+    Thread-safe (each thread writes its own temporary file).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(
+        f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    )
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

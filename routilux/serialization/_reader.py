@@ -1,0 +1,236 @@
+"""Reading a flow document: check all of it and build every routine, then the flow."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import RoutiluxError, SerializationError
+from ._routines import read_handler, read_routine
+from ._values import (
+    field,
+    is_dict,
+    is_int,
+    is_list,
+    is_mapping,
+    is_name,
+    is_optional_dict,
+    is_positive_int,
+    is_seconds,
+    json_copy,
+    no_unknown_keys,
+)
+from ._writer import KIND, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from ..flow import Flow
+    from ..resilience import ErrorHandler
+    from ..routine import Routine
+    from ._resolver import Resolver
+
+__all__ = ["MAX_WORKERS", "FlowPlan", "read_flow"]
+
+#: The most worker threads a document may ask for (they start with the flow).
+MAX_WORKERS = 1024
+_READS = (1, SCHEMA_VERSION)
+_FLOW_KEYS = frozenset(
+    {
+        "schema_version", "kind", "flow_id", "execution_strategy", "max_workers",
+        "default_timeout", "history_limit", "error_handler", "routines",
+        "connections",
+    }
+)  # fmt: skip
+_V1_FLOW = {"default_timeout": None, "history_limit": None}
+_LINK_KEYS = ("source", "event", "target", "slot")
+
+Link = tuple[str, str, str, str, dict[str, str] | None]
+
+
+@dataclass
+class _Staging:
+    flow_id: str
+
+
+@dataclass
+class FlowPlan:
+    """A checked document: settings, rebuilt routines and the connections to make."""
+
+    flow_id: str
+    strategy: str
+    max_workers: int
+    default_timeout: float | None
+    history_limit: int | None
+    error_handler: ErrorHandler | None
+    routines: dict[str, Routine]
+    links: list[Link]
+
+    def build(self, flow_class: type[Flow] | None) -> Flow:
+        """A new flow of ``flow_class`` (default Flow) holding the plan."""
+        from ..flow import Flow
+
+        try:
+            flow = (flow_class or Flow)(
+                self.flow_id,
+                self.strategy,
+                self.max_workers,
+                error_handler=self.error_handler,
+                history_limit=self.history_limit,
+                default_timeout=self.default_timeout,
+            )
+        except Exception as exc:  # a Flow subclass's constructor, say
+            raise SerializationError(f"cannot create the flow: {exc}") from exc
+        try:
+            self._wire(flow)
+        except Exception as exc:  # staged already, so a bug: nothing is returned
+            flow.shutdown(wait=False)
+            raise SerializationError(f"cannot wire the flow: {exc}") from exc
+        return flow
+
+    def fill(self, flow: Flow) -> Flow:
+        """Put the plan into ``flow`` (which has no routines); undo it on failure."""
+        before = (flow.flow_id, flow.error_handler, flow.history_limit)
+        strategy, workers = flow.execution_strategy, flow.max_workers
+        timeout = flow.default_timeout
+        try:
+            flow.set_execution_strategy(self.strategy, self.max_workers)
+            flow.flow_id, flow.error_handler, flow.history_limit = (
+                self.flow_id,
+                self.error_handler,
+                self.history_limit,
+            )
+            flow.default_timeout = self.default_timeout
+            self._wire(flow)
+        except Exception as exc:  # staged already, so a bug: put everything back
+            for rid in list(flow.routines):
+                flow.remove_routine(rid)
+            flow.flow_id, flow.error_handler, flow.history_limit = before
+            flow.default_timeout = timeout
+            with contextlib.suppress(RoutiluxError):
+                flow.set_execution_strategy(strategy, workers)
+            raise SerializationError(
+                f"cannot fill flow {before[0]!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return flow
+
+    def _wire(self, flow: Flow | Any) -> None:
+        for rid, routine in self.routines.items():
+            flow.add_routine(routine, rid)
+        for link in self.links:
+            flow.connect(*link)
+
+
+def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
+    """Check a whole flow document and rebuild its routines.
+
+    Raises:
+        SerializationError: Naming the path of the first problem.
+    """
+    if not isinstance(data, dict):
+        raise SerializationError(
+            f"a flow document must be an object, got {type(data).__name__}"
+        )
+    version = _version(data)
+    doc = json_copy(data, "")
+    if version == 1:
+        doc = {**_V1_FLOW, **doc}
+    no_unknown_keys(doc, _FLOW_KEYS, "")
+    field(doc, "kind", "", lambda v: v == KIND, repr(KIND))
+    flow_id = field(doc, "flow_id", "", is_name, "a non-empty string")
+    strategy, workers = _strategy(doc)
+    handler, _ = read_handler(
+        field(doc, "error_handler", "", is_optional_dict, "null or an object"),
+        "error_handler",
+        resolver,
+    )
+    entries = field(doc, "routines", "", is_dict, "an object")
+    if "" in entries:
+        raise SerializationError("routines: a routine id must not be empty")
+    routines = {
+        rid: read_routine(rid, entry, resolver, version)
+        for rid, entry in entries.items()
+    }
+    links = _read_links(doc)
+    _stage(flow_id, routines, links)
+    return FlowPlan(
+        flow_id,
+        strategy,
+        workers,
+        field(doc, "default_timeout", "", is_seconds, "null or seconds > 0"),
+        field(doc, "history_limit", "", _is_limit, "null or an int >= 1"),
+        handler,
+        routines,
+        links,
+    )
+
+
+def _version(data: dict[str, Any]) -> int:
+    version: int = field(data, "schema_version", "", is_int, "an integer")
+    if version in _READS:
+        return version
+    if version > SCHEMA_VERSION:
+        raise SerializationError(
+            f"schema_version: {version} is newer than this routilux reads (1 to "
+            f"{SCHEMA_VERSION}); upgrade routilux to load it"
+        )
+    raise SerializationError(
+        f"schema_version: {version} is not a version this routilux reads (1 to "
+        f"{SCHEMA_VERSION})"
+    )
+
+
+def _is_limit(value: Any) -> bool:
+    return value is None or is_positive_int(value)
+
+
+def _strategy(doc: dict[str, Any]) -> tuple[str, int]:
+    from ..strategies.base import registered_strategies
+
+    name = field(doc, "execution_strategy", "", is_name, "a strategy name")
+    known = registered_strategies()
+    if name not in known:
+        raise SerializationError(
+            f"execution_strategy: unknown strategy {name!r}; registered: {known}"
+        )
+    workers = field(
+        doc,
+        "max_workers",
+        "",
+        lambda v: is_positive_int(v) and v <= MAX_WORKERS,
+        f"an int from 1 to {MAX_WORKERS}",
+    )
+    if name == "sequential" and workers != 1:
+        raise SerializationError(
+            f"max_workers: the sequential strategy runs on 1 worker, not {workers}"
+        )
+    return name, workers
+
+
+def _read_links(doc: dict[str, Any]) -> list[Link]:
+    links: list[Link] = []
+    for index, item in enumerate(field(doc, "connections", "", is_list, "a list")):
+        path = f"connections[{index}]"
+        if not isinstance(item, dict):
+            raise SerializationError(f"{path}: expected an object")
+        no_unknown_keys(item, (*_LINK_KEYS, "param_mapping"), path)
+        source, event, target, slot = (
+            field(item, key, path, is_name, "a non-empty string") for key in _LINK_KEYS
+        )
+        mapping = field(item, "param_mapping", path, is_mapping, "an object of strings")
+        links.append((source, event, target, slot, mapping or None))
+    return links
+
+
+def _stage(flow_id: str, routines: dict[str, Routine], links: list[Link]) -> None:
+    """Wire the routines on their own first: every connection the flow would refuse."""
+    from ..wiring import Wiring
+
+    staging = Wiring(_Staging(flow_id))
+    for rid, routine in routines.items():
+        staging.add_routine(routine, rid)
+    index = 0
+    try:
+        for index, link in enumerate(links):  # noqa: B007 (named in the error)
+            staging.connect(*link)
+    except RoutiluxError as exc:
+        raise SerializationError(f"connections[{index}]: {exc}") from exc

@@ -1,0 +1,128 @@
+"""Finding classes named in a document: the registry, then ``allowed_modules`` only.
+
+Nothing outside the caller's list is ever imported, and attributes are looked up
+statically, so no module ``__getattr__`` can import anything lazily either.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import SerializationError
+from ..registry import find_routine_class
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+
+    from ..routine import Routine
+
+__all__ = ["Resolver"]
+
+# Exception types error handlers may name without an allow-list entry.
+_EXCEPTION_MODULES = frozenset({"routilux.exceptions"})
+_MISSING: Any = object()
+
+
+class Resolver:
+    """Resolves routine classes and exception types named in one document.
+
+    Args:
+        allowed_modules: Exact module names that may be imported; a listed package
+            does not admit its submodules.
+
+    Raises:
+        SerializationError: When ``allowed_modules`` is not a list of module names.
+    """
+
+    def __init__(self, allowed_modules: Iterable[str] | None) -> None:
+        if isinstance(allowed_modules, (str, bytes)):
+            raise SerializationError(
+                "allowed_modules must be a list of module names, not one string"
+            )
+        try:
+            allowed = frozenset(allowed_modules or ())
+        except TypeError as exc:
+            raise SerializationError(
+                f"allowed_modules must be a list of module names: {exc}"
+            ) from exc
+        bad = sorted(repr(m) for m in allowed if not _is_module_name(m))
+        if bad:
+            raise SerializationError(f"allowed_modules: not module names: {bad}")
+        self.allowed: frozenset[str] = allowed
+
+    def routine_class(self, key: str, path: str) -> type[Routine]:
+        """The Routine subclass registered as ``key`` (``module:QualifiedName``).
+
+        Raises:
+            SerializationError: When it is neither registered nor defined in an
+                allowed module.
+        """
+        cls = find_routine_class(key)
+        if cls is not None:
+            return cls
+        module, _, qualname = key.partition(":")
+        if module not in self.allowed:
+            raise SerializationError(
+                f"{path}: unknown routine class {key!r}: it is not registered (define "
+                "or import it before loading) and its module is not in allowed_modules"
+            )
+        found = _attribute(self._import(module, path), qualname)
+        cls = find_routine_class(key)  # defining the class registered it
+        if cls is None:
+            what = "no" if found is _MISSING else "no Routine subclass"
+            raise SerializationError(
+                f"{path}: module {module!r} has {what} {qualname!r}"
+            )
+        return cls
+
+    def exception_type(self, name: str, path: str) -> type[BaseException]:
+        """The exception type written as ``module.QualifiedName``.
+
+        Raises:
+            SerializationError: For a name that is not a builtin, a routilux
+                exception or defined in an allowed module.
+        """
+        module, _, attr = name.rpartition(".")
+        if module == "builtins":
+            found = vars(builtins).get(attr)
+        else:
+            owners = [
+                m for m in self.allowed | _EXCEPTION_MODULES if name.startswith(f"{m}.")
+            ]
+            if not owners:
+                raise SerializationError(
+                    f"{path}: exception type {name!r} is not a builtin; list its "
+                    "module in allowed_modules to load it"
+                )
+            owner = max(owners, key=len)
+            found = _attribute(self._import(owner, path), name[len(owner) + 1 :])
+        if not (isinstance(found, type) and issubclass(found, BaseException)):
+            raise SerializationError(f"{path}: {name!r} is not an exception type")
+        return found
+
+    def _import(self, module: str, path: str) -> ModuleType:
+        try:
+            return importlib.import_module(module)
+        except Exception as exc:  # the module's own code failed: report it
+            raise SerializationError(
+                f"{path}: importing allowed module {module!r} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _is_module_name(name: object) -> bool:
+    return isinstance(name, str) and all(p.isidentifier() for p in name.split("."))
+
+
+def _attribute(module: ModuleType, qualname: str) -> Any:
+    """Look ``qualname`` up without calling ``__getattr__`` (no lazy imports)."""
+    found: Any = module
+    for part in qualname.split("."):
+        found = inspect.getattr_static(found, part, _MISSING)
+        if found is _MISSING:
+            break
+    return found

@@ -1,0 +1,250 @@
+"""Reading one routine entry: check it, rebuild the routine, compare the result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..exceptions import RoutiluxError, SerializationError
+from ..resilience import ErrorHandler, ErrorStrategy
+from ._values import (
+    field,
+    float_seconds,
+    is_count,
+    is_dict,
+    is_list,
+    is_name,
+    is_names,
+    is_number,
+    is_optional_dict,
+    is_positive_int,
+    is_seconds,
+    no_unknown_keys,
+    short,
+)
+from ._writer import BREAKER_FLOATS, HANDLER_FLOATS, routine_to_dict
+
+if TYPE_CHECKING:
+    from ..routine import Routine
+    from ._resolver import Resolver
+
+__all__ = ["read_handler", "read_routine"]
+
+_V1_ROUTINE: dict[str, Any] = {"stats": {}, "timeout": None, "circuit_breaker": None}
+_STRATEGIES = frozenset(s.value for s in ErrorStrategy)
+_HANDLER_FIELDS = {
+    "strategy": (lambda v: v in _STRATEGIES, f"one of {sorted(_STRATEGIES)}"),
+    "max_retries": (is_count, "an int >= 0"),
+    "retry_delay": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "retry_backoff": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "retryable_exceptions": (is_names, "a list of exception type names"),
+    "is_critical": (lambda v: isinstance(v, bool), "true or false"),
+    "is_optional": (lambda v: isinstance(v, bool), "true or false"),
+}
+_BREAKER_FIELDS = {
+    "failure_threshold": (is_positive_int, "an int >= 1"),
+    "reset_timeout": (lambda v: is_number(v) and v >= 0, "seconds >= 0"),
+}
+_MISSING: Any = object()
+
+
+def read_handler(
+    value: Any, path: str, resolver: Resolver
+) -> tuple[ErrorHandler | None, dict[str, Any] | None]:
+    """An ErrorHandler from its description (None for null), and the description."""
+    if value is None:
+        return None, None
+    _check_fields(value, _HANDLER_FIELDS, path)
+    types = tuple(
+        resolver.exception_type(name, f"{path}.retryable_exceptions[{i}]")
+        for i, name in enumerate(value["retryable_exceptions"])
+    )
+    try:
+        handler = ErrorHandler(
+            value["strategy"],
+            value["max_retries"],
+            float(value["retry_delay"]),
+            float(value["retry_backoff"]),
+            types or None,
+            value["is_critical"],
+        )
+    except RoutiluxError as exc:
+        raise SerializationError(f"{path}: {exc}") from exc
+    handler.is_optional = value["is_optional"]
+    return handler, float_seconds(value, HANDLER_FLOATS)
+
+
+def _check_fields(
+    value: dict[str, Any], fields: dict[str, tuple[Any, str]], path: str
+) -> None:
+    no_unknown_keys(value, fields, path)
+    for key, (valid, want) in fields.items():
+        field(value, key, path, valid, want)
+
+
+def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Routine:
+    """Check one routine entry, rebuild the routine and make sure it matches.
+
+    Raises:
+        SerializationError: Naming the path (``routines.<id>.<key>``).
+    """
+    path = f"routines.{rid}"
+    if not isinstance(entry, dict):
+        raise SerializationError(f"{path}: expected an object, got {short(entry)}")
+    if version == 1:
+        entry = {**_V1_ROUTINE, **entry}
+    cls = resolver.routine_class(
+        field(entry, "class", path, is_name, "'module:QualifiedName'"), f"{path}.class"
+    )
+    expected = dict(entry)
+    field(entry, "config", path, is_dict, "an object")
+    field(entry, "stats", path, is_dict, "an object")
+    field(entry, "max_concurrency", path, _is_limit, "null or an int >= 1")
+    timeout = field(entry, "timeout", path, is_seconds, "null or seconds > 0")
+    handler, expected["error_handler"] = read_handler(
+        field(entry, "error_handler", path, is_optional_dict, "null or an object"),
+        f"{path}.error_handler",
+        resolver,
+    )
+    breaker = field(
+        entry, "circuit_breaker", path, is_optional_dict, "null or an object"
+    )
+    if breaker is not None:
+        _check_fields(breaker, _BREAKER_FIELDS, f"{path}.circuit_breaker")
+        expected["circuit_breaker"] = breaker = float_seconds(breaker, BREAKER_FLOATS)
+    if timeout is not None:
+        expected["timeout"] = timeout = float(timeout)
+    layout = version >= 2  # version 1 did not record slots and events
+    if layout:
+        field(entry, "slots", path, is_list, "a list")
+        field(entry, "events", path, is_list, "a list")
+    routine = _construct(cls, path)
+    _restore(routine, entry, handler, timeout, breaker, path)
+    if layout:
+        _restore_merges(routine, entry["slots"], path)
+    _compare(routine, expected, rid, layout)
+    return routine
+
+
+def _is_limit(value: Any) -> bool:
+    return value is None or is_positive_int(value)
+
+
+def _construct(cls: type[Routine], path: str) -> Routine:
+    try:
+        routine = cls()
+    except Exception as exc:  # the class's own constructor: report, build nothing
+        raise SerializationError(
+            f"{path}.class: {cls.__name__}() raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not hasattr(routine, "_rx"):
+        raise SerializationError(
+            f"{path}.class: {cls.__name__}.__init__ does not call super().__init__()"
+        )
+    return routine
+
+
+def _restore(
+    routine: Routine,
+    entry: dict[str, Any],
+    handler: ErrorHandler | None,
+    timeout: float | None,
+    breaker: dict[str, Any] | None,
+    path: str,
+) -> None:
+    try:
+        routine.deserialize(entry)  # a subclass override sees its own keys too
+        routine.set_error_handler(handler)
+        routine.set_timeout(timeout)
+        if breaker is not None:
+            routine.set_circuit_breaker(
+                breaker["failure_threshold"], breaker["reset_timeout"]
+            )
+        routine.reset_stats()
+        for key, value in entry["stats"].items():
+            routine.set_stat(key, value)
+    except Exception as exc:  # user code (deserialize overrides): report it
+        raise SerializationError(
+            f"{path}: {type(routine).__name__} cannot restore this entry: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _restore_merges(routine: Routine, slots: list[Any], path: str) -> None:
+    """Apply merge strategies named in the document (registered names only)."""
+    for index, item in enumerate(slots):
+        where = f"{path}.slots[{index}]"
+        if not isinstance(item, dict):
+            raise SerializationError(f"{where}: expected an object, got {short(item)}")
+        name = field(item, "name", where, _is_text, "a string")
+        merge = field(
+            item, "merge_strategy", where, _is_optional_text, "null or a name"
+        )
+        slot = routine.get_slot(name)
+        if slot is None or merge is None or slot.merger.name == merge:
+            continue
+        try:
+            slot.merge_strategy = merge
+        except RoutiluxError as exc:
+            raise SerializationError(f"{where}.merge_strategy: {exc}") from exc
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_optional_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _compare(
+    routine: Routine, expected: dict[str, Any], rid: str, layout: bool
+) -> None:
+    """The rebuilt routine must describe itself exactly as the document does."""
+    path, name = f"routines.{rid}", type(routine).__name__
+    try:
+        described = routine_to_dict(rid, routine)
+    except SerializationError as exc:
+        raise SerializationError(
+            f"rebuilt {name} cannot be written back: {exc}"
+        ) from exc
+    if not layout:
+        described.pop("slots", None)
+        described.pop("events", None)
+    for key in sorted(set(described) | set(expected)):
+        want, got = expected.get(key, _MISSING), described.get(key, _MISSING)
+        if want is _MISSING:
+            raise SerializationError(f"{path}.{key}: missing")
+        if got is _MISSING:
+            raise SerializationError(
+                f"{path}.{key}: not a known key ({name} does not keep it)"
+            )
+        if _encode(want) == _encode(got):
+            continue
+        if key in ("slots", "events"):
+            raise SerializationError(_layout_mismatch(f"{path}.{key}", want, got, name))
+        raise SerializationError(
+            f"{path}.{key}: {name} rebuilt from the document holds {short(got)}, "
+            f"not {short(want)}"
+        )
+
+
+def _layout_mismatch(path: str, want: Any, got: list[Any], name: str) -> str:
+    listed = [i.get("name") if isinstance(i, dict) else i for i in want]
+    declared = [i["name"] for i in got]
+    if listed != declared:
+        return f"{path}: the document lists {listed} but {name} declares {declared}"
+    index = next(
+        i
+        for i, (w, g) in enumerate(zip(want, got, strict=True))
+        if _encode(w) != _encode(g)
+    )
+    return (
+        f"{path}[{index}]: the document has {short(want[index])} but {name} "
+        f"declares {short(got[index])}"
+    )
+
+
+def _encode(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

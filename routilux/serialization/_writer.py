@@ -1,0 +1,120 @@
+"""Writing a flow document: the structure of a flow as plain JSON values."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import SerializationError
+from ._values import float_seconds, json_copy
+
+if TYPE_CHECKING:
+    from ..flow import Flow
+    from ..resilience import ErrorHandler
+    from ..routine import Routine
+
+__all__ = ["KIND", "SCHEMA_VERSION", "flow_to_dict", "routine_to_dict"]
+
+#: The version written into every flow document.
+SCHEMA_VERSION = 2
+#: The ``kind`` of a flow document.
+KIND = "routilux.flow"
+#: Error-handler and breaker fields kept as float seconds or factors.
+HANDLER_FLOATS = ("retry_delay", "retry_backoff")
+BREAKER_FLOATS = ("reset_timeout",)
+
+
+def flow_to_dict(flow: Flow) -> dict[str, Any]:
+    """The structure of ``flow`` as a JSON-ready document.
+
+    Raises:
+        SerializationError: For a routine that cannot be rebuilt or a value that is
+            not plain JSON, naming its path.
+    """
+    settings = json_copy(
+        {"default_timeout": flow.default_timeout, "history_limit": flow.history_limit},
+        "",
+    )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "flow_id": flow.flow_id,
+        "execution_strategy": flow.execution_strategy,
+        "max_workers": flow.max_workers,
+        **settings,
+        "error_handler": handler_to_dict(flow.error_handler, "error_handler"),
+        "routines": {rid: routine_to_dict(rid, r) for rid, r in flow.routines.items()},
+        "connections": [
+            {
+                "source": c.source_routine_id,
+                "event": c.source_event.name if c.source_event else None,
+                "target": c.target_routine_id,
+                "slot": c.target_slot.name if c.target_slot else None,
+                "param_mapping": json_copy(c.param_mapping, f"connections[{i}]"),
+            }
+            for i, c in enumerate(flow.connections)
+        ],
+    }
+
+
+def handler_to_dict(handler: ErrorHandler | None, path: str) -> dict[str, Any] | None:
+    """An error handler's description, seconds as floats; None stays None."""
+    if handler is None:
+        return None
+    return float_seconds(json_copy(handler.serialize(), path), HANDLER_FLOATS)
+
+
+def _check_rebuildable(path: str, routine: Routine) -> None:
+    try:
+        params = inspect.signature(type(routine)).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: loading will tell
+        return
+    required = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required:
+        raise SerializationError(
+            f"{path}: {type(routine).__name__}() requires {required}, so it cannot "
+            "be rebuilt from a document; give those parameters defaults and keep the "
+            "values in set_config()"
+        )
+
+
+def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
+    """One routine's entry: its own ``serialize()`` plus what the flow adds.
+
+    Raises:
+        SerializationError: For a constructor that needs arguments or a value that
+            is not plain JSON (``routines.<id>.config.<key>``).
+    """
+    path = f"routines.{rid}"
+    _check_rebuildable(path, routine)
+    described = routine.serialize()
+    if not isinstance(described, dict):
+        raise SerializationError(f"{path}: serialize() returned a non-dict")
+    entry: dict[str, Any] = json_copy(described, path)
+    breaker = routine.get_circuit_breaker()
+    stats = routine.stats()
+    if breaker is not None:  # the live breaker's figures, not a stored statistic
+        stats.pop("circuit_breaker", None)
+    entry.update(
+        error_handler=handler_to_dict(
+            routine.get_error_handler(), f"{path}.error_handler"
+        ),
+        timeout=routine.get_timeout(),
+        circuit_breaker=None
+        if breaker is None
+        else float_seconds(
+            json_copy(breaker.serialize(), f"{path}.circuit_breaker"), BREAKER_FLOATS
+        ),
+        stats=json_copy(stats, f"{path}.stats"),
+        slots=json_copy(
+            [s.serialize() for s in routine._rx.slots.values()], f"{path}.slots"
+        ),
+        events=json_copy(
+            [e.serialize() for e in routine._rx.events.values()], f"{path}.events"
+        ),
+    )
+    return entry
