@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .exceptions import SerializationError
+from .serialization import from_json, json_copy, write_atomic
 
 __all__ = ["ExecutionRecord", "JobState", "JobStatus", "RoutineStatus"]
 
@@ -203,42 +204,66 @@ class JobState(BaseModel):
     # -- serialization -----------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
-        """A JSON-ready dict (ISO datetimes) including the execution history."""
-        data = self.model_dump(mode="json")
-        data["execution_history"] = [r.serialize() for r in self.execution_history]
-        return orjson.loads(orjson.dumps(data, default=_json_default))  # type: ignore[no-any-return]
+        """A JSON-ready dict (ISO datetimes) including the execution history.
+
+        The document carries ``schema_version`` and ``kind``. Payload values JSON
+        cannot hold are written as their ``repr``.
+
+        Raises:
+            SerializationError: For a payload no JSON can hold (an integer beyond
+                64 bits, nesting deeper than 254 levels).
+        """
+        records = [_to_record(entry) for entry in list(self._history)]
+        try:
+            data = self.model_dump(mode="json")
+            data["execution_history"] = [r.model_dump(mode="json") for r in records]
+        except ValueError:  # a payload pydantic cannot write: orjson describes it
+            data = self.model_dump()
+            data["execution_history"] = [r.model_dump() for r in records]
+        try:
+            raw = orjson.dumps(data, default=_json_default)
+        except TypeError as exc:
+            raise SerializationError(
+                f"job {self.job_id!r} cannot be written as JSON: {exc}"
+            ) from exc
+        return {"schema_version": _JOB_SCHEMA_VERSION, "kind": _JOB_KIND} | dict(
+            orjson.loads(raw)
+        )
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> JobState:
         """Rebuild a JobState from :meth:`serialize` output.
 
+        Documents without ``schema_version`` (written before it was added) load.
+
         Raises:
-            SerializationError: When ``data`` is not a JobState document.
+            SerializationError: For anything but a JobState document, naming the
+                path of the problem (``execution_history[3].timestamp``).
         """
-        if not isinstance(data, dict):
-            raise SerializationError(
-                f"a JobState document must be an object, got {type(data).__name__}"
-            )
-        fields = dict(data)
-        history = fields.pop("execution_history", [])
         try:
+            fields, history = _job_fields(cls, data)
             state = cls.model_validate(fields)
-            records = [ExecutionRecord.model_validate(r) for r in history]
+            _check_pending(state.pending_tasks)
+            entries = _read_history(history)
+        except SerializationError:
+            raise
         except ValidationError as exc:
-            raise SerializationError(f"not a valid JobState document: {exc}") from exc
-        state._history = [
-            (r.routine_id, r.event_name, r.data, r.timestamp.timestamp())
-            for r in records
-        ]
-        if state.status.is_final:
+            raise SerializationError(_invalid(exc, "")) from exc
+        except Exception as exc:  # a last resort for whatever slipped past the checks
+            raise SerializationError(
+                f"not a valid JobState document: {type(exc).__name__}: {exc}"
+            ) from exc
+        state._history = entries
+        if state.status.is_final or state.status is JobStatus.PAUSED:
             state._done.set()
         return state
 
     def save(self, path: str | Path) -> None:
-        """Write the JobState as JSON to ``path``, creating parent directories."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(orjson.dumps(self.serialize(), option=orjson.OPT_INDENT_2))
+        """Write the JobState as JSON to ``path``, creating parent directories.
+
+        The file is replaced in one step: a reader never sees half of it.
+        """
+        write_atomic(path, orjson.dumps(self.serialize(), option=orjson.OPT_INDENT_2))
 
     @classmethod
     def load(cls, path: str | Path) -> JobState:
@@ -246,15 +271,12 @@ class JobState(BaseModel):
 
         Raises:
             FileNotFoundError: When ``path`` does not exist.
-            SerializationError: When the file is not a JobState document.
+            SerializationError: When the file is not a JobState document (the
+                message names the file).
         """
         raw = Path(path).read_bytes()
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise SerializationError(f"{path}: not JSON: {exc}") from exc
-        try:
-            return cls.deserialize(data)
+            return cls.deserialize(from_json(raw))
         except SerializationError as exc:
             raise SerializationError(f"{path}: {exc}") from exc
 
@@ -279,3 +301,88 @@ def _to_record(entry: HistoryEntry) -> ExecutionRecord:
 def _json_default(value: Any) -> Any:
     # History data is user payload: keep what JSON can hold, describe the rest.
     return repr(value)
+
+
+_JOB_SCHEMA_VERSION = 1
+_JOB_KIND = "routilux.job"
+_RECORD_KEYS = frozenset({"routine_id", "event_name", "data", "timestamp"})
+
+
+def _job_fields(cls: type[JobState], data: Any) -> tuple[dict[str, Any], Any]:
+    """The model fields of a JobState document, checked, and its raw history."""
+    if not isinstance(data, dict):
+        raise SerializationError(
+            f"a JobState document must be an object, got {type(data).__name__}"
+        )
+    fields: dict[str, Any] = json_copy(data, "")
+    version = fields.pop("schema_version", _JOB_SCHEMA_VERSION)
+    if type(version) is not int or version != _JOB_SCHEMA_VERSION:
+        raise SerializationError(
+            f"schema_version: {_brief(version)} is not supported (this routilux reads "
+            f"JobState documents of version {_JOB_SCHEMA_VERSION})"
+        )
+    kind = fields.pop("kind", _JOB_KIND)
+    if kind != _JOB_KIND:
+        raise SerializationError(f"kind: expected {_JOB_KIND!r}, got {_brief(kind)}")
+    history = fields.pop("execution_history", [])
+    unknown = sorted(set(fields) - set(cls.model_fields))
+    if unknown:
+        name = unknown[0] or '""'
+        raise SerializationError(f"{name}: not a JobState field")
+    return fields, history
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _invalid(exc: ValidationError, path: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(
+        [path, *map(str, first["loc"])] if path else map(str, first["loc"])
+    )
+    more = exc.error_count() - 1
+    tail = f" (and {more} more)" if more else ""
+    return f"{where or 'document'}: {first['msg']}{tail}"
+
+
+def _check_pending(tasks: list[dict[str, Any]]) -> None:
+    for index, task in enumerate(tasks):
+        path = f"pending_tasks[{index}]"
+        for key in ("routine_id", "slot"):
+            if not isinstance(task.get(key), str):
+                raise SerializationError(f"{path}.{key}: expected a string")
+        if not isinstance(task.get("payload") or {}, dict):
+            raise SerializationError(f"{path}.payload: expected an object")
+
+
+def _read_history(history: Any) -> list[HistoryEntry]:
+    if not isinstance(history, list):
+        raise SerializationError("execution_history: expected a list")
+    return [
+        _history_entry(item, f"execution_history[{i}]")
+        for i, item in enumerate(history)
+    ]
+
+
+def _history_entry(item: Any, path: str) -> HistoryEntry:
+    if not isinstance(item, dict):
+        raise SerializationError(f"{path}: expected an object")
+    unknown = sorted(set(item) - _RECORD_KEYS)
+    if unknown:
+        name = unknown[0] or '""'
+        raise SerializationError(f"{path}.{name}: not a history field")
+    try:
+        record = ExecutionRecord.model_validate(item)
+    except ValidationError as exc:
+        raise SerializationError(_invalid(exc, path)) from exc
+    moment = record.timestamp
+    if moment.tzinfo is None:  # written without a zone: read as UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        stamp = moment.timestamp()
+        datetime.fromtimestamp(stamp, tz=timezone.utc)  # history must read back
+    except (OverflowError, OSError, ValueError) as exc:
+        raise SerializationError(f"{path}.timestamp: out of range") from exc
+    return (record.routine_id, record.event_name, record.data, stamp)
