@@ -115,9 +115,8 @@ class ErrorHandler:
         """
         if self.strategy in (ErrorStrategy.CONTINUE, ErrorStrategy.SKIP):
             return True
-        if self.strategy is ErrorStrategy.RETRY:
-            return self.is_optional and not self.is_critical
-        return False
+        # An optional routine never fails the job, whatever its strategy.
+        return self.is_optional and not self.is_critical
 
     def reset(self) -> None:
         """Forget the retry count."""

@@ -431,3 +431,13 @@ def test_merge_callable_error_lands_in_the_job(strategy: str) -> None:
     assert job.status == "failed"
     assert job.errors[0]["error_type"] == "ZeroDivisionError"
     assert job.errors[0]["routine_id"] == "entry"  # raised where the emit happened
+
+
+def test_optional_routine_with_stop_never_fails_the_job() -> None:
+    flow = Flow()
+    step = Step(fail=True)
+    step.set_as_optional(ErrorStrategy.STOP)
+    flow.add_routine(step, "entry")
+    job = flow.execute("entry")
+    assert job.status == "completed"
+    assert job.routine_states["entry"]["status"] == "error_continued"

@@ -345,7 +345,6 @@ def test_random_errors_concurrent(case: Case) -> None:
 
 
 # -- Bugs found while writing the tests above ----------------------------------------
-# A strict xfail passes once its bug is fixed, and then its marker must go.
 
 
 class Once(Routine):
@@ -363,9 +362,6 @@ class Once(Routine):
         raise ConnectionError(f"call {self.calls}")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a retry attempt still starts after the job is cancelled"
-)
 def test_no_retry_attempt_starts_after_cancel() -> None:
     routine = Once()
 

@@ -14,6 +14,7 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     stop_when_event_set,
 )
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from .activation import Activation
 
-__all__ = ["call_handler", "error_record", "outcome_of"]
+__all__ = ["RetryAbortedError", "call_handler", "error_record", "outcome_of"]
 
 
 def _invoke_once(activation: Activation) -> None:
@@ -37,6 +38,14 @@ def _invoke_once(activation: Activation) -> None:
         route.slot.invoke(activation.payload)
         return
     breaker.call(route.slot.invoke, activation.payload)  # CircuitOpenError when open
+
+
+class RetryAbortedError(Exception):
+    """Internal: the job halted while a retry waited; ``error`` is the last one."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def call_handler(
@@ -72,18 +81,28 @@ def call_handler(
         stop=stop_after_attempt(handler.max_retries + 1)
         | stop_when_event_set(stop_event),
         wait=wait,
-        retry=retry_if_exception_type(handler.retryable_exceptions),
+        retry=retry_if_exception_type(handler.retryable_exceptions)
+        & retry_if_not_exception_type(RetryAbortedError),
         sleep=pause,
         before_sleep=before_sleep,
         reraise=True,
     )
     attempts = 0
+    last_error: BaseException | None = None
     try:
         for attempt in retrying:
             with attempt:
+                if last_error is not None and stop_event.is_set():
+                    # Halted during the wait: no new attempt starts. The last
+                    # error was recorded when the retry was scheduled.
+                    raise RetryAbortedError(last_error)
                 attempts += 1
                 activation.attempts = attempts
-                _invoke_once(activation)
+                try:
+                    _invoke_once(activation)
+                except Exception as exc:
+                    last_error = exc
+                    raise
     finally:
         handler.retry_count = attempts - 1
 

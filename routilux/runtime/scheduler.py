@@ -32,7 +32,7 @@ from ..exceptions import RoutineTimeoutError
 from ..job_state import JobState, JobStatus, RoutineStatus
 from .activation import Activation, Route, RouteTable
 from .context import Frame, enter, leave
-from .failures import call_handler, error_record, outcome_of
+from .failures import RetryAbortedError, call_handler, error_record, outcome_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -367,6 +367,17 @@ class JobRun:
                         error_record(activation, exc)
                     ),
                 )
+        except RetryAbortedError as aborted:
+            leave(token)
+            self._add_run(
+                (routine_id, start, _perf(), activation.params, "failed", aborted.error)
+            )
+            error = {
+                "error": str(aborted.error),
+                "error_type": type(aborted.error).__name__,
+            }
+            self._states[routine_id] = {"status": RoutineStatus.FAILED.value, **error}
+            return
         except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
             self._add_run(
