@@ -213,14 +213,11 @@ class JobState(BaseModel):
             SerializationError: For a payload no JSON can hold (an integer beyond
                 64 bits, nesting deeper than 254 levels).
         """
-        records = [_to_record(entry) for entry in list(self._history)]
         try:
-            data = self.model_dump(mode="json")
-            data["execution_history"] = [r.model_dump(mode="json") for r in records]
-        except ValueError:  # a payload pydantic cannot write: orjson describes it
-            data = self.model_dump()
-            data["execution_history"] = [r.model_dump() for r in records]
-        try:
+            data = _json_fields(self)
+            data["execution_history"] = [
+                _json_fields(_to_record(entry)) for entry in list(self._history)
+            ]
             raw = orjson.dumps(data, default=_json_default)
         except TypeError as exc:
             raise SerializationError(
@@ -306,6 +303,21 @@ def _json_default(value: Any) -> Any:
 _JOB_SCHEMA_VERSION = 1
 _JOB_KIND = "routilux.job"
 _RECORD_KEYS = frozenset({"routine_id", "event_name", "data", "timestamp"})
+
+
+def _json_fields(model: BaseModel) -> dict[str, Any]:
+    """``model_dump(mode="json")``, describing a field pydantic cannot write."""
+    try:
+        return model.model_dump(mode="json")
+    except ValueError:  # a payload pydantic cannot write: only that field falls back
+        return {name: _json_field(model, name) for name in type(model).model_fields}
+
+
+def _json_field(model: BaseModel, name: str) -> Any:
+    try:
+        return model.model_dump(mode="json", include={name})[name]
+    except ValueError:
+        return orjson.loads(orjson.dumps(getattr(model, name), default=_json_default))
 
 
 def _job_fields(cls: type[JobState], data: Any) -> tuple[dict[str, Any], Any]:

@@ -693,3 +693,106 @@ def test_allowed_modules_refusals(fresh_module: str, suffix: str, message: str) 
 def test_allowed_modules_must_be_a_list_of_names(allowed: Any) -> None:
     with pytest.raises(SerializationError, match=r"allowed_modules"):
         Flow.deserialize(Flow("x").serialize(), allowed_modules=allowed)
+
+
+# -- JobState documents ---------------------------------------------------------------
+
+
+def finished_job() -> dict[str, Any]:
+    with Flow("jobs") as flow:
+        flow.add_routine(Source(), "src")
+        flow.add_routine(Collector(), "sink")
+        flow.connect("src", "output", "sink", "input")
+        return flow.execute("src").serialize()
+
+
+def test_job_documents_carry_a_version_and_older_ones_load() -> None:
+    document = finished_job()
+    assert (document["schema_version"], document["kind"]) == (1, "routilux.job")
+    del document["schema_version"], document["kind"]
+    restored = JobState.deserialize(document)
+    assert restored.serialize() == finished_job() | {
+        k: restored.serialize()[k]
+        for k in ("job_id", "created_at", "updated_at", "execution_history")
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("schema_version", 2, r"^schema_version: 2 is not supported"),
+        ("schema_version", True, r"^schema_version: True is not supported"),
+        ("kind", "routilux.flow", r"^kind: expected 'routilux.job'"),
+        ("surprise", 1, r"^surprise: not a JobState field"),
+        ("status", "exploded", r"^status: Input should be 'pending'"),
+        ("routine_states.src", [], r"^routine_states.src: Input should be a valid"),
+        ("created_at", "soon", r"^created_at: Input should be a valid datetime"),
+        ("execution_history", {}, r"^execution_history: expected a list"),
+        ("execution_history.0", 3, r"^execution_history\[0\]: expected an object"),
+        ("execution_history.1.colour", 1, r"^execution_history\[1\].colour: not a"),
+        ("execution_history.0.routine_id", 5, r"^execution_history\[0\].routine_id"),
+        (
+            "execution_history.0.timestamp",
+            "0001-01-01T00:00:00+01:00",
+            r"^execution_history\[0\].timestamp: out of range",
+        ),
+        ("pending_tasks", [{"slot": "input"}], r"^pending_tasks\[0\].routine_id"),
+        (
+            "pending_tasks",
+            [{"routine_id": "a", "slot": "b", "payload": [1]}],
+            r"^pending_tasks\[0\].payload: expected an object",
+        ),
+        ("job_id", float("nan"), r"^job_id: nan is not a JSON number"),
+    ],
+)
+def test_bad_job_documents_name_the_path(path: str, value: Any, message: str) -> None:
+    with pytest.raises(SerializationError, match=message):
+        JobState.deserialize(mutate(finished_job(), path, value))
+
+
+@pytest.mark.parametrize("value", [None, [], "job", 3, 2.5, True])
+def test_a_job_document_is_an_object(value: Any) -> None:
+    with pytest.raises(SerializationError, match=r"must be an object"):
+        JobState.deserialize(value)
+
+
+def test_history_timestamps_without_a_zone_are_utc() -> None:
+    document = finished_job()
+    document["execution_history"][0]["timestamp"] = "2024-05-06T07:08:09"
+    first = JobState.deserialize(document).execution_history[0]
+    assert first.timestamp.isoformat() == "2024-05-06T07:08:09+00:00"
+
+
+def test_a_loaded_paused_job_counts_as_stopped() -> None:
+    paused = JobState("f", status="paused")
+    paused.pending_tasks = [{"routine_id": "a", "slot": "b", "payload": {"x": 1}}]
+    restored = JobState.deserialize(paused.serialize())
+    assert restored.is_done and restored.wait(0)
+    assert restored.pending_tasks == paused.pending_tasks
+    assert not JobState.deserialize(JobState("f").serialize()).is_done
+
+
+def test_payloads_json_cannot_hold_are_written_as_repr() -> None:
+    job = JobState("f")
+    job.routine_states["a"] = {"status": "completed", "result": {1, 2}, "x": object}
+    job.record_execution("a", "output", {"value": object})
+    document = job.serialize()
+    assert document["routine_states"]["a"]["x"] == "<class 'object'>"
+    assert document["created_at"].endswith("Z")  # pydantic writes the other fields
+    assert document["execution_history"][0]["data"] == {"value": "<class 'object'>"}
+    assert JobState.deserialize(document).serialize() == document
+    job.record_execution("a", "output", {"big": 2**70})
+    with pytest.raises(SerializationError, match=r"cannot be written as JSON"):
+        job.serialize()
+
+
+def test_job_save_replaces_the_file_in_one_step(tmp_path: Path) -> None:
+    job = JobState.deserialize(finished_job())
+    path = tmp_path / "deep" / "job.json"
+    job.save(path)
+    job.save(path)
+    assert [p.name for p in path.parent.iterdir()] == ["job.json"]
+    assert JobState.load(path).serialize() == job.serialize()
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(SerializationError, match=r"job\.json: not valid JSON"):
+        JobState.load(path)
