@@ -796,3 +796,38 @@ def test_job_save_replaces_the_file_in_one_step(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(SerializationError, match=r"job\.json: not valid JSON"):
         JobState.load(path)
+
+
+def test_settings_a_document_cannot_rebuild_are_refused_when_writing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import routilux.serialization._writer as writer
+
+    flow = Flow("w", "concurrent", 3)
+    try:
+        monkeypatch.setattr(writer, "MAX_WORKERS", 2)
+        with pytest.raises(SerializationError, match=r"^max_workers: 3 cannot be"):
+            flow.serialize()
+        monkeypatch.undo()
+        flow.default_timeout = -1
+        with pytest.raises(SerializationError, match=r"^default_timeout: -1 cannot"):
+            flow.serialize()
+        flow.default_timeout = None
+        flow.history_limit = 0
+        with pytest.raises(SerializationError, match=r"^history_limit: 0 cannot"):
+            flow.serialize()
+    finally:
+        flow.shutdown()
+
+
+def test_an_unregistered_strategy_object_is_refused_when_writing() -> None:
+    from routilux import SequentialStrategy
+
+    class Private(SequentialStrategy):
+        name = "private"
+
+    with (
+        Flow("p", Private()) as flow,
+        pytest.raises(SerializationError, match=r"^execution_strategy: 'priv"),
+    ):
+        flow.serialize()

@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 import orjson
 
 from ..exceptions import SerializationError
-from ._reader import MAX_WORKERS, FlowPlan, read_flow
+from ._reader import FlowPlan, read_flow
 from ._resolver import Resolver
 from ._values import MAX_DEPTH, json_copy
-from ._writer import SCHEMA_VERSION, flow_to_dict
+from ._writer import MAX_WORKERS, SCHEMA_VERSION, flow_to_dict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -21,7 +21,7 @@ from ._values import (
     json_copy,
     no_unknown_keys,
 )
-from ._writer import KIND, SCHEMA_VERSION
+from ._writer import KIND, MAX_WORKERS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from ..flow import Flow
@@ -29,10 +29,8 @@ if TYPE_CHECKING:
     from ..routine import Routine
     from ._resolver import Resolver
 
-__all__ = ["MAX_WORKERS", "FlowPlan", "read_flow"]
+__all__ = ["FlowPlan", "read_flow"]
 
-#: The most worker threads a document may ask for (they start with the flow).
-MAX_WORKERS = 1024
 _READS = (1, SCHEMA_VERSION)
 _FLOW_KEYS = frozenset(
     {

@@ -6,19 +6,21 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SerializationError
-from ._values import float_seconds, json_copy
+from ._values import float_seconds, is_positive_int, is_seconds, json_copy
 
 if TYPE_CHECKING:
     from ..flow import Flow
     from ..resilience import ErrorHandler
     from ..routine import Routine
 
-__all__ = ["KIND", "SCHEMA_VERSION", "flow_to_dict", "routine_to_dict"]
+__all__ = ["KIND", "MAX_WORKERS", "SCHEMA_VERSION", "flow_to_dict", "routine_to_dict"]
 
 #: The version written into every flow document.
 SCHEMA_VERSION = 2
 #: The ``kind`` of a flow document.
 KIND = "routilux.flow"
+#: The most worker threads a document may ask for (they start with the flow).
+MAX_WORKERS = 1024
 #: Error-handler and breaker fields kept as float seconds or factors.
 HANDLER_FLOATS = ("retry_delay", "retry_backoff")
 BREAKER_FLOATS = ("reset_timeout",)
@@ -31,16 +33,11 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
         SerializationError: For a routine that cannot be rebuilt or a value that is
             not plain JSON, naming its path.
     """
-    settings = json_copy(
-        {"default_timeout": flow.default_timeout, "history_limit": flow.history_limit},
-        "",
-    )
+    settings = _settings(flow)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "flow_id": flow.flow_id,
-        "execution_strategy": flow.execution_strategy,
-        "max_workers": flow.max_workers,
         **settings,
         "error_handler": handler_to_dict(flow.error_handler, "error_handler"),
         "routines": {rid: routine_to_dict(rid, r) for rid, r in flow.routines.items()},
@@ -55,6 +52,38 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
             for i, c in enumerate(flow.connections)
         ],
     }
+
+
+def _settings(flow: Flow) -> dict[str, Any]:
+    """The flow's settings, refused here when a document could not rebuild them."""
+    from ..strategies.base import registered_strategies
+
+    settings: dict[str, Any] = json_copy(
+        {
+            "execution_strategy": flow.execution_strategy,
+            "max_workers": flow.max_workers,
+            "default_timeout": flow.default_timeout,
+            "history_limit": flow.history_limit,
+        },
+        "",
+    )
+    problems = {
+        "execution_strategy": settings["execution_strategy"]
+        not in registered_strategies(),
+        "max_workers": not is_positive_int(settings["max_workers"])
+        or settings["max_workers"] > MAX_WORKERS,
+        "default_timeout": not is_seconds(settings["default_timeout"]),
+        "history_limit": settings["history_limit"] is not None
+        and not is_positive_int(settings["history_limit"]),
+    }
+    for key, bad in problems.items():
+        if bad:
+            raise SerializationError(
+                f"{key}: {settings[key]!r} cannot be rebuilt from a document "
+                f"(strategies must be registered, at most {MAX_WORKERS} workers, "
+                "timeouts > 0, history_limit >= 1)"
+            )
+    return settings
 
 
 def handler_to_dict(handler: ErrorHandler | None, path: str) -> dict[str, Any] | None:
