@@ -431,6 +431,8 @@ class Flow:
     def serialize(self) -> dict[str, Any]:
         """The structure as a JSON-ready dict (never job state).
 
+        Safe while jobs run; not while the structure or configs change.
+
         Raises:
             SerializationError: For a routine whose constructor needs arguments or
                 a value that is not plain JSON, naming its path in the document.
@@ -447,7 +449,8 @@ class Flow:
         """Rebuild from :meth:`serialize` output.
 
         Called on the class it returns a new flow; called on an instance it fills
-        that flow (which must have no routines) and returns it.
+        that flow (which must have no routines) and returns it. Not thread-safe on
+        an instance (fill it before running it); the class call is.
 
         Args:
             data: The document.
@@ -464,20 +467,27 @@ class Flow:
         return flow_from_dict(data, None, allowed_modules, owner)
 
     def to_json(self) -> bytes:
-        """The structure as JSON bytes, keys sorted (equal flows, equal bytes)."""
+        """The structure as JSON bytes, keys sorted (equal flows, equal bytes).
+
+        Safe while jobs run; not while the structure or configs change.
+        """
         return to_json(self.serialize())
 
     @classmethod
     def from_json(
         cls, raw: bytes | str, *, allowed_modules: Iterable[str] | None = None
     ) -> Flow:
-        """A new flow from :meth:`to_json` output (see :meth:`deserialize`)."""
+        """A new flow from :meth:`to_json` output (see :meth:`deserialize`).
+
+        Thread-safe.
+        """
         return flow_from_dict(from_json(raw), None, allowed_modules, cls)
 
     def save(self, path: str | Path) -> None:
         """Write the structure as indented JSON to ``path``.
 
         Parent directories are created and the file is replaced in one step.
+        Safe while jobs run; not while the structure or configs change.
         """
         write_atomic(path, to_json(self.serialize(), indent=True))
 
@@ -485,7 +495,7 @@ class Flow:
     def load(
         cls, path: str | Path, *, allowed_modules: Iterable[str] | None = None
     ) -> Flow:
-        """A new flow from a file written by :meth:`save`.
+        """A new flow from a file written by :meth:`save`. Thread-safe.
 
         Raises:
             FileNotFoundError: When ``path`` does not exist.
