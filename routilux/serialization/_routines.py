@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["read_handler", "read_routine"]
 
-_V1_ROUTINE: dict[str, Any] = {"stats": {}, "timeout": None, "circuit_breaker": None}
 _STRATEGIES = frozenset(s.value for s in ErrorStrategy)
 _HANDLER_FIELDS = {
     "strategy": (lambda v: v in _STRATEGIES, f"one of {sorted(_STRATEGIES)}"),
@@ -93,7 +92,7 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
     if not isinstance(entry, dict):
         raise SerializationError(f"{path}: expected an object, got {short(entry)}")
     if version == 1:
-        entry = {**_V1_ROUTINE, **entry}
+        entry = {"stats": {}, "timeout": None, "circuit_breaker": None, **entry}
     cls = resolver.routine_class(
         field(entry, "class", path, is_name, "'module:QualifiedName'"), f"{path}.class"
     )
