@@ -35,6 +35,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from durability import DurabilityBenchFailure
+from durability import report as durability_report
+
 from routilux import Flow, Routine
 
 if TYPE_CHECKING:
@@ -485,12 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         "(c)/(d): wall time from the first execute to wait_for_completion() "
         "returning True."
     )
+    durability_report()  # (e) flow documents, (f) checkpointing: bench/durability.py
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BenchFailure as failure:
+    except (BenchFailure, DurabilityBenchFailure) as failure:
         print(f"\nBENCH FAILED: {failure}", file=sys.stderr)
         sys.exit(1)

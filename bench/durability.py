@@ -1,0 +1,308 @@
+"""``make bench``, durability part: flow documents and checkpointing, measured.
+
+Two measurements, each the median of a few repeats:
+
+(e) flow documents: a chain of FLOW_SIZE routines, each with a small config, turned
+    into JSON with ``flow.to_json()`` and rebuilt with ``Flow.from_json()``: the
+    time of each and the size of the JSON in bytes. Every rebuild is checked to
+    hold every routine, config and connection.
+(f) checkpointing: one job of about ACTIVATIONS activations (a source emits
+    CHAIN_EVENTS values down a chain of CHAIN_STAGES routines), on the concurrent
+    strategy (CHAIN_WORKERS workers) and on sequential, with no checkpoint store
+    and with a ``SQLiteCheckpointStore`` in a temporary directory (a fresh file per
+    run). Printed: microseconds per activation and the ratio of the two. Every run
+    checks that every value arrived and the job completed; with the store, also
+    that the stored job is ``completed`` with nothing pending.
+
+Run it alone with ``python bench/durability.py``; ``bench/run.py`` calls
+:func:`report` after its own table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from routilux import Flow, Routine
+from routilux.persistence import SQLiteCheckpointStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+FLOW_SIZE = 2_000
+CHAIN_STAGES = 10
+CHAIN_EVENTS = 1_000
+CHAIN_WORKERS = 4
+ACTIVATIONS = 1 + CHAIN_EVENTS * CHAIN_STAGES  # the source, then one per hop
+
+
+class DurabilityBenchFailure(Exception):
+    """A document did not round-trip, values were lost or a job did not complete."""
+
+
+# ---------------------------------------------------------------- routines
+
+
+class DocStage(Routine):
+    """A routine with a small config, for flow documents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(label="", factor=1, enabled=True)
+        self.define_slot("input", handler=self.step)
+        self.define_event("output", ["value"])
+
+    def step(self, value: int) -> None:
+        self.emit("output", value=value * self.get_config("factor", 1))
+
+
+class Source(Routine):
+    """Emits ``count`` values from one activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+        self.define_event("output", ["value"])
+
+    def fire(self, count: int) -> None:
+        for i in range(count):
+            self.emit("output", value=i)
+
+
+class Relay(Routine):
+    """One chain stage: passes the value on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.relay)
+        self.define_event("output", ["value"])
+
+    def relay(self, value: int) -> None:
+        self.emit("output", value=value)
+
+
+class Counter(Routine):
+    """The last stage: counts arrivals (thread-safe)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.arrive)
+        self.arrived = 0
+        self.arrivals_lock = threading.Lock()
+
+    def arrive(self, value: int) -> None:
+        with self.arrivals_lock:
+            self.arrived += 1
+
+
+# ------------------------------------------------------- (e) flow documents
+
+
+def build_document_flow(size: int) -> Flow:
+    """A chain of ``size`` DocStage routines, each with its own small config."""
+    flow = Flow(flow_id="bench-documents", execution_strategy="concurrent")
+    previous = None
+    for i in range(size):
+        stage = DocStage()
+        stage.set_config(label=f"stage {i}", factor=i % 7 + 1, enabled=i % 2 == 0)
+        rid = flow.add_routine(stage, f"stage{i:05d}")
+        if previous is not None:
+            flow.connect(previous, "output", rid, "input")
+        previous = rid
+    return flow
+
+
+def check_rebuilt(original: Flow, rebuilt: Flow) -> None:
+    if len(rebuilt.routines) != len(original.routines):
+        raise DurabilityBenchFailure(
+            f"documents: {len(rebuilt.routines)} of {len(original.routines)} "
+            "routines rebuilt"
+        )
+    if len(rebuilt.connections) != len(original.connections):
+        raise DurabilityBenchFailure(
+            f"documents: {len(rebuilt.connections)} of "
+            f"{len(original.connections)} connections rebuilt"
+        )
+    for rid, routine in original.routines.items():
+        if rebuilt.routines[rid].config() != routine.config():
+            raise DurabilityBenchFailure(f"documents: config of {rid} changed")
+
+
+def measure_documents(size: int, repeats: int) -> dict[str, float]:
+    """Median seconds of ``to_json`` and ``from_json``, and the JSON size."""
+    flow = build_document_flow(size)
+    dumps: list[float] = []
+    loads: list[float] = []
+    raw = b""
+    try:
+        for _ in range(repeats):
+            gc.collect()
+            start = time.perf_counter()
+            raw = flow.to_json()
+            dumps.append(time.perf_counter() - start)
+            gc.collect()
+            start = time.perf_counter()
+            rebuilt = Flow.from_json(raw)
+            loads.append(time.perf_counter() - start)
+            try:
+                check_rebuilt(flow, rebuilt)
+            finally:
+                rebuilt.shutdown()
+    finally:
+        flow.shutdown()
+    return {
+        "serialize": statistics.median(dumps),
+        "deserialize": statistics.median(loads),
+        "bytes": len(raw),
+        "runs": len(dumps),
+    }
+
+
+# ------------------------------------------------------- (f) checkpointing
+
+
+def build_chain(
+    strategy: str, workers: int, store: SQLiteCheckpointStore | None
+) -> tuple[Flow, Counter]:
+    flow = Flow(
+        flow_id=f"bench-checkpoint-{strategy}",
+        execution_strategy=strategy,
+        max_workers=workers,
+        checkpoint_store=store,
+    )
+    flow.add_routine(Source(), "source")
+    previous = "source"
+    for stage in range(1, CHAIN_STAGES):
+        flow.add_routine(Relay(), f"stage{stage}")
+        flow.connect(previous, "output", f"stage{stage}", "input")
+        previous = f"stage{stage}"
+    counter = Counter()
+    flow.add_routine(counter, f"stage{CHAIN_STAGES}")
+    flow.connect(previous, "output", f"stage{CHAIN_STAGES}", "input")
+    return flow, counter
+
+
+def run_chain(strategy: str, workers: int, workdir: Path | None, run: int) -> float:
+    """One job; seconds from ``execute`` until it is complete (checked)."""
+    store = None
+    if workdir is not None:
+        store = SQLiteCheckpointStore(workdir / f"{strategy}-{run}.sqlite")
+    flow, counter = build_chain(strategy, workers, store)
+    what = f"checkpointing {strategy} ({'sqlite' if store else 'no store'})"
+    try:
+        gc.collect()
+        start = time.perf_counter()
+        job = flow.execute("source", entry_params={"count": CHAIN_EVENTS})
+        if not flow.wait_for_completion(timeout=300):
+            raise DurabilityBenchFailure(f"{what}: the job did not finish in 300 s")
+        elapsed = time.perf_counter() - start
+        if counter.arrived != CHAIN_EVENTS:
+            raise DurabilityBenchFailure(
+                f"{what}: {counter.arrived} of {CHAIN_EVENTS} values arrived"
+            )
+        if str(job.status) != "completed":
+            raise DurabilityBenchFailure(f"{what}: job ended {job.status}")
+        if store is not None:
+            stored = store.load(job.job_id)
+            if stored["status"] != "completed" or stored["pending_activations"]:
+                raise DurabilityBenchFailure(
+                    f"{what}: the store holds the job as {stored['status']} with "
+                    f"{len(stored['pending_activations'])} pending activations"
+                )
+    finally:
+        flow.shutdown()
+        if store is not None:
+            store.close()
+    return elapsed
+
+
+def median_of(fn: Callable[[int], float], repeats: int) -> float:
+    return statistics.median(fn(run) for run in range(repeats))
+
+
+def measure_checkpointing(repeats: int) -> dict[str, dict[str, float]]:
+    """Median µs per activation, without and with a SQLite store, per strategy."""
+    workdir = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for strategy, workers in (("concurrent", CHAIN_WORKERS), ("sequential", 1)):
+            run_chain(strategy, workers, workdir, -1)  # warm up, small cost
+            plain = median_of(
+                functools.partial(run_chain, strategy, workers, None), repeats
+            )
+            stored = median_of(
+                functools.partial(run_chain, strategy, workers, workdir), repeats
+            )
+            results[strategy] = {
+                "workers": workers,
+                "none_us": plain / ACTIVATIONS * 1e6,
+                "sqlite_us": stored / ACTIVATIONS * 1e6,
+            }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+# ------------------------------------------------------------------ report
+
+
+def report(repeats: int = 3) -> None:
+    """Measure (e) and (f) and print them. Raises DurabilityBenchFailure."""
+    print()
+    print(f"durability: median of {repeats} repeats per case")
+    sys.stdout.flush()
+    docs = measure_documents(FLOW_SIZE, repeats)
+    print(
+        f"(e) flow document: {FLOW_SIZE:,} routines in a chain, "
+        f"{FLOW_SIZE - 1:,} connections, small configs"
+    )
+    print(f"    serialize   flow.to_json()    {docs['serialize'] * 1e3:8.1f} ms")
+    print(f"    deserialize Flow.from_json()  {docs['deserialize'] * 1e3:8.1f} ms")
+    print(
+        f"    size                          {int(docs['bytes']):8,} bytes "
+        f"({docs['bytes'] / FLOW_SIZE:.0f} per routine)"
+    )
+    sys.stdout.flush()
+    checkpoints = measure_checkpointing(repeats)
+    print(
+        f"(f) checkpointing, one job of {ACTIVATIONS:,} activations "
+        f"({CHAIN_EVENTS:,} values x {CHAIN_STAGES} stages + the source):"
+    )
+    for strategy, row in checkpoints.items():
+        label = f"{strategy}({int(row['workers'])})"
+        print(
+            f"    {label:<14} no store {row['none_us']:7.1f} us/activation   "
+            f"SQLite {row['sqlite_us']:7.1f} us/activation   "
+            f"ratio {row['sqlite_us'] / row['none_us']:.1f}x "
+            f"(+{row['sqlite_us'] - row['none_us']:.0f} us)"
+        )
+    print(
+        "every rebuilt document held every routine, config and connection; every "
+        "job completed with all values delivered and, with the store, nothing left "
+        "pending."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="routilux durability benchmarks")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats per case")
+    args = parser.parse_args(argv)
+    report(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except DurabilityBenchFailure as failure:
+        print(f"\nBENCH FAILED: {failure}", file=sys.stderr)
+        sys.exit(1)
