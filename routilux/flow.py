@@ -102,6 +102,9 @@ class Flow:
         self.history_limit = history_limit
         self.default_timeout = default_timeout
         self.checkpoint_store: CheckpointStore | None = _open_store(checkpoint_store)
+        # A store opened here from a path is closed by shutdown(); one passed in
+        # belongs to the caller.
+        self._owns_store = isinstance(checkpoint_store, (str, Path))
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self)
         self._strategy_name = "sequential"
@@ -385,8 +388,12 @@ class Flow:
             wait: Drain running and queued work first (False drops what has not
                 started; those jobs end ``cancelled``).
             timeout: With ``wait``, the longest time to wait for the drain.
+
+        A checkpoint store the flow opened from a path is closed too.
         """
         self._runner.shutdown(wait, timeout)
+        if self._owns_store and self.checkpoint_store is not None:
+            self.checkpoint_store.close()
 
     def __enter__(self) -> Flow:
         return self

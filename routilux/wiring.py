@@ -43,6 +43,7 @@ class Wiring:
     def __init__(self, owner: _Named) -> None:
         self._owner = owner
         self._routines: dict[str, Routine] = {}
+        self._ids: dict[int, str] = {}  # id(routine) -> routine id: one object, one id
         self._connections: list[Connection] = []
         self._graph = nx.MultiDiGraph()
 
@@ -89,15 +90,16 @@ class Wiring:
             raise DuplicateNameError(
                 f"flow {self._owner.flow_id!r} already has a routine with id {rid!r}"
             )
-        for other_id, other in self._routines.items():
-            if other is routine:
-                raise DuplicateNameError(
-                    f"this {type(routine).__name__} is already in flow "
-                    f"{self._owner.flow_id!r} as {other_id!r}"
-                )
+        other_id = self._ids.get(id(routine))
+        if other_id is not None:
+            raise DuplicateNameError(
+                f"this {type(routine).__name__} is already in flow "
+                f"{self._owner.flow_id!r} as {other_id!r}"
+            )
         # A subclass may set ``self.max_concurrency`` like the class attribute.
         routine._rx.max_concurrency = routine.get_max_concurrency()
         self._routines[rid] = routine
+        self._ids[id(routine)] = rid
         self._graph.add_node(rid, routine=routine)
         return rid
 
@@ -115,6 +117,7 @@ class Wiring:
         ]:
             self._drop_connection(connection)
         del self._routines[routine_id]
+        del self._ids[id(routine)]
         self._graph.remove_node(routine_id)
         return routine
 

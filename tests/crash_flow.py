@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from routilux import Flow, Routine
+from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
 
 class ItemSource(Routine):
@@ -33,7 +33,7 @@ class FileSink(Routine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.set_config(path="", pause=0.002)
+        self.set_config(path="", pause=0.002, fail_on=-1)
         self._guard = threading.Lock()
         self.define_slot("input", handler=self.write)
 
@@ -42,9 +42,11 @@ class FileSink(Routine):
         with self._guard, open(self.get_config("path"), "a") as out:
             out.write(f"{n}\n")
             out.flush()
+        if n == self.get_config("fail_on"):
+            raise ValueError(f"item {n} is bad")
 
 
-def build(store: Path, sink_file: Path, workers: int = 4) -> Flow:
+def build(store: Path, sink_file: Path, workers: int = 4, fail_on: int = -1) -> Flow:
     """The same flow in every process: same id, same routines, same store."""
     flow = Flow(
         flow_id="crash-test",
@@ -53,7 +55,8 @@ def build(store: Path, sink_file: Path, workers: int = 4) -> Flow:
         checkpoint_store=store,
     )
     sink = FileSink()
-    sink.set_config(path=str(sink_file))
+    sink.set_config(path=str(sink_file), fail_on=fail_on)
+    sink.set_error_handler(ErrorHandler(ErrorStrategy.CONTINUE))
     flow.add_routine(ItemSource(), "source")
     flow.add_routine(sink, "sink")
     flow.connect("source", "item", "sink", "input")
@@ -61,7 +64,8 @@ def build(store: Path, sink_file: Path, workers: int = 4) -> Flow:
 
 
 if __name__ == "__main__":
-    flow = build(Path(sys.argv[1]), Path(sys.argv[2]))
+    fail_on = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+    flow = build(Path(sys.argv[1]), Path(sys.argv[2]), fail_on=fail_on)
     job = flow.execute("source")
     print(job.job_id, flush=True)
     flow.wait_for_completion()

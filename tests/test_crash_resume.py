@@ -9,12 +9,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from routilux.persistence import SQLiteCheckpointStore
 
 from .crash_flow import build
+
+if TYPE_CHECKING:
+    from routilux import JobState
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = 300
@@ -31,6 +35,20 @@ def lines(path: Path) -> list[int]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kill_after", [20, 80, 150, 220, 280])
 def test_killed_job_resumes_with_nothing_lost(tmp_path: Path, kill_after: int) -> None:
+    kill_and_resume(tmp_path, kill_after)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_errors_recorded_before_the_crash_survive_it(tmp_path: Path) -> None:
+    job = kill_and_resume(tmp_path, 100, fail_on=5)
+    assert [(e["routine_id"], e["message"]) for e in job.errors] == [
+        ("sink", "item 5 is bad")
+    ]
+    assert job.routine_states["sink"]["status"] == "error_continued"
+
+
+def kill_and_resume(tmp_path: Path, kill_after: int, fail_on: int = -1) -> JobState:
     store_path, sink_path = tmp_path / "jobs.sqlite", tmp_path / "sink.txt"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
@@ -39,6 +57,7 @@ def test_killed_job_resumes_with_nothing_lost(tmp_path: Path, kill_after: int) -
             str(ROOT / "tests" / "crash_flow.py"),
             str(store_path),
             str(sink_path),
+            str(fail_on),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -65,7 +84,7 @@ def test_killed_job_resumes_with_nothing_lost(tmp_path: Path, kill_after: int) -
     assert [s["job_id"] for s in summary] == [job_id]
     done_before_kill = set(before) - pending
 
-    flow = build(store_path, sink_path)
+    flow = build(store_path, sink_path, fail_on=fail_on)
     with flow:
         job = flow.resume(job_id)
         assert flow.wait_for_completion(timeout=60)
@@ -80,3 +99,4 @@ def test_killed_job_resumes_with_nothing_lost(tmp_path: Path, kill_after: int) -
     with SQLiteCheckpointStore(store_path) as store:
         assert store.pending(job_id) == []
         assert store.load(job_id)["status"] == "completed"
+    return job

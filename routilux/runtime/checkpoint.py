@@ -15,6 +15,7 @@ The job document itself is written when the job starts, pauses and ends.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
     from ..persistence.base import CheckpointStore
     from .activation import Activation
 
-__all__ = ["Checkpointer"]
+__all__ = ["SAVE_INTERVAL", "Checkpointer"]
+
+#: Seconds between job-document writes while a checkpointed job runs.
+SAVE_INTERVAL = 1.0
+_READ_ATTEMPTS = 3
 
 
 class Checkpointer:
@@ -41,6 +46,9 @@ class Checkpointer:
         self.store = store
         self.job_id = job_id
         self._keys = itertools.count(first_key)  # next() is atomic: no lock needed
+        self._saved_at = time.monotonic()
+        #: Set after an error: the next step writes the job document too.
+        self.dirty = False
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -54,16 +62,32 @@ class Checkpointer:
         fresh = [a for a in activations if a.key is None]
         for activation in fresh:
             activation.key = self.key()
-        self.store.save_job(job_state.serialize())
+        self.store.save_job(_document(job_state))
         if fresh:
             self.store.record_step(self.job_id, added=[a.checkpoint() for a in fresh])
 
-    def step(self, activation: Activation, children: Sequence[Activation]) -> None:
-        """Record, atomically, that ``activation`` is done and ``children`` pending."""
+    def step(
+        self,
+        activation: Activation,
+        children: Sequence[Activation],
+        job_state: JobState,
+    ) -> None:
+        """Record, atomically, that ``activation`` is done and ``children`` pending.
+
+        The job document rides along after an error and at most every
+        ``SAVE_INTERVAL`` seconds, so a crash loses no error and little history.
+        """
+        job = None
+        now = time.monotonic()
+        if self.dirty or now - self._saved_at >= SAVE_INTERVAL:
+            self.dirty = False
+            self._saved_at = now
+            job = _document(job_state)
         self.store.record_step(
             self.job_id,
             finished=[activation.key] if activation.key is not None else [],
             added=[child.checkpoint() for child in children],
+            job=job,
         )
 
     def end(self, job_state: JobState) -> None:
@@ -75,7 +99,17 @@ class Checkpointer:
 
     def save(self, job_state: JobState) -> None:
         """Write the job document (status changes: pause, end)."""
-        self.store.save_job(job_state.serialize())
+        self.store.save_job(_document(job_state))
+
+
+def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:
+    # Worker threads may add a routine state while we read; read again then.
+    try:
+        return job_state.serialize()
+    except RuntimeError:  # "dictionary changed size during iteration"
+        if attempts <= 1:
+            raise
+        return _document(job_state, attempts - 1)
 
 
 def next_key(pending: Sequence[dict[str, Any]]) -> int:

@@ -273,9 +273,9 @@ class JobRun:
             return
         children, activation.children = activation.children, []
         try:
-            checkpoint.step(activation, children)
+            checkpoint.step(activation, children, self.job_state)
         except Exception as exc:  # noqa: BLE001 - a store failure fails the job, visibly
-            self.job_state.errors.append(error_record(activation, exc))
+            self._record_error(activation, exc)
             self.halt(_STOP_ON_ERROR, f"checkpoint failed: {exc}")
         if children:
             self._dispatch(children)
@@ -363,9 +363,7 @@ class JobRun:
                     activation,
                     handler,
                     self._stop_event,
-                    lambda exc: self.job_state.errors.append(
-                        error_record(activation, exc)
-                    ),
+                    lambda exc: self._record_error(activation, exc),
                 )
         except RetryAbortedError as aborted:
             leave(token)
@@ -385,7 +383,7 @@ class JobRun:
             )
             if activation.timed_out:
                 # Already handled as a timeout; the late error is still recorded.
-                self.job_state.errors.append(error_record(activation, exc))
+                self._record_error(activation, exc)
             else:
                 self._on_error(activation, exc, handler)
             return
@@ -411,11 +409,16 @@ class JobRun:
         self._release(activation)
         self._finish(1)
 
+    def _record_error(self, activation: Activation, exc: BaseException) -> None:
+        self.job_state.errors.append(error_record(activation, exc))
+        if self._checkpoint is not None:
+            self._checkpoint.dirty = True  # the error goes to the store with the step
+
     def _on_error(
         self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
     ) -> None:
         route = activation.route
-        self.job_state.errors.append(error_record(activation, exc))
+        self._record_error(activation, exc)
         status = outcome_of(handler, exc)
         error = {"error": str(exc), "error_type": type(exc).__name__}
         state: dict[str, Any] = {"status": status.value, **error}
