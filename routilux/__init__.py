@@ -29,8 +29,9 @@ from .exceptions import (
 )
 from .flow import Flow
 from .graph import Finding
-from .job_state import ExecutionRecord, JobState, JobStatus, RoutineStatus
+from .job_state import JobState, JobStatus
 from .merge import register_merge_strategy
+from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import ErrorHandler, ErrorStrategy
 from .routine import Routine
 from .runtime.context import ExecutionContext
@@ -56,6 +57,7 @@ __all__ = [
     "DuplicateNameError",
     "EntryPointError",
     "ErrorHandler",
+    "ErrorRecord",
     "ErrorStrategy",
     "Event",
     "ExecutionContext",
@@ -71,6 +73,7 @@ __all__ = [
     "JobTimeoutError",
     "RoutiluxError",
     "Routine",
+    "RoutineState",
     "RoutineStatus",
     "RoutineTimeoutError",
     "SequentialStrategy",

@@ -14,15 +14,28 @@ import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .exceptions import SerializationError
+from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .serialization import from_json, json_copy, write_atomic
 
-__all__ = ["ExecutionRecord", "JobState", "JobStatus", "RoutineStatus"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "ErrorRecord",
+    "ExecutionRecord",
+    "JobState",
+    "JobStatus",
+    "RoutineState",
+    "RoutineStatus",
+]
+
+RecordT = TypeVar("RecordT", RoutineState, ErrorRecord)
 
 #: Who cancelled a job.
 CancelSource = Literal["user", "timeout", "shutdown", "stop-on-error"]
@@ -57,58 +70,6 @@ class JobStatus(str, Enum):
 _FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-class RoutineStatus(str, Enum):
-    """The status recorded for a routine within a job."""
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    ERROR_CONTINUED = "error_continued"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class ExecutionRecord(BaseModel):
-    """One entry of a job's history: a routine emitted an event (or started, ended).
-
-    Args:
-        routine_id: The routine's id in the flow.
-        event_name: The event, or ``start``, ``completed``, ``error``...
-        data: What was emitted.
-        timestamp: When; defaults to now (UTC).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    routine_id: str = ""
-    event_name: str = ""
-    data: Any = None
-    timestamp: datetime = Field(default_factory=_now)
-
-    def __init__(
-        self,
-        routine_id: str = "",
-        event_name: str = "",
-        data: Any = None,
-        timestamp: datetime | None = None,
-        **extra: Any,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "routine_id": routine_id,
-            "event_name": event_name,
-            "data": data,
-            **extra,
-        }
-        if timestamp is not None:
-            fields["timestamp"] = timestamp
-        super().__init__(**fields)
-
-    def serialize(self) -> dict[str, Any]:
-        """A JSON-ready dict with an ISO timestamp."""
-        return self.model_dump(mode="json")
-
-
 class JobState(BaseModel):
     """The state of one execution of a flow.
 
@@ -120,12 +81,13 @@ class JobState(BaseModel):
         flow_id: The flow's id.
         status: A :class:`JobStatus`; plain strings are accepted and validated.
         current_routine_id: The routine that started the job (or runs now).
-        routine_states: routine id -> dict with at least ``status``.
+        routine_states: routine id -> :class:`RoutineState` (reads like a dict:
+            ``state["status"]``).
         pending_tasks: Activations not yet run (for pause and resume): dicts with
             ``routine_id``, ``slot`` and ``payload``.
         pause_points: ``{reason, checkpoint, timestamp}`` entries.
-        errors: One dict per error: routine id, slot, exception type, message,
-            traceback, attempt, time.
+        errors: One :class:`ErrorRecord` per error raised in the job: routine id,
+            slot, exception type, message, traceback, attempt, time.
         cancel_reason: Why the job was cancelled, if it was.
         cancel_source: Who cancelled it: user, timeout, shutdown or stop-on-error.
         created_at: When the job was created.
@@ -138,10 +100,10 @@ class JobState(BaseModel):
     flow_id: str = ""
     status: JobStatus = JobStatus.PENDING
     current_routine_id: str | None = None
-    routine_states: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routine_states: dict[str, RoutineState] = Field(default_factory=dict)
     pending_tasks: list[dict[str, Any]] = Field(default_factory=list)
     pause_points: list[dict[str, Any]] = Field(default_factory=list)
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[ErrorRecord] = Field(default_factory=list)
     cancel_reason: str | None = None
     cancel_source: CancelSource | None = None
     created_at: datetime = Field(default_factory=_now)
@@ -178,11 +140,13 @@ class JobState(BaseModel):
 
     # -- routine states ----------------------------------------------------------
 
-    def update_routine_state(self, routine_id: str, state: dict[str, Any]) -> None:
-        """Store a copy of ``state`` for ``routine_id``."""
-        self.routine_states[routine_id] = dict(state)
+    def update_routine_state(
+        self, routine_id: str, state: Mapping[str, Any] | RoutineState
+    ) -> None:
+        """Store a copy of ``state`` (a dict with at least ``status``)."""
+        self.routine_states[routine_id] = RoutineState.model_validate(dict(state))
 
-    def get_routine_state(self, routine_id: str) -> dict[str, Any] | None:
+    def get_routine_state(self, routine_id: str) -> RoutineState | None:
         """The stored state of ``routine_id``, or None."""
         return self.routine_states.get(routine_id)
 
@@ -213,6 +177,7 @@ class JobState(BaseModel):
             SerializationError: For a payload no JSON can hold (an integer beyond
                 64 bits, nesting deeper than 254 levels).
         """
+        self._adopt_plain_records()
         try:
             data = _json_fields(self)
             data["execution_history"] = [
@@ -226,6 +191,19 @@ class JobState(BaseModel):
         return {"schema_version": _JOB_SCHEMA_VERSION, "kind": _JOB_KIND} | dict(
             orjson.loads(raw)
         )
+
+    def _adopt_plain_records(self) -> None:
+        # 0.9-style code may store plain dicts in routine_states and errors.
+        states: dict[str, Any] = self.routine_states  # may hold plain dicts
+        errors: list[Any] = self.errors
+        for routine_id, state in list(states.items()):
+            if not isinstance(state, RoutineState):
+                self.routine_states[routine_id] = _record(
+                    RoutineState, state, routine_id
+                )
+        for index, error in enumerate(list(errors)):
+            if not isinstance(error, ErrorRecord):
+                self.errors[index] = _record(ErrorRecord, error, f"errors[{index}]")
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> JobState:
@@ -297,6 +275,8 @@ def _to_record(entry: HistoryEntry) -> ExecutionRecord:
 
 def _json_default(value: Any) -> Any:
     # History data is user payload: keep what JSON can hold, describe the rest.
+    if isinstance(value, BaseModel):  # a record: its fields, each described alike
+        return value.model_dump(exclude_none=isinstance(value, RoutineState))
     return repr(value)
 
 
@@ -398,3 +378,10 @@ def _history_entry(item: Any, path: str) -> HistoryEntry:
     except (OverflowError, OSError, ValueError) as exc:
         raise SerializationError(f"{path}.timestamp: out of range") from exc
     return (record.routine_id, record.event_name, record.data, stamp)
+
+
+def _record(model: type[RecordT], value: Any, where: str) -> RecordT:
+    try:
+        return model.model_validate(dict(value))
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise SerializationError(f"{where}: not a {model.__name__}: {exc}") from exc

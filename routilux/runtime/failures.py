@@ -19,7 +19,7 @@ from tenacity import (
     stop_when_event_set,
 )
 
-from ..job_state import RoutineStatus
+from ..records import ErrorRecord, RoutineStatus
 from ..resilience import ErrorHandler, ErrorStrategy
 
 if TYPE_CHECKING:
@@ -118,16 +118,16 @@ def outcome_of(handler: ErrorHandler | None, exc: BaseException) -> RoutineStatu
     return RoutineStatus.FAILED
 
 
-def error_record(activation: Activation, exc: BaseException) -> dict[str, Any]:
+def error_record(activation: Activation, exc: BaseException) -> ErrorRecord:
     """The JobState.errors entry for ``exc`` raised by ``activation``'s handler."""
-    return {
-        "routine_id": activation.route.routine_id,
-        "slot": activation.route.slot.name,
-        "error_type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(
+    return ErrorRecord(
+        routine_id=activation.route.routine_id,
+        slot=activation.route.slot.name,
+        error_type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__)
         ),
-        "attempt": activation.attempts,
-        "time": time.time(),
-    }
+        attempt=activation.attempts,
+        time=time.time(),
+    )

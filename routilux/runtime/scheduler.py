@@ -29,7 +29,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import RoutineTimeoutError
-from ..job_state import JobState, JobStatus, RoutineStatus
+from ..job_state import JobState, JobStatus
+from ..records import RoutineState, RoutineStatus
 from .activation import Activation, Route, RouteTable
 from .context import Frame, enter, leave
 from .failures import RetryAbortedError, call_handler, error_record, outcome_of
@@ -370,11 +371,11 @@ class JobRun:
             self._add_run(
                 (routine_id, start, _perf(), activation.params, "failed", aborted.error)
             )
-            error = {
-                "error": str(aborted.error),
-                "error_type": type(aborted.error).__name__,
-            }
-            self._states[routine_id] = {"status": RoutineStatus.FAILED.value, **error}
+            self._states[routine_id] = RoutineState(
+                status=RoutineStatus.FAILED.value,
+                error=str(aborted.error),
+                error_type=type(aborted.error).__name__,
+            )
             return
         except Exception as exc:  # noqa: BLE001 - any handler error is the job's to record
             leave(token)
@@ -392,7 +393,9 @@ class JobRun:
             (routine_id, start, _perf(), activation.params, "completed", None)
         )
         if routine_id not in self._states and not activation.timed_out:
-            self._states[routine_id] = {"status": RoutineStatus.COMPLETED.value}
+            self._states[routine_id] = RoutineState.model_construct(
+                status=RoutineStatus.COMPLETED.value
+            )
 
     def on_timeout(self, activation: Activation, timeout: float) -> None:
         """Settle an activation still running past its deadline (watchdog thread)."""
@@ -421,10 +424,12 @@ class JobRun:
         self._record_error(activation, exc)
         status = outcome_of(handler, exc)
         error = {"error": str(exc), "error_type": type(exc).__name__}
-        state: dict[str, Any] = {"status": status.value, **error}
-        if handler is not None and handler.strategy == "retry":
-            state["retry_count"] = max(activation.attempts - 1, 0)
-        self._states[route.routine_id] = state
+        retried = handler is not None and handler.strategy == "retry"
+        self._states[route.routine_id] = RoutineState(
+            status=status.value,
+            **error,
+            retry_count=max(activation.attempts - 1, 0) if retried else None,
+        )
         event = "error" if status is RoutineStatus.FAILED else status.value
         self._history.append((route.routine_id, event, error, _wall()))
         if status is RoutineStatus.FAILED:

@@ -1,0 +1,159 @@
+"""The records a JobState keeps: history entries, routine states, errors.
+
+All three are pydantic models. Routine states and error records also read like the
+dicts routilux 0.9 kept (``state["status"]``, ``error.get("message")``), so code
+written for 0.9 keeps working while new code can use attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+__all__ = ["ErrorRecord", "ExecutionRecord", "RoutineState", "RoutineStatus"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RoutineStatus(str, Enum):
+    """The status recorded for a routine within a job."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERROR_CONTINUED = "error_continued"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _ReadsLikeADict(BaseModel):
+    """Key access over the fields that are set (not None) and any extra keys."""
+
+    def _as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._as_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when it is not set."""
+        return self._as_dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._as_dict()
+
+    def keys(self) -> Iterator[str]:
+        """The keys that are set."""
+        return iter(self._as_dict())
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """``(key, value)`` pairs of the keys that are set."""
+        return iter(self._as_dict().items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._as_dict() == dict(other)
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+class RoutineState(_ReadsLikeADict):
+    """What a job recorded for one routine.
+
+    Attributes:
+        status: ``completed``, ``failed``, ``skipped`` or ``error_continued``
+            (:class:`RoutineStatus`), or a status of the user's own.
+        error: The error message, when the routine failed.
+        error_type: The exception's class name, when it failed.
+        retry_count: Retries made, under the RETRY strategy.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    status: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    retry_count: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Documents hold only what was recorded, as 0.9's dicts did.
+        return {key: value for key, value in write(self).items() if value is not None}
+
+
+class ErrorRecord(_ReadsLikeADict):
+    """One error raised in a job (every one is kept: nothing vanishes).
+
+    Attributes:
+        routine_id: The routine whose handler raised, by its id in the flow.
+        slot: The slot whose handler raised.
+        error_type: The exception's class name.
+        message: ``str(exception)``.
+        traceback: The formatted traceback.
+        attempt: Which call of the handler raised (1 unless retried).
+        time: When, as a Unix timestamp.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    routine_id: str = ""
+    slot: str = ""
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+    attempt: int = 1
+    time: float = 0.0
+
+
+class ExecutionRecord(BaseModel):
+    """One entry of a job's history: a routine emitted an event (or started, ended).
+
+    Args:
+        routine_id: The routine's id in the flow.
+        event_name: The event, or ``start``, ``completed``, ``error``...
+        data: What was emitted.
+        timestamp: When; defaults to now (UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    routine_id: str = ""
+    event_name: str = ""
+    data: Any = None
+    timestamp: datetime = Field(default_factory=_now)
+
+    def __init__(
+        self,
+        routine_id: str = "",
+        event_name: str = "",
+        data: Any = None,
+        timestamp: datetime | None = None,
+        **extra: Any,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "routine_id": routine_id,
+            "event_name": event_name,
+            "data": data,
+            **extra,
+        }
+        if timestamp is not None:
+            fields["timestamp"] = timestamp
+        super().__init__(**fields)
+
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-ready dict with an ISO timestamp."""
+        return self.model_dump(mode="json")
