@@ -15,7 +15,8 @@ from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
 from .checkpoint import Checkpointer, next_key
-from .scheduler import FlowJobs, JobRun
+from .jobs import FlowJobs
+from .scheduler import JobRun
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:

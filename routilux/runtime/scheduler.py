@@ -16,7 +16,7 @@ Locks and their order (never held while user code runs, except the built-in
 ``append`` merge which is not user code):
 
 1. ``JobRun._lock``: pending count, halt and pause flags, parked list, slot data.
-2. ``FlowJobs._lock``: the set of a flow's active jobs.
+2. ``FlowJobs._lock`` (runtime/jobs.py): the set of a flow's active jobs.
 
 1 is never taken while 2 is held.
 """
@@ -44,52 +44,11 @@ if TYPE_CHECKING:
     from .checkpoint import Checkpointer
     from .watchdog import Watchdog
 
-__all__ = ["FlowJobs", "JobRun"]
+__all__ = ["JobRun"]
 
 _perf = time.perf_counter
 _wall = time.time
 _STOP_ON_ERROR = "stop-on-error"
-
-
-class FlowJobs:
-    """The active jobs of one flow, for ``wait_for_completion``. Thread-safe."""
-
-    def __init__(self) -> None:
-        # Guards _active.
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._active: dict[str, JobRun] = {}
-
-    def add(self, run: JobRun) -> None:
-        """Count ``run`` as active."""
-        with self._lock:
-            self._active[run.job_state.job_id] = run
-
-    def discard(self, run: JobRun) -> None:
-        """Stop counting ``run``; wake waiters when none is left."""
-        with self._lock:
-            self._active.pop(run.job_state.job_id, None)
-            if not self._active:
-                self._changed.notify_all()
-
-    def get(self, job_id: str) -> JobRun | None:
-        """The active run of ``job_id``, or None."""
-        with self._lock:
-            return self._active.get(job_id)
-
-    def all(self) -> list[JobRun]:
-        """Every active run."""
-        with self._lock:
-            return list(self._active.values())
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until no job is active; False when ``timeout`` passed first."""
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._active, timeout)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._active)
 
 
 class JobRun:
