@@ -29,11 +29,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import CheckpointError
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: opening there relies on busy_timeout alone
+    fcntl = None  # type: ignore[assignment]
 from .base import (
     activation_fields,
     decode,
@@ -400,12 +406,15 @@ class SQLiteCheckpointStore:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Check the file, switch to WAL and create the schema if it is new."""
         try:
-            version = _user_version(conn)
-            if not self._read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-                if version == 0:
-                    version = self._create_schema(conn)
+            if self._read_only:
+                version = _user_version(conn)
+            else:
+                with _opening_lock(None if self._memory else self._path):
+                    version = _user_version(conn)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+                    if version == 0:
+                        version = self._create_schema(conn)
         except sqlite3.Error as exc:
             raise self._failure("open the database", exc) from exc
         if version == 0:
@@ -461,3 +470,23 @@ def _rollback(conn: sqlite3.Connection) -> None:
         # rollback (the connection is broken anyway) must not replace it.
         with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+@contextmanager
+def _opening_lock(path: Path | None) -> Iterator[None]:
+    """Let one process at a time switch a database to WAL and create its schema.
+
+    Two processes opening a new file at once can otherwise deadlock in SQLite
+    (one holds a write lock and waits to commit, the other holds a read lock and
+    waits to change the journal mode) until ``busy_timeout`` runs out. The lock is
+    an advisory ``flock`` on ``<database>.lock``; where ``fcntl`` is missing, none.
+    """
+    if path is None or fcntl is None:
+        yield
+        return
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
