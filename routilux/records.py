@@ -68,6 +68,10 @@ class _ReadsLikeADict(BaseModel):
             return self._as_dict() == dict(other)
         return super().__eq__(other)
 
+    def __repr__(self) -> str:
+        return repr(self._as_dict())  # prints as the dict 0.9 code printed
+
+    __str__ = __repr__
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
 
