@@ -84,7 +84,8 @@ _SELECT_JOB = "SELECT document FROM jobs WHERE job_id = ?"
 _SELECT_PENDING = """SELECT activation_id, routine_id, slot, payload
     FROM pending WHERE job_id = ? ORDER BY seq"""
 _LIST_JOBS = """SELECT job_id, flow_id, status, updated_at FROM jobs
-    WHERE (?1 IS NULL OR flow_id = ?1) AND (?2 IS NULL OR status = ?2)
+    WHERE (:flow_id IS NULL OR flow_id = :flow_id)
+    AND (:status IS NULL OR status = :status)
     ORDER BY updated_ts, job_id"""
 _DELETE_JOB = "DELETE FROM jobs WHERE job_id = ?"
 _DELETE_JOB_PENDING = "DELETE FROM pending WHERE job_id = ?"
@@ -276,7 +277,7 @@ class SQLiteCheckpointStore:
         Raises:
             CheckpointError: When the database cannot be read.
         """
-        params = (flow_id, text(status))
+        params = {"flow_id": flow_id, "status": text(status)}
         with self._transaction("list jobs", _READ) as conn:
             rows = conn.execute(_LIST_JOBS, params).fetchall()
         return [summary(row) for row in rows]
