@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: venv demo test lint fmt bench docs check clean
+.PHONY: venv demo test lint fmt bench docs matrix check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,24 @@ docs: $(STAMP_DEV)
 	$(BIN)/sphinx-build -W -q -b doctest docs docs/_build/doctest
 	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
 
+# The test suite on every other supported Python found on this machine, each in
+# its own virtual environment (.venv-3.10, ...); missing interpreters are skipped.
+OTHER_PYTHONS ?= 3.10 3.12 3.13
+matrix:
+	@for version in $(OTHER_PYTHONS); do \
+		interpreter=""; \
+		for candidate in python$$version $$HOME/.pyenv/versions/$$version*/bin/python$$version; do \
+			if $$candidate -c 'import sys' >/dev/null 2>&1; then interpreter=$$candidate; break; fi; \
+		done; \
+		if [ -n "$$interpreter" ]; then \
+			echo "== Python $$version ($$interpreter)"; \
+			$(MAKE) --no-print-directory test PYTHON=$$interpreter VENV=.venv-$$version || exit 1; \
+		else \
+			echo "== Python $$version: not installed, skipped"; \
+		fi; \
+	done
+
 check: lint test docs
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache .mypy_cache .ruff_cache
