@@ -16,6 +16,7 @@ not count.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -44,12 +45,29 @@ def _no_handler(data: dict[str, Any]) -> None:
     return None
 
 
+def _parameters(handler: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The handler's parameters, without ``self`` of a bound method.
+
+    Read once per function, not per routine: building many routines of one class
+    (or loading a large flow) does not read the same signature again.
+    """
+    function = getattr(handler, "__func__", None)
+    if function is not None and getattr(handler, "__self__", None) is not None:
+        return list(_function_parameters(function))[1:]
+    return list(inspect.signature(handler).parameters.values())
+
+
+@functools.lru_cache(maxsize=1024)
+def _function_parameters(function: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    return tuple(inspect.signature(function).parameters.values())
+
+
 def make_invoker(handler: Callable[..., Any] | None) -> Invoker:
     """Build the function that calls ``handler`` by the four signature rules."""
     if handler is None:
         return _no_handler
     try:
-        params = list(inspect.signature(handler).parameters.values())
+        params = _parameters(handler)
     except (TypeError, ValueError):  # builtins without a signature: pass the dict
         return handler
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):

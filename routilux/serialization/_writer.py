@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -93,16 +94,22 @@ def handler_to_dict(handler: ErrorHandler | None, path: str) -> dict[str, Any] |
     return float_seconds(json_copy(handler.serialize(), path), HANDLER_FLOATS)
 
 
-def _check_rebuildable(path: str, routine: Routine) -> None:
+@functools.lru_cache(maxsize=1024)
+def _required_arguments(cls: type) -> tuple[str, ...]:
     try:
-        params = inspect.signature(type(routine)).parameters.values()
+        params = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):  # no signature to read: loading will tell
-        return
-    required = [
+        return ()
+    return tuple(
         p.name
         for p in params
         if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
+    )
+
+
+def _check_rebuildable(path: str, routine: Routine) -> None:
+    cls: type = type(routine)
+    required = list(_required_arguments(cls))
     if required:
         raise SerializationError(
             f"{path}: {type(routine).__name__}() requires {required}, so it cannot "
