@@ -5,7 +5,6 @@ Everything public is importable from here; ``__all__`` is the whole public API.
 
 from __future__ import annotations
 
-from .circuit_breaker import CircuitBreaker, CircuitState
 from .connection import Connection
 from .event import Event
 from .exceptions import (
@@ -32,7 +31,7 @@ from .graph import Finding
 from .job_state import JobState, JobStatus
 from .merge import register_merge_strategy
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
-from .resilience import ErrorHandler, ErrorStrategy
+from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
 from .runtime.context import ExecutionContext
 from .slot import Slot

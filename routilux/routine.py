@@ -33,9 +33,9 @@ from .slot import Slot
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from .circuit_breaker import CircuitBreaker
     from .flow import Flow
     from .merge import UserMerge
+    from .resilience.circuit_breaker import CircuitBreaker
 
 __all__ = ["Routine"]
 
@@ -345,7 +345,7 @@ class Routine:
         Returns:
             The breaker, whose ``stats()`` also appear in the routine's stats.
         """
-        from .circuit_breaker import CircuitBreaker
+        from .resilience.circuit_breaker import CircuitBreaker
 
         options: dict[str, Any] = {"name": self._rx.default_id}
         if clock is not None:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from routilux.circuit_breaker import CircuitBreaker, CircuitState
 from routilux.exceptions import (
     CircuitOpenError,
     ConfigurationError,
     RoutiluxError,
     SerializationError,
 )
+from routilux.resilience import CircuitBreaker, CircuitState
 
 
 class FakeClock:

@@ -33,7 +33,7 @@ import time
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .exceptions import CircuitOpenError, ConfigurationError, SerializationError
+from ..exceptions import CircuitOpenError, ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
