@@ -27,10 +27,13 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from chain import ChainSource as Source
+from chain import CountingSink as Counter
+from chain import Relay
 
 from routilux import Flow, Routine
 from routilux.persistence import SQLiteCheckpointStore
@@ -63,45 +66,6 @@ class DocStage(Routine):
 
     def step(self, value: int) -> None:
         self.emit("output", value=value * self.get_config("factor", 1))
-
-
-class Source(Routine):
-    """Emits ``count`` values from one activation."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.fire)
-        self.define_event("output", ["value"])
-
-    def fire(self, count: int) -> None:
-        for i in range(count):
-            self.emit("output", value=i)
-
-
-class Relay(Routine):
-    """One chain stage: passes the value on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("input", handler=self.relay)
-        self.define_event("output", ["value"])
-
-    def relay(self, value: int) -> None:
-        self.emit("output", value=value)
-
-
-class Counter(Routine):
-    """The last stage: counts arrivals (thread-safe)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("input", handler=self.arrive)
-        self.arrived = 0
-        self.arrivals_lock = threading.Lock()
-
-    def arrive(self, value: int) -> None:
-        with self.arrivals_lock:
-            self.arrived += 1
 
 
 # ------------------------------------------------------- (e) flow documents
