@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import graph as graph_text
+from .checks import optional_seconds
 from .exceptions import (
     ConfigurationError,
-    EntryPointError,
     ForeignJobError,
     SerializationError,
     StrategyShutdownError,
@@ -100,7 +100,7 @@ class Flow:
         self.error_handler: ErrorHandler | None = error_handler
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
-        self.default_timeout = default_timeout
+        self.default_timeout = optional_seconds(default_timeout, "default_timeout")
         self.checkpoint_store: CheckpointStore | None = _open_store(checkpoint_store)
         # A store opened here from a path is closed by shutdown(); one passed in
         # belongs to the caller.
@@ -280,13 +280,7 @@ class Flow:
                 f"flow {self.flow_id!r} is shut down: cannot execute "
                 f"{entry_routine_id!r}"
             )
-        routine = self._wiring.routine(entry_routine_id)
-        if routine.get_slot("trigger") is None:
-            raise EntryPointError(
-                f"routine {entry_routine_id!r} cannot start a job: it has no 'trigger' "
-                "slot "
-                f"(slots: {sorted(routine._rx.slots)})"
-            )
+        self._wiring.entry(entry_routine_id)
         if entry_params is not None and not isinstance(entry_params, dict):
             raise ConfigurationError(
                 f"entry_params must be a dict, got {type(entry_params).__name__}"
@@ -297,16 +291,9 @@ class Flow:
             if name == self._strategy_name
             else self._requested_workers
         )
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or timeout <= 0
-        ):
-            raise ConfigurationError(
-                f"timeout must be None or seconds > 0, got {timeout!r}"
-            )
+        seconds = optional_seconds(timeout, "timeout")
         return self._runner.execute(
-            entry_routine_id, dict(entry_params or {}), name, workers, timeout
+            entry_routine_id, dict(entry_params or {}), name, workers, seconds
         )
 
     def pause(

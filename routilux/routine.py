@@ -23,6 +23,7 @@ import itertools
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .checks import optional_seconds
 from .event import Event
 from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventError
 from .registry import class_key, register_routine_class
@@ -309,16 +310,7 @@ class Routine:
         Raises:
             ConfigurationError: When ``seconds`` is not None or a number > 0.
         """
-        if seconds is not None and (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, (int, float))
-            or seconds <= 0
-        ):
-            raise ConfigurationError(
-                f"{self._describe()}: timeout must be None or seconds > 0, got "
-                f"{seconds!r}"
-            )
-        self._rx.timeout = None if seconds is None else float(seconds)
+        self._rx.timeout = optional_seconds(seconds, f"{self._describe()}: timeout")
 
     def get_timeout(self) -> float | None:
         """The routine's timeout in seconds, or None."""

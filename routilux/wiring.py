@@ -15,6 +15,7 @@ from .connection import Connection
 from .exceptions import (
     ConfigurationError,
     DuplicateNameError,
+    EntryPointError,
     UnknownEventError,
     UnknownRoutineError,
     UnknownSlotError,
@@ -205,6 +206,21 @@ class Wiring:
             raise UnknownRoutineError(
                 f"flow {self._owner.flow_id!r} has no routine {routine_id!r}; it has "
                 f"{sorted(self._routines)}"
+            )
+        return routine
+
+    def entry(self, routine_id: str) -> Routine:
+        """The routine, if it can start a job (has a ``trigger`` slot).
+
+        Raises:
+            UnknownRoutineError: For an unknown id.
+            EntryPointError: When the routine has no ``trigger`` slot.
+        """
+        routine = self.routine(routine_id)
+        if routine.get_slot("trigger") is None:
+            raise EntryPointError(
+                f"routine {routine_id!r} cannot start a job: it has no 'trigger' slot "
+                f"(slots: {sorted(routine._rx.slots)})"
             )
         return routine
 

@@ -254,9 +254,12 @@ def test_timeout_with_stop_fails_the_job_and_flow_default_applies() -> None:
     flow.shutdown()
 
 
-def test_timeout_validation() -> None:
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "1"])
+def test_timeout_validation(bad: Any) -> None:
     with pytest.raises(ValueError, match="timeout"):
-        Step().set_timeout(0)
+        Step().set_timeout(bad)
+    with pytest.raises(ValueError, match="default_timeout"):
+        Flow(default_timeout=bad)
 
 
 def test_circuit_breaker_in_a_flow() -> None:
