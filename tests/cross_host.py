@@ -13,6 +13,7 @@ from pathlib import Path
 from routilux import Flow, JobState, Routine
 
 RELEASE = threading.Event()
+BOTH_RECORDING = threading.Barrier(3)  # two recorders and the pausing thread
 
 
 class Numbers(Routine):
@@ -39,6 +40,8 @@ class Recorder(Routine):
         self.define_slot("input", handler=self.record)
 
     def record(self, n: int) -> None:
+        if not RELEASE.is_set():
+            BOTH_RECORDING.wait(10)
         RELEASE.wait(10)
         if self.get_config("path"):
             with self._guard, open(self.get_config("path"), "a") as out:
@@ -51,9 +54,8 @@ def pause_side(flow_file: Path, job_file: Path) -> None:
     flow.add_routine(Recorder(), "recorder")
     flow.connect("numbers", "number", "recorder", "input")
     job = flow.execute("numbers")
-    waiting = threading.Event()
-    while flow.get_stats()["strategies"]["concurrent"]["queued"] < 48:
-        waiting.wait(0.001)  # two recorders block on RELEASE, 48 numbers queue up
+    # Both workers run a recorder (so the source has finished) and 48 numbers wait.
+    BOTH_RECORDING.wait(10)
     flow.pause(job, reason="moving host", checkpoint={"host": "a"})
     RELEASE.set()  # the two running handlers finish; everything else is held
     assert job.wait(10) and job.status == "paused"
