@@ -226,25 +226,43 @@ class Wiring:
 
     def event(self, routine_id: str, event_name: str) -> Any:
         """The event of a routine; raises UnknownEventError naming both."""
-        event = self.routine(routine_id).get_event(event_name)
-        if event is None:
-            declared = sorted(self._routines[routine_id]._rx.events)
-            raise UnknownEventError(
-                f"routine {routine_id!r} has no event {event_name!r}; it declares "
-                f"{declared}"
-            )
-        return event
+        routine = self.routine(routine_id)
+        return _declared(
+            routine_id,
+            routine.get_event(event_name),
+            routine._rx.events,
+            "event",
+            event_name,
+            UnknownEventError,
+        )
 
     def slot(self, routine_id: str, slot_name: str) -> Any:
         """The slot of a routine; raises UnknownSlotError naming both."""
-        slot = self.routine(routine_id).get_slot(slot_name)
-        if slot is None:
-            declared = sorted(self._routines[routine_id]._rx.slots)
-            raise UnknownSlotError(
-                f"routine {routine_id!r} has no slot {slot_name!r}; it declares "
-                f"{declared}"
-            )
-        return slot
+        routine = self.routine(routine_id)
+        return _declared(
+            routine_id,
+            routine.get_slot(slot_name),
+            routine._rx.slots,
+            "slot",
+            slot_name,
+            UnknownSlotError,
+        )
+
+
+def _declared(
+    routine_id: str,
+    found: Any,
+    declared: Mapping[str, Any],
+    kind: str,
+    name: str,
+    error: type[ConfigurationError],
+) -> Any:
+    if found is None:
+        raise error(
+            f"routine {routine_id!r} has no {kind} {name!r}; it declares "
+            f"{sorted(declared)}"
+        )
+    return found
 
 
 def _check_mapping(

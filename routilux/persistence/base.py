@@ -34,8 +34,11 @@ from ..exceptions import CheckpointError
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from types import TracebackType
 
-__all__ = ["CheckpointStore"]
+    from typing_extensions import Self
+
+__all__ = ["CheckpointStore", "ClosingStore"]
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -103,6 +106,25 @@ class CheckpointStore(Protocol):
 
     def close(self) -> None:
         """Release files and connections. Idempotent."""
+
+
+class ClosingStore:
+    """``with store:`` closes the store at the end of the block (stores share it)."""
+
+    def close(self) -> None:
+        """Release files and connections. Idempotent."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class JobRow(NamedTuple):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
 from .base import (
+    ClosingStore,
     activation_fields,
     decode,
     encode,
@@ -36,7 +37,6 @@ from .base import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from types import TracebackType
 
 __all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
 
@@ -47,7 +47,7 @@ _SUFFIX = ".json"
 _JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
 
-class JsonFileCheckpointStore:
+class JsonFileCheckpointStore(ClosingStore):
     """Checkpoints as one JSON file per job.
 
     Thread-safe (one lock serializes the writes of this store). Not safe for two
@@ -88,17 +88,6 @@ class JsonFileCheckpointStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({os.fspath(self._dir)!r})"
-
-    def __enter__(self) -> JsonFileCheckpointStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the CheckpointStore protocol -----------------------------------------
 

@@ -41,6 +41,7 @@ try:
 except ImportError:  # not on Windows: opening there relies on busy_timeout alone
     fcntl = None  # type: ignore[assignment]
 from .base import (
+    ClosingStore,
     activation_fields,
     decode,
     encode,
@@ -52,7 +53,6 @@ from .base import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from types import TracebackType
 
 __all__ = ["SCHEMA_VERSION", "SQLiteCheckpointStore"]
 
@@ -105,7 +105,7 @@ _READ = "BEGIN"
 _WRITE = "BEGIN IMMEDIATE"
 
 
-class SQLiteCheckpointStore:
+class SQLiteCheckpointStore(ClosingStore):
     """Checkpoints in one SQLite database file, shared safely by threads and processes.
 
     Thread-safe. Several processes may open the same file at once.
@@ -159,17 +159,6 @@ class SQLiteCheckpointStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({os.fspath(self._path)!r})"
-
-    def __enter__(self) -> SQLiteCheckpointStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the CheckpointStore protocol -----------------------------------------
 
