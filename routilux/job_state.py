@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .exceptions import SerializationError
-from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
+from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, json_copy, write_atomic
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ CancelSource = Literal["user", "timeout", "shutdown", "stop-on-error"]
 
 #: Raw history entry: (routine_id, event_name, data, unix timestamp).
 HistoryEntry = tuple[str, str, Any, float]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class JobStatus(str, Enum):
@@ -106,8 +102,8 @@ class JobState(BaseModel):
     errors: list[ErrorRecord] = Field(default_factory=list)
     cancel_reason: str | None = None
     cancel_source: CancelSource | None = None
-    created_at: datetime = Field(default_factory=_now)
-    updated_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=now_utc)
+    updated_at: datetime = Field(default_factory=now_utc)
 
     _history: list[HistoryEntry] = PrivateAttr(default_factory=list)
     _done: threading.Event = PrivateAttr(default_factory=threading.Event)

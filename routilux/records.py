@@ -23,7 +23,8 @@ from pydantic import (
 __all__ = ["ErrorRecord", "ExecutionRecord", "RoutineState", "RoutineStatus"]
 
 
-def _now() -> datetime:
+def now_utc() -> datetime:
+    """The current time, timezone-aware (UTC)."""
     return datetime.now(timezone.utc)
 
 
@@ -138,7 +139,7 @@ class ExecutionRecord(BaseModel):
     routine_id: str = ""
     event_name: str = ""
     data: Any = None
-    timestamp: datetime = Field(default_factory=_now)
+    timestamp: datetime = Field(default_factory=now_utc)
 
     def __init__(
         self,

@@ -44,31 +44,13 @@ class ExecutionTracker:
         self._open: dict[tuple[str, int], tuple[float, Any]] = {}
         # Guards _open, the pairing of record_routine_start/end calls.
         self._lock = threading.Lock()
+        #: The runtime's fast path: append a :data:`RunEntry` (one call per
+        #: activation, no method frame; list.append is thread-safe).
+        self.append_run = self._runs.append
+        #: The runtime's fast path: append an :data:`EventEntry` per emit.
+        self.append_event = self._events.append
 
     # -- recording -------------------------------------------------------------------
-
-    def add_run(
-        self,
-        routine_id: str,
-        start: float,
-        end: float,
-        params: Any,
-        status: str,
-        outcome: Any,
-    ) -> None:
-        """Record one finished execution (the runtime's fast path)."""
-        self._runs.append((routine_id, start, end, params, status, outcome))
-
-    def add_event(
-        self,
-        timestamp: float,
-        source_id: str,
-        event_name: str,
-        targets: tuple[str, ...],
-        data: Any,
-    ) -> None:
-        """Record one emit and the routines it reached (the runtime's fast path)."""
-        self._events.append((timestamp, source_id, event_name, targets, data))
 
     def record_routine_start(self, routine_id: str, params: Any = None) -> None:
         """Mark the start of an execution of ``routine_id`` in this thread."""
@@ -144,14 +126,6 @@ class ExecutionTracker:
             "routines": {rid: self.get_routine_performance(rid) for rid in routine_ids},
             "flow": self.get_flow_performance(),
         }
-
-    def durations(self, routine_id: str | None = None) -> list[float]:
-        """Execution times in seconds, of one routine or of all."""
-        return [
-            end - start
-            for rid, start, end, *_ in list(self._runs)
-            if routine_id is None or rid == routine_id
-        ]
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """Counts and timings of ``routine_id``, or None when it never ran."""

@@ -91,8 +91,8 @@ class JobRun:
         self._default_timeout = default_timeout
         self._checkpoint = checkpoint
         self._history = job_state._history
-        self._add_run = tracker._runs.append  # bound once: one call per activation
-        self._add_event = tracker._events.append
+        self._add_run = tracker.append_run
+        self._add_event = tracker.append_event
         self._states = job_state.routine_states
         # Guards _pending, _dropped, _halted, _paused, _pause_settled, _parked and
         # _slot_data.
@@ -266,11 +266,6 @@ class JobRun:
                 if slot_data.get(route.slot) is before:
                     slot_data[route.slot] = kept
                     return payload
-
-    def slot_data(self, slot: Any) -> dict[str, Any]:
-        """A copy of what ``slot`` keeps for this job."""
-        with self._lock:
-            return dict(self._slot_data.get(slot) or {})
 
     # -- running -----------------------------------------------------------------------
 
