@@ -5,6 +5,8 @@ Everything public is importable from here; ``__all__`` is the whole public API.
 
 from __future__ import annotations
 
+import logging
+
 from .connection import Connection
 from .event import Event
 from .exceptions import (
@@ -14,8 +16,11 @@ from .exceptions import (
     DuplicateNameError,
     EntryPointError,
     ForeignJobError,
+    JobCancelledError,
+    JobFailedError,
     JobStateError,
     JobTimeoutError,
+    ReentrantCallError,
     RoutiluxError,
     RoutineTimeoutError,
     SerializationError,
@@ -28,6 +33,7 @@ from .exceptions import (
 )
 from .flow import Flow
 from .graph import Finding
+from .hooks import ActivationInfo, FlowHooks, Outcome
 from .job_state import JobState, JobStatus
 from .merge import register_merge_strategy
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
@@ -46,7 +52,12 @@ from .tracking import ExecutionTracker
 
 __version__ = "1.0.0.dev0"
 
+# A library never configures logging: without this, Python's last-resort handler
+# would print our warnings to stderr in programs that set up no logging.
+logging.getLogger("routilux").addHandler(logging.NullHandler())
+
 __all__ = [
+    "ActivationInfo",
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -65,11 +76,16 @@ __all__ = [
     "ExecutionTracker",
     "Finding",
     "Flow",
+    "FlowHooks",
     "ForeignJobError",
+    "JobCancelledError",
+    "JobFailedError",
     "JobState",
     "JobStateError",
     "JobStatus",
     "JobTimeoutError",
+    "Outcome",
+    "ReentrantCallError",
     "RoutiluxError",
     "Routine",
     "RoutineState",

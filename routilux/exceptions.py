@@ -16,7 +16,11 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   └── ForeignJobError                    a JobState of another flow
     ├── SerializationError (ValueError)        a document that cannot be read or written
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
-    ├── JobStateError (RuntimeError)           pause/resume/cancel in the wrong state
+    ├── JobStateError (RuntimeError)           pause/resume/cancel in the wrong state,
+    │                                          or a write to a job the runtime owns
+    ├── JobFailedError (RuntimeError)          ``job.result()`` of a failed job
+    ├── JobCancelledError (RuntimeError)       ``job.result()`` of a cancelled job
+    ├── ReentrantCallError (RuntimeError)      a handler waits on a slot it holds
     ├── CircuitOpenError (RuntimeError)        a routine's circuit breaker is open
     ├── CheckpointError                        a checkpoint store cannot read or write
     ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
@@ -35,8 +39,11 @@ __all__ = [
     "DuplicateNameError",
     "EntryPointError",
     "ForeignJobError",
+    "JobCancelledError",
+    "JobFailedError",
     "JobStateError",
     "JobTimeoutError",
+    "ReentrantCallError",
     "RoutiluxError",
     "RoutineTimeoutError",
     "SerializationError",
@@ -103,6 +110,28 @@ class JobTimeoutError(RoutiluxError, TimeoutError):
 
 class JobStateError(RoutiluxError, RuntimeError):
     """A job cannot be paused, resumed or cancelled in its current state."""
+
+
+class JobFailedError(RoutiluxError, RuntimeError):
+    """The job failed; its first error is chained as ``__cause__``.
+
+    Raised by :meth:`JobState.result`.
+    """
+
+
+class JobCancelledError(RoutiluxError, RuntimeError):
+    """The job was cancelled (by a user, a timeout or a shutdown).
+
+    Raised by :meth:`JobState.result`.
+    """
+
+
+class ReentrantCallError(RoutiluxError, RuntimeError):
+    """A handler started work that needs a concurrency place it holds itself.
+
+    A routine with ``max_concurrency=1`` whose handler runs a nested sequential job
+    through the same routine would wait for itself forever; this is raised instead.
+    """
 
 
 class CircuitOpenError(RoutiluxError, RuntimeError):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from .connection import Connection
     from .graph import Finding
+    from .hooks import FlowHooks
     from .job_state import JobState
     from .persistence.base import CheckpointStore
     from .resilience import ErrorHandler
@@ -241,6 +242,25 @@ class Flow:
         self._runner.adopt(strategy)
         self._strategy_name = strategy.name
         self._max_workers = strategy.max_workers
+
+    def add_hooks(self, hooks: FlowHooks) -> None:
+        """Call ``hooks`` for every job this flow starts from now on.
+
+        Hooks are told of job start and end and of every activation's start, end
+        and error (see :class:`~routilux.FlowHooks`). A hook that raises is
+        recorded in the job's errors and never stops the job. Not thread-safe: add
+        hooks before running jobs.
+
+        Raises:
+            ConfigurationError: When ``hooks`` is not a FlowHooks.
+        """
+        from .hooks import FlowHooks
+
+        if not isinstance(hooks, FlowHooks):
+            raise ConfigurationError(
+                f"add_hooks expects a FlowHooks instance, got {type(hooks).__name__}"
+            )
+        self._runner.hooks.append(hooks)
 
     def set_error_handler(self, error_handler: ErrorHandler | None) -> None:
         """Use ``error_handler`` for routines without their own."""

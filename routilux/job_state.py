@@ -8,9 +8,11 @@ keeps the hot path free of per-emit model construction.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
+from collections import deque
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -19,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from .exceptions import SerializationError
+from .exceptions import JobStateError, SerializationError
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, json_copy, write_atomic
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "ErrorRecord",
@@ -107,9 +109,51 @@ class JobState(BaseModel):
 
     _history: list[HistoryEntry] = PrivateAttr(default_factory=list)
     _done: threading.Event = PrivateAttr(default_factory=threading.Event)
+    # Set while a runtime ledger owns the job: its lock and its result reader.
+    _owner_lock: threading.Lock | None = PrivateAttr(default=None)
+    _result_of: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
+    _on_done: list[Callable[[], None]] = PrivateAttr(default_factory=list)
 
     def __init__(self, flow_id: str = "", **fields: Any) -> None:
         super().__init__(flow_id=flow_id, **fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._owner_lock is not None and name in type(self).model_fields:
+            raise JobStateError(
+                f"job {self.job_id!r} is run by a flow: its {name!r} is read-only "
+                "(use flow.pause/resume/cancel to change what the job does)"
+            )
+        super().__setattr__(name, value)
+
+    # -- ownership (the runtime's ledger) ------------------------------------------
+
+    def _take_ownership(
+        self,
+        lock: threading.Lock,
+        result_of: Callable[[], dict[str, Any]],
+        history_limit: int | None,
+    ) -> None:
+        """Called by the runtime's ledger: from now on only it writes this job."""
+        self.__pydantic_private__["_owner_lock"] = lock  # type: ignore[index]
+        self.__pydantic_private__["_result_of"] = result_of  # type: ignore[index]
+        if history_limit is not None:
+            history = deque(self._history, maxlen=history_limit)
+            self.__pydantic_private__["_history"] = history  # type: ignore[index]
+
+    def _mark_done(self) -> None:
+        """Wake every waiter (the job completed, failed, was cancelled or paused)."""
+        self._done.set()
+        callbacks, self.__pydantic_private__["_on_done"] = (  # type: ignore[index]
+            self._on_done,
+            [],
+        )
+        for callback in callbacks:
+            callback()
+
+    @property
+    def is_owned(self) -> bool:
+        """True when a flow runs this job (its fields are then read-only)."""
+        return self._owner_lock is not None
 
     # -- history -----------------------------------------------------------------
 
@@ -161,6 +205,56 @@ class JobState(BaseModel):
         """True once the job has stopped running (final status or paused)."""
         return self._done.is_set()
 
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """Like :meth:`wait`, for code running on an event loop.
+
+        Returns:
+            True when the job stopped running, False when ``timeout`` passed first.
+        """
+        if self._done.is_set():
+            return True
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(_resolve, woken)
+
+        self._on_done.append(wake)
+        if self._done.is_set():  # it finished while we registered
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(woken), timeout)
+        except asyncio.TimeoutError:
+            return self._done.is_set()
+        return True
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the job, then return what it produced.
+
+        The result maps the id of every routine with no outgoing connection to the
+        last non-None value its handler returned in this job or, when it returned
+        none, the last payload it emitted.
+
+        Raises:
+            TimeoutError: When the job is still running after ``timeout`` seconds.
+            JobFailedError: When the job failed (its first error is ``__cause__``).
+            JobCancelledError: When the job was cancelled.
+            JobStateError: When the job is paused, or no flow ran this JobState.
+        """
+        if not self._done.wait(timeout):
+            raise TimeoutError(
+                f"job {self.job_id!r} still {self.status.value} after {timeout}s"
+            )
+        if self.status is JobStatus.PAUSED:
+            raise JobStateError(f"job {self.job_id!r} is paused: it has no result yet")
+        result_of = self._result_of
+        if result_of is None:
+            raise JobStateError(
+                f"job {self.job_id!r} was not run by a flow in this process: its "
+                "result was not kept"
+            )
+        return result_of()
+
     # -- serialization -----------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
@@ -173,12 +267,15 @@ class JobState(BaseModel):
             SerializationError: For a payload no JSON can hold (an integer beyond
                 64 bits, nesting deeper than 254 levels).
         """
-        self._adopt_plain_records()
+        lock = self._owner_lock
+        if lock is None:
+            self._adopt_plain_records()
+            data, history = _json_fields(self), list(self._history)
+        else:
+            with lock:  # a consistent snapshot while workers run
+                data, history = _json_fields(self), list(self._history)
         try:
-            data = _json_fields(self)
-            data["execution_history"] = [
-                _history_json(entry) for entry in list(self._history)
-            ]
+            data["execution_history"] = [_history_json(entry) for entry in history]
             raw = orjson.dumps(data, default=_json_default)
         except TypeError as exc:
             raise SerializationError(
@@ -226,7 +323,7 @@ class JobState(BaseModel):
             ) from exc
         state._history = entries
         if state.status.is_final or state.status is JobStatus.PAUSED:
-            state._done.set()
+            state._mark_done()
         return state
 
     def save(self, path: str | Path) -> None:
@@ -256,6 +353,11 @@ class JobState(BaseModel):
             f"JobState(job_id={self.job_id!r}, flow_id={self.flow_id!r}, "
             f"status={self.status.value!r})"
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _timestamp() -> float:

@@ -62,6 +62,15 @@ def _function_parameters(function: Callable[..., Any]) -> tuple[inspect.Paramete
     return tuple(inspect.signature(function).parameters.values())
 
 
+def _is_coroutine_function(handler: Callable[..., Any] | None) -> bool:
+    if handler is None:
+        return False
+    target = getattr(handler, "__func__", handler)
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an async __call__ counts too
+    )
+
+
 def make_invoker(handler: Callable[..., Any] | None) -> Invoker:
     """Build the function that calls ``handler`` by the four signature rules."""
     if handler is None:
@@ -145,6 +154,7 @@ class Slot:
         self._merge_strategy: str | UserMerge = merge_strategy
         self._handler: Callable[..., Any] | None = None
         self._invoke: Invoker = _no_handler
+        self._is_async = False
         self.handler = handler
         self._data: dict[str, Any] = {}
 
@@ -161,6 +171,7 @@ class Slot:
             )
         self._handler = handler
         self._invoke = make_invoker(handler)
+        self._is_async = _is_coroutine_function(handler)
 
     @property
     def merge_strategy(self) -> str | UserMerge:
@@ -176,6 +187,11 @@ class Slot:
     def merger(self) -> Merger:
         """The resolved merge strategy the runtime applies."""
         return self._merger
+
+    @property
+    def is_async(self) -> bool:
+        """True when the handler is ``async def`` (it runs on the event loop)."""
+        return self._is_async
 
     @property
     def invoke(self) -> Invoker:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import deque
 from typing import Any
 
 __all__ = ["ExecutionTracker", "percentile"]
@@ -33,14 +34,16 @@ class ExecutionTracker:
 
     Args:
         flow_id: The flow's id.
+        limit: Keep at most this many runs and this many events (the oldest go
+            first); None keeps all. Flows pass their ``history_limit``.
 
     Thread-safe: records may come from many worker threads at once.
     """
 
-    def __init__(self, flow_id: str = "") -> None:
+    def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         self.flow_id = flow_id
-        self._runs: list[RunEntry] = []
-        self._events: list[EventEntry] = []
+        self._runs: deque[RunEntry] = deque(maxlen=limit)
+        self._events: deque[EventEntry] = deque(maxlen=limit)
         self._open: dict[tuple[str, int], tuple[float, Any]] = {}
         # Guards _open, the pairing of record_routine_start/end calls.
         self._lock = threading.Lock()

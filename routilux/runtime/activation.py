@@ -6,17 +6,20 @@ job keeps the table it started with, so rewiring a flow never disturbs running j
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..connection import apply_mapping
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from ..resilience import ErrorHandler
     from ..routine import Routine
     from ..slot import Slot
-    from .scheduler import JobRun
+    from .ledger import JobLedger
 
-__all__ = ["Activation", "Route", "RouteTable"]
+__all__ = ["Activation", "ActivationState", "Route", "RouteTable"]
 
 
 class Route:
@@ -69,7 +72,7 @@ class RouteTable:
         ids: ``id(routine)`` -> routine id in the flow.
     """
 
-    __slots__ = ("_routines", "by_event", "ids", "targets")
+    __slots__ = ("_routines", "by_event", "ids", "sinks", "targets")
 
     def __init__(
         self,
@@ -92,6 +95,9 @@ class RouteTable:
             key: tuple(route.routine_id for route in routes)
             for key, routes in self.by_event.items()
         }
+        sources = {source_id for source_id, *_ in links}
+        #: Routines with no outgoing connection: what they return is the result.
+        self.sinks = frozenset(routines) - sources
 
     def route_to(self, routine_id: str, slot_name: str) -> Route | None:
         """A route straight into a routine's slot; None when either is unknown."""
@@ -109,15 +115,42 @@ class RouteTable:
         return Route(routine_id, routine, slot, None)
 
 
+class ActivationState(str, Enum):
+    """Where an activation is in its life; the ledger alone moves it.
+
+    ``queued -> running -> settled``, or ``queued -> parked -> queued`` (a pause),
+    or ``queued/parked -> dropped`` (a halt).
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SETTLED = "settled"
+    PARKED = "parked"
+    DROPPED = "dropped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+QUEUED = ActivationState.QUEUED
+RUNNING = ActivationState.RUNNING
+SETTLED = ActivationState.SETTLED
+PARKED = ActivationState.PARKED
+DROPPED = ActivationState.DROPPED
+
+
 class Activation:
     """One handler call to make: a route and the merged payload, in a job.
 
-    Implements the strategies' Task protocol.
+    Implements the strategies' Task protocol; its state changes only through the
+    job's ledger.
     """
 
     __slots__ = (
+        "aborted",
         "attempts",
         "children",
+        "emitted",
         "job",
         "key",
         "limit",
@@ -125,14 +158,15 @@ class Activation:
         "params",
         "payload",
         "route",
-        "settled",
+        "state",
+        "task",
         "timed_out",
-        "watched",
+        "watch",
     )
 
     def __init__(
         self,
-        job: JobRun,
+        job: JobLedger,
         route: Route,
         payload: dict[str, Any],
         params: dict[str, Any] | None = None,
@@ -144,35 +178,28 @@ class Activation:
         # payload, whose accumulated lists would make its memory grow quadratically.
         self.params = payload if params is None else params
         self.attempts = 1
+        self.aborted = False  # the job halted while a retry waited
         self.limit_key = route.routine_id
-        self.limit = route.rx.max_concurrency
-        self.watched = False  # a watchdog enforces a timeout on it
-        self.settled = False
+        self.limit = None if route.slot.is_async else route.rx.max_concurrency
+        self.state = QUEUED
         self.timed_out = False
+        self.watch: Any = None  # the watchdog's handle while a timeout applies
+        self.task: Any = None  # the asyncio task of an async handler
         self.key: str | None = None  # its id in a checkpoint store
         self.children: list[Activation] = []  # emitted, not yet checkpointed
+        self.emitted: list[tuple[str, dict[str, Any]]] = []
 
-    def run(self) -> None:
+    def run(self) -> Future[None] | None:
         """Run the handler within the job (never raises)."""
-        self.job.execute(self)
+        return self.job.run(self)
 
     def drop(self, reason: str) -> None:
         """Account for the activation without running it."""
         self.job.drop(self, reason)
 
-    def claim(self) -> bool:
-        """Settle the activation once: True for the first caller only.
-
-        The handler's return and the watchdog's timeout race for it; activations
-        without a timeout have no race and skip the lock.
-        """
-        if not self.watched:
-            return True
-        with self.job._lock:
-            if self.settled:
-                return False
-            self.settled = True
-            return True
+    def fail(self, error: BaseException) -> None:
+        """Report an error raised around the activation (by its strategy)."""
+        self.job.fail(self, error)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for ``JobState.pending_tasks``."""
@@ -193,4 +220,7 @@ class Activation:
         }
 
     def __repr__(self) -> str:
-        return f"Activation({self.route.routine_id}.{self.route.slot.name})"
+        return (
+            f"Activation({self.route.routine_id}.{self.route.slot.name}, "
+            f"{self.state.value})"
+        )

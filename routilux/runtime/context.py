@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from ..flow import Flow
     from ..job_state import JobState
     from .activation import Activation
-    from .scheduler import JobRun
+    from .ledger import JobLedger
 
 __all__ = ["ExecutionContext", "Frame", "current_frame", "enter", "leave"]
 
@@ -28,7 +28,7 @@ class Frame:
     __slots__ = ("activation", "routine", "routine_id", "run")
 
     def __init__(
-        self, run: JobRun, routine: Any, routine_id: str, activation: Activation
+        self, run: JobLedger, routine: Any, routine_id: str, activation: Activation
     ) -> None:
         self.run = run
         self.routine = routine

@@ -1,133 +1,151 @@
-"""What happens around a handler call: retries, circuit breakers, error records.
+"""Failures: a handler's error by its policy, timeouts, and errors around a task.
 
-Kept apart from the scheduler so that its bookkeeping stays readable; nothing here
-takes the scheduler's lock.
+Every error ends in the job's ``errors`` and, when it fails the job, halts it; an
+error that escaped the runtime itself (a store, a strategy, a bug) fails the job
+with its cause recorded and settles the activation, so no waiter hangs.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-)
-
-from ..records import ErrorRecord, RoutineStatus
-from ..resilience import ErrorHandler, ErrorStrategy
+from ..exceptions import RoutineTimeoutError
+from ..hooks import Outcome
+from ..records import RoutineState, RoutineStatus
+from . import aio
+from .activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
+from .completion import Completion
+from .invoker import outcome_status, safe_text
+from .ledger_base import STOP_ON_ERROR, _wall
 
 if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable
+    from ..resilience import ErrorHandler
+    from .activation import Route
 
-    from .activation import Activation
+__all__ = ["Failures"]
 
-__all__ = ["RetryAbortedError", "call_handler", "error_record", "outcome_of"]
-
-
-def _invoke_once(activation: Activation) -> None:
-    route = activation.route
-    breaker = route.routine._rx.breaker
-    if breaker is None:
-        route.slot.invoke(activation.payload)
-        return
-    breaker.call(route.slot.invoke, activation.payload)  # CircuitOpenError when open
+_perf = time.perf_counter
 
 
-class RetryAbortedError(Exception):
-    """Internal: the job halted while a retry waited; ``error`` is the last one."""
+class Failures(Completion):
+    """Records errors and fails jobs; never lets an error escape."""
 
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def _handler_of(self, route: Route) -> ErrorHandler | None:
+        return route.rx.error_handler or self._flow_error_handler
 
+    def _apply_error(
+        self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
+    ) -> bool:
+        """Record a handler's error by its policy (lock held); True: the job fails."""
+        route = activation.route
+        rid = route.routine_id
+        if activation.aborted:
+            # The job halted during a retry's wait: the error was recorded when
+            # the retry was scheduled, and the halt is already decided.
+            self._states[rid] = RoutineState(
+                status=RoutineStatus.FAILED.value,
+                error=safe_text(exc),
+                error_type=type(exc).__name__,
+            )
+            return False
+        self._error(rid, route.slot.name, exc, activation.attempts)
+        status = outcome_status(handler, exc)
+        error = {"error": safe_text(exc), "error_type": type(exc).__name__}
+        retried = handler is not None and handler.strategy == "retry"
+        self._states[rid] = RoutineState(
+            status=status.value,
+            **error,
+            retry_count=max(activation.attempts - 1, 0) if retried else None,
+        )
+        event = "error" if status is RoutineStatus.FAILED else status.value
+        self._history.append((rid, event, error, _wall()))
+        if status is not RoutineStatus.FAILED:
+            return False
+        self._halt_locked(
+            STOP_ON_ERROR, f"{type(exc).__name__} in routine {rid!r}: {error['error']}"
+        )
+        return True
 
-def call_handler(
-    activation: Activation,
-    handler: ErrorHandler | None,
-    stop_event: threading.Event,
-    on_retry: Callable[[BaseException], None],
-) -> None:
-    """Call the activation's handler, retrying as ``handler`` says.
+    def on_timeout(self, activation: Activation, timeout: float) -> None:
+        """Settle an activation still running past its deadline (watchdog thread)."""
+        route = activation.route
+        error = RoutineTimeoutError(
+            f"routine {route.routine_id!r} (slot {route.slot.name!r}) ran longer than "
+            f"its timeout of {timeout:g}s; what it emits from now on is discarded"
+        )
+        with self._lock:
+            if activation.state is not RUNNING:
+                return  # it finished just in time
+            activation.state = SETTLED
+            activation.timed_out = True
+            children, activation.children = activation.children, []
+            failed = self._apply_error(activation, error, self._handler_of(route))
+            parked = self._take_parked_if_halted()
+            task = activation.task
+        if task is not None:
+            aio.call_soon(task.cancel)  # an async handler is stopped for real
+        outcome = Outcome(error=error, attempts=activation.attempts, timed_out=True)
+        outcome.emitted = activation.emitted
+        assert self.observers is not None
+        now = _perf()
+        self.observers.activation_ended(activation, outcome, now - timeout, now, failed)
+        self._release(activation, children)
+        self._finish(1 + parked)
 
-    Retry waits end as soon as ``stop_event`` is set (cancel, shutdown, stop), and
-    tenacity then stops retrying. ``on_retry`` receives each error that is about to
-    be retried; the last error, when the call did not succeed, is raised.
-    """
-    if handler is None or handler.strategy is not ErrorStrategy.RETRY:
-        _invoke_once(activation)
-        return
+    # -- failures around a handler --
 
-    def wait(state: RetryCallState) -> float:
-        return handler.delay_before(state.attempt_number)
+    def fail(self, activation: Activation | None, exc: BaseException) -> None:
+        """An error escaped a task or the runtime itself: fail the job, settle it.
 
-    sleep: Callable[[float], Any] = handler.sleep or stop_event.wait
+        Never raises. Called by strategies (``Task.fail``) and by the ledger.
+        """
+        try:
+            self._break(activation, exc, exc, settle=True)
+        except BaseException:  # noqa: BLE001 - the very last resort
+            from .observers import log
 
-    def pause(seconds: float) -> None:
-        sleep(seconds)
+            log.exception("job %s could not record a failure", self.job_state.job_id)
+            self.job_state._mark_done()
 
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if error is not None:
-            on_retry(error)
+    def _break(
+        self,
+        activation: Activation | None,
+        error: BaseException,
+        cause: BaseException,
+        settle: bool = False,
+    ) -> None:
+        if error is not cause:
+            error.__cause__ = cause
+        settled = 0
+        with self._lock:
+            rid = activation.route.routine_id if activation is not None else ""
+            slot = activation.route.slot.name if activation is not None else ""
+            attempt = activation.attempts if activation is not None else 1
+            if settle and activation is not None:
+                if activation.state in (QUEUED, RUNNING):
+                    activation.state = SETTLED
+                    self._awaiting.discard(activation)
+                    settled = 1
+                elif activation.state is PARKED:
+                    self._parked.remove(activation)
+                    activation.state = DROPPED
+                    settled = 1
+            self._error(rid, slot, error, attempt)
+            self._halt_locked(
+                STOP_ON_ERROR, f"{type(error).__name__}: {safe_text(error)}"
+            )
+            parked = self._take_parked_if_halted()
+        assert self.observers is not None
+        self.observers.job_failed(error)
+        if settled or parked:
+            self._finish(settled + parked)
 
-    retrying = Retrying(
-        stop=stop_after_attempt(handler.max_retries + 1)
-        | stop_when_event_set(stop_event),
-        wait=wait,
-        retry=retry_if_exception_type(handler.retryable_exceptions)
-        & retry_if_not_exception_type(RetryAbortedError),
-        sleep=pause,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    attempts = 0
-    last_error: BaseException | None = None
-    try:
-        for attempt in retrying:
-            with attempt:
-                if last_error is not None and stop_event.is_set():
-                    # Halted during the wait: no new attempt starts. The last
-                    # error was recorded when the retry was scheduled.
-                    raise RetryAbortedError(last_error)
-                attempts += 1
-                activation.attempts = attempts
-                try:
-                    _invoke_once(activation)
-                except Exception as exc:
-                    last_error = exc
-                    raise
-    finally:
-        handler.retry_count = attempts - 1
-
-
-def outcome_of(handler: ErrorHandler | None, exc: BaseException) -> RoutineStatus:
-    """The routine status an error leaves, by the applicable error handler."""
-    if handler is None:
-        return RoutineStatus.FAILED
-    if handler.strategy is ErrorStrategy.SKIP:
-        return RoutineStatus.SKIPPED
-    if handler.handle_error(exc):
-        return RoutineStatus.ERROR_CONTINUED
-    return RoutineStatus.FAILED
-
-
-def error_record(activation: Activation, exc: BaseException) -> ErrorRecord:
-    """The JobState.errors entry for ``exc`` raised by ``activation``'s handler."""
-    return ErrorRecord(
-        routine_id=activation.route.routine_id,
-        slot=activation.route.slot.name,
-        error_type=type(exc).__name__,
-        message=str(exc),
-        traceback="".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__)
-        ),
-        attempt=activation.attempts,
-        time=time.time(),
-    )
+    def drop(self, activation: Activation, reason: str) -> None:
+        """Account for an activation that will not run (its strategy shut down)."""
+        with self._lock:
+            if activation.state is not QUEUED:
+                return
+            self._drop_locked((activation,))
+        self.halt(reason)
+        self._finish(1)

@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .scheduler import JobRun
+    from .ledger import JobLedger
 
 __all__ = ["FlowJobs"]
 
@@ -18,26 +18,26 @@ class FlowJobs:
         # Guards _active.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._active: dict[str, JobRun] = {}
+        self._active: dict[str, JobLedger] = {}
 
-    def add(self, run: JobRun) -> None:
+    def add(self, run: JobLedger) -> None:
         """Count ``run`` as active."""
         with self._lock:
             self._active[run.job_state.job_id] = run
 
-    def discard(self, run: JobRun) -> None:
+    def discard(self, run: JobLedger) -> None:
         """Stop counting ``run``; wake waiters when none is left."""
         with self._lock:
             self._active.pop(run.job_state.job_id, None)
             if not self._active:
                 self._changed.notify_all()
 
-    def get(self, job_id: str) -> JobRun | None:
+    def get(self, job_id: str) -> JobLedger | None:
         """The active run of ``job_id``, or None."""
         with self._lock:
             return self._active.get(job_id)
 
-    def all(self) -> list[JobRun]:
+    def all(self) -> list[JobLedger]:
         """Every active run."""
         with self._lock:
             return list(self._active.values())

@@ -6,21 +6,29 @@ to the wiring), the strategies by name, the set of active jobs.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, ForeignJobError, JobStateError
+from ..exceptions import (
+    CheckpointError,
+    ConfigurationError,
+    ForeignJobError,
+    JobStateError,
+    RoutiluxError,
+)
 from ..job_state import JobState, JobStatus
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
 from .checkpoint import Checkpointer, next_key
 from .jobs import FlowJobs
-from .scheduler import JobRun
+from .ledger import JobLedger
+from .observers import Observers
+from .stats import FlowStats
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from ..flow import Flow
+    from ..hooks import FlowHooks
     from ..routine import Routine
     from ..strategies.base import ExecutionStrategy
 
@@ -38,13 +46,15 @@ class FlowRunner:
         self._flow = flow
         self._catalog = StrategyCatalog(f"routilux-{flow.flow_id}")
         self._jobs = FlowJobs()
-        self._paused: dict[str, JobRun] = {}
+        self._paused: dict[str, JobLedger] = {}
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
         self._routes: RouteTable | None = None
         self._version = 0
         self.closed = False
+        self.stats_of_jobs = FlowStats()
+        self.hooks: list[FlowHooks] = []
 
-    # -- wiring --------------------------------------------------------------------
+    # -- wiring --
 
     def invalidate_routes(self) -> None:
         """Forget the compiled routes: the wiring changed."""
@@ -72,7 +82,7 @@ class FlowRunner:
                 self._routes = routes
         return routes
 
-    # -- strategies ----------------------------------------------------------------
+    # -- strategies --
 
     def strategy(self, name: str, max_workers: int) -> ExecutionStrategy:
         """The flow's strategy ``name`` with ``max_workers`` (made on first use)."""
@@ -82,7 +92,7 @@ class FlowRunner:
         """Use a strategy object given by the user."""
         self._catalog.put(strategy)
 
-    # -- jobs ----------------------------------------------------------------------
+    # -- jobs --
 
     def execute(
         self,
@@ -92,22 +102,39 @@ class FlowRunner:
         workers: int,
         timeout: float | None = None,
     ) -> JobState:
-        """Start a job (checked by the flow) and return its state."""
-        flow = self._flow
+        """Start a job (checked by the flow) and return its state.
+
+        When the job cannot start (its checkpoint store fails), it is ended as
+        failed, forgotten, and the error raised: no phantom job is left active.
+        """
         lane = self.strategy(name, workers).open_lane()
-        job_state = JobState(flow.flow_id)
-        if flow.history_limit is not None:
-            job_state._history = deque(maxlen=flow.history_limit)  # type: ignore[assignment]
-        run = self._new_run(job_state, lane)
+        run = self._new_run(JobState(self._flow.flow_id), lane)
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)
-        run.start(entry_id, params)
-        return job_state
+        self._begin(run, lambda: run.start(entry_id, params))
+        return run.job_state
 
-    def _new_run(self, job_state: JobState, lane: Any, first_key: int = 0) -> JobRun:
+    def _begin(self, run: JobLedger, start: Any) -> None:
+        """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
+        try:
+            start()
+        except BaseException as exc:
+            state = run.job_state
+            self._jobs.discard(run)
+            if state.status is JobStatus.PAUSED:
+                self._paused[state.job_id] = run  # a failed resume: still paused
+            if isinstance(exc, RoutiluxError) or not isinstance(exc, Exception):
+                raise
+            raise CheckpointError(
+                f"job {state.job_id!r} could not start: {type(exc).__name__}: {exc}"
+            ) from exc
+        if run.interrupt is not None:
+            raise run.interrupt  # Ctrl-C during a sequential job, now settled
+
+    def _new_run(self, job_state: JobState, lane: Any, first_key: int = 0) -> JobLedger:
         flow = self._flow
-        tracker = ExecutionTracker(flow.flow_id)
+        tracker = ExecutionTracker(flow.flow_id, flow.history_limit)
         flow.execution_tracker = tracker
         store = flow.checkpoint_store
         checkpoint = (
@@ -115,20 +142,24 @@ class FlowRunner:
             if store is not None
             else None
         )
-        return JobRun(
+        run = JobLedger(
             flow,
             self.routes(),
             job_state,
-            tracker,
             lane,
             flow.error_handler,
             self._job_stopped,
             self._watchdog,
             flow.default_timeout,
             checkpoint,
+            flow.history_limit,
         )
+        run.observers = Observers(
+            job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
+        )
+        return run
 
-    def _job_stopped(self, run: JobRun) -> None:
+    def _job_stopped(self, run: JobLedger) -> None:
         job_id = run.job_state.job_id
         if run.job_state.status is JobStatus.PAUSED:
             self._paused[job_id] = run
@@ -136,9 +167,9 @@ class FlowRunner:
             self._paused.pop(job_id, None)
         self._jobs.discard(run)
 
-    # -- pause, resume, cancel -----------------------------------------------------
+    # -- pause, resume, cancel --
 
-    def _run_of(self, job_state: JobState) -> JobRun | None:
+    def _run_of(self, job_state: JobState) -> JobLedger | None:
         job_id = job_state.job_id
         return self._jobs.get(job_id) or self._paused.get(job_id)
 
@@ -164,7 +195,7 @@ class FlowRunner:
                 return self._restart(run, activations, name, workers)
             job = run_of_id.job_state
         job_state = job
-        held: JobRun | None = self._paused.pop(job_state.job_id, None)
+        held: JobLedger | None = self._paused.pop(job_state.job_id, None)
         if held is not None:
             run, activations = held, held.take_parked()
         elif (active := self._jobs.get(job_state.job_id)) is not None:
@@ -184,11 +215,11 @@ class FlowRunner:
         return self._restart(run, activations, name, workers)
 
     def _restart(
-        self, run: JobRun, activations: list[Activation], name: str, workers: int
+        self, run: JobLedger, activations: list[Activation], name: str, workers: int
     ) -> JobState:
         lane = self.strategy(name, workers).open_lane()
         self._jobs.add(run)
-        run.restart(activations, lane)
+        self._begin(run, lambda: run.restart(activations, lane))
         return run.job_state
 
     def _stored(self, job_id: str) -> bool:
@@ -198,7 +229,7 @@ class FlowRunner:
             for summary in store.list_jobs(self._flow.flow_id)
         )
 
-    def _load(self, job_id: str) -> tuple[JobRun, list[Activation]]:
+    def _load(self, job_id: str) -> tuple[JobLedger, list[Activation]]:
         """A run for a job kept in the flow's checkpoint store (after a crash)."""
         store = self._flow.checkpoint_store
         if store is None:
@@ -223,7 +254,11 @@ class FlowRunner:
         return run, activations
 
     def _activations(
-        self, run: JobRun, job_state: JobState, items: list[dict[str, Any]], where: str
+        self,
+        run: JobLedger,
+        job_state: JobState,
+        items: list[dict[str, Any]],
+        where: str,
     ) -> list[Activation]:
         routes = self.routes()
         activations = []
@@ -240,7 +275,7 @@ class FlowRunner:
             activations.append(activation)
         return activations
 
-    def _rebuild(self, job_state: JobState) -> tuple[JobRun, list[Activation]]:
+    def _rebuild(self, job_state: JobState) -> tuple[JobLedger, list[Activation]]:
         """A run for a paused JobState made elsewhere, from its pending tasks."""
         routes = self.routes()
         current = job_state.current_routine_id
@@ -285,20 +320,18 @@ class FlowRunner:
             route.slot.receive(route.map(data))
 
     def stats(self) -> dict[str, Any]:
-        """Pool statistics, active jobs and routine timings of the latest job."""
-        tracker = self._flow.execution_tracker
-        routines: dict[str, Any] = {}
-        if tracker is not None:
-            routines = tracker.performance_metrics["routines"]
+        """Pool statistics, jobs, and routine figures over every job of the flow."""
+        figures = self.stats_of_jobs.snapshot()
         return {
             "flow_id": self._flow.flow_id,
             "strategies": self._catalog.stats(),
             "active_jobs": len(self._jobs),
             "paused_jobs": len(self._paused),
-            "routines": routines,
+            "jobs": figures["jobs"],
+            "routines": figures["routines"],
             "circuit_breakers": {
-                rid: routine._rx.breaker.stats()
+                rid: breaker.stats()
                 for rid, routine in self._flow.routines.items()
-                if routine._rx.breaker is not None
+                if (breaker := routine.get_circuit_breaker()) is not None
             },
         }

@@ -10,12 +10,18 @@ with :func:`register_strategy`; ``Flow(execution_strategy=name)`` then finds it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..exceptions import ConfigurationError, DuplicateNameError, UnknownStrategyError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+_log = logging.getLogger("routilux.strategies")
 
 __all__ = [
     "ExecutionStrategy",
@@ -26,6 +32,7 @@ __all__ = [
     "create_strategy",
     "register_strategy",
     "registered_strategies",
+    "run_task",
 ]
 
 
@@ -50,11 +57,23 @@ class Task(Protocol):
     limit_key: str
     limit: int | None
 
-    def run(self) -> None:
-        """Do the work. Never raises: the runtime records every error."""
+    def run(self) -> Future[None] | None:
+        """Do the work.
+
+        Returns None when the task is finished, or a future that completes when it
+        is (work handed to an event loop or another process); the strategy counts
+        the task as in flight until then. Should not raise: a strategy that catches
+        an exception here reports it with :meth:`fail`.
+        """
 
     def drop(self, reason: str) -> None:
         """Account for the task without running it (shutdown, cancellation)."""
+
+    def fail(self, error: BaseException) -> None:
+        """Report an exception that escaped :meth:`run` (or the strategy's own).
+
+        The runtime records it and fails the job, so no waiter is left hanging.
+        """
 
 
 class JobLane(Protocol):
@@ -108,6 +127,32 @@ class ExecutionStrategy(Protocol):
 
     def stats(self) -> dict[str, Any]:
         """Pool statistics: workers, busy, queued, completed, dropped."""
+
+
+def run_task(
+    task: Task, dropping: bool = False, *, reraise_interrupts: bool = False
+) -> Future[None] | None:
+    """Run (or drop) ``task``; an exception that escapes is reported to the task.
+
+    Every strategy runs tasks through this, so that no error raised around a task
+    is lost and no job waits for a task that will never finish. With
+    ``reraise_interrupts`` (a strategy running in the caller's thread), a
+    ``BaseException`` that is not an ``Exception`` (Ctrl-C) is raised again once
+    reported.
+    """
+    try:
+        if dropping:
+            task.drop("shutdown")
+            return None
+        return task.run()
+    except BaseException as exc:
+        try:
+            task.fail(exc)
+        except BaseException:  # noqa: BLE001 - the runtime's last resort failed too
+            _log.exception("a task's failure could not be reported: %r", task)
+        if reraise_interrupts and not isinstance(exc, Exception):
+            raise
+        return None
 
 
 #: Builds a strategy: ``factory(max_workers=..., name_prefix=...)``.

@@ -4,41 +4,127 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import StrategyShutdownError
-from .base import StrategyState, Task
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+from ..exceptions import ReentrantCallError, StrategyShutdownError
+from .base import StrategyState, Task, run_task
 
 __all__ = ["SequentialStrategy"]
 
 
-class _SequentialLane:
-    """A job's FIFO; :meth:`start` runs it to the end in the caller's thread."""
+class _Gate:
+    """A routine's concurrency limit across the threads running sequential jobs."""
 
-    __slots__ = ("_queue", "_strategy", "submit")
+    __slots__ = ("_holders", "_semaphore")
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = threading.Semaphore(limit)
+        self._holders: dict[int, int] = {}  # thread id -> places it holds
+
+    def acquire(self, task: Task) -> None:
+        me = threading.get_ident()
+        if self._semaphore.acquire(blocking=False):
+            self._holders[me] = self._holders.get(me, 0) + 1
+            return
+        if self._holders.get(me):
+            # A handler of this routine started a nested job in its own thread:
+            # waiting here would wait for ourselves forever.
+            raise ReentrantCallError(
+                f"routine {task.limit_key!r} (max_concurrency={task.limit}) is "
+                "already running in this thread: a nested sequential job through "
+                "it would wait for itself; use the concurrent strategy or raise "
+                "the limit"
+            )
+        self._semaphore.acquire()
+        self._holders[me] = self._holders.get(me, 0) + 1
+
+    def release(self) -> None:
+        me = threading.get_ident()
+        left = self._holders.get(me, 1) - 1
+        if left:
+            self._holders[me] = left
+        else:
+            self._holders.pop(me, None)
+        self._semaphore.release()
+
+
+class _SequentialLane:
+    """A job's FIFO; :meth:`start` runs it to the end in the caller's thread.
+
+    A task handed to an event loop (an ``async def`` handler) is *outstanding*:
+    the lane waits for it, and for whatever it submits meanwhile, before
+    :meth:`start` returns.
+    """
+
+    __slots__ = ("_outstanding", "_queue", "_strategy", "_wake")
 
     def __init__(self, strategy: SequentialStrategy) -> None:
         self._strategy = strategy
         self._queue: deque[Task] = deque()
-        self.submit = self._queue.append
+        # Guards _outstanding; submit() from another thread wakes the lane.
+        self._wake = threading.Condition(threading.Lock())
+        self._outstanding = 0
+
+    def submit(self, task: Task) -> None:
+        """Queue ``task`` (from the lane's own thread, or the event loop's)."""
+        self._queue.append(task)
+        if self._outstanding:
+            with self._wake:
+                self._wake.notify()
+
+    def _next(self) -> Task | None:
+        queue = self._queue
+        if queue:
+            return queue.popleft()
+        with self._wake:
+            while not queue and self._outstanding:
+                self._wake.wait()
+            return queue.popleft() if queue else None
+
+    def _done(self, _: object) -> None:
+        with self._wake:
+            self._outstanding -= 1
+            self._wake.notify()
 
     def start(self, tasks: list[Task]) -> None:
-        queue = self._queue
-        queue.extend(tasks)
+        self._queue.extend(tasks)
         strategy = self._strategy
         strategy.lane_started()
         ran = 0
+        interrupt: BaseException | None = None
         try:
-            while queue:
-                task = queue.popleft()
+            while (task := self._next()) is not None:
                 ran += 1
-                if task.limit is None:
-                    task.run()
-                else:
-                    with strategy.gate(task):
-                        task.run()
+                try:
+                    pending = self._run(task)
+                except BaseException as exc:  # noqa: BLE001 - run_task reported it
+                    interrupt = interrupt or exc
+                    continue
+                if pending is not None:
+                    with self._wake:
+                        self._outstanding += 1
+                    pending.add_done_callback(self._done)
         finally:
             strategy.lane_finished(ran)
+        if interrupt is not None:
+            raise interrupt  # Ctrl-C in this thread, once the job is settled
+
+    def _run(self, task: Task) -> Future[None] | None:
+        if task.limit is None:
+            return run_task(task, reraise_interrupts=True)
+        gate = self._strategy.gate(task)
+        try:
+            gate.acquire(task)
+        except ReentrantCallError as exc:
+            task.fail(exc)
+            return None
+        try:
+            return run_task(task, reraise_interrupts=True)
+        finally:
+            gate.release()
 
 
 class SequentialStrategy:
@@ -66,7 +152,7 @@ class SequentialStrategy:
         # Guards _gates, _running (jobs looping now) and _completed (tasks run).
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._gates: dict[str, threading.Semaphore] = {}
+        self._gates: dict[str, _Gate] = {}
 
     @property
     def state(self) -> StrategyState:
@@ -94,14 +180,12 @@ class SequentialStrategy:
             if not self._running:
                 self._idle.notify_all()
 
-    def gate(self, task: Task) -> threading.Semaphore:
-        """The semaphore enforcing ``task``'s concurrency limit across threads."""
+    def gate(self, task: Task) -> _Gate:
+        """The gate enforcing ``task``'s concurrency limit across threads."""
         with self._lock:
             gate = self._gates.get(task.limit_key)
             if gate is None:
-                gate = self._gates[task.limit_key] = threading.Semaphore(
-                    task.limit or 1
-                )
+                gate = self._gates[task.limit_key] = _Gate(task.limit or 1)
             return gate
 
     def wait_idle(self, timeout: float | None = None) -> bool:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Future
 
 from ..exceptions import StrategyShutdownError
-from .base import StrategyState, Task
+from .base import StrategyState, Task, run_task
 
 __all__ = ["ThreadedStrategy"]
 
@@ -50,6 +54,7 @@ class ThreadedStrategy:
         self._drainers = 0
         self._in_flight = 0  # accepted and not yet finished (queued + parked + busy)
         self._busy = 0
+        self._awaiting = 0  # handed to an event loop, not yet finished
         self._completed = 0
         self._dropped = 0
         self._gate_running: dict[str, int] = {}
@@ -121,8 +126,8 @@ class ThreadedStrategy:
                 if not self._ready or self._drainers:
                     return
                 task = self._ready.popleft()
-            task.drop("shutdown")
-            self._settle(task, started=False, ran=False)
+            run_task(task, dropping=True)
+            self._settle(task, ran=False)
 
     def _drain(self) -> None:
         lock = self._lock
@@ -135,18 +140,31 @@ class ThreadedStrategy:
                 task = ready.popleft()
                 self._busy += 1
                 dropping = self._dropping
+            pending = None
             try:
-                if dropping:
-                    task.drop("shutdown")
-                else:
-                    task.run()
+                pending = run_task(task, dropping)
             finally:
-                self._settle(task, started=True, ran=not dropping)
+                # Whatever happened above, the worker is free again and the task is
+                # accounted for: a lost drainer would stall the pool for good.
+                with lock:
+                    self._busy -= 1
+                    if pending is not None:
+                        self._awaiting += 1
+                if pending is None:
+                    self._settle(task, ran=not dropping)
+                else:
+                    pending.add_done_callback(self._settler(task))
 
-    def _settle(self, task: Task, started: bool, ran: bool) -> None:
+    def _settler(self, task: Task) -> Callable[[Future[None]], None]:
+        def settle(_: Future[None]) -> None:
+            self._settle(task, ran=True, waited=True)
+
+        return settle
+
+    def _settle(self, task: Task, ran: bool, waited: bool = False) -> None:
         with self._lock:
-            if started:
-                self._busy -= 1
+            if waited:
+                self._awaiting -= 1
             if ran:
                 self._completed += 1
             else:
@@ -158,10 +176,20 @@ class ThreadedStrategy:
                 if waiting:
                     # The freed place goes to the next parked task of that routine.
                     self._ready.append(waiting.popleft())
+                    if self._drainers < self.max_workers and not self._dropping:
+                        self._drainers += 1
+                        spawn = True
+                    else:
+                        spawn = False
                 else:
                     self._gate_running[key] -= 1
+                    spawn = False
+            else:
+                spawn = False
             if not self._in_flight:
                 self._idle.notify_all()
+        if spawn:
+            self._spawn_drainer()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running. Thread-safe."""
@@ -175,8 +203,10 @@ class ThreadedStrategy:
             wait: True drains every queued and running task (tasks they emit
                 included) before the threads are released. False drops what has
                 not started and returns without joining the threads.
-            timeout: With ``wait``, the longest time to wait for the drain; work
-                still queued after it is dropped.
+            timeout: With ``wait``, the longest time to wait for the drain. Work
+                still queued after it is dropped, and the call returns without
+                joining threads whose handler still runs (Python cannot stop them);
+                they end when their handler returns.
         """
         self._state = StrategyState.CLOSED
         if wait and self.wait_idle(timeout):
@@ -184,7 +214,7 @@ class ThreadedStrategy:
             return
         with self._lock:
             self._dropping = True
-        self._executor.shutdown(wait=wait)
+        self._executor.shutdown(wait=False)
 
     def stats(self) -> dict[str, Any]:
         """Pool statistics: workers, busy, queued, completed, dropped. Thread-safe."""
@@ -193,7 +223,8 @@ class ThreadedStrategy:
                 "strategy": self.name,
                 "workers": self.max_workers,
                 "busy": self._busy,
-                "queued": self._in_flight - self._busy,
+                "awaiting": self._awaiting,
+                "queued": self._in_flight - self._busy - self._awaiting,
                 "completed": self._completed,
                 "dropped": self._dropped,
                 "state": self._state.value,

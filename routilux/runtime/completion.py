@@ -1,0 +1,148 @@
+"""Completion: how a job ends, and what it produced.
+
+The completion rule (done when nothing is queued, running or parked; paused when
+everything pending is parked), the final checkpoint write, observers' ``job_end``,
+waking waiters, and :meth:`Completion.result`. Waiters are always woken, whatever
+failed on the way (see ``_stopped``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ..exceptions import CheckpointError, JobCancelledError, JobFailedError
+from ..job_state import JobStatus
+from .invoker import safe_text
+from .ledger_base import STOP_ON_ERROR, LedgerBase, _wall
+
+__all__ = ["Completion"]
+
+
+class Completion(LedgerBase):
+    """Ends jobs: completion, pause, the final write and the result."""
+
+    def abandon(self, error: BaseException) -> None:
+        """The job could not start (its store failed): end it as failed, at once."""
+        with self._lock:
+            self._error(self.job_state.current_routine_id or "", "", error, 1)
+            self._halted = STOP_ON_ERROR
+            self._pending = 0
+            self._set(
+                status=JobStatus.FAILED,
+                cancel_source=STOP_ON_ERROR,
+                cancel_reason=f"the job could not start: {safe_text(error)}",
+            )
+        self._stop_event.set()
+        self.job_state._mark_done()
+
+    # -- completion --
+
+    def _finish(self, settled: int) -> None:
+        with self._lock:
+            self._pending -= settled
+            if self._pending == 0:
+                pausing = False
+            elif (
+                self._paused
+                and not self._pause_settled
+                and self._pending == len(self._parked)
+            ):
+                self._pause_settled = True
+                pausing = True
+                self._set(
+                    pending_tasks=[a.describe() for a in self._parked],
+                    status=JobStatus.PAUSED,
+                )
+            else:
+                return
+        if pausing:
+            self._stopped(save=True)
+        else:
+            self._complete()
+
+    def _complete(self) -> None:
+        with self._lock:
+            entry = self.job_state.current_routine_id or ""
+            if self._halted is None:
+                status = JobStatus.COMPLETED
+                self._history.append((entry, "completed", {}, _wall()))
+            elif self._halted == STOP_ON_ERROR:
+                status = JobStatus.FAILED
+                if self._dropped:
+                    self._history.append(
+                        (entry, "dropped", {"count": self._dropped}, _wall())
+                    )
+            else:
+                status = JobStatus.CANCELLED
+                record = {"source": self._halted, "dropped": self._dropped}
+                self._history.append((entry, "cancelled", record, _wall()))
+            self._set(
+                status=status, pending_tasks=[], updated_at=datetime.now(timezone.utc)
+            )
+        self._stopped(save=False)
+
+    def _stopped(self, save: bool) -> None:
+        """The job stopped running: write it out, tell observers, wake waiters."""
+        try:
+            if self._deadline is not None and not save:
+                self._deadline.cancel()
+            if self._checkpoint is not None:
+                self._write_final(save)
+            assert self.observers is not None
+            self.observers.job_ended()
+        finally:
+            if save:  # paused: resume() must find it filed as paused first
+                self._on_done(self)
+                self.job_state._mark_done()
+            else:
+                self.job_state._mark_done()
+                self._on_done(self)
+
+    def _write_final(self, paused: bool) -> None:
+        assert self._checkpoint is not None
+        try:
+            if paused:
+                self._checkpoint.save(self.job_state)
+            else:
+                self._checkpoint.end(self.job_state)
+        except BaseException as exc:  # noqa: BLE001 - the job fails, visibly
+            error = CheckpointError(
+                f"job {self.job_state.job_id!r}: the final checkpoint failed: "
+                f"{type(exc).__name__}: {safe_text(exc)}"
+            )
+            error.__cause__ = exc
+            with self._lock:
+                self._error("", "", error, 1)
+                if self._halted is None:
+                    self._halted = STOP_ON_ERROR
+                    self._set(
+                        cancel_source=STOP_ON_ERROR, cancel_reason=safe_text(error)
+                    )
+                self._set(status=JobStatus.FAILED)
+            assert self.observers is not None
+            self.observers.job_failed(error)
+
+    # -- the result --
+
+    def result(self) -> dict[str, Any]:
+        """What the job produced, by sink routine id (see :meth:`JobState.result`)."""
+        with self._lock:
+            merged = dict(self._unconsumed)
+            for rid in list(merged):
+                if rid not in self.routes.sinks:
+                    del merged[rid]
+            merged.update(self._results)
+            first = self._first_error
+        status = self.job_state.status
+        if status is JobStatus.FAILED:
+            text = safe_text(first) if first is not None else "no error recorded"
+            raise JobFailedError(
+                f"job {self.job_state.job_id!r} failed: {text}"
+            ) from first
+        if status is JobStatus.CANCELLED:
+            raise JobCancelledError(
+                f"job {self.job_state.job_id!r} was cancelled "
+                f"({self.job_state.cancel_source}): {self.job_state.cancel_reason}"
+            )
+        return merged

@@ -1,0 +1,403 @@
+"""The ledger: the one object per job that changes job and activation state.
+
+Every activation moves ``queued -> running -> settled`` (or ``parked`` by a pause,
+or ``dropped`` by a halt), each move made here, under the ledger's lock, after
+checking the state it moves from: a second settle of the same activation is
+refused. The ledger owns the pending count and the completion rule (a job is done
+when nothing is queued, running or parked, and paused when everything pending is
+parked), the halt and pause flags, the job's result, and every write to its
+:class:`JobState`, which users then see as a read-only view.
+
+The invoker turns a handler call into an :class:`~routilux.hooks.Outcome`; the
+ledger only reads outcomes. Strategies report whatever escapes a task through
+:meth:`JobLedger.fail`, so no error vanishes and every wait returns.
+
+Locks and their order. User code (handlers, merges, hooks, stores) never runs
+while one is held, except the built-in ``append`` merge, which is not user code:
+
+1. ``JobLedger._lock`` (also the JobState's snapshot lock): pending count, halt and
+   pause flags, parked list, slot data, activation states, JobState fields.
+2. ``FlowJobs._lock`` (runtime/jobs.py), ``Watchdog._lock``: taken after 1 is
+   released, never while it is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import CheckpointError
+from ..hooks import Outcome
+from ..job_state import JobStatus
+from ..records import RoutineState, RoutineStatus
+from . import aio
+from .activation import QUEUED, RUNNING, SETTLED, Activation
+from .failures import Failures
+from .invoker import invoke, invoke_async, safe_text
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..resilience import ErrorHandler
+    from ..strategies.base import JobLane
+    from .activation import Route
+
+__all__ = ["JobLedger"]
+
+_perf = time.perf_counter
+_wall = time.time
+
+
+class JobLedger(Failures):
+    """One job's ledger: routes emits, runs activations, settles their outcomes.
+
+    Built by the runner with the arguments of
+    :class:`~routilux.runtime.ledger_base.LedgerBase`.
+    """
+
+    # -- starting and resuming --
+
+    def start(self, entry_id: str, params: dict[str, Any]) -> None:
+        """Activate the entry routine's ``trigger`` slot with ``params``.
+
+        Raises:
+            Exception: Whatever the checkpoint store raised while writing the job's
+                start; the job is then ended as failed (see :meth:`abandon`).
+        """
+        first = Activation(self, self.routes.entry_route(entry_id), dict(params))
+        with self._lock:
+            self._set(current_routine_id=entry_id, status=JobStatus.RUNNING)
+            self._history.append((entry_id, "start", dict(params), _wall()))
+            self._pending = 1
+        if self._checkpoint is not None:
+            try:
+                self._checkpoint.begin(self.job_state, [first])
+            except BaseException as exc:
+                self.abandon(exc)
+                raise
+        self._launch([first])
+
+    def restart(self, activations: Sequence[Activation], lane: JobLane) -> None:
+        """Run ``activations`` (parked by a pause, or loaded) on ``lane``.
+
+        Raises:
+            Exception: Whatever the checkpoint store raised; the job is then left
+                paused as it was, with the same activations held.
+        """
+        with self._lock:
+            before = {
+                "status": self.job_state.status,
+                "pending_tasks": self.job_state.pending_tasks,
+            }
+            self._paused = False
+            self._pause_settled = False
+            self._pending += len(activations)
+            for activation in activations:
+                activation.state = QUEUED
+            self.lane = lane
+            self._set(status=JobStatus.RUNNING, pending_tasks=[])
+            self.job_state._done.clear()
+        if self._checkpoint is not None:
+            try:
+                self._checkpoint.begin(self.job_state, activations)
+            except BaseException:
+                with self._lock:  # as it was: paused, holding the same activations
+                    self._set(**before)
+                    self._paused = self._pause_settled = True
+                    self._park_locked(activations)
+                self.job_state._done.set()
+                raise
+        self._launch(list(activations))
+
+    def _launch(self, activations: list[Activation]) -> None:
+        assert self.observers is not None
+        assert self.lane is not None
+        self.observers.job_started()
+        if not activations:
+            self._finish(0)
+            return
+        if self.lane_blocks:
+            self._caller = threading.get_ident()
+        self.lane.start(list(activations))
+
+    @property
+    def lane_blocks(self) -> bool:
+        """True when the lane runs the job in the calling thread."""
+        return bool(getattr(self.lane, "blocking", False))
+
+    def set_deadline(self, timeout: float) -> None:
+        """Cancel the job (source ``timeout``) if it still runs after ``timeout`` s."""
+        self._deadline = self._watchdog.watch(self, timeout, self._on_job_timeout)
+
+    def _on_job_timeout(self, _: JobLedger, timeout: float) -> None:
+        self.halt("timeout", f"the job ran longer than its timeout of {timeout:g}s")
+
+    def id_of(self, routine: Any) -> str | None:
+        """The id of ``routine`` in this job's flow, or None."""
+        return self.routes.ids.get(id(routine))
+
+    # -- emitting --
+
+    def emit(
+        self,
+        routine_id: str,
+        event_name: str,
+        data: dict[str, Any],
+        source: Activation | None,
+    ) -> None:
+        """Record the emit and queue one activation per connected slot.
+
+        Emits of a handler whose activation is settled (it timed out) are
+        discarded; after a halt they are dropped and counted.
+        """
+        key = (routine_id, event_name)
+        routes = self.routes.by_event.get(key)
+        activations = [self._activation(r, data) for r in routes] if routes else []
+        now = _wall()
+        with self._lock:
+            if source is not None and source.state is not RUNNING:
+                self._history.append(
+                    (routine_id, "late_emit_discarded", {"event": event_name}, now)
+                )
+                return
+            self._history.append((routine_id, event_name, data, now))
+            if source is not None:
+                source.emitted.append((event_name, data))
+            assert self.observers is not None
+            self.observers.append_event(
+                (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
+            )
+            if not activations:
+                self._unconsumed[routine_id] = data
+                return
+            if self._halted is not None:
+                self._drop_locked(activations)
+                return
+            self._pending += len(activations)
+            if self._checkpoint is not None and source is not None:
+                # Outbox: children exist in the store, and run, only once their
+                # source's step is recorded (see _release).
+                for activation in activations:
+                    activation.key = self._checkpoint.key()
+                source.children.extend(activations)
+                return
+            if self._paused:
+                self._park_locked(activations)
+                return
+        submit = self.lane.submit  # type: ignore[union-attr]
+        for activation in activations:
+            submit(activation)
+
+    def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
+        incoming = route.map(data)
+        merger = route.merger
+        if merger.replaces:
+            self._slot_data[route.slot] = incoming
+            return Activation(self, route, incoming)
+        if not merger.is_user_code:
+            with self._lock:
+                kept = self._slot_data.setdefault(route.slot, {})
+                payload = merger.merge(kept, incoming)[1]
+        else:
+            payload = self._merge_user(route, incoming)
+        return Activation(self, route, payload, incoming)
+
+    def _merge_user(self, route: Route, incoming: dict[str, Any]) -> dict[str, Any]:
+        # User merges run outside the lock: read, merge, then store only if nobody
+        # stored in between (else merge again with the newer data).
+        slot_data = self._slot_data
+        while True:
+            with self._lock:
+                before = slot_data.get(route.slot)
+            kept, payload = route.merger.merge(before or {}, incoming)
+            with self._lock:
+                if slot_data.get(route.slot) is before:
+                    slot_data[route.slot] = kept
+                    return payload
+
+    # -- running --
+
+    def run(self, activation: Activation) -> Future[None] | None:
+        """Run one activation (a strategy's task). Never raises.
+
+        Returns a future when the handler went on to the event loop.
+        """
+        try:
+            with self._lock:
+                if activation.state is not QUEUED:
+                    raise RuntimeError(f"{activation!r} was run twice")
+                if self._halted is not None:
+                    self._drop_locked((activation,))
+                    verdict = 1
+                elif self._paused:
+                    self._park_locked((activation,))
+                    verdict = 0
+                else:
+                    activation.state = RUNNING
+                    verdict = -1
+            if verdict >= 0:
+                self._finish(verdict)
+                return None
+            return self._invoke(activation)
+        except BaseException as exc:  # noqa: BLE001 - ends in the job, never lost
+            self.fail(activation, exc)
+            if isinstance(exc, KeyboardInterrupt) and self._in_caller():
+                self.interrupt = self.interrupt or exc
+            return None
+
+    def _in_caller(self) -> bool:
+        return self._caller is not None and self._caller == threading.get_ident()
+
+    def _invoke(self, activation: Activation) -> Future[None] | None:
+        route = activation.route
+        handler = self._handler_of(route)
+        timeout = route.rx.timeout or self._default_timeout
+        if timeout is not None:
+            activation.watch = self._watchdog.watch(
+                activation, timeout, self.on_timeout
+            )
+        observers = self.observers
+        assert observers is not None
+        if observers.watching_starts:
+            observers.activation_started(activation)
+        start = _perf()
+        if route.slot.is_async:
+            return self._start_async(activation, None, handler, start)
+        outcome = invoke(activation, handler, self._stop_event, self._retry_error)
+        if outcome.error is None and inspect.isawaitable(outcome.value):
+            return self._start_async(activation, outcome.value, handler, start)
+        self.settle(activation, outcome, handler, start)
+        return None
+
+    def _retry_error(self, activation: Activation, exc: BaseException) -> None:
+        with self._lock:
+            self._error(
+                activation.route.routine_id,
+                activation.route.slot.name,
+                exc,
+                activation.attempts,
+            )
+
+    def _start_async(
+        self,
+        activation: Activation,
+        first: Any,
+        handler: ErrorHandler | None,
+        start: float,
+    ) -> Future[None]:
+        done: Future[None] = Future()
+        with self._lock:
+            self._awaiting.add(activation)
+
+        def finish(task: asyncio.Task[Outcome]) -> None:
+            try:
+                outcome = (
+                    Outcome(
+                        error=asyncio.CancelledError(), attempts=activation.attempts
+                    )
+                    if task.cancelled()
+                    else task.result()
+                )
+                self.settle(activation, outcome, handler, start)
+            except BaseException as exc:  # noqa: BLE001 - ends in the job
+                self.fail(activation, exc)
+            finally:
+                done.set_result(None)
+
+        def begin() -> None:
+            coroutine = invoke_async(
+                activation, first, handler, self._stop_event, self._retry_error
+            )
+            task = asyncio.ensure_future(coroutine)
+            activation.task = task
+            if activation.state is not RUNNING or self._halted is not None:
+                task.cancel()  # timed out or halted before it began
+            task.add_done_callback(finish)
+
+        aio.call_soon(begin)
+        return done
+
+    def settle(
+        self,
+        activation: Activation,
+        outcome: Outcome,
+        handler: ErrorHandler | None,
+        start: float,
+    ) -> None:
+        """Settle a running activation with its outcome (the one gate to SETTLED)."""
+        end = _perf()
+        route = activation.route
+        rid = route.routine_id
+        error = outcome.error
+        with self._lock:
+            self._awaiting.discard(activation)
+            if activation.state is not RUNNING:
+                if activation.state is not SETTLED or not activation.timed_out:
+                    raise RuntimeError(f"{activation!r} settled twice")
+                # Settled by its timeout already; a late error is still recorded.
+                if error is not None and not isinstance(error, asyncio.CancelledError):
+                    self._error(rid, route.slot.name, error, activation.attempts)
+                return
+            activation.state = SETTLED
+            children, activation.children = activation.children, []
+            if error is None:
+                failed = False
+                if rid not in self._states:
+                    self._states[rid] = RoutineState.model_construct(
+                        status=RoutineStatus.COMPLETED.value
+                    )
+                if outcome.value is not None and rid in self.routes.sinks:
+                    self._results[rid] = outcome.value
+            elif isinstance(error, asyncio.CancelledError) and self._halted:
+                failed = False  # our own cancel of an awaiting handler: not its error
+            else:
+                failed = self._apply_error(activation, error, handler)
+            parked = self._take_parked_if_halted()
+        if activation.watch is not None:
+            activation.watch.cancel()
+        if isinstance(error, KeyboardInterrupt) and self._in_caller():
+            self.interrupt = self.interrupt or error
+        outcome.emitted = activation.emitted
+        assert self.observers is not None
+        self.observers.activation_ended(activation, outcome, start, end, failed)
+        self._release(activation, children)
+        self._finish(1 + parked)
+
+    def _release(self, activation: Activation, children: list[Activation]) -> None:
+        """Checkpoint a finished activation's step, then let its children run."""
+        checkpoint = self._checkpoint
+        if checkpoint is not None:
+            try:
+                checkpoint.step(activation, children, self.job_state)
+            except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
+                self._break(
+                    activation,
+                    CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
+                    exc,
+                )
+        if children:
+            self._dispatch(children)
+
+    def _dispatch(self, activations: list[Activation]) -> None:
+        """Hand counted activations to the lane, or park or drop them."""
+        with self._lock:
+            if self._halted is not None:
+                self._drop_locked(activations)
+                dropped = len(activations)
+            elif self._paused:
+                self._park_locked(activations)
+                dropped = -1
+            else:
+                dropped = 0
+        if dropped > 0:
+            self._finish(dropped)
+        elif dropped == 0:
+            submit = self.lane.submit  # type: ignore[union-attr]
+            for activation in activations:
+                submit(activation)
+        else:
+            self._finish(0)

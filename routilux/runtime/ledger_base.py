@@ -1,0 +1,205 @@
+"""The ledger's state and the moves every part of it shares.
+
+:class:`LedgerBase` holds one job's bookkeeping: the pending count, halt and pause
+flags, parked activations, slot data, and the job's :class:`JobState`, which only
+the ledger writes (see :mod:`routilux.runtime.ledger` for the whole picture and
+the lock order). Halting and pausing live here; completion, failures and running
+are added by the classes built on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import aio
+from .activation import DROPPED, PARKED, QUEUED, Activation
+from .invoker import error_record
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ..job_state import JobState
+    from ..resilience import ErrorHandler
+    from ..strategies.base import JobLane
+    from .activation import RouteTable
+    from .checkpoint import Checkpointer
+    from .observers import Observers
+    from .watchdog import Watchdog
+
+__all__ = ["STOP_ON_ERROR", "LedgerBase"]
+
+_wall = time.time
+#: The halt source of a job that failed.
+STOP_ON_ERROR = "stop-on-error"
+
+
+class LedgerBase:
+    """One job's bookkeeping (see :class:`~routilux.runtime.ledger.JobLedger`).
+
+    Args:
+        flow: The flow (for the execution context).
+        routes: The flow's routing table, frozen for this job.
+        job_state: The job's public state; the ledger takes ownership of it.
+        lane: The strategy's lane for this job's activations.
+        flow_error_handler: The flow's error handler (a routine's own one wins).
+        on_done: Called once each time the job stops running (done or paused).
+        watchdog: Enforces routine and job timeouts.
+        default_timeout: Timeout for routines that set none (None: no limit).
+        checkpoint: Writes the job's progress to a store, if the flow has one.
+        history_limit: Keep at most this many history records (None: all).
+    """
+
+    def __init__(
+        self,
+        flow: Any,
+        routes: RouteTable,
+        job_state: JobState,
+        lane: JobLane | None,
+        flow_error_handler: ErrorHandler | None,
+        on_done: Callable[[Any], None],
+        watchdog: Watchdog,
+        default_timeout: float | None = None,
+        checkpoint: Checkpointer | None = None,
+        history_limit: int | None = None,
+    ) -> None:
+        self.flow = flow
+        self.routes = routes
+        self.job_state = job_state
+        self.lane = lane
+        self._flow_error_handler = flow_error_handler
+        self._on_done = on_done
+        self._watchdog = watchdog
+        self._default_timeout = default_timeout
+        self._checkpoint = checkpoint
+        self.observers: Observers | None = None  # set by the runner before start
+        # Guards everything below, the activation states and the JobState fields.
+        self._lock = threading.Lock()
+        job_state._take_ownership(self._lock, self.result, history_limit)
+        self._history = job_state._history
+        self._states = job_state.routine_states
+        self._errors = job_state.errors
+        self._pending = 0
+        self._dropped = 0
+        self._halted: str | None = None
+        self._paused = False
+        self._pause_settled = False
+        self._parked: list[Activation] = []
+        self._awaiting: set[Activation] = set()  # async handlers on the loop
+        self._stop_event = threading.Event()  # set on halt: ends retry waits early
+        self._slot_data: dict[Any, dict[str, Any]] = {}
+        self._results: dict[str, Any] = {}
+        self._unconsumed: dict[str, Any] = {}
+        self._first_error: BaseException | None = None
+        self._deadline: Any = None
+        #: A Ctrl-C caught in the thread running a blocking lane, raised again by
+        #: the runner once the job is settled.
+        self.interrupt: BaseException | None = None
+        self._caller: int | None = None
+
+    # -- writing the JobState (the only writer) --
+
+    def _set(self, **fields: Any) -> None:
+        """Write JobState fields (lock held or job not running yet)."""
+        values = self.job_state.__dict__
+        for name, value in fields.items():
+            values[name] = value
+
+    def _error(
+        self, routine_id: str, slot: str, exc: BaseException, attempt: int
+    ) -> None:
+        """Record an error (lock held)."""
+        self._errors.append(error_record(routine_id, slot, exc, attempt))
+        if self._first_error is None:
+            self._first_error = exc
+        if self._checkpoint is not None:
+            self._checkpoint.dirty = True  # the error goes to the store with the step
+
+    def record_hook_error(self, hook: str, exc: BaseException) -> None:
+        """Record a failing hook; the job goes on."""
+        with self._lock:
+            self._errors.append(error_record("<hooks>", hook, exc, 1))
+
+    def _drop_locked(self, activations: Sequence[Activation]) -> None:
+        for activation in activations:
+            activation.state = DROPPED
+        self._dropped += len(activations)
+
+    def _park_locked(self, activations: Sequence[Activation]) -> None:
+        for activation in activations:
+            activation.state = PARKED
+        self._parked.extend(activations)
+
+    # -- halting and pausing --
+
+    def _halt_locked(self, source: str, reason: str) -> bool:
+        if self._halted is not None:
+            return False
+        self._halted = source
+        self._set(cancel_source=source, cancel_reason=reason)
+        self._stop_event.set()
+        for activation in self._awaiting:
+            task = activation.task
+            if task is not None:
+                aio.call_soon(task.cancel)  # cancel reaches awaiting handlers
+        return True
+
+    def _take_parked_if_halted(self) -> int:
+        if self._halted is None or not self._parked:
+            return 0
+        parked, self._parked = self._parked, []
+        self._drop_locked(parked)
+        return len(parked)
+
+    def halt(self, source: str, reason: str = "") -> bool:
+        """Stop the job: drop what has not started. Returns False if already halted."""
+        with self._lock:
+            halted = self._halt_locked(source, reason)
+            parked = self._take_parked_if_halted()
+        if parked:
+            self._finish(parked)
+        return halted
+
+    def pause(self, reason: str, checkpoint: Any) -> None:
+        """Hold new activations; the job is paused once running ones finish."""
+        with self._lock:
+            self._paused = True
+            self.job_state.pause_points.append(
+                {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()}
+            )
+        self._finish(0)
+
+    def unpause(self) -> bool:
+        """Call off a pause that has not settled; False when it already has."""
+        with self._lock:
+            if self._pause_settled:
+                return False
+            self._paused = False
+            parked, self._parked = self._parked, []
+            for activation in parked:
+                activation.state = QUEUED
+        submit = self.lane.submit  # type: ignore[union-attr]
+        for activation in parked:
+            submit(activation)
+        return True
+
+    def take_parked(self) -> list[Activation]:
+        """The activations held by a settled pause (for resume)."""
+        with self._lock:
+            parked, self._parked = self._parked, []
+            self._pending -= len(parked)
+            self._pause_settled = False
+            return parked
+
+    def result(self) -> dict[str, Any]:
+        """What the job produced (see :meth:`JobState.result`)."""
+        raise NotImplementedError
+
+    def _finish(self, settled: int) -> None:
+        """Count ``settled`` activations as done; complete or pause the job."""
+        raise NotImplementedError
+
+    def _release(self, activation: Activation, children: list[Activation]) -> None:
+        """Checkpoint a finished activation's step, then let its children run."""
+        raise NotImplementedError

@@ -1,0 +1,194 @@
+"""Observers of a job's ledger: the tracker, flow statistics, logging and user hooks.
+
+The ledger tells :class:`Observers` about every transition it makes (job start,
+activation start and end, errors, job end); nothing here is called from inside a
+handler call. Every observer call is guarded: a hook that raises is recorded in the
+job (routine id ``"<hooks>"``) and the job goes on.
+
+No lock of this module is held while user hooks run; the ledger calls in here only
+after releasing its own lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..hooks import ActivationInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ..hooks import FlowHooks, Outcome
+    from ..job_state import JobState
+    from ..tracking import ExecutionTracker
+    from .activation import Activation
+    from .stats import FlowStats
+
+__all__ = ["Observers", "log"]
+
+log = logging.getLogger("routilux.runtime")
+
+
+def _info(job_id: str, activation: Activation) -> ActivationInfo:
+    route = activation.route
+    return ActivationInfo(
+        job_id,
+        route.routine_id,
+        route.slot.name,
+        activation.attempts,
+        activation.payload,
+    )
+
+
+class Observers:
+    """Everything that watches one job.
+
+    Args:
+        job: The job's state (handed to hooks).
+        tracker: The job's :class:`ExecutionTracker`.
+        stats: The flow's statistics over all its jobs.
+        hooks: The flow's user hooks, in the order they were added.
+        on_hook_error: Records a hook's exception in the job.
+    """
+
+    __slots__ = (
+        "_debug",
+        "_hooks",
+        "_job",
+        "_on_hook_error",
+        "_stats",
+        "append_event",
+        "tracker",
+    )
+
+    def __init__(
+        self,
+        job: JobState,
+        tracker: ExecutionTracker,
+        stats: FlowStats,
+        hooks: Sequence[FlowHooks],
+        on_hook_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self._job = job
+        self.tracker = tracker
+        self._stats = stats
+        self._hooks = tuple(hooks)
+        self._on_hook_error = on_hook_error
+        self._debug = log.isEnabledFor(logging.DEBUG)
+        #: Records an emit in the tracker (the ledger's fast path).
+        self.append_event = tracker.append_event
+
+    @property
+    def watching_starts(self) -> bool:
+        """True when anything wants ``activation_started`` calls."""
+        return bool(self._hooks) or self._debug
+
+    def _call(self, name: str, *args: Any) -> None:
+        for hook in self._hooks:
+            self._call_one(hook, name, args)
+
+    def _call_one(self, hook: FlowHooks, name: str, args: tuple[Any, ...]) -> None:
+        try:
+            getattr(hook, name)(self._job, *args)
+        except BaseException as exc:  # noqa: BLE001 - recorded in the job
+            self._on_hook_error(f"{type(hook).__name__}.{name}", exc)
+
+    def job_started(self) -> None:
+        """The job starts or resumes."""
+        if self._debug:
+            log.debug(
+                "job %s started", self._job.job_id, extra={"job_id": self._job.job_id}
+            )
+        if self._hooks:
+            self._call("on_job_start")
+
+    def activation_started(self, activation: Activation) -> None:
+        """A handler is about to be called."""
+        job_id = self._job.job_id
+        if self._debug:
+            rid = activation.route.routine_id
+            log.debug(
+                "job %s: %s.%s starts",
+                job_id,
+                rid,
+                activation.route.slot.name,
+                extra={"job_id": job_id, "routine_id": rid},
+            )
+        if self._hooks:
+            self._call("on_activation_start", _info(job_id, activation))
+
+    def activation_ended(
+        self,
+        activation: Activation,
+        outcome: Outcome,
+        start: float,
+        end: float,
+        failed: bool,
+    ) -> None:
+        """A handler returned or failed (``failed``: the error fails the job)."""
+        route = activation.route
+        rid = route.routine_id
+        error = outcome.error
+        self.tracker.append_run(
+            (
+                rid,
+                start,
+                end,
+                activation.params,
+                "completed" if error is None else "failed",
+                error,
+            )
+        )
+        self._stats.add(rid, end - start, error is not None)
+        job_id = self._job.job_id
+        if error is not None:
+            level = logging.WARNING if failed else logging.INFO
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "job %s: %s.%s raised %s",
+                    job_id,
+                    rid,
+                    route.slot.name,
+                    type(error).__name__,
+                    extra={"job_id": job_id, "routine_id": rid},
+                )
+        elif self._debug:
+            log.debug(
+                "job %s: %s.%s returned",
+                job_id,
+                rid,
+                route.slot.name,
+                extra={"job_id": job_id, "routine_id": rid},
+            )
+        if self._hooks:
+            info = _info(job_id, activation)
+            if error is None:
+                self._call("on_activation_end", info, outcome)
+            else:
+                self._call("on_error", info, error)
+
+    def job_failed(self, error: BaseException) -> None:
+        """The job itself broke (a store, a strategy), not a handler."""
+        job_id = self._job.job_id
+        log.warning(
+            "job %s: %s: %s",
+            job_id,
+            type(error).__name__,
+            error,
+            extra={"job_id": job_id},
+        )
+        if self._hooks:
+            self._call("on_error", None, error)
+
+    def job_ended(self) -> None:
+        """The job stopped running (final status, or paused)."""
+        job = self._job
+        self._stats.job_ended(job.status.value)
+        if self._debug:
+            log.debug(
+                "job %s %s", job.job_id, job.status.value, extra={"job_id": job.job_id}
+            )
+        if self._hooks:
+            self._call("on_job_end")
