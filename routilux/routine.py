@@ -23,9 +23,9 @@ import itertools
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .checks import optional_positive_int, optional_seconds
+from .checks import instance_of, optional_positive_int, optional_seconds
 from .event import Event
-from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventError
+from .exceptions import DuplicateNameError, UnknownEventError
 from .registry import class_key, register_routine_class
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import ExecutionContext, current_frame
@@ -272,11 +272,9 @@ class Routine:
         Raises:
             ConfigurationError: When ``handler`` is not an ErrorHandler or None.
         """
-        if handler is not None and not isinstance(handler, ErrorHandler):
-            raise ConfigurationError(
-                f"{self._describe()}: error_handler must be an ErrorHandler or None, "
-                f"got {type(handler).__name__}"
-            )
+        want = "None or an ErrorHandler"
+        what = f"{self._describe()}: error_handler"
+        instance_of(handler, (ErrorHandler, type(None)), what, want)
         self._rx.error_handler = handler
 
     def get_error_handler(self) -> ErrorHandler | None:

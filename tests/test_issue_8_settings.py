@@ -21,12 +21,13 @@ from routilux import (
     ErrorHandler,
     ErrorStrategy,
     Flow,
+    JobState,
     RoutiluxError,
     Routine,
     SerializationError,
 )
 from routilux.checks import MAX_SECONDS
-from routilux.persistence import SQLiteCheckpointStore
+from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 
 from .routines import Source
 
@@ -215,7 +216,105 @@ def test_issue_8_routine_error_handler_settings_leave_the_routine_unchanged() ->
     assert routine.get_error_handler() is handler
 
 
-# -- stores ----------------------------------------------------------------------
+# -- Flow ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [True, False, 0, 2.0, "10"])
+def test_issue_8_flow_history_limit(bad: object) -> None:
+    with refused("history_limit", bad):
+        Flow(history_limit=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [42, 1.5, object(), b"path"])
+def test_issue_8_flow_checkpoint_store(bad: object) -> None:
+    with pytest.raises(
+        ConfigurationError, match=rf"checkpoint_store.*{type(bad).__name__}"
+    ):
+        Flow(checkpoint_store=bad)  # type: ignore[arg-type]
+
+
+def test_issue_8_flow_checkpoint_store_accepts_paths_and_stores(
+    tmp_path: Path,
+) -> None:
+    class Where:
+        def __fspath__(self) -> str:
+            return str(tmp_path / "pathlike.db")
+
+    for target in (str(tmp_path / "a.db"), tmp_path / "b.db", Where()):
+        with Flow(checkpoint_store=target) as flow:  # type: ignore[arg-type]
+            assert isinstance(flow.checkpoint_store, SQLiteCheckpointStore)
+    store = JsonFileCheckpointStore(tmp_path / "json")
+    with store, Flow(checkpoint_store=store) as flow:
+        assert flow.checkpoint_store is store
+
+
+def test_issue_8_flow_refuses_before_opening_a_store(tmp_path: Path) -> None:
+    target = tmp_path / "never.db"
+    bads: list[dict[str, Any]] = [
+        {"history_limit": True},
+        {"default_timeout": TOO_LONG},
+        {"error_handler": "stop"},
+        {"flow_id": 7},
+    ]
+    for bad in bads:
+        with pytest.raises(ConfigurationError, match=next(iter(bad))):
+            Flow(checkpoint_store=target, **bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_issue_8_flow_refuses_a_bad_error_handler() -> None:
+    with refused("error_handler"):
+        Flow(error_handler=ErrorStrategy.STOP)  # type: ignore[arg-type]
+
+
+def test_issue_8_flow_settings_unchanged_after_a_refused_setting() -> None:
+    with Flow("f", "concurrent", 2) as flow:
+        before = (flow.execution_strategy, flow.max_workers)
+        with refused("max_workers", True):
+            flow.set_execution_strategy("concurrent", True)
+        assert (flow.execution_strategy, flow.max_workers) == before
+
+
+# -- cancel, pause, resume -------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["cancel", "pause"])
+@pytest.mark.parametrize("bad", ["job-id-string", 42, None])
+def test_issue_8_cancel_and_pause_take_a_job_state(method: str, bad: object) -> None:
+    with (
+        Flow("f") as flow,
+        pytest.raises(
+            ConfigurationError,
+            match=rf"Flow\.{method}: job_state must be a JobState, got "
+            rf"{type(bad).__name__}",
+        ),
+    ):
+        getattr(flow, method)(bad)
+
+
+@pytest.mark.parametrize("bad", [42, None, b"id"])
+def test_issue_8_resume_takes_a_job_state_or_an_id(bad: object) -> None:
+    with (
+        Flow("f") as flow,
+        pytest.raises(
+            ConfigurationError,
+            match=rf"Flow\.resume: job_state must be a JobState or a job id, got "
+            rf"{type(bad).__name__}",
+        ),
+    ):
+        flow.resume(bad)  # type: ignore[arg-type]
+
+
+def test_issue_8_resume_by_id_still_reaches_the_store() -> None:
+    with (
+        SQLiteCheckpointStore(":memory:") as store,
+        Flow("f", checkpoint_store=store) as flow,
+        pytest.raises(CheckpointError, match="no-such-job"),
+    ):
+        flow.resume("no-such-job")
+
+
+# -- stores and files ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [NAN, INF, -1.0, True, "5", 3e6])
@@ -231,6 +330,18 @@ def test_issue_8_sqlite_busy_timeout_bounds_accepted() -> None:
     for good in (0, 0.5, 2_147_483):
         with SQLiteCheckpointStore(":memory:", busy_timeout=good) as store:
             assert store.list_jobs() == []
+
+
+def test_issue_8_job_state_load_of_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(SerializationError, match=rf"{tmp_path.name}.*directory"):
+        JobState.load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        JobState.load(tmp_path / "missing.json")
+
+
+def test_issue_8_flow_load_of_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(SerializationError, match=rf"{tmp_path.name}.*directory"):
+        Flow.load(tmp_path)
 
 
 # -- circuit breaker and concurrency ---------------------------------------------
