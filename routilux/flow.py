@@ -8,12 +8,12 @@ all of its input first, so a failure leaves the flow as it was.
 
 from __future__ import annotations
 
+import os
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import graph as graph_text
-from .checks import optional_seconds
+from .checks import instance_of, optional_positive_int, optional_seconds
 from .exceptions import (
     ConfigurationError,
     ForeignJobError,
@@ -35,6 +35,7 @@ from .wiring import Wiring
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
     import networkx as nx
 
@@ -63,11 +64,18 @@ class Flow:
         error_handler: The flow-wide error policy (a routine's own one wins).
         history_limit: Keep at most this many history records per job (None: all).
         default_timeout: Seconds an activation may run when its routine sets no
-            timeout of its own (None: no limit).
+            timeout of its own (None: no limit; at most one year).
         checkpoint_store: Persist every job as its activations complete, so that
             ``resume(job_id)`` can finish it after a crash: a
-            :class:`~routilux.persistence.CheckpointStore`, or a path for the
-            default SQLite store.
+            :class:`~routilux.persistence.CheckpointStore`, or a path (str or
+            ``os.PathLike``) for the default SQLite store.
+
+    Raises:
+        ConfigurationError: For a setting of the wrong type or out of range (a
+            bool is not an int; seconds above :data:`routilux.checks.MAX_SECONDS`,
+            one year, are refused), naming the setting and the value.
+        UnknownStrategyError: For an unregistered strategy name.
+        CheckpointError: When the store at ``checkpoint_store`` cannot be opened.
 
     Attributes:
         flow_id: The flow's id.
@@ -91,21 +99,18 @@ class Flow:
         checkpoint_store: CheckpointStore | str | Path | None = None,
     ) -> None:
         check_max_workers(max_workers)
-        if history_limit is not None and (
-            not isinstance(history_limit, int) or history_limit < 1
-        ):
-            raise ConfigurationError(
-                f"history_limit must be None or an int >= 1, got {history_limit!r}"
-            )
+        history_limit = optional_positive_int(history_limit, "history_limit")
+        timeout = optional_seconds(default_timeout, "default_timeout")
+        _check_arguments(flow_id, error_handler, checkpoint_store)
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self.error_handler: ErrorHandler | None = error_handler
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
-        self.default_timeout = optional_seconds(default_timeout, "default_timeout")
+        self.default_timeout = timeout
         self.checkpoint_store: CheckpointStore | None = _open_store(checkpoint_store)
         # A store opened here from a path is closed by shutdown(); one passed in
         # belongs to the caller.
-        self._owns_store = isinstance(checkpoint_store, (str, Path))
+        self._owns_store = isinstance(checkpoint_store, (str, os.PathLike))
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self)
         self._strategy_name = "sequential"
@@ -327,10 +332,11 @@ class Flow:
         finished (``job_state.wait()`` returns then). Thread-safe.
 
         Raises:
+            ConfigurationError: When ``job_state`` is not a JobState.
             ForeignJobError: When the job belongs to another flow.
             JobStateError: When the job is not running.
         """
-        self._runner.pause(self._own(job_state), reason, checkpoint)
+        self._runner.pause(self._own(job_state, "pause"), reason, checkpoint)
 
     def resume(self, job_state: JobState | str) -> JobState:
         """Run a paused or interrupted job on: its held activations are queued again.
@@ -343,6 +349,7 @@ class Flow:
         strategies return when it is done. Thread-safe.
 
         Raises:
+            ConfigurationError: When ``job_state`` is neither a JobState nor a str.
             ForeignJobError: When the job belongs to another flow.
             JobStateError: When the job is not paused.
             ConfigurationError: When a held activation targets a routine or slot
@@ -353,7 +360,9 @@ class Flow:
                 f"flow {self.flow_id!r} is shut down: cannot resume "
                 f"{getattr(job_state, 'job_id', job_state)!r}"
             )
-        job = job_state if isinstance(job_state, str) else self._own(job_state)
+        job = (
+            job_state if isinstance(job_state, str) else self._own(job_state, "resume")
+        )
         return self._runner.resume(job, self._strategy_name, self._max_workers)
 
     def cancel(self, job_state: JobState, reason: str = "") -> bool:
@@ -367,11 +376,16 @@ class Flow:
             True when this call cancelled it, False when it had already stopped.
 
         Raises:
+            ConfigurationError: When ``job_state`` is not a JobState.
             ForeignJobError: When the job belongs to another flow.
         """
-        return self._runner.cancel(self._own(job_state), reason)
+        return self._runner.cancel(self._own(job_state, "cancel"), reason)
 
-    def _own(self, job_state: JobState) -> JobState:
+    def _own(self, job_state: JobState, method: str) -> JobState:
+        from .job_state import JobState
+
+        wanted = "a JobState or a job id" if method == "resume" else "a JobState"
+        instance_of(job_state, JobState, f"Flow.{method}: job_state", wanted)
         if job_state.flow_id != self.flow_id:
             raise ForeignJobError(
                 f"job {job_state.job_id!r} belongs to flow {job_state.flow_id!r}, "
@@ -531,8 +545,26 @@ class Flow:
         )
 
 
+def _check_arguments(flow_id: object, handler: object, store: object) -> None:
+    """Refuse what ``Flow.__init__`` cannot take, before it changes anything."""
+    from .persistence import CheckpointStore
+    from .resilience import ErrorHandler
+
+    none = type(None)
+    instance_of(flow_id, (str, none), "flow_id", "None or a str")
+    instance_of(
+        handler, (ErrorHandler, none), "error_handler", "None or an ErrorHandler"
+    )
+    instance_of(
+        store,
+        (str, os.PathLike, CheckpointStore, none),
+        "checkpoint_store",
+        "None, a path (str or os.PathLike) or a CheckpointStore",
+    )
+
+
 def _open_store(store: CheckpointStore | str | Path | None) -> CheckpointStore | None:
-    if store is None or not isinstance(store, (str, Path)):
+    if store is None or not isinstance(store, (str, os.PathLike)):
         return store
     from .persistence import SQLiteCheckpointStore
 

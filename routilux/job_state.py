@@ -15,7 +15,6 @@ import uuid
 from collections import deque
 from datetime import datetime, timezone
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
@@ -23,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .exceptions import JobStateError, SerializationError
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
-from .serialization import from_json, json_copy, write_atomic
+from .serialization import from_json, json_copy, read_file, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
 
 __all__ = [
     "ErrorRecord",
@@ -339,10 +339,10 @@ class JobState(BaseModel):
 
         Raises:
             FileNotFoundError: When ``path`` does not exist.
-            SerializationError: When the file is not a JobState document (the
-                message names the file).
+            SerializationError: When ``path`` is a directory or the file is not a
+                JobState document (the message names the file).
         """
-        raw = Path(path).read_bytes()
+        raw = read_file(path)
         try:
             return cls.deserialize(from_json(raw))
         except SerializationError as exc:

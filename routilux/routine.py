@@ -23,9 +23,9 @@ import itertools
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .checks import optional_seconds
+from .checks import instance_of, optional_positive_int, optional_seconds
 from .event import Event
-from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventError
+from .exceptions import DuplicateNameError, UnknownEventError
 from .registry import class_key, register_routine_class
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import ExecutionContext, current_frame
@@ -69,14 +69,6 @@ class _RoutineInternals:
         self.stats_lock = threading.Lock()
 
 
-def _check_concurrency(value: int | None) -> int | None:
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise ConfigurationError(
-            f"max_concurrency must be None or an int >= 1, got {value!r}"
-        )
-    return value
-
-
 class Routine:
     """Base class of every routine.
 
@@ -89,7 +81,7 @@ class Routine:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _check_concurrency(cls.max_concurrency)
+        optional_positive_int(cls.max_concurrency, "max_concurrency")
         register_routine_class(cls)
 
     def __init__(self) -> None:
@@ -259,9 +251,9 @@ class Routine:
         """Let at most ``limit`` activations of this routine run at once (None: any).
 
         Raises:
-            ConfigurationError: When ``limit`` is not None or an int >= 1.
+            ConfigurationError: When ``limit`` is not None or an int >= 1 (not bool).
         """
-        self._rx.max_concurrency = _check_concurrency(limit)
+        self._rx.max_concurrency = optional_positive_int(limit, "max_concurrency")
 
     def get_max_concurrency(self) -> int | None:
         """The concurrency limit, or None.
@@ -270,10 +262,19 @@ class Routine:
         :meth:`set_max_concurrency`, as a class attribute would.
         """
         own = self.__dict__.get("max_concurrency")
-        return _check_concurrency(own) if own is not None else self._rx.max_concurrency
+        if own is None:
+            return self._rx.max_concurrency
+        return optional_positive_int(own, "max_concurrency")
 
     def set_error_handler(self, handler: ErrorHandler | None) -> None:
-        """Use ``handler`` for errors of this routine (None: the flow's applies)."""
+        """Use ``handler`` for errors of this routine (None: the flow's applies).
+
+        Raises:
+            ConfigurationError: When ``handler`` is not an ErrorHandler or None.
+        """
+        want = "None or an ErrorHandler"
+        what = f"{self._describe()}: error_handler"
+        instance_of(handler, (ErrorHandler, type(None)), what, want)
         self._rx.error_handler = handler
 
     def get_error_handler(self) -> ErrorHandler | None:
@@ -291,7 +292,12 @@ class Routine:
     def set_as_critical(
         self, max_retries: int = 3, retry_delay: float = 1.0, retry_backoff: float = 2.0
     ) -> None:
-        """Retry the routine's failures; when retries run out the job fails."""
+        """Retry the routine's failures; when retries run out the job fails.
+
+        Raises:
+            ConfigurationError: For settings :class:`ErrorHandler` refuses; the
+                routine's error handler is unchanged.
+        """
         self._rx.error_handler = ErrorHandler(
             strategy=ErrorStrategy.RETRY,
             max_retries=max_retries,
@@ -308,7 +314,9 @@ class Routine:
         runs on, and what it emits after the deadline is discarded.
 
         Raises:
-            ConfigurationError: When ``seconds`` is not None or a number > 0.
+            ConfigurationError: When ``seconds`` is not None or a number > 0 and at
+                most :data:`routilux.checks.MAX_SECONDS` (one year); the timeout is
+                unchanged.
         """
         self._rx.timeout = optional_seconds(seconds, f"{self._describe()}: timeout")
 
@@ -336,6 +344,10 @@ class Routine:
 
         Returns:
             The breaker, whose ``stats()`` also appear in the routine's stats.
+
+        Raises:
+            ConfigurationError: For settings :class:`CircuitBreaker` refuses; the
+                routine's breaker is unchanged.
         """
         from .resilience.circuit_breaker import CircuitBreaker
 

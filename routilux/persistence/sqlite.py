@@ -34,7 +34,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..exceptions import CheckpointError
+from ..checks import non_negative_seconds
+from ..exceptions import CheckpointError, ConfigurationError
 
 try:
     import fcntl
@@ -101,6 +102,9 @@ _HINTS = {
     "unable to open": "; check the path and its permissions",
 }
 
+#: The longest busy_timeout SQLite can keep (2**31 - 1 milliseconds).
+_MAX_BUSY_TIMEOUT = 2_147_483.0
+
 _READ = "BEGIN"
 _WRITE = "BEGIN IMMEDIATE"
 
@@ -114,16 +118,20 @@ class SQLiteCheckpointStore(ClosingStore):
         path: The database file; it and its directory are created when missing.
             ``":memory:"`` keeps everything in memory (for tests).
         busy_timeout: Seconds a write waits for another connection's write to end
-            before failing with :class:`~routilux.CheckpointError`.
+            before failing with :class:`~routilux.CheckpointError` (>= 0 and at
+            most 2,147,483, the most SQLite can keep).
         synchronous: ``"NORMAL"`` survives a killed process, ``"FULL"`` a power cut.
         read_only: Open for reading only, e.g. a database in a directory without
             write permission. Writes then raise :class:`~routilux.CheckpointError`.
 
     Raises:
-        CheckpointError: When the file is not a checkpoint database (corrupt,
-            another format, another schema version), or it or its directory cannot
-            be written (unless ``read_only``), or it is locked longer than
-            ``busy_timeout`` while the schema is created.
+        CheckpointError: For a ``busy_timeout`` out of range (NaN, infinity,
+            negative, a bool or a string) or an unknown ``synchronous``, naming
+            the setting, before anything is opened. When the file is not a
+            checkpoint database (corrupt, another format, another schema
+            version), or it or its directory cannot be written (unless
+            ``read_only``), or it is locked longer than ``busy_timeout`` while the
+            schema is created.
 
     Example:
         >>> with SQLiteCheckpointStore(":memory:") as store:
@@ -143,6 +151,12 @@ class SQLiteCheckpointStore(ClosingStore):
             raise CheckpointError(
                 f"synchronous must be NORMAL or FULL: {synchronous!r}"
             )
+        try:  # SQLite keeps it as an int of milliseconds; more wraps to 0
+            busy_timeout = non_negative_seconds(
+                busy_timeout, "busy_timeout", maximum=_MAX_BUSY_TIMEOUT
+            )
+        except ConfigurationError as exc:
+            raise CheckpointError(str(exc)) from exc
         self._memory = os.fspath(path) == ":memory:"
         self._path = Path(path)
         self._busy_timeout = busy_timeout

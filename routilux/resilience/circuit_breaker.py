@@ -27,12 +27,12 @@ into HALF_OPEN lazily, when the state is next read; the clock is injectable.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..checks import non_negative_seconds, positive_int
 from ..exceptions import CircuitOpenError, ConfigurationError, SerializationError
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ T = TypeVar("T")
 
 
 _SETTINGS = ("failure_threshold", "reset_timeout")
-
-
-def _is_number(value: object, kind: type | tuple[type, ...] = (int, float)) -> bool:
-    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 class CircuitState(str, Enum):
@@ -68,12 +64,14 @@ class CircuitBreaker:
 
     Args:
         failure_threshold: Consecutive failures that open the breaker (int >= 1).
-        reset_timeout: Seconds the breaker stays open before a trial (finite, >= 0).
+        reset_timeout: Seconds the breaker stays open before a trial (>= 0 and at
+            most :data:`routilux.checks.MAX_SECONDS`, one year).
         clock: Returns the current time in seconds; ``time.monotonic`` by default.
         name: Named in :class:`CircuitOpenError` messages (e.g. the routine id).
 
     Raises:
-        ConfigurationError: For a threshold or timeout out of range.
+        ConfigurationError: For a threshold or timeout out of range or of the wrong
+            type (a bool is not a number), naming the setting and the value.
     """
 
     def __init__(
@@ -84,16 +82,10 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
     ) -> None:
-        if not _is_number(failure_threshold, int) or failure_threshold < 1:
-            raise ConfigurationError(
-                f"failure_threshold must be an int >= 1, got {failure_threshold!r}"
-            )
-        if not _is_number(reset_timeout) or not 0 <= reset_timeout < math.inf:
-            raise ConfigurationError(
-                f"reset_timeout must be a finite number >= 0, got {reset_timeout!r}"
-            )
-        self.failure_threshold = failure_threshold
-        self.reset_timeout = float(reset_timeout)
+        threshold = positive_int(failure_threshold, "failure_threshold")
+        timeout = non_negative_seconds(reset_timeout, "reset_timeout")
+        self.failure_threshold = threshold
+        self.reset_timeout = timeout
         self.name = name
         self._clock = clock
         # guards _state, _opened_at, _trial_taken and the five counters below

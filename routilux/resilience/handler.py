@@ -14,13 +14,21 @@ The routine's own :class:`ErrorHandler` applies, else the flow's, else STOP:
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..checks import (
+    MAX_SECONDS,
+    flag,
+    non_negative_int,
+    non_negative_seconds,
+    positive_factor,
+)
+from ..exceptions import ConfigurationError, SerializationError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-from ..exceptions import ConfigurationError
 
 __all__ = ["ErrorHandler", "ErrorStrategy"]
 
@@ -52,17 +60,24 @@ class ErrorHandler:
 
     Args:
         strategy: An :class:`ErrorStrategy` or its value.
-        max_retries: Retries after the first call (RETRY only).
-        retry_delay: Seconds before the first retry.
-        retry_backoff: Factor applied to the delay for each further retry.
-        retryable_exceptions: Exception types that are retried; default all.
-        is_critical: A critical routine's exhausted retries fail the job.
+        max_retries: Retries after the first call (RETRY only); an int >= 0.
+        retry_delay: Seconds before the first retry: >= 0 and at most
+            :data:`routilux.checks.MAX_SECONDS` (one year).
+        retry_backoff: Factor applied to the delay for each further retry (a finite
+            number > 0); the delay stops growing at ``MAX_SECONDS``.
+        retryable_exceptions: Exception classes that are retried; default all.
+        is_critical: A critical routine's exhausted retries fail the job (a bool).
         sleep: Replaces the wait between retries (tenacity style), for tests. The
             default wait ends at once when the job is cancelled or stopped; an
             injected one is called as it is.
 
     Attributes:
         retry_count: Retries made by the most recent handled activation.
+
+    Raises:
+        ConfigurationError: For any setting out of range or of the wrong type
+            (bools and strings are not numbers; NaN and infinity are refused),
+            naming the setting and the value.
     """
 
     def __init__(
@@ -75,28 +90,40 @@ class ErrorHandler:
         is_critical: bool = False,
         sleep: Callable[[float], Any] | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
-        if retry_delay < 0 or retry_backoff <= 0:
+        # Every setting is checked before any is set.
+        checked_strategy = _strategy(strategy)
+        retries = non_negative_int(max_retries, "max_retries")
+        delay = non_negative_seconds(retry_delay, "retry_delay")
+        backoff = positive_factor(retry_backoff, "retry_backoff")
+        types = _exception_types(retryable_exceptions)
+        critical = flag(is_critical, "is_critical")
+        if sleep is not None and not callable(sleep):
             raise ConfigurationError(
-                f"retry_delay must be >= 0 and retry_backoff > 0, got {retry_delay}, "
-                f"{retry_backoff}"
+                f"sleep must be None or a callable, got {type(sleep).__name__}"
             )
-        self.strategy = _strategy(strategy)
-        self.max_retries = max_retries
-        self.retry_delay = retry_delay
-        self.retry_backoff = retry_backoff
-        self.retryable_exceptions: tuple[type[BaseException], ...] = tuple(
-            retryable_exceptions or (Exception,)
-        )
-        self.is_critical = is_critical
+        self.strategy = checked_strategy
+        self.max_retries = retries
+        self.retry_delay = delay
+        self.retry_backoff = backoff
+        self.retryable_exceptions: tuple[type[BaseException], ...] = types
+        self.is_critical = critical
         self.is_optional = False
         self.retry_count = 0
         self.sleep = sleep
 
     def delay_before(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        return float(self.retry_delay * self.retry_backoff ** (retry - 1))
+        """Seconds to wait before retry number ``retry`` (1-based).
+
+        The wait grows by ``retry_backoff`` per retry up to :data:`MAX_SECONDS`, the
+        longest wait threads can make.
+        """
+        if self.retry_delay == 0:
+            return 0.0
+        try:
+            delay = self.retry_delay * self.retry_backoff ** (retry - 1)
+        except OverflowError:
+            delay = math.inf
+        return min(float(delay), MAX_SECONDS)
 
     def is_retryable(self, error: BaseException) -> bool:
         """True when RETRY applies and ``error`` is of a retryable type."""
@@ -139,23 +166,64 @@ class ErrorHandler:
     def deserialize(self, data: dict[str, Any]) -> None:
         """Restore settings from :meth:`serialize` output.
 
-        Exception types are restored only for builtins (no imports happen here);
-        others fall back to ``Exception``.
+        A missing key keeps the current setting, except ``retryable_exceptions``
+        (missing: all exceptions). Exception types are restored only for builtins
+        (no imports happen here); others fall back to ``Exception``.
+
+        Raises:
+            SerializationError: For a non-dict, or a value the constructor would
+                refuse, naming the field and the value; the handler is left
+                unchanged.
         """
-        self.strategy = _strategy(data.get("strategy", self.strategy))
-        self.max_retries = int(data.get("max_retries", self.max_retries))
-        self.retry_delay = float(data.get("retry_delay", self.retry_delay))
-        self.retry_backoff = float(data.get("retry_backoff", self.retry_backoff))
-        self.is_critical = bool(data.get("is_critical", self.is_critical))
-        self.is_optional = bool(data.get("is_optional", self.is_optional))
+        if not isinstance(data, dict):
+            raise SerializationError(
+                f"error handler: expected an object, got {type(data).__name__}"
+            )
         names = data.get("retryable_exceptions") or []
-        self.retryable_exceptions = tuple(_builtin_exception(n) for n in names) or (
-            Exception,
-        )
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise SerializationError(
+                "error handler: retryable_exceptions must be a list of exception "
+                f"type names, got {names!r:.80}"
+            )
+        try:
+            checked = ErrorHandler(
+                data.get("strategy", self.strategy),
+                data.get("max_retries", self.max_retries),
+                data.get("retry_delay", self.retry_delay),
+                data.get("retry_backoff", self.retry_backoff),
+                tuple(_builtin_exception(n) for n in names) or None,
+                data.get("is_critical", self.is_critical),
+            )
+            is_optional = flag(data.get("is_optional", self.is_optional), "is_optional")
+        except ConfigurationError as exc:
+            raise SerializationError(f"error handler: {exc}") from exc
+        self.strategy = checked.strategy
+        self.max_retries = checked.max_retries
+        self.retry_delay = checked.retry_delay
+        self.retry_backoff = checked.retry_backoff
+        self.retryable_exceptions = checked.retryable_exceptions
+        self.is_critical = checked.is_critical
+        self.is_optional = is_optional
 
     def __repr__(self) -> str:
         strategy, retries = self.strategy.value, self.max_retries
         return f"ErrorHandler(strategy={strategy!r}, max_retries={retries})"
+
+
+def _exception_types(
+    types: tuple[type[BaseException], ...] | None,
+) -> tuple[type[BaseException], ...]:
+    """``types`` as a tuple of exception classes; None or empty means ``Exception``."""
+    if types is None:
+        return (Exception,)
+    if not isinstance(types, (tuple, list, set, frozenset)) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in types
+    ):
+        raise ConfigurationError(
+            "retryable_exceptions must be None or a tuple of exception classes, "
+            f"got {types!r:.80}"
+        )
+    return tuple(types) or (Exception,)
 
 
 def _builtin_exception(qualified: str) -> type[BaseException]:

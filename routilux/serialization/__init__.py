@@ -65,6 +65,7 @@ __all__ = [
     "from_json",
     "json_copy",
     "read_document",
+    "read_file",
     "to_json",
     "write_atomic",
 ]
@@ -153,14 +154,30 @@ def from_json(raw: bytes | str) -> dict[str, Any]:
     return data
 
 
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the document file ``path``.
+
+    Raises:
+        FileNotFoundError: When there is no such file.
+        SerializationError: When ``path`` is a directory; the message names it.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise SerializationError(
+            f"{os.fspath(path)}: is a directory, not a document file"
+        )
+    return target.read_bytes()
+
+
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the JSON object in the file ``path``.
 
     Raises:
         FileNotFoundError: When there is no such file.
-        SerializationError: When it holds no JSON object; the message names the file.
+        SerializationError: When it is a directory or holds no JSON object; the
+            message names the file.
     """
-    raw = Path(path).read_bytes()
+    raw = read_file(path)
     try:
         return from_json(raw)
     except SerializationError as exc:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import checks
 from ..exceptions import RoutiluxError, SerializationError
 from ..resilience import ErrorHandler, ErrorStrategy
 from ._values import (
@@ -32,10 +33,14 @@ if TYPE_CHECKING:
 __all__ = ["read_handler", "read_routine"]
 
 _STRATEGIES = frozenset(s.value for s in ErrorStrategy)
+_SECONDS = f"seconds from 0 to {checks.MAX_SECONDS:.0f}"
 _HANDLER_FIELDS = {
     "strategy": (lambda v: v in _STRATEGIES, f"one of {sorted(_STRATEGIES)}"),
     "max_retries": (is_count, "an int >= 0"),
-    "retry_delay": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "retry_delay": (
+        lambda v: checks.is_seconds(v, zero=True),
+        _SECONDS,
+    ),
     "retry_backoff": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "retryable_exceptions": (is_names, "a list of exception type names"),
     "is_critical": (lambda v: isinstance(v, bool), "true or false"),
@@ -43,7 +48,10 @@ _HANDLER_FIELDS = {
 }
 _BREAKER_FIELDS = {
     "failure_threshold": (is_positive_int, "an int >= 1"),
-    "reset_timeout": (lambda v: is_number(v) and v >= 0, "seconds >= 0"),
+    "reset_timeout": (
+        lambda v: checks.is_seconds(v, zero=True),
+        _SECONDS,
+    ),
 }
 _MISSING: Any = object()
 

@@ -6,6 +6,7 @@ import math
 import reprlib
 from typing import TYPE_CHECKING, Any
 
+from .. import checks
 from ..exceptions import SerializationError
 
 if TYPE_CHECKING:
@@ -125,8 +126,8 @@ def is_positive_int(v: Any) -> bool:
 
 
 def is_seconds(v: Any) -> bool:
-    """None, or a number > 0."""
-    return v is None or (is_number(v) and v > 0)
+    """None, or seconds > 0 and at most :data:`routilux.checks.MAX_SECONDS`."""
+    return v is None or checks.is_seconds(v)
 
 
 def is_name(v: Any) -> bool:
