@@ -7,12 +7,13 @@ checks that no work was lost (every event arrived, every job completed, every
 connection exists); a case that loses work is reported as FAILED and the run
 exits non-zero after printing the rest.
 
-Cases, in the order they run (select some with ``--only chain,documents``); each
+Cases, in the order they run (select some with ``--only jobs,chain``); each
 module's docstring says exactly what it and its baseline do:
 
 =============  ===================  =============================================
 name           module               what
 =============  ===================  =============================================
+jobs           bench/jobs.py        10,000 executes of a 2-routine flow
 chain          bench/hops.py        chain of 10 routines at 1k/10k/50k events
 fanout         bench/latency.py     100 sleepers on 20 workers
 step2          bench/latency.py     seed 004 step 2 (3 x 0.2 s on 3 workers)
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING
 from common import BenchFailure, Options, Row, load_average, markdown_table, say
 from durability import case_checkpoint, case_documents
 from hops import case_chain
+from jobs import case_jobs
 from latency import case_fanout, case_step2
 
 import routilux
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 CASES: dict[str, Callable[[Options], list[Row]]] = {
+    "jobs": case_jobs,
     "chain": case_chain,
     "fanout": case_fanout,
     "step2": case_step2,
