@@ -17,6 +17,8 @@ jobs           bench/jobs.py        10,000 executes of a 2-routine flow
 chain          bench/hops.py        chain of 10 routines at 1k/10k/50k events
 fanout         bench/latency.py     100 sleepers on 20 workers
 step2          bench/latency.py     seed 004 step 2 (3 x 0.2 s on 3 workers)
+validate       bench/structure.py   validate() on a 2,000-routine chain
+connect        bench/structure.py   one event connected to 4,000 / 16,000 slots
 documents      bench/durability.py  to_json / from_json of 2,000 routines
 checkpoint     bench/durability.py  SQLite checkpointing per activation
 =============  ===================  =============================================
@@ -43,6 +45,7 @@ from durability import case_checkpoint, case_documents
 from hops import case_chain
 from jobs import case_jobs
 from latency import case_fanout, case_step2
+from structure import case_connect, case_validate
 
 import routilux
 
@@ -54,6 +57,8 @@ CASES: dict[str, Callable[[Options], list[Row]]] = {
     "chain": case_chain,
     "fanout": case_fanout,
     "step2": case_step2,
+    "validate": case_validate,
+    "connect": case_connect,
     "documents": case_documents,
     "checkpoint": case_checkpoint,
 }
