@@ -21,6 +21,7 @@ validate       bench/structure.py   validate() on a 2,000-routine chain
 connect        bench/structure.py   one event connected to 4,000 / 16,000 slots
 documents      bench/durability.py  to_json / from_json of 2,000 routines
 checkpoint     bench/durability.py  SQLite checkpointing per activation
+async          bench/async_handlers 1,000 async handlers (skipped if unsupported)
 =============  ===================  =============================================
 
 The run ends with a markdown table (paste it into a note) and the seconds each
@@ -40,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from async_handlers import case_async
 from common import BenchFailure, Options, Row, load_average, markdown_table, say
 from durability import case_checkpoint, case_documents
 from hops import case_chain
@@ -61,6 +63,7 @@ CASES: dict[str, Callable[[Options], list[Row]]] = {
     "connect": case_connect,
     "documents": case_documents,
     "checkpoint": case_checkpoint,
+    "async": case_async,
 }
 
 
