@@ -38,8 +38,9 @@ fmt: $(STAMP_DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# make bench BENCH_ARGS="--quick --only jobs,chain" (bench/run.py --help lists cases)
 bench: $(STAMP_RUN)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 docs: $(STAMP_DEV)
 	$(BIN)/python -m pip install --quiet -e '.[docs]'

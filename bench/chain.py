@@ -1,4 +1,4 @@
-"""The routines the chain benchmarks share (bench/run.py, bench/durability.py)."""
+"""Routines the benchmark cases share (jobs, chain, validate, connect, checkpoint)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,21 @@
-"""``make bench``, durability part: flow documents and checkpointing, measured.
+"""Cases ``documents`` and ``checkpoint``: flow documents and checkpointing.
 
-Two measurements, each the median of a few repeats:
-
-(e) flow documents: a chain of FLOW_SIZE routines, each with a small config, turned
-    into JSON with ``flow.to_json()`` and rebuilt with ``Flow.from_json()``: the
-    time of each and the size of the JSON in bytes. Every rebuild is checked to
-    hold every routine, config and connection.
-(f) checkpointing: one job of about ACTIVATIONS activations (a source emits
-    CHAIN_EVENTS values down a chain of CHAIN_STAGES routines), on the concurrent
-    strategy (CHAIN_WORKERS workers) and on sequential, with no checkpoint store
-    and with a ``SQLiteCheckpointStore`` in a temporary directory (a fresh file per
-    run). Printed: microseconds per activation and the ratio of the two. Every run
+documents: a chain of FLOW_SIZE routines, each with a small config, turned into
+    JSON with ``flow.to_json()`` and rebuilt with ``Flow.from_json()``: the time of
+    each and the size of the JSON in bytes. Every rebuild is checked to hold every
+    routine, config and connection. Baseline, on the same bytes in the same run:
+    ``orjson.loads(raw)`` for deserialize and ``orjson.dumps(doc)`` of the loaded
+    document for serialize (the floor for any orjson-based codec).
+checkpoint: one job of about ACTIVATIONS activations (a source emits CHAIN_EVENTS
+    values down a chain of CHAIN_STAGES routines), on the concurrent strategy
+    (CHAIN_WORKERS workers) and on sequential, with no checkpoint store and with a
+    ``SQLiteCheckpointStore`` in a temporary directory (a fresh file per run).
+    Printed: microseconds per activation and the ratio of the two. Every run
     checks that every value arrived and the job completed; with the store, also
     that the stored job is ``completed`` with nothing pending.
 
-Run it alone with ``python bench/durability.py``; ``bench/run.py`` calls
-:func:`report` after its own table.
+Run it alone with ``python bench/durability.py``; ``bench/run.py`` runs both
+cases by name.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from chain import ChainSource as Source
 from chain import CountingSink as Counter
 from chain import Relay
+from common import BenchFailure, Options, Row, markdown_table, say, verdict_at_most
 
 from routilux import Flow, Routine
 from routilux.persistence import SQLiteCheckpointStore
@@ -46,9 +48,13 @@ CHAIN_STAGES = 10
 CHAIN_EVENTS = 1_000
 CHAIN_WORKERS = 4
 ACTIVATIONS = 1 + CHAIN_EVENTS * CHAIN_STAGES  # the source, then one per hop
+CHECKPOINT_REPEATS = 3  # each strategy x (no store, SQLite)
+
+TARGET_SERIALIZE_MS = 25.0  # issue 8
+TARGET_DESERIALIZE_MS = 100.0  # issue 8
 
 
-class DurabilityBenchFailure(Exception):
+class DurabilityBenchFailure(BenchFailure):
     """A document did not round-trip, values were lost or a job did not complete."""
 
 
@@ -101,34 +107,40 @@ def check_rebuilt(original: Flow, rebuilt: Flow) -> None:
             raise DurabilityBenchFailure(f"documents: config of {rid} changed")
 
 
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
 def measure_documents(size: int, repeats: int) -> dict[str, float]:
-    """Median seconds of ``to_json`` and ``from_json``, and the JSON size."""
+    """Median seconds of ``to_json``, ``from_json`` and orjson on the same bytes."""
     flow = build_document_flow(size)
-    dumps: list[float] = []
-    loads: list[float] = []
+    times: dict[str, list[float]] = {"dump": [], "load": [], "dumps": [], "loads": []}
     raw = b""
     try:
         for _ in range(repeats):
-            gc.collect()
-            start = time.perf_counter()
-            raw = flow.to_json()
-            dumps.append(time.perf_counter() - start)
-            gc.collect()
-            start = time.perf_counter()
-            rebuilt = Flow.from_json(raw)
-            loads.append(time.perf_counter() - start)
+            seconds, raw = _timed(flow.to_json)
+            times["dump"].append(seconds)
+            seconds, rebuilt = _timed(functools.partial(Flow.from_json, raw))
+            times["load"].append(seconds)
             try:
                 check_rebuilt(flow, rebuilt)
             finally:
                 rebuilt.shutdown()
+            seconds, document = _timed(functools.partial(orjson.loads, raw))
+            times["loads"].append(seconds)
+            seconds, again = _timed(functools.partial(orjson.dumps, document))
+            times["dumps"].append(seconds)
+            if len(again) != len(raw):
+                raise DurabilityBenchFailure(
+                    f"documents: orjson wrote {len(again):,} bytes of {len(raw):,}"
+                )
     finally:
         flow.shutdown()
-    return {
-        "serialize": statistics.median(dumps),
-        "deserialize": statistics.median(loads),
-        "bytes": len(raw),
-        "runs": len(dumps),
-    }
+    result = {name: statistics.median(values) for name, values in times.items()}
+    return {**result, "bytes": len(raw), "runs": len(times["dump"])}
 
 
 # ------------------------------------------------------- (f) checkpointing
@@ -219,54 +231,87 @@ def measure_checkpointing(repeats: int) -> dict[str, dict[str, float]]:
 # ------------------------------------------------------------------ report
 
 
-def report(repeats: int = 3) -> None:
-    """Measure (e) and (f) and print them. Raises DurabilityBenchFailure."""
-    print()
-    print(f"durability: median of {repeats} repeats per case")
-    sys.stdout.flush()
-    docs = measure_documents(FLOW_SIZE, repeats)
-    print(
-        f"(e) flow document: {FLOW_SIZE:,} routines in a chain, "
-        f"{FLOW_SIZE - 1:,} connections, small configs"
+def case_documents(opts: Options) -> list[Row]:
+    """Measure and print the flow-document case. Raises DurabilityBenchFailure."""
+    docs = measure_documents(FLOW_SIZE, max(3, opts.repeats))
+    dump_ms, load_ms = docs["dump"] * 1e3, docs["load"] * 1e3
+    dumps_ms, loads_ms = docs["dumps"] * 1e3, docs["loads"] * 1e3
+    say(
+        f"flow document: {FLOW_SIZE:,} routines in a chain, {FLOW_SIZE - 1:,} "
+        f"connections, small configs, {int(docs['bytes']):,} bytes "
+        f"({docs['bytes'] / FLOW_SIZE:.0f} per routine); {int(docs['runs'])} runs"
     )
-    print(f"    serialize   flow.to_json()    {docs['serialize'] * 1e3:8.1f} ms")
-    print(f"    deserialize Flow.from_json()  {docs['deserialize'] * 1e3:8.1f} ms")
-    print(
-        f"    size                          {int(docs['bytes']):8,} bytes "
-        f"({docs['bytes'] / FLOW_SIZE:.0f} per routine)"
+    say(
+        f"    serialize   flow.to_json()   {dump_ms:8.1f} ms   "
+        f"orjson.dumps {dumps_ms:6.2f} ms"
     )
-    sys.stdout.flush()
-    checkpoints = measure_checkpointing(repeats)
-    print(
-        f"(f) checkpointing, one job of {ACTIVATIONS:,} activations "
+    say(
+        f"    deserialize Flow.from_json() {load_ms:8.1f} ms   "
+        f"orjson.loads {loads_ms:6.2f} ms"
+    )
+    return [
+        Row(
+            f"document {FLOW_SIZE:,} routines, serialize",
+            f"{dump_ms:.1f} ms",
+            f"{dumps_ms:.2f} ms orjson.dumps",
+            f"{dump_ms / dumps_ms:.0f}x orjson",
+            f"<= {TARGET_SERIALIZE_MS:.0f} ms (#8)",
+            verdict_at_most(dump_ms, TARGET_SERIALIZE_MS),
+        ),
+        Row(
+            f"document {FLOW_SIZE:,} routines, deserialize",
+            f"{load_ms:.1f} ms",
+            f"{loads_ms:.2f} ms orjson.loads",
+            f"{load_ms / loads_ms:.0f}x orjson",
+            f"<= {TARGET_DESERIALIZE_MS:.0f} ms (#8)",
+            verdict_at_most(load_ms, TARGET_DESERIALIZE_MS),
+        ),
+    ]
+
+
+def case_checkpoint(opts: Options) -> list[Row]:
+    """Measure and print the checkpointing case. Raises DurabilityBenchFailure."""
+    checkpoints = measure_checkpointing(CHECKPOINT_REPEATS)
+    say(
+        f"checkpointing, one job of {ACTIVATIONS:,} activations "
         f"({CHAIN_EVENTS:,} values x {CHAIN_STAGES} stages + the source):"
     )
+    rows = []
     for strategy, row in checkpoints.items():
         label = f"{strategy}({int(row['workers'])})"
-        print(
+        ratio = row["sqlite_us"] / row["none_us"]
+        say(
             f"    {label:<14} no store {row['none_us']:7.1f} us/activation   "
-            f"SQLite {row['sqlite_us']:7.1f} us/activation   "
-            f"ratio {row['sqlite_us'] / row['none_us']:.1f}x "
+            f"SQLite {row['sqlite_us']:7.1f} us/activation   ratio {ratio:.1f}x "
             f"(+{row['sqlite_us'] - row['none_us']:.0f} us)"
         )
-    print(
-        "every rebuilt document held every routine, config and connection; every "
-        "job completed with all values delivered and, with the store, nothing left "
-        "pending."
-    )
+        rows.append(
+            Row(
+                f"checkpoint SQLite, {label}",
+                f"{row['sqlite_us']:.1f} us/activation",
+                f"{row['none_us']:.1f} us no store",
+                f"{ratio:.1f}x no store",
+                "-",
+                "info",
+            )
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="routilux durability benchmarks")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per case")
     args = parser.parse_args(argv)
-    report(args.repeats)
+    opts = Options(repeats=args.repeats)
+    rows = case_documents(opts) + case_checkpoint(opts)
+    print()
+    print(markdown_table(rows))
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except DurabilityBenchFailure as failure:
+    except BenchFailure as failure:
         print(f"\nBENCH FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
