@@ -17,24 +17,15 @@ from .checks import instance_of, optional_positive_int, optional_seconds
 from .exceptions import (
     ConfigurationError,
     ForeignJobError,
-    SerializationError,
     StrategyShutdownError,
 )
+from .flow_documents import FlowDocuments
 from .runtime.runner import FlowRunner
-from .serialization import (
-    InstanceOrClassMethod,
-    flow_from_dict,
-    flow_to_dict,
-    from_json,
-    read_document,
-    to_json,
-    write_atomic,
-)
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 from .wiring import Wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
     from pathlib import Path
 
     import networkx as nx
@@ -53,7 +44,7 @@ __all__ = ["Flow"]
 _DEFAULT_CONCURRENT_WORKERS = 5
 
 
-class Flow:
+class Flow(FlowDocuments):
     """Routines, the connections between them, and how they run.
 
     Args:
@@ -321,6 +312,47 @@ class Flow:
             entry_routine_id, dict(entry_params or {}), name, workers, seconds
         )
 
+    async def execute_async(
+        self,
+        entry_routine_id: str,
+        entry_params: dict[str, Any] | None = None,
+        execution_strategy: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> JobState:
+        """Run a job from code that is itself async; returns once the job stopped.
+
+        The job runs as :meth:`execute` runs it; the calling event loop is never
+        blocked (a sequential job runs in a worker thread of the loop's default
+        executor). The job has stopped when this returns: completed, failed,
+        cancelled or paused. Thread-safe.
+
+        Raises:
+            The errors of :meth:`execute`.
+        """
+        import asyncio
+
+        name = execution_strategy or self._strategy_name
+        workers = (
+            self._max_workers
+            if name == self._strategy_name
+            else self._requested_workers
+        )
+        if self._runner.strategy_blocks(name, workers):
+            job = await asyncio.to_thread(
+                self.execute,
+                entry_routine_id,
+                entry_params,
+                execution_strategy,
+                timeout=timeout,
+            )
+        else:
+            job = self.execute(
+                entry_routine_id, entry_params, execution_strategy, timeout=timeout
+            )
+        await job.wait_async()
+        return job
+
     def pause(
         self, job_state: JobState, reason: str = "", checkpoint: Any = None
     ) -> None:
@@ -453,89 +485,6 @@ class Flow:
         completed, dropped); ``routines`` the timings of the most recent job.
         """
         return self._runner.stats()
-
-    # -- serialization ---------------------------------------------------------------
-
-    def serialize(self) -> dict[str, Any]:
-        """The structure as a JSON-ready dict (never job state).
-
-        Safe while jobs run; not while the structure or configs change.
-
-        Raises:
-            SerializationError: For a routine whose constructor needs arguments or
-                a value that is not plain JSON, naming its path in the document.
-        """
-        return flow_to_dict(self)
-
-    @InstanceOrClassMethod
-    def deserialize(
-        owner: Flow | type[Flow],
-        data: dict[str, Any],
-        *,
-        allowed_modules: Iterable[str] | None = None,
-    ) -> Flow:
-        """Rebuild from :meth:`serialize` output.
-
-        Called on the class it returns a new flow; called on an instance it fills
-        that flow (which must have no routines) and returns it. Not thread-safe on
-        an instance (fill it before running it); the class call is.
-
-        Args:
-            data: The document.
-            allowed_modules: Modules (exact names) that may be imported to find
-                routine classes the registry does not know; nothing else is
-                imported.
-
-        Raises:
-            SerializationError: Naming the path of whatever is wrong in ``data``;
-                nothing is returned and the instance is left unchanged.
-        """
-        if isinstance(owner, Flow):
-            return flow_from_dict(data, owner, allowed_modules)
-        return flow_from_dict(data, None, allowed_modules, owner)
-
-    def to_json(self) -> bytes:
-        """The structure as JSON bytes, keys sorted (equal flows, equal bytes).
-
-        Safe while jobs run; not while the structure or configs change.
-        """
-        return to_json(self.serialize())
-
-    @classmethod
-    def from_json(
-        cls, raw: bytes | str, *, allowed_modules: Iterable[str] | None = None
-    ) -> Flow:
-        """A new flow from :meth:`to_json` output (see :meth:`deserialize`).
-
-        Thread-safe.
-        """
-        return flow_from_dict(from_json(raw), None, allowed_modules, cls)
-
-    def save(self, path: str | Path) -> None:
-        """Write the structure as indented JSON to ``path``.
-
-        Parent directories are created and the file is replaced in one step.
-        Safe while jobs run; not while the structure or configs change.
-        """
-        write_atomic(path, to_json(self.serialize(), indent=True))
-
-    @classmethod
-    def load(
-        cls, path: str | Path, *, allowed_modules: Iterable[str] | None = None
-    ) -> Flow:
-        """A new flow from a file written by :meth:`save`. Thread-safe.
-
-        Raises:
-            FileNotFoundError: When ``path`` does not exist.
-            SerializationError: When the file is not a flow document (the message
-                names the file).
-        """
-        try:
-            return flow_from_dict(read_document(path), None, allowed_modules, cls)
-        except SerializationError as exc:
-            if str(exc).startswith(f"{path}: "):
-                raise
-            raise SerializationError(f"{path}: {exc}") from exc
 
     def __repr__(self) -> str:
         return (

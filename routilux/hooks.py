@@ -30,6 +30,7 @@ class ActivationInfo(NamedTuple):
     """One handler call of a job, as observers see it.
 
     Attributes:
+        activation_id: Unique among the job's activations that are running.
         job_id: The job.
         routine_id: The routine's id in the flow.
         slot: The slot whose handler is called.
@@ -37,6 +38,7 @@ class ActivationInfo(NamedTuple):
         payload: The merged payload the handler receives (do not modify it).
     """
 
+    activation_id: int
     job_id: str
     routine_id: str
     slot: str

@@ -241,7 +241,10 @@ class JobState(BaseModel):
             JobCancelledError: When the job was cancelled.
             JobStateError: When the job is paused, or no flow ran this JobState.
         """
-        if not self._done.wait(timeout):
+        settled = self._owner_lock is None and (
+            self.status.is_final or self.status is JobStatus.PAUSED
+        )
+        if not settled and not self._done.wait(timeout):
             raise TimeoutError(
                 f"job {self.job_id!r} still {self.status.value} after {timeout}s"
             )

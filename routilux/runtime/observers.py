@@ -33,6 +33,7 @@ log = logging.getLogger("routilux.runtime")
 def _info(job_id: str, activation: Activation) -> ActivationInfo:
     route = activation.route
     return ActivationInfo(
+        id(activation),
         job_id,
         route.routine_id,
         route.slot.name,

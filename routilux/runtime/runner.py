@@ -88,6 +88,10 @@ class FlowRunner:
         """The flow's strategy ``name`` with ``max_workers`` (made on first use)."""
         return self._catalog.get(name, 1 if name == "sequential" else max_workers)
 
+    def strategy_blocks(self, name: str, max_workers: int) -> bool:
+        """True when strategy ``name`` runs a job in the thread that starts it."""
+        return bool(self.strategy(name, max_workers).blocking)
+
     def adopt(self, strategy: ExecutionStrategy) -> None:
         """Use a strategy object given by the user."""
         self._catalog.put(strategy)
