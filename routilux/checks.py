@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 import reprlib
 import threading
+import time
 from typing import NoReturn, TypeGuard
 
 from .exceptions import ConfigurationError
 
 __all__ = [
     "MAX_SECONDS",
+    "Deadline",
     "flag",
     "instance_of",
     "is_number",
@@ -31,6 +33,7 @@ __all__ = [
     "optional_seconds",
     "positive_factor",
     "positive_int",
+    "wait_limit",
 ]
 
 #: The longest time any seconds setting may name: one year, or less where the
@@ -39,6 +42,35 @@ MAX_SECONDS: float = min(365 * 24 * 3600.0, threading.TIMEOUT_MAX)
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
+
+
+def wait_limit(timeout: float | None) -> float | None:
+    """A timeout for a wait: None (no limit), else clamped to what threads accept.
+
+    Waits take any number: a negative one does not wait, and one longer than
+    threading allows waits as long as it can (never an ``OverflowError``).
+    """
+    if timeout is None:
+        return None
+    if timeout != timeout:  # NaN: no wait at all rather than an error mid-wait
+        return 0.0
+    return max(0.0, min(float(timeout), threading.TIMEOUT_MAX))
+
+
+class Deadline:
+    """The time left of one overall timeout, shared by several waits."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, timeout: float | None) -> None:
+        limit = wait_limit(timeout)
+        self._end = None if limit is None else time.monotonic() + limit
+
+    def left(self) -> float | None:
+        """Seconds left (0.0 once passed), or None without a limit."""
+        if self._end is None:
+            return None
+        return max(0.0, self._end - time.monotonic())
 
 
 def is_number(value: object) -> TypeGuard[int | float]:

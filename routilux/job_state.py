@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, json_copy, read_file, write_atomic
@@ -198,7 +199,7 @@ class JobState(BaseModel):
         Returns:
             True when it did, False when ``timeout`` seconds passed first.
         """
-        return self._done.wait(timeout)
+        return self._done.wait(wait_limit(timeout))
 
     @property
     def is_done(self) -> bool:
@@ -244,7 +245,7 @@ class JobState(BaseModel):
         settled = self._owner_lock is None and (
             self.status.is_final or self.status is JobStatus.PAUSED
         )
-        if not settled and not self._done.wait(timeout):
+        if not settled and not self._done.wait(wait_limit(timeout)):
             raise TimeoutError(
                 f"job {self.job_id!r} still {self.status.value} after {timeout}s"
             )

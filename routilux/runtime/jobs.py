@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ..checks import wait_limit
+
 if TYPE_CHECKING:
     from .ledger import JobLedger
 
@@ -45,7 +47,7 @@ class FlowJobs:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is active; False when ``timeout`` passed first."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._active, timeout)
+            return self._changed.wait_for(lambda: not self._active, wait_limit(timeout))
 
     def __len__(self) -> int:
         with self._lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..checks import Deadline
 from ..exceptions import (
     CheckpointError,
     ConfigurationError,
@@ -304,13 +305,24 @@ class FlowRunner:
         return self._jobs.wait(timeout)
 
     def shutdown(self, wait: bool, timeout: float | None) -> None:
-        """Refuse new jobs and shut every strategy down (idempotent)."""
+        """Refuse new jobs and shut every strategy down (idempotent).
+
+        With ``wait``, ``timeout`` bounds the whole call: jobs still running then
+        are halted (source ``shutdown``) and the call returns without waiting for
+        handlers Python cannot stop.
+        """
         self.closed = True
+        deadline = Deadline(timeout)
         if not wait:
-            for run in self._jobs.all():
-                run.halt("shutdown", "flow shut down without waiting")
-        self._catalog.shutdown(wait=wait, timeout=timeout)
-        self._watchdog.close()
+            self._halt_all("flow shut down without waiting")
+        self._catalog.shutdown(wait=wait, timeout=deadline.left())
+        if wait and len(self._jobs):
+            self._halt_all(f"flow shut down: the {timeout}s timeout passed")
+        self._watchdog.close(timeout=deadline.left() if wait else 0.0)
+
+    def _halt_all(self, reason: str) -> None:
+        for run in self._jobs.all():
+            run.halt("shutdown", reason)
 
     def deliver_now(
         self, routine: Routine, event_name: str, data: dict[str, Any]

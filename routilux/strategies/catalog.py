@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..checks import Deadline
 from .base import ExecutionStrategy, create_strategy
 
 __all__ = ["StrategyCatalog"]
@@ -65,9 +66,10 @@ class StrategyCatalog:
             return [*self._current.values(), *self._retired]
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Shut every strategy down (idempotent)."""
+        """Shut every strategy down (idempotent); ``timeout`` bounds the whole call."""
+        deadline = Deadline(timeout)
         for strategy in self.all():
-            strategy.shutdown(wait=wait, timeout=timeout)
+            strategy.shutdown(wait=wait, timeout=deadline.left())
 
     def stats(self) -> dict[str, Any]:
         """Statistics of every current strategy, by name."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+from ..checks import wait_limit
 from ..exceptions import ReentrantCallError, StrategyShutdownError
 from .base import StrategyState, Task, run_task
 
@@ -191,7 +192,7 @@ class SequentialStrategy:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no job runs in any thread. Thread-safe."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._running, timeout)
+            return self._idle.wait_for(lambda: not self._running, wait_limit(timeout))
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Refuse new jobs; with ``wait``, wait for running ones. Idempotent."""

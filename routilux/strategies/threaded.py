@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
+from ..checks import wait_limit
 from ..exceptions import StrategyShutdownError
 from .base import StrategyState, Task, run_task
 
@@ -194,7 +195,7 @@ class ThreadedStrategy:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running. Thread-safe."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._in_flight, timeout)
+            return self._idle.wait_for(lambda: not self._in_flight, wait_limit(timeout))
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop the pool. Idempotent. Thread-safe.

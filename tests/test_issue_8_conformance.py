@@ -1,0 +1,49 @@
+"""Issue 8: the strategy conformance suite runs over every registered strategy."""
+
+from __future__ import annotations
+
+import pytest
+
+from routilux.strategies import create_strategy, registered_strategies
+from routilux.testing import CHECKS, check_strategy
+
+
+@pytest.mark.parametrize("name", registered_strategies())
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_issue_8_strategy_conformance(name: str, check: str) -> None:
+    CHECKS[check](lambda: create_strategy(name, 4, f"conformance-{name}"))
+
+
+def test_issue_8_check_strategy_names_the_failing_check() -> None:
+    class Forgetful:
+        """A strategy that loses every task."""
+
+        name = "forgetful"
+        max_workers = 1
+        blocking = False
+
+        def __init__(self) -> None:
+            from routilux.strategies import StrategyState
+
+            self.state = StrategyState.OPEN
+
+        def open_lane(self) -> Forgetful:
+            return self
+
+        def start(self, tasks: list[object]) -> None:
+            return None
+
+        def submit(self, task: object) -> None:
+            return None
+
+        def wait_idle(self, timeout: float | None = None) -> bool:
+            return True
+
+        def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+            return None
+
+        def stats(self) -> dict[str, object]:
+            return {}
+
+    with pytest.raises(AssertionError, match="conformance check 'fan_out_fan_in'"):
+        check_strategy(Forgetful)  # type: ignore[arg-type]
