@@ -29,7 +29,7 @@ from .exceptions import (
 from .flow import Flow
 from .graph import Finding
 from .job_state import JobState, JobStatus
-from .merge import register_merge_strategy
+from .merge import AppendView, register_merge_strategy
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
@@ -47,6 +47,7 @@ from .tracking import ExecutionTracker
 __version__ = "1.0.0.dev0"
 
 __all__ = [
+    "AppendView",
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
