@@ -34,7 +34,7 @@ from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
 from .runtime.context import ExecutionContext
-from .slot import Slot
+from .slot import HandlerBinding, Slot
 from .strategies import (
     ExecutionStrategy,
     SequentialStrategy,
@@ -67,6 +67,7 @@ __all__ = [
     "Finding",
     "Flow",
     "ForeignJobError",
+    "HandlerBinding",
     "JobState",
     "JobStateError",
     "JobStatus",
