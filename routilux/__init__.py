@@ -35,12 +35,12 @@ from .flow import Flow
 from .graph import Finding
 from .hooks import ActivationInfo, FlowHooks, Outcome
 from .job_state import JobState, JobStatus
-from .merge import register_merge_strategy
+from .merge import AppendView, register_merge_strategy
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
 from .runtime.context import ExecutionContext
-from .slot import Slot
+from .slot import HandlerBinding, Slot
 from .strategies import (
     ExecutionStrategy,
     SequentialStrategy,
@@ -58,6 +58,7 @@ logging.getLogger("routilux").addHandler(logging.NullHandler())
 
 __all__ = [
     "ActivationInfo",
+    "AppendView",
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -78,6 +79,7 @@ __all__ = [
     "Flow",
     "FlowHooks",
     "ForeignJobError",
+    "HandlerBinding",
     "JobCancelledError",
     "JobFailedError",
     "JobState",

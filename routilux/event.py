@@ -25,7 +25,10 @@ class Event:
         name: The event's name.
         routine: The owning routine, or None.
         output_params: The documented parameter names.
-        connected_slots: Slots linked to this event by :class:`Connection` objects.
+        connected_slots: Slots linked to this event by :class:`Connection` objects,
+            in the order they were linked. :meth:`connect` and :meth:`disconnect`
+            keep it (and each slot's ``connected_events``) in step with an index,
+            so linking is O(1); change links through them, not by editing the list.
     """
 
     def __init__(
@@ -38,25 +41,33 @@ class Event:
         self.routine = routine
         self.output_params: list[str] = list(output_params or [])
         self.connected_slots: list[Slot] = []
-        self._mappings: dict[int, dict[str, str] | None] = {}
+        # id(slot) -> (slot, its param mapping), for every linked slot: the index
+        # that makes connect O(1). Holding the slot keeps its id from being reused.
+        self._links: dict[int, tuple[Slot, dict[str, str] | None]] = {}
 
     def connect(self, slot: Slot, param_mapping: dict[str, str] | None = None) -> None:
-        """Link this event to ``slot`` on both sides (idempotent)."""
-        if not any(s is slot for s in self.connected_slots):
+        """Link this event to ``slot`` on both sides (idempotent).
+
+        Connecting an already linked slot again only replaces the param mapping.
+        """
+        key = id(slot)
+        if key not in self._links:
+            # Both lists change together, so one index answers for both sides.
             self.connected_slots.append(slot)
-        if not any(e is self for e in slot.connected_events):
             slot.connected_events.append(self)
-        self._mappings[id(slot)] = dict(param_mapping) if param_mapping else None
+        self._links[key] = (slot, dict(param_mapping) if param_mapping else None)
 
     def disconnect(self, slot: Slot) -> None:
         """Unlink ``slot`` from this event on both sides (idempotent)."""
+        if self._links.pop(id(slot), None) is None:
+            return
         self.connected_slots = [s for s in self.connected_slots if s is not slot]
         slot.connected_events = [e for e in slot.connected_events if e is not self]
-        self._mappings.pop(id(slot), None)
 
     def mapping_for(self, slot: Slot) -> dict[str, str] | None:
         """The param mapping of the link to ``slot``, if any."""
-        return self._mappings.get(id(slot))
+        link = self._links.get(id(slot))
+        return link[1] if link is not None else None
 
     def emit(self, flow: Flow | None = None, **data: Any) -> None:
         """Emit through the owning routine (see :meth:`Routine.emit`).

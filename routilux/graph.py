@@ -2,6 +2,13 @@
 
 Nodes are routine ids; edges are connections keyed by ``(event, slot)``. Nothing here
 changes a flow; every function reads a ``networkx.MultiDiGraph`` and the routines.
+Every check is linear in the routines and connections.
+
+Handler binding (see :mod:`routilux.slot`) is checked against what the connected
+events document (``output_params``, after each connection's ``param_mapping``).
+An event that documents nothing may carry anything, so a slot fed by one is not
+name-checked; nor is a ``trigger`` slot, whose entry parameters come from
+``execute``. Emitting undocumented keys is allowed, so these are warnings.
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 
+from .connection import apply_mapping
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from .routine import Routine
+    from .slot import HandlerBinding, Slot
 
 __all__ = ["Finding", "find_problems", "to_dot", "to_mermaid"]
 
@@ -29,15 +39,24 @@ class Finding:
         severity: ``"error"`` (the flow cannot work as wired) or ``"warning"``.
         code: A stable identifier: ``unknown-event``, ``unknown-slot``,
             ``unconnected-slot``, ``unknown-parameter``, ``unreachable``, ``cycle``,
-            ``no-entry``.
+            ``no-entry``; for handler binding ``unmatched-parameter`` (a handler's
+            only parameter is carried by no connected event, so it is given the
+            whole payload), ``missing-parameter`` (a required parameter no
+            connected event carries) and ``overridden-default`` (a handler's only
+            parameter has a default the whole payload replaces when the key is
+            absent).
         message: What was found, naming routine ids, events and slots.
         routine_id: The routine concerned, when there is one.
+        slot: The slot concerned, for handler-binding findings.
+        parameter: The handler parameter concerned, for handler-binding findings.
     """
 
     severity: Literal["error", "warning"]
     code: str
     message: str
     routine_id: str | None = None
+    slot: str | None = None
+    parameter: str | None = None
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.message} [{self.code}]"
@@ -52,6 +71,7 @@ def find_problems(
     findings += _check_unconnected_slots(graph, routines)
     findings += _check_reachability(graph, routines)
     findings += _check_cycles(graph)
+    findings += _check_bindings(graph, routines)
     return sorted(
         findings, key=lambda f: (f.severity != "error", f.code, f.routine_id or "")
     )
@@ -140,9 +160,7 @@ def _check_reachability(
                 "no routine has a 'trigger' slot, so no job can start",
             )
         ]
-    reachable: set[str] = set(entries)
-    for entry in entries:
-        reachable |= nx.descendants(graph, entry)
+    reachable = _reachable_from(graph, entries)
     return [
         Finding(
             "warning",
@@ -155,8 +173,23 @@ def _check_reachability(
     ]
 
 
+def _reachable_from(graph: nx.MultiDiGraph, sources: list[str]) -> set[str]:
+    """Every node reachable from any of ``sources``: one traversal, O(V + E)."""
+    reached = set(sources)
+    stack = list(sources)
+    successors = graph.succ
+    while stack:
+        for nxt in successors[stack.pop()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                stack.append(nxt)
+    return reached
+
+
 def _check_cycles(graph: nx.MultiDiGraph) -> list[Finding]:
     found: list[Finding] = []
+    if nx.is_directed_acyclic_graph(graph):  # O(V + E): skip the copy below
+        return found
     for cycle in nx.simple_cycles(nx.DiGraph(graph)):
         if len(found) == _MAX_CYCLES_REPORTED:
             break
@@ -170,6 +203,108 @@ def _check_cycles(graph: nx.MultiDiGraph) -> list[Finding]:
             )
         )
     return found
+
+
+def _check_bindings(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> list[Finding]:
+    found: list[Finding] = []
+    carried = _carried(graph, routines)
+    for routine_id, routine in routines.items():
+        for slot_name, slot in routine._rx.slots.items():
+            binding = slot.binding
+            if binding.rule == "single" and binding.defaults:
+                found.append(_overridden_default(routine_id, slot))
+            names = carried.get((routine_id, slot_name))
+            # Entry parameters come from execute(): a trigger slot is not checked.
+            if names is not None and slot_name != "trigger":
+                found += _check_names(routine_id, slot, binding, names)
+    return found
+
+
+def _carried(
+    graph: nx.MultiDiGraph, routines: Mapping[str, Routine]
+) -> dict[tuple[str, str], set[str] | None]:
+    """(routine id, slot) -> the names its connections document, after renaming.
+
+    One pass over the edges. None for a slot fed by an event that documents nothing.
+    """
+    carried: dict[tuple[str, str], set[str] | None] = {}
+    for source, target, (event_name, slot_name), mapping in graph.edges(
+        keys=True, data="param_mapping"
+    ):
+        key = (target, slot_name)
+        names = carried.get(key, set())
+        if names is None:
+            continue
+        event = routines[source].get_event(event_name)
+        if event is None or not event.output_params:
+            carried[key] = None
+            continue
+        names.update(_renamed(event.output_params, mapping))
+        carried[key] = names
+    return carried
+
+
+def _renamed(params: Iterable[str], mapping: dict[str, str] | None) -> Iterable[str]:
+    if not mapping:
+        return params
+    return apply_mapping(dict.fromkeys(params), mapping, frozenset(mapping.values()))
+
+
+def _handler_name(slot: Slot) -> str:
+    handler = slot.handler
+    return str(getattr(handler, "__qualname__", None) or repr(handler))
+
+
+def _check_names(
+    routine_id: str, slot: Slot, binding: HandlerBinding, carried: set[str]
+) -> list[Finding]:
+    where = f"handler {_handler_name(slot)} of slot {routine_id}.{slot.name}"
+    events_carry = f"connected events carry {sorted(carried)}"
+    if binding.rule == "single" and binding.parameters[0] not in carried:
+        name = binding.parameters[0]
+        return [
+            Finding(
+                "warning",
+                "unmatched-parameter",
+                f"{where} takes one parameter {name!r}, which no connected event "
+                f"carries ({events_carry}): it is given the whole payload dict",
+                routine_id,
+                slot.name,
+                name,
+            )
+        ]
+    if binding.rule not in ("several", "kwargs"):
+        return []
+    return [
+        Finding(
+            "warning",
+            "missing-parameter",
+            f"{where} requires parameter {name!r}, which no connected event "
+            f"carries ({events_carry})",
+            routine_id,
+            slot.name,
+            name,
+        )
+        for name in binding.required
+        if name not in carried
+    ]
+
+
+def _overridden_default(routine_id: str, slot: Slot) -> Finding:
+    name = slot.binding.parameters[0]
+    return Finding(
+        "warning",
+        "overridden-default",
+        f"handler {_handler_name(slot)} of slot {routine_id}.{slot.name} takes "
+        f"one parameter {name!r} with a default: a payload without {name!r} is "
+        f"passed whole instead ({name}={{...}}), so the default is never used "
+        f"(add **kwargs to the handler to use it)",
+        routine_id,
+        slot.name,
+        name,
+    )
 
 
 def to_mermaid(graph: nx.MultiDiGraph, direction: str = "LR") -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
+from .merge import AppendView
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, json_copy, read_file, write_atomic
 
@@ -392,6 +393,8 @@ def _json_default(value: Any) -> Any:
     # History data is user payload: keep what JSON can hold, describe the rest.
     if isinstance(value, BaseModel):  # a record: its fields, each described alike
         return value.model_dump(exclude_none=isinstance(value, RoutineState))
+    if isinstance(value, AppendView):  # what an append slot hands: a JSON list
+        return list(value)
     return repr(value)
 
 

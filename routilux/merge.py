@@ -9,19 +9,26 @@ and passed to the handler.
   the incoming data.
 * ``append``: the first value of a key is kept as it came; from the second arrival on,
   the key holds the list of every value in arrival order (a non-list old value is
-  wrapped). The handler gets the incoming keys mapped to their accumulated values, as
-  copies, so later arrivals never change what an earlier call received.
+  wrapped). The handler gets the incoming keys mapped to their accumulated values:
+  the first value of a key as it came, and from the second arrival on an
+  :class:`AppendView`, a read-only sequence of the values up to and including that
+  arrival. Later arrivals never change what an earlier call received, and no arrival
+  copies the list, so N arrivals cost O(N) time and memory (0.9 handed each call a
+  copy: O(N²)). A view compares equal to a list of the same items and prints like
+  one; ``list(view)`` gives a list of one's own.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
 
 from .exceptions import DuplicateNameError, UnknownMergeStrategyError
 
 __all__ = [
+    "AppendView",
     "MergeFunction",
     "Merger",
     "UserMerge",
@@ -69,6 +76,68 @@ class Merger:
         return f"Merger({self.name or self.merge!r})"
 
 
+class AppendView(Sequence[Any]):
+    """A read-only view of the first ``length`` values an ``append`` slot collected.
+
+    What an ``append`` handler receives for a key from its second arrival on. It
+    shares the slot's list (making one is O(1)) and always shows the values up to
+    the arrival it was made for, whatever arrives later. It supports ``len``,
+    iteration, ``in``, indexing and slicing (a slice is a new list), compares equal
+    to a list (or view) of the same items and prints like a list; ``list(view)`` is
+    a copy to keep or change.
+
+    .. versionadded:: 1.0
+
+    Args:
+        items: The slot's list of values; only ever appended to.
+        length: How many of its values the view shows.
+    """
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list[Any], length: int) -> None:
+        self._items = items
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._items[i] for i in range(*index.indices(self._length))]
+        position = index.__index__()
+        if position < 0:
+            position += self._length
+        if not 0 <= position < self._length:
+            raise IndexError("AppendView index out of range")
+        return self._items[position]
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.islice(self._items, self._length)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, AppendView)):
+            return NotImplemented
+        if len(other) != self._length:
+            return False
+        return all(a is b or a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like a list
+
+    def __repr__(self) -> str:
+        return repr(self._items[: self._length])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled or deep-copied: only the values the view shows.
+        return (AppendView, (self._items[: self._length], self._length))
+
+
 def _override(
     kept: dict[str, Any], incoming: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,7 +148,7 @@ def _append(
     kept: dict[str, Any], incoming: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     # ``kept`` belongs to the slot (per job) and is mutated in place under the
-    # runtime's lock; the handler payload holds copies of the lists.
+    # runtime's lock; the handler payload holds views of the lists (O(1) each).
     handed: dict[str, Any] = {}
     for key, value in incoming.items():
         if key not in kept:
@@ -91,7 +160,7 @@ def _append(
             old.append(value)
         else:
             old = kept[key] = [old, value]
-        handed[key] = list(old)
+        handed[key] = AppendView(old, len(old))
     return kept, handed
 
 

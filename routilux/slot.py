@@ -11,7 +11,9 @@ set (never per call):
    positionally.
 
 A handler with no parameters is called with none. ``self`` of a bound method does
-not count.
+not count. :func:`describe_handler` (and :attr:`Slot.binding`) tells which rule
+applies to a handler; :meth:`Flow.validate` uses it to report parameters that no
+connected event carries.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from .merge import Merger, UserMerge, resolve_merge_strategy
 
@@ -28,7 +31,14 @@ if TYPE_CHECKING:
     from .event import Event
     from .routine import Routine
 
-__all__ = ["Invoker", "Slot", "make_invoker"]
+__all__ = [
+    "BindingRule",
+    "HandlerBinding",
+    "Invoker",
+    "Slot",
+    "describe_handler",
+    "make_invoker",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +70,91 @@ def _parameters(handler: Callable[..., Any]) -> list[inspect.Parameter]:
 @functools.lru_cache(maxsize=1024)
 def _function_parameters(function: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
     return tuple(inspect.signature(function).parameters.values())
+
+
+#: Which signature rule binds a handler: ``"kwargs"`` (rule 1), ``"data"`` (rule 2, or
+#: only ``*args``: the whole payload as one argument), ``"single"`` (rule 3),
+#: ``"several"`` (rule 4), ``"none"`` (no parameters, or no handler) or ``"opaque"``
+#: (no signature to read: called with the whole payload).
+BindingRule = Literal["kwargs", "data", "single", "several", "none", "opaque"]
+
+
+@dataclass(frozen=True)
+class HandlerBinding:
+    """How a slot calls a handler, read from the handler's signature.
+
+    .. versionadded:: 1.0
+
+    Attributes:
+        rule: Which of the module's signature rules applies (:data:`BindingRule`).
+        parameters: The named parameters in order, ``self`` of a bound method,
+            ``*args`` and ``**kwargs`` left out.
+        required: The parameters without a default.
+        defaults: The parameters with a default.
+    """
+
+    rule: BindingRule
+    parameters: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    defaults: tuple[str, ...] = ()
+
+
+def describe_handler(handler: Callable[..., Any] | None) -> HandlerBinding:
+    """Tell how a slot would call ``handler``: the rule and its parameters.
+
+    .. versionadded:: 1.0
+
+    Args:
+        handler: A slot handler, or None.
+
+    Returns:
+        The binding; ``rule`` is ``"opaque"`` for a callable whose signature cannot
+        be read (it is called with the whole payload).
+    """
+    if handler is None:
+        return HandlerBinding("none")
+    function = getattr(handler, "__func__", None)
+    if function is not None and getattr(handler, "__self__", None) is not None:
+        return _function_binding(function, skip_self=True)
+    if inspect.isfunction(handler):
+        return _function_binding(handler, skip_self=False)
+    try:
+        params = _parameters(handler)
+    except (TypeError, ValueError):
+        return HandlerBinding("opaque")
+    return _binding(params)
+
+
+@functools.lru_cache(maxsize=1024)
+def _function_binding(
+    function: Callable[..., Any], *, skip_self: bool
+) -> HandlerBinding:
+    # Once per function: every routine of a class shares its handlers' bindings.
+    try:
+        params = list(_function_parameters(function))
+    except (TypeError, ValueError):
+        return HandlerBinding("opaque")
+    return _binding(params[1:] if skip_self else params)
+
+
+def _binding(params: list[inspect.Parameter]) -> HandlerBinding:
+    named = [
+        p for p in params if p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    names = tuple(p.name for p in named)
+    required = tuple(p.name for p in named if p.default is inspect.Parameter.empty)
+    defaults = tuple(p.name for p in named if p.default is not inspect.Parameter.empty)
+    rule: BindingRule
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        rule = "kwargs"
+    elif not named:
+        varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+        rule = "data" if varargs else "none"
+    elif len(named) == 1:
+        rule = "data" if names[0] == "data" else "single"
+    else:
+        rule = "several"
+    return HandlerBinding(rule, names, required, defaults)
 
 
 def _is_coroutine_function(handler: Callable[..., Any] | None) -> bool:
@@ -172,6 +267,14 @@ class Slot:
         self._handler = handler
         self._invoke = make_invoker(handler)
         self._is_async = _is_coroutine_function(handler)
+
+    @property
+    def binding(self) -> HandlerBinding:
+        """How the handler is called: see :func:`describe_handler`.
+
+        .. versionadded:: 1.0
+        """
+        return describe_handler(self._handler)
 
     @property
     def merge_strategy(self) -> str | UserMerge:

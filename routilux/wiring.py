@@ -45,7 +45,10 @@ class Wiring:
         self._owner = owner
         self._routines: dict[str, Routine] = {}
         self._ids: dict[int, str] = {}  # id(routine) -> routine id: one object, one id
-        self._connections: list[Connection] = []
+        # id(connection) -> connection, in the order they were made: O(1) removal.
+        self._connections: dict[int, Connection] = {}
+        # (id(event), id(slot)) -> how many connections link the two.
+        self._links: dict[tuple[int, int], int] = {}
         self._graph = nx.MultiDiGraph()
 
     @property
@@ -56,7 +59,7 @@ class Wiring:
     @property
     def connections(self) -> list[Connection]:
         """The connections, in the order they were made (a copy)."""
-        return list(self._connections)
+        return list(self._connections.values())
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -111,11 +114,13 @@ class Wiring:
             UnknownRoutineError: When no routine has that id.
         """
         routine = self.routine(routine_id)
-        for connection in [
-            c
-            for c in self._connections
-            if routine_id in (c.source_routine_id, c.target_routine_id)
-        ]:
+        graph = self._graph
+        touching = {  # its edges only, not every connection of the flow
+            id(c): c
+            for edges in (graph.in_edges, graph.out_edges)
+            for *_, c in edges(routine_id, data="connection")
+        }
+        for connection in touching.values():
             self._drop_connection(connection)
         del self._routines[routine_id]
         del self._ids[id(routine)]
@@ -151,7 +156,9 @@ class Wiring:
         connection = Connection(event, slot, mapping)
         connection.source_routine_id = source_routine_id
         connection.target_routine_id = target_routine_id
-        self._connections.append(connection)
+        self._connections[id(connection)] = connection
+        pair = (id(event), id(slot))
+        self._links[pair] = self._links.get(pair, 0) + 1
         self._graph.add_edge(
             source_routine_id,
             target_routine_id,
@@ -186,17 +193,15 @@ class Wiring:
         self._drop_connection(connection)
 
     def _drop_connection(self, connection: Connection) -> None:
-        self._connections.remove(connection)
+        del self._connections[id(connection)]
         key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
         self._graph.remove_edge(
             connection.source_routine_id, connection.target_routine_id, key=key
         )
-        still_linked = any(
-            c.source_event is connection.source_event
-            and c.target_slot is connection.target_slot
-            for c in self._connections
-        )
-        if not still_linked:
+        pair = (id(connection.source_event), id(connection.target_slot))
+        self._links[pair] -= 1
+        if not self._links[pair]:  # no other connection here links the two
+            del self._links[pair]
             connection.disconnect()
 
     def routine(self, routine_id: str) -> Routine:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 import orjson
 
 from ..exceptions import CheckpointError
+from ..merge import AppendView
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -221,15 +222,22 @@ def stored_job(
 
 
 def encode(value: Any, where: str, what: str) -> bytes:
-    """Serialize ``value`` with orjson.
+    """Serialize ``value`` with orjson; an :class:`AppendView` is written as a list.
 
     Raises:
         CheckpointError: When ``value`` is not JSON-ready.
     """
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=_view_as_list)
     except orjson.JSONEncodeError as exc:
         raise CheckpointError(f"{where}: {what} is not JSON-ready: {exc}") from exc
+
+
+def _view_as_list(value: Any) -> list[Any]:
+    # Payloads of append slots hold views; nothing else is turned into JSON here.
+    if isinstance(value, AppendView):
+        return list(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def decode(data: str | bytes, where: str, what: str) -> Any:

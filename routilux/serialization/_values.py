@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import checks
 from ..exceptions import SerializationError
+from ..merge import AppendView
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -31,7 +32,7 @@ def join(path: str, key: object) -> str:
 
 
 def json_copy(value: Any, path: str, depth: int = 0) -> Any:
-    """A copy of ``value`` made of plain JSON types (tuples become lists).
+    """A copy of ``value`` made of plain JSON types (tuples and append views: lists).
 
     Subclasses of str, int and float (enums among them) become the base type.
 
@@ -49,7 +50,7 @@ def json_copy(value: Any, path: str, depth: int = 0) -> Any:
             _key(k, path): json_copy(v, join(path, k), depth + 1)
             for k, v in value.items()
         }
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, AppendView)):
         return [json_copy(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     raise SerializationError(f"{path}: {type(value).__name__} is not a JSON value")
 
