@@ -94,6 +94,18 @@ class RoutineState(_ReadsLikeADict):
     error_type: str | None = None
     retry_count: int | None = None
 
+    @classmethod
+    def _completed(cls) -> RoutineState:
+        """A ``completed`` state, built without validation (the runtime's hot path)."""
+        state = cls.__new__(cls)
+        values = {"status": "completed", "error": None, "error_type": None}
+        values["retry_count"] = None
+        object.__setattr__(state, "__dict__", values)
+        object.__setattr__(state, "__pydantic_fields_set__", {"status"})
+        object.__setattr__(state, "__pydantic_extra__", {})
+        object.__setattr__(state, "__pydantic_private__", None)
+        return state
+
     @model_serializer(mode="wrap")
     def _leave_out_unset(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Documents hold only what was recorded, as 0.9's dicts did.

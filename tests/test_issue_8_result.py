@@ -131,3 +131,18 @@ def test_issue_8_a_hand_built_job_state_stays_editable(tmp_path: Any) -> None:
     assert not loaded.is_owned
     with pytest.raises(JobStateError, match="not run by a flow"):
         JobState("f", status="completed").result(0)
+
+
+def test_issue_8_runtime_job_states_equal_validated_ones() -> None:
+    fast = JobState._for_run("f")
+    slow = JobState("f", job_id=fast.job_id)
+    slow_fields = slow.model_dump()
+    fast_fields = fast.model_dump()
+    for moment in ("created_at", "updated_at"):
+        slow_fields.pop(moment)
+        fast_fields.pop(moment)
+    assert fast_fields == slow_fields
+    assert set(fast.__dict__) == set(JobState.model_fields)
+    assert fast.__pydantic_private__ is not None
+    assert slow.__pydantic_private__ is not None
+    assert set(fast.__pydantic_private__) == set(slow.__pydantic_private__)

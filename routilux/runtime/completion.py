@@ -33,7 +33,8 @@ class Completion(LedgerBase):
                 cancel_source=STOP_ON_ERROR,
                 cancel_reason=f"the job could not start: {safe_text(error)}",
             )
-        self._stop_event.set()
+        if self._stop_event is not None:
+            self._stop_event.set()
         self.job_state._mark_done()
 
     # -- completion --

@@ -127,7 +127,7 @@ def _call_once(activation: Activation) -> Any:
 def invoke(
     activation: Activation,
     handler: ErrorHandler | None,
-    stop_event: threading.Event,
+    stop_signal: Callable[[], threading.Event],
     on_retry: OnRetry,
 ) -> Outcome:
     """Call the activation's handler (with retries as ``handler`` says).
@@ -141,7 +141,7 @@ def invoke(
         if route.rx.breaker is None and not _retrying(handler):
             value = route.slot.invoke(activation.payload)  # the common case
         else:
-            value = _call_retrying(activation, handler, stop_event, on_retry)
+            value = _call_retrying(activation, handler, stop_signal(), on_retry)
     except Aborted as aborted:
         activation.aborted = True
         return Outcome(error=aborted.error, attempts=activation.attempts)
@@ -215,7 +215,7 @@ async def invoke_async(
     activation: Activation,
     first: Awaitable[Any] | None,
     handler: ErrorHandler | None,
-    stop_event: threading.Event,
+    stop_signal: Callable[[], threading.Event],
     on_retry: OnRetry,
 ) -> Outcome:
     """Run an async handler on the event loop (with retries) to its Outcome.
@@ -231,7 +231,7 @@ async def invoke_async(
             value = await _await_once(activation, first)
         else:
             value = await _await_retrying(
-                activation, first, handler, stop_event, on_retry
+                activation, first, handler, stop_signal(), on_retry
             )
     except Aborted as aborted:
         activation.aborted = True

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import CheckpointError
 from ..hooks import Outcome
 from ..job_state import JobStatus
-from ..records import RoutineState, RoutineStatus
+from ..records import RoutineState
 from . import aio
 from .activation import QUEUED, RUNNING, SETTLED, Activation
 from .failures import Failures
@@ -254,8 +254,9 @@ class JobLedger(Failures):
 
     def _invoke(self, activation: Activation) -> Future[None] | None:
         route = activation.route
-        handler = self._handler_of(route)
-        timeout = route.rx.timeout or self._default_timeout
+        rx = route.rx
+        handler = rx.error_handler or self._flow_error_handler
+        timeout = rx.timeout or self._default_timeout
         if timeout is not None:
             activation.watch = self._watchdog.watch(
                 activation, timeout, self.on_timeout
@@ -267,9 +268,10 @@ class JobLedger(Failures):
         start = _perf()
         if route.slot.is_async:
             return self._start_async(activation, None, handler, start)
-        outcome = invoke(activation, handler, self._stop_event, self._retry_error)
-        if outcome.error is None and inspect.isawaitable(outcome.value):
-            return self._start_async(activation, outcome.value, handler, start)
+        outcome = invoke(activation, handler, self.stop_signal, self._retry_error)
+        value = outcome.value
+        if value is not None and inspect.isawaitable(value):
+            return self._start_async(activation, value, handler, start)
         self.settle(activation, outcome, handler, start)
         return None
 
@@ -310,7 +312,7 @@ class JobLedger(Failures):
 
         def begin() -> None:
             coroutine = invoke_async(
-                activation, first, handler, self._stop_event, self._retry_error
+                activation, first, handler, self.stop_signal, self._retry_error
             )
             task = asyncio.ensure_future(coroutine)
             activation.task = task
@@ -347,9 +349,7 @@ class JobLedger(Failures):
             if error is None:
                 failed = False
                 if rid not in self._states:
-                    self._states[rid] = RoutineState.model_construct(
-                        status=RoutineStatus.COMPLETED.value
-                    )
+                    self._states[rid] = RoutineState._completed()
                 if outcome.value is not None and rid in self.routes.sinks:
                     self._results[rid] = outcome.value
             elif isinstance(error, asyncio.CancelledError) and self._halted:

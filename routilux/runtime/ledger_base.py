@@ -76,8 +76,9 @@ class LedgerBase:
         self.observers: Observers | None = None  # set by the runner before start
         # Guards everything below, the activation states and the JobState fields.
         self._lock = threading.Lock()
-        job_state._take_ownership(self._lock, self.result, history_limit)
-        self._history = job_state._history
+        self._history = job_state._take_ownership(
+            self._lock, self.result, history_limit
+        )
         self._states = job_state.routine_states
         self._errors = job_state.errors
         self._pending = 0
@@ -87,7 +88,9 @@ class LedgerBase:
         self._pause_settled = False
         self._parked: list[Activation] = []
         self._awaiting: set[Activation] = set()  # async handlers on the loop
-        self._stop_event = threading.Event()  # set on halt: ends retry waits early
+        # Set on halt: ends retry waits early. Made on first need (most jobs
+        # never retry, and an Event costs more than the rest of a small job).
+        self._stop_event: threading.Event | None = None
         self._slot_data: dict[Any, dict[str, Any]] = {}
         self._results: dict[str, Any] = {}
         self._unconsumed: dict[str, Any] = {}
@@ -116,6 +119,15 @@ class LedgerBase:
         if self._checkpoint is not None:
             self._checkpoint.dirty = True  # the error goes to the store with the step
 
+    def stop_signal(self) -> threading.Event:
+        """The event set when the job halts (retry waits end on it)."""
+        with self._lock:
+            if self._stop_event is None:
+                self._stop_event = threading.Event()
+                if self._halted is not None:
+                    self._stop_event.set()
+            return self._stop_event
+
     def record_hook_error(self, hook: str, exc: BaseException) -> None:
         """Record a failing hook; the job goes on."""
         with self._lock:
@@ -138,7 +150,8 @@ class LedgerBase:
             return False
         self._halted = source
         self._set(cancel_source=source, cancel_reason=reason)
-        self._stop_event.set()
+        if self._stop_event is not None:
+            self._stop_event.set()
         for activation in self._awaiting:
             task = activation.task
             if task is not None:

@@ -61,6 +61,7 @@ class Observers:
         "_stats",
         "append_event",
         "tracker",
+        "watching_starts",
     )
 
     def __init__(
@@ -79,11 +80,8 @@ class Observers:
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: Records an emit in the tracker (the ledger's fast path).
         self.append_event = tracker.append_event
-
-    @property
-    def watching_starts(self) -> bool:
-        """True when anything wants ``activation_started`` calls."""
-        return bool(self._hooks) or self._debug
+        #: True when anything wants ``activation_started`` calls.
+        self.watching_starts = bool(self._hooks) or self._debug
 
     def _call(self, name: str, *args: Any) -> None:
         for hook in self._hooks:

@@ -113,7 +113,7 @@ class FlowRunner:
         failed, forgotten, and the error raised: no phantom job is left active.
         """
         lane = self.strategy(name, workers).open_lane()
-        run = self._new_run(JobState(self._flow.flow_id), lane)
+        run = self._new_run(JobState._for_run(self._flow.flow_id), lane)
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)

@@ -65,30 +65,38 @@ class _SequentialLane:
     def __init__(self, strategy: SequentialStrategy) -> None:
         self._strategy = strategy
         self._queue: deque[Task] = deque()
-        # Guards _outstanding; submit() from another thread wakes the lane.
-        self._wake = threading.Condition(threading.Lock())
+        # Guards _outstanding; submit() from another thread wakes the lane. Made
+        # when the first task goes to an event loop (most jobs have none).
+        self._wake: threading.Condition | None = None
         self._outstanding = 0
 
     def submit(self, task: Task) -> None:
         """Queue ``task`` (from the lane's own thread, or the event loop's)."""
         self._queue.append(task)
         if self._outstanding:
-            with self._wake:
-                self._wake.notify()
+            wake = self._wake
+            assert wake is not None
+            with wake:
+                wake.notify()
 
     def _next(self) -> Task | None:
         queue = self._queue
         if queue:
             return queue.popleft()
-        with self._wake:
+        wake = self._wake
+        if wake is None:
+            return None
+        with wake:
             while not queue and self._outstanding:
-                self._wake.wait()
+                wake.wait()
             return queue.popleft() if queue else None
 
     def _done(self, _: object) -> None:
-        with self._wake:
+        wake = self._wake
+        assert wake is not None
+        with wake:
             self._outstanding -= 1
-            self._wake.notify()
+            wake.notify()
 
     def start(self, tasks: list[Task]) -> None:
         self._queue.extend(tasks)
@@ -105,6 +113,8 @@ class _SequentialLane:
                     interrupt = interrupt or exc
                     continue
                 if pending is not None:
+                    if self._wake is None:
+                        self._wake = threading.Condition(threading.Lock())
                     with self._wake:
                         self._outstanding += 1
                     pending.add_done_callback(self._done)
