@@ -315,7 +315,7 @@ def test_issue_8_a_huge_timeout_leaves_the_watchdog_working() -> None:
     reason="bug (new in bf11f0e): Watchdog.forget() sweeps by rebinding self._heap, "
     "but _next_due() keeps waiting on its local `heap`, the old list: deadlines "
     "watched after a sweep never fire while an older deadline is pending "
-    "(routilux/runtime/watchdog.py:136-139 and 147-159)",
+    "(routilux/runtime/watchdog.py:126 rebinds, :138 keeps the old list)",
 )
 def test_issue_8_timeouts_still_fire_after_the_watchdog_sweeps_finished_jobs() -> None:
     # Found while testing row 05: finished jobs' deadlines are swept from the heap;
