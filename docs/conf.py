@@ -14,6 +14,7 @@ import sys
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
 # Document the checkout even when routilux is not installed in the environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,3 +56,22 @@ nitpicky = False
 
 html_theme = "alabaster"
 html_title = f"routilux {release}"
+
+
+def _skip_namedtuple_fields(
+    app: Any, what: str, name: str, obj: object, skip: bool, options: Any
+) -> bool:
+    """Skip the field descriptors of NamedTuples (``ActivationInfo``).
+
+    Their class docstrings already describe every field in an ``Attributes:``
+    section; documenting the descriptors too defines each attribute twice, which
+    ``-W`` turns into an error.
+    """
+    if type(obj).__name__ == "_tuplegetter":
+        return True
+    return skip
+
+
+def setup(app: Any) -> None:
+    """Register the skip rule above."""
+    app.connect("autodoc-skip-member", _skip_namedtuple_fields)
