@@ -479,10 +479,14 @@ class Flow(FlowDocuments):
         return graph_text.to_dot(self._wiring.graph, self.flow_id)
 
     def get_stats(self) -> dict[str, Any]:
-        """Pool statistics, active jobs and routine timings. Thread-safe.
+        """Pool statistics, jobs and routine figures over every job. Thread-safe.
 
-        ``strategies`` holds each strategy's pool statistics (workers, busy, queued,
-        completed, dropped); ``routines`` the timings of the most recent job.
+        ``strategies`` holds each strategy's pool statistics (workers, busy,
+        awaiting, queued, completed, dropped); ``jobs`` counts the flow's finished
+        jobs by status; ``routines`` has, per routine id, counts, failures, the
+        mean and the p50/p95 durations over every job the flow ran (percentiles
+        over the latest 4,096 durations of each routine); ``active_jobs`` and
+        ``paused_jobs`` count jobs now.
         """
         return self._runner.stats()
 

@@ -284,9 +284,14 @@ class JobState(BaseModel):
             JobCancelledError: When the job was cancelled.
             JobStateError: When the job is paused, or no flow ran this JobState.
         """
-        settled = self._owner_lock is None and (
+        if self._owner_lock is None and not (
             self.status.is_final or self.status is JobStatus.PAUSED
-        )
+        ):
+            raise JobStateError(
+                f"job {self.job_id!r} is {self.status.value} and no flow runs it here: "
+                "it has no result to wait for"
+            )
+        settled = self._owner_lock is None
         if not settled and not self._done.wait(wait_limit(timeout)):
             raise TimeoutError(
                 f"job {self.job_id!r} still {self.status.value} after {timeout}s"

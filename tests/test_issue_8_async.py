@@ -250,3 +250,14 @@ def test_issue_8_wait_async_times_out() -> None:
 
     with flow:
         assert asyncio.run(main()) is False
+
+
+def test_issue_8_sequential_execute_returns_a_settled_job_after_a_timeout() -> None:
+    for _ in range(20):
+        flow = Flow()
+        slow = Slow()
+        slow.set_timeout(0.01)
+        flow.add_routine(slow, "slow")
+        job = flow.execute("slow")
+        assert job.is_done
+        assert job.status is JobStatus.FAILED

@@ -126,12 +126,6 @@ def test_issue_8_unrenderable_errors_are_recorded_and_the_pool_keeps_working(
         flow.shutdown(wait=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: JobLedger.lane_blocks reads `blocking` from the lane, but only "
-    "SequentialStrategy has it (_SequentialLane does not): _caller is never set, so "
-    "the interrupt is recorded and swallowed (routilux/runtime/ledger.py:128-130)",
-)
 def test_issue_8_ctrl_c_in_a_sequential_handler_is_raised_after_the_job_settles() -> (
     None
 ):
@@ -193,11 +187,6 @@ def _append_run(n: int) -> tuple[int, list[Any]]:
     return peak, sink.values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 item 10 not done: merge._append hands every queued activation "
-    "a copy of the whole list (routilux/merge.py:91-94, handed[key] = list(old))",
-)
 def test_issue_8_append_fan_in_memory_is_linear() -> None:
     # Row 03: every queued activation of an append slot carried a copy of the whole
     # list so far: N arrivals held N**2/2 values at once. Four times the arrivals
@@ -310,13 +299,6 @@ def test_issue_8_a_huge_timeout_leaves_the_watchdog_working() -> None:
         flow.shutdown()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (new in bf11f0e): Watchdog.forget() sweeps by rebinding self._heap, "
-    "but _next_due() keeps waiting on its local `heap`, the old list: deadlines "
-    "watched after a sweep never fire while an older deadline is pending "
-    "(routilux/runtime/watchdog.py:126 rebinds, :138 keeps the old list)",
-)
 def test_issue_8_timeouts_still_fire_after_the_watchdog_sweeps_finished_jobs() -> None:
     # Found while testing row 05: finished jobs' deadlines are swept from the heap;
     # a routine timeout set after that must still fire.

@@ -124,10 +124,8 @@ class JobLedger(Failures):
             self._caller = threading.get_ident()
         self.lane.start(list(activations))
 
-    @property
-    def lane_blocks(self) -> bool:
-        """True when the lane runs the job in the calling thread."""
-        return bool(getattr(self.lane, "blocking", False))
+    #: True when the lane runs the job in the calling thread (set by the runner).
+    lane_blocks = False
 
     def set_deadline(self, timeout: float) -> None:
         """Cancel the job (source ``timeout``) if it still runs after ``timeout`` s."""

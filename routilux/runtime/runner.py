@@ -112,8 +112,10 @@ class FlowRunner:
         When the job cannot start (its checkpoint store fails), it is ended as
         failed, forgotten, and the error raised: no phantom job is left active.
         """
-        lane = self.strategy(name, workers).open_lane()
+        strategy = self.strategy(name, workers)
+        lane = strategy.open_lane()
         run = self._new_run(JobState._for_run(self._flow.flow_id), lane)
+        run.lane_blocks = strategy.blocking
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)
@@ -134,6 +136,10 @@ class FlowRunner:
             raise CheckpointError(
                 f"job {state.job_id!r} could not start: {type(exc).__name__}: {exc}"
             ) from exc
+        if run.lane_blocks:
+            # The lane ran dry, but a watchdog thread may still be settling the
+            # job (a timed-out handler): a blocking execute returns a stopped job.
+            run.job_state.wait()
         if run.interrupt is not None:
             raise run.interrupt  # Ctrl-C during a sequential job, now settled
 
@@ -222,7 +228,9 @@ class FlowRunner:
     def _restart(
         self, run: JobLedger, activations: list[Activation], name: str, workers: int
     ) -> JobState:
-        lane = self.strategy(name, workers).open_lane()
+        strategy = self.strategy(name, workers)
+        lane = strategy.open_lane()
+        run.lane_blocks = strategy.blocking
         self._jobs.add(run)
         self._begin(run, lambda: run.restart(activations, lane))
         return run.job_state

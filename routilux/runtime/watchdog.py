@@ -123,7 +123,8 @@ class Watchdog:
             deadline.callback = deadline.target = None
             self._cancelled += 1
             if self._cancelled * 2 > len(self._heap):
-                self._heap = [d for d in self._heap if d.callback is not None]
+                # In place: the watchdog thread holds on to this very list.
+                self._heap[:] = [d for d in self._heap if d.callback is not None]
                 heapq.heapify(self._heap)
                 self._cancelled = 0
                 self._wake.notify()
