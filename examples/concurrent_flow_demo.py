@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from routilux import AppendView, ErrorHandler, ErrorStrategy, Flow, Routine
+from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
 
 FETCH_DELAY = 0.15  # seconds each fetcher "waits on the network"
 SOURCES = ("orders", "customers", "inventory", "prices")
@@ -73,8 +73,7 @@ class Aggregator(Routine):
 
     With "append", the first arrival of a key keeps its value as it came; from the
     second arrival on, the key holds the list of every value so far, in arrival
-    order, handed to the handler as a read-only ``AppendView`` (``list(view)`` is a
-    copy). The handler runs once per arrival; on a thread pool those calls may
+    order. The handler runs once per arrival; on a thread pool those calls may
     finish in any order, so we keep every view and report the most complete one.
     """
 
@@ -86,7 +85,7 @@ class Aggregator(Routine):
         self.snapshots: list[list[str]] = []
 
     def aggregate(self, data: Any, source: Any) -> None:
-        sources = source if isinstance(source, AppendView) else [source]
+        sources = source if isinstance(source, list) else [source]
         with self.seen_lock:
             self.snapshots.append(list(sources))
 

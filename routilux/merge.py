@@ -84,7 +84,9 @@ class AppendView(Sequence[Any]):
     the arrival it was made for, whatever arrives later. It supports ``len``,
     iteration, ``in``, indexing and slicing (a slice is a new list), compares equal
     to a list (or view) of the same items and prints like a list; ``list(view)`` is
-    a copy to keep or change.
+    a copy to keep or change. ``isinstance(view, list)`` is true (0.9 handlers test
+    that), but it is not a list: it has no ``append``, and ``type(view)`` is
+    ``AppendView``.
 
     .. versionadded:: 1.0
 
@@ -98,6 +100,14 @@ class AppendView(Sequence[Any]):
     def __init__(self, items: list[Any], length: int) -> None:
         self._items = items
         self._length = length
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        # 0.9 handlers tell an accumulated value from a first scalar with
+        # ``isinstance(value, list)``; that keeps working (as unittest.mock's
+        # spec does), while ``type(view)`` stays AppendView, so C code that reads
+        # a real list's storage never mistakes a view for one.
+        return list
 
     def __len__(self) -> int:
         return self._length

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .merge import Merger, UserMerge, resolve_merge_strategy
+from .merge import AppendView, Merger, UserMerge, resolve_merge_strategy
 
 if TYPE_CHECKING:
     from .event import Event
@@ -323,11 +323,17 @@ class Slot:
     def merge(self, data: dict[str, Any]) -> dict[str, Any]:
         """Merge ``data`` into what the slot keeps outside jobs; return the payload.
 
+        Direct delivery is 0.9's way, and hands ``append`` values as fresh lists
+        (copies the handler may change), as 0.9 did; inside a job the handler gets
+        read-only :class:`~routilux.AppendView` objects instead, which cost O(1).
         Not thread-safe: direct delivery outside a flow runs in the caller's thread.
         """
         kept, payload = self._merger.merge(self._data, dict(data))
         self._data = kept
-        return payload
+        return {
+            key: list(value) if type(value) is AppendView else value
+            for key, value in payload.items()
+        }
 
     def receive(self, data: dict[str, Any]) -> None:
         """Deliver ``data`` directly, outside any flow: merge, then call the handler.

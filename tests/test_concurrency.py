@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from routilux import AppendView, Flow, Routine, StrategyShutdownError
+from routilux import Flow, Routine, StrategyShutdownError
 
 from .routines import Collector, Source
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 
 class FanOut(Routine):
@@ -58,12 +55,12 @@ class AppendSink(Routine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.longest: Sequence[Any] = []
+        self.longest: list[Any] = []
         self._guard = threading.Lock()
         self.define_slot("input", handler=self.take, merge_strategy="append")
 
     def take(self, item: Any) -> None:
-        items: Sequence[Any] = item if isinstance(item, AppendView) else [item]
+        items = item if isinstance(item, list) else [item]
         with self._guard:
             if len(items) > len(self.longest):
                 self.longest = items
@@ -75,12 +72,12 @@ class Keeper(Routine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.longest: dict[str, Sequence[Any]] = {}
+        self.longest: dict[str, list[Any]] = {}
         self._guard = threading.Lock()
         self.define_slot("input", handler=self.take, merge_strategy="append")
 
     def take(self, item: Any) -> None:
-        items: Sequence[Any] = item if isinstance(item, AppendView) else [item]
+        items = item if isinstance(item, list) else [item]
         context = self.get_execution_context()
         assert context is not None
         job_id = context.job_state.job_id
@@ -149,11 +146,9 @@ def test_five_hundred_jobs_at_once_do_not_share_slot_data() -> None:
     assert all(job.status == "completed" for job in jobs)
     assert len(sink.received) == 500 * 4
     for item in sink.received:
-        tags = item["tag"] if isinstance(item["tag"], AppendView) else [item["tag"]]
+        tags = item["tag"] if isinstance(item["tag"], list) else [item["tag"]]
         assert len(set(tags)) == 1, tags  # only its own job's data
-        values = (
-            item["value"] if isinstance(item["value"], AppendView) else [item["value"]]
-        )
+        values = item["value"] if isinstance(item["value"], list) else [item["value"]]
         assert len(values) <= 4
     assert sink.get_stat("calls") == 2000
 

@@ -6,15 +6,7 @@ from typing import Any
 
 import pytest
 
-from routilux import (
-    AppendView,
-    ErrorHandler,
-    ErrorStrategy,
-    Flow,
-    JobState,
-    JobStatus,
-    Routine,
-)
+from routilux import ErrorHandler, ErrorStrategy, Flow, JobState, JobStatus, Routine
 
 from .routines import Boom, Collector, Relay, Source
 
@@ -114,7 +106,7 @@ def test_slot_data_is_per_job(strategy: str) -> None:
             flow.execute("src")
         assert flow.wait_for_completion(timeout=10)
     longest = max(
-        len(item["value"]) if isinstance(item["value"], AppendView) else 1
+        len(item["value"]) if isinstance(item["value"], list) else 1
         for item in sink.received
     )
     assert longest == 3  # never more than one job's three values

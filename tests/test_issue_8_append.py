@@ -173,14 +173,23 @@ def test_append_view_reads_like_a_list() -> None:
     assert copied == [1, 2] and type(copied) is AppendView
 
 
-def test_direct_delivery_hands_views_too() -> None:
+def test_direct_delivery_hands_copies_as_0_9_did() -> None:
     seen: list[Any] = []
     slot = Slot("s", handler=lambda a: seen.append(a), merge_strategy="append")
     for value in range(4):
         slot.receive({"a": value})
     assert seen == [0, [0, 1], [0, 1, 2], [0, 1, 2, 3]]
-    assert isinstance(seen[1], AppendView)
+    assert type(seen[1]) is list
+    seen[1].append(99)  # a copy: the slot's data is untouched
     assert slot.data == {"a": [0, 1, 2, 3]}
+
+
+def test_views_pass_for_lists_in_0_9_handlers() -> None:
+    view = AppendView([1, 2, 3], 2)
+    assert isinstance(view, list)  # how 0.9 handlers tell a first scalar apart
+    assert type(view) is AppendView
+    assert ", ".join(map(str, view)) == "1, 2"
+    assert sum(view) == 3
 
 
 def test_views_are_written_as_json_lists() -> None:
