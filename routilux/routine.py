@@ -158,10 +158,10 @@ class Routine:
         frame = current_frame()
         if frame is not None:
             routine_id = (
-                frame.routine_id if frame.routine is self else frame.run.id_of(self)
+                frame.routine_id if frame.routine is self else frame.job.id_of(self)
             )
             if routine_id is not None:
-                frame.run.emit(routine_id, event_name, data, frame.activation)
+                frame.job.emit(routine_id, event_name, data, frame.activation)
                 return
         if flow is not None:
             flow._deliver_now(self, event_name, data)

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..connection import apply_mapping
+from .context import ExecutionContext
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -158,6 +159,8 @@ class Activation:
         "params",
         "payload",
         "route",
+        "routine",
+        "routine_id",
         "state",
         "task",
         "timed_out",
@@ -173,6 +176,8 @@ class Activation:
     ) -> None:
         self.job = job
         self.route = route
+        self.routine = route.routine
+        self.routine_id = route.routine_id
         self.payload = payload
         # What arrived, before merging: the tracker keeps this, not the merged
         # payload, whose accumulated lists would make its memory grow quadratically.
@@ -186,8 +191,20 @@ class Activation:
         self.watch: Any = None  # the watchdog's handle while a timeout applies
         self.task: Any = None  # the asyncio task of an async handler
         self.key: str | None = None  # its id in a checkpoint store
-        self.children: list[Activation] = []  # emitted, not yet checkpointed
-        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        #: Emitted, not yet checkpointed (a flow with a store); made on first use.
+        self.children: list[Activation] | None = None
+        #: ``(event, payload)`` of every emit; made on first use.
+        self.emitted: list[tuple[str, dict[str, Any]]] | None = None
+
+    @property
+    def activation(self) -> Activation:
+        """Itself: an activation is the execution context of its handler."""
+        return self
+
+    def as_context(self) -> ExecutionContext:
+        """The public view of the running handler's context."""
+        job = self.job
+        return ExecutionContext(job.flow, job.job_state, self.routine_id)
 
     def run(self) -> Future[None] | None:
         """Run the handler within the job (never raises)."""

@@ -18,6 +18,9 @@ from .ledger_base import STOP_ON_ERROR, LedgerBase, _wall
 
 __all__ = ["Completion"]
 
+_DONE = 1
+_PAUSED = 2
+
 
 class Completion(LedgerBase):
     """Ends jobs: completion, pause, the final write and the result."""
@@ -41,23 +44,35 @@ class Completion(LedgerBase):
 
     def _finish(self, settled: int) -> None:
         with self._lock:
-            self._pending -= settled
-            if self._pending == 0:
-                pausing = False
-            elif (
-                self._paused
-                and not self._pause_settled
-                and self._pending == len(self._parked)
-            ):
-                self._pause_settled = True
-                pausing = True
-                self._set(
-                    pending_tasks=[a.describe() for a in self._parked],
-                    status=JobStatus.PAUSED,
-                )
-            else:
-                return
-        if pausing:
+            action = self._count_locked(settled)
+        if action:
+            self._conclude(action)
+
+    def _count_locked(self, settled: int) -> int:
+        """Count ``settled`` activations as done (lock held).
+
+        Returns what the job must do next: 0 nothing, ``_DONE`` complete,
+        ``_PAUSED`` pause (its status already written).
+        """
+        self._pending -= settled
+        if self._pending == 0:
+            return _DONE
+        if (
+            self._paused
+            and not self._pause_settled
+            and self._pending == len(self._parked)
+        ):
+            self._pause_settled = True
+            self._set(
+                pending_tasks=[a.describe() for a in self._parked],
+                status=JobStatus.PAUSED,
+            )
+            return _PAUSED
+        return 0
+
+    def _conclude(self, action: int) -> None:
+        """Complete or pause the job, as :meth:`_count_locked` decided."""
+        if action == _PAUSED:
             self._stopped(save=True)
         else:
             self._complete()

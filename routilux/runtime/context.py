@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from ..flow import Flow
@@ -22,22 +22,22 @@ class ExecutionContext(NamedTuple):
     routine_id: str
 
 
-class Frame:
-    """What the runtime knows about the running activation (cheap to create)."""
+class Frame(Protocol):
+    """What the runtime knows about the running activation.
 
-    __slots__ = ("activation", "routine", "routine_id", "run")
+    The activation itself is the frame (no object is made per call).
+    """
 
-    def __init__(
-        self, run: JobLedger, routine: Any, routine_id: str, activation: Activation
-    ) -> None:
-        self.run = run
-        self.routine = routine
-        self.routine_id = routine_id
-        self.activation = activation
+    routine: Any
+    routine_id: str
+    job: JobLedger  # the job's ledger
+
+    @property
+    def activation(self) -> Activation:
+        """The running activation."""
 
     def as_context(self) -> ExecutionContext:
         """The public view of this frame."""
-        return ExecutionContext(self.run.flow, self.run.job_state, self.routine_id)
 
 
 _current: ContextVar[Frame | None] = ContextVar("routilux_frame", default=None)

@@ -79,14 +79,15 @@ class Failures(Completion):
                 return  # it finished just in time
             activation.state = SETTLED
             activation.timed_out = True
-            children, activation.children = activation.children, []
+            children, activation.children = activation.children, None
             failed = self._apply_error(activation, error, self._handler_of(route))
             parked = self._take_parked_if_halted()
             task = activation.task
         if task is not None:
             aio.call_soon(task.cancel)  # an async handler is stopped for real
         outcome = Outcome(error=error, attempts=activation.attempts, timed_out=True)
-        outcome.emitted = activation.emitted
+        if activation.emitted is not None:
+            outcome.emitted = activation.emitted
         assert self.observers is not None
         now = _perf()
         self.observers.activation_ended(activation, outcome, now - timeout, now, failed)

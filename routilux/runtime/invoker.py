@@ -29,7 +29,7 @@ from tenacity import (
 from ..hooks import Outcome
 from ..records import ErrorRecord, RoutineStatus
 from ..resilience import ErrorHandler, ErrorStrategy
-from .context import Frame, enter, leave
+from .context import enter, leave
 
 if TYPE_CHECKING:
     import threading
@@ -136,9 +136,11 @@ def invoke(
     awaitable; the caller then finishes it with :func:`invoke_async`.
     """
     route = activation.route
-    token = enter(Frame(activation.job, route.routine, route.routine_id, activation))
+    token = enter(activation)
     try:
-        if route.rx.breaker is None and not _retrying(handler):
+        if route.rx.breaker is None and (
+            handler is None or handler.strategy is not ErrorStrategy.RETRY
+        ):
             value = route.slot.invoke(activation.payload)  # the common case
         else:
             value = _call_retrying(activation, handler, stop_signal(), on_retry)
@@ -224,8 +226,7 @@ async def invoke_async(
     returns a coroutine), or None to call the handler here. Retries back off with
     ``asyncio.sleep``; cancelling the task (timeout, cancel) ends the wait too.
     """
-    route = activation.route
-    token = enter(Frame(activation.job, route.routine, route.routine_id, activation))
+    token = enter(activation)
     try:
         if not _retrying(handler) or handler is None:
             value = await _await_once(activation, first)

@@ -155,22 +155,8 @@ class JobLedger(Failures):
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key)
         activations = [self._activation(r, data) for r in routes] if routes else []
-        now = _wall()
         with self._lock:
-            if source is not None and source.state is not RUNNING:
-                self._history.append(
-                    (routine_id, "late_emit_discarded", {"event": event_name}, now)
-                )
-                return
-            self._history.append((routine_id, event_name, data, now))
-            if source is not None:
-                source.emitted.append((event_name, data))
-            assert self.observers is not None
-            self.observers.append_event(
-                (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
-            )
-            if not activations:
-                self._unconsumed[routine_id] = data
+            if not self._record_emit_locked(key, data, source, activations):
                 return
             if self._halted is not None:
                 self._drop_locked(activations)
@@ -181,7 +167,10 @@ class JobLedger(Failures):
                 # source's step is recorded (see _release).
                 for activation in activations:
                     activation.key = self._checkpoint.key()
-                source.children.extend(activations)
+                if source.children is None:
+                    source.children = activations
+                else:
+                    source.children.extend(activations)
                 return
             if self._paused:
                 self._park_locked(activations)
@@ -190,11 +179,40 @@ class JobLedger(Failures):
         for activation in activations:
             submit(activation)
 
+    def _record_emit_locked(
+        self,
+        key: tuple[str, str],
+        data: dict[str, Any],
+        source: Activation | None,
+        activations: list[Activation],
+    ) -> bool:
+        """Write an emit to history and tracker (lock held); False: nothing to queue."""
+        routine_id, event_name = key
+        now = _wall()
+        if source is not None and source.state is not RUNNING:
+            self._history.append(
+                (routine_id, "late_emit_discarded", {"event": event_name}, now)
+            )
+            return False
+        self._history.append((routine_id, event_name, data, now))
+        if source is not None:
+            if source.emitted is None:
+                source.emitted = [(event_name, data)]
+            else:
+                source.emitted.append((event_name, data))
+        assert self.observers is not None
+        self.observers.append_event(
+            (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
+        )
+        if not activations:
+            self._unconsumed[routine_id] = data
+            return False
+        return True
+
     def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
         incoming = route.map(data)
         merger = route.merger
-        if merger.replaces:
-            self._slot_data[route.slot] = incoming
+        if merger.replaces:  # override: nothing kept to merge into
             return Activation(self, route, incoming)
         if not merger.is_user_code:
             with self._lock:
@@ -330,47 +348,69 @@ class JobLedger(Failures):
     ) -> None:
         """Settle a running activation with its outcome (the one gate to SETTLED)."""
         end = _perf()
-        route = activation.route
-        rid = route.routine_id
         error = outcome.error
         with self._lock:
-            self._awaiting.discard(activation)
+            if self._awaiting:
+                self._awaiting.discard(activation)
             if activation.state is not RUNNING:
-                if activation.state is not SETTLED or not activation.timed_out:
-                    raise RuntimeError(f"{activation!r} settled twice")
-                # Settled by its timeout already; a late error is still recorded.
-                if error is not None and not isinstance(error, asyncio.CancelledError):
-                    self._error(rid, route.slot.name, error, activation.attempts)
+                self._late_locked(activation, error)
                 return
             activation.state = SETTLED
-            children, activation.children = activation.children, []
-            if error is None:
-                failed = False
-                if rid not in self._states:
-                    self._states[rid] = RoutineState._completed()
-                if outcome.value is not None and rid in self.routes.sinks:
-                    self._results[rid] = outcome.value
-            elif isinstance(error, asyncio.CancelledError) and self._halted:
-                failed = False  # our own cancel of an awaiting handler: not its error
-            else:
-                failed = self._apply_error(activation, error, handler)
-            parked = self._take_parked_if_halted()
+            children, activation.children = activation.children, None
+            failed = self._record_outcome_locked(activation, outcome, handler)
+            parked = self._take_parked_if_halted() if self._halted is not None else 0
+            # Nothing to write or release (no store): count it now, in this
+            # critical section, and act on the count once observers were told.
+            counted = self._checkpoint is None and not children
+            action = self._count_locked(1 + parked) if counted else 0
         if activation.watch is not None:
             activation.watch.cancel()
         if isinstance(error, KeyboardInterrupt) and self._in_caller():
             self.interrupt = self.interrupt or error
-        outcome.emitted = activation.emitted
+        if activation.emitted is not None:
+            outcome.emitted = activation.emitted
         assert self.observers is not None
         self.observers.activation_ended(activation, outcome, start, end, failed)
+        if counted:
+            if action:
+                self._conclude(action)
+            return
         self._release(activation, children)
         self._finish(1 + parked)
 
-    def _release(self, activation: Activation, children: list[Activation]) -> None:
+    def _late_locked(self, activation: Activation, error: BaseException | None) -> None:
+        """A handler returned after its timeout settled it (lock held)."""
+        if activation.state is not SETTLED or not activation.timed_out:
+            raise RuntimeError(f"{activation!r} settled twice")
+        # A late error is still recorded; our own cancel of the task is not one.
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            route = activation.route
+            self._error(route.routine_id, route.slot.name, error, activation.attempts)
+
+    def _record_outcome_locked(
+        self, activation: Activation, outcome: Outcome, handler: ErrorHandler | None
+    ) -> bool:
+        """Write an outcome to the JobState (lock held); True: the job fails."""
+        error = outcome.error
+        rid = activation.routine_id
+        if error is None:
+            if rid not in self._states:
+                self._states[rid] = RoutineState._completed()
+            if outcome.value is not None and rid in self.routes.sinks:
+                self._results[rid] = outcome.value
+            return False
+        if isinstance(error, asyncio.CancelledError) and self._halted:
+            return False  # our own cancel of an awaiting handler: not its error
+        return self._apply_error(activation, error, handler)
+
+    def _release(
+        self, activation: Activation, children: list[Activation] | None
+    ) -> None:
         """Checkpoint a finished activation's step, then let its children run."""
         checkpoint = self._checkpoint
         if checkpoint is not None:
             try:
-                checkpoint.step(activation, children, self.job_state)
+                checkpoint.step(activation, children or (), self.job_state)
             except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
                 self._break(
                     activation,

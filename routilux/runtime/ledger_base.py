@@ -213,6 +213,16 @@ class LedgerBase:
         """Count ``settled`` activations as done; complete or pause the job."""
         raise NotImplementedError
 
-    def _release(self, activation: Activation, children: list[Activation]) -> None:
+    def _count_locked(self, settled: int) -> int:
+        """Count settled activations (lock held); what the job must do next."""
+        raise NotImplementedError
+
+    def _conclude(self, action: int) -> None:
+        """Complete or pause the job, as :meth:`_count_locked` decided."""
+        raise NotImplementedError
+
+    def _release(
+        self, activation: Activation, children: list[Activation] | None
+    ) -> None:
         """Checkpoint a finished activation's step, then let its children run."""
         raise NotImplementedError

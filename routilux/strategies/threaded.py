@@ -133,28 +133,39 @@ class ThreadedStrategy:
     def _drain(self) -> None:
         lock = self._lock
         ready = self._ready
-        while True:
-            with lock:
-                if not ready:
-                    self._drainers -= 1
-                    return
-                task = ready.popleft()
-                self._busy += 1
-                dropping = self._dropping
-            pending = None
+        with lock:
+            if not ready:
+                self._drainers -= 1
+                return
+            task: Task | None = ready.popleft()
+            self._busy += 1
+            dropping = self._dropping
+        while task is not None:
+            done, pending = task, None
             try:
-                pending = run_task(task, dropping)
+                pending = run_task(done, dropping)
             finally:
-                # Whatever happened above, the worker is free again and the task is
-                # accounted for: a lost drainer would stall the pool for good.
+                # Whatever happened above, the task is accounted for and the worker
+                # takes the next one (or leaves) in the same critical section: a
+                # lost drainer would stall the pool for good.
                 with lock:
                     self._busy -= 1
-                    if pending is not None:
+                    if pending is None:
+                        spawn = self._settle_locked(done, ran=not dropping)
+                    else:
                         self._awaiting += 1
-                if pending is None:
-                    self._settle(task, ran=not dropping)
-                else:
-                    pending.add_done_callback(self._settler(task))
+                        spawn = False
+                    if ready:
+                        task = ready.popleft()
+                        self._busy += 1
+                        dropping = self._dropping
+                    else:
+                        self._drainers -= 1
+                        task = None
+                if pending is not None:
+                    pending.add_done_callback(self._settler(done))
+                if spawn:
+                    self._spawn_drainer()
 
     def _settler(self, task: Task) -> Callable[[Future[None]], None]:
         def settle(_: Future[None]) -> None:
@@ -166,31 +177,32 @@ class ThreadedStrategy:
         with self._lock:
             if waited:
                 self._awaiting -= 1
-            if ran:
-                self._completed += 1
-            else:
-                self._dropped += 1
-            self._in_flight -= 1
-            if task.limit is not None:
-                key = task.limit_key
-                waiting = self._gate_waiting.get(key)
-                if waiting:
-                    # The freed place goes to the next parked task of that routine.
-                    self._ready.append(waiting.popleft())
-                    if self._drainers < self.max_workers and not self._dropping:
-                        self._drainers += 1
-                        spawn = True
-                    else:
-                        spawn = False
-                else:
-                    self._gate_running[key] -= 1
-                    spawn = False
-            else:
-                spawn = False
-            if not self._in_flight:
-                self._idle.notify_all()
+            spawn = self._settle_locked(task, ran)
         if spawn:
             self._spawn_drainer()
+
+    def _settle_locked(self, task: Task, ran: bool) -> bool:
+        """Account for a finished task (lock held); True: start a drainer."""
+        if ran:
+            self._completed += 1
+        else:
+            self._dropped += 1
+        self._in_flight -= 1
+        spawn = False
+        if task.limit is not None:
+            key = task.limit_key
+            waiting = self._gate_waiting.get(key)
+            if waiting:
+                # The freed place goes to the next parked task of that routine.
+                self._ready.append(waiting.popleft())
+                if self._drainers < self.max_workers and not self._dropping:
+                    self._drainers += 1
+                    spawn = True
+            else:
+                self._gate_running[key] -= 1
+        if not self._in_flight:
+            self._idle.notify_all()
+        return spawn
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running. Thread-safe."""
