@@ -41,6 +41,7 @@ from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrateg
 from .routine import Routine
 from .runtime.context import ExecutionContext
 from .slot import HandlerBinding, Slot
+from .spec import EventSpec, RoutineSpec, SlotSpec
 from .strategies import (
     ExecutionStrategy,
     SequentialStrategy,
@@ -71,6 +72,7 @@ __all__ = [
     "ErrorRecord",
     "ErrorStrategy",
     "Event",
+    "EventSpec",
     "ExecutionContext",
     "ExecutionRecord",
     "ExecutionStrategy",
@@ -90,12 +92,14 @@ __all__ = [
     "ReentrantCallError",
     "RoutiluxError",
     "Routine",
+    "RoutineSpec",
     "RoutineState",
     "RoutineStatus",
     "RoutineTimeoutError",
     "SequentialStrategy",
     "SerializationError",
     "Slot",
+    "SlotSpec",
     "StrategyShutdownError",
     "StrategyState",
     "ThreadedStrategy",

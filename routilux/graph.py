@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from .routine import Routine
-    from .slot import HandlerBinding, Slot
+    from .slot import HandlerBinding
+    from .spec import SlotSpec
 
 __all__ = ["Finding", "find_problems", "to_dot", "to_mermaid"]
 
@@ -84,7 +85,7 @@ def _check_edges(
     for source, target, (event_name, slot_name), attrs in graph.edges(
         keys=True, data=True
     ):
-        event = routines[source].get_event(event_name)
+        event = routines[source].get_spec().events.get(event_name)
         if event is None:
             found.append(
                 Finding(
@@ -133,7 +134,7 @@ def _check_unconnected_slots(
             routine_id,
         )
         for routine_id, routine in routines.items()
-        for slot_name in routine._rx.slots
+        for slot_name in routine.get_spec().slots
         if slot_name != "trigger" and (routine_id, slot_name) not in fed
     ]
 
@@ -211,7 +212,7 @@ def _check_bindings(
     found: list[Finding] = []
     carried = _carried(graph, routines)
     for routine_id, routine in routines.items():
-        for slot_name, slot in routine._rx.slots.items():
+        for slot_name, slot in routine.get_spec().slots.items():
             binding = slot.binding
             if binding.rule == "single" and binding.defaults:
                 found.append(_overridden_default(routine_id, slot))
@@ -237,7 +238,7 @@ def _carried(
         names = carried.get(key, set())
         if names is None:
             continue
-        event = routines[source].get_event(event_name)
+        event = routines[source].get_spec().events.get(event_name)
         if event is None or not event.output_params:
             carried[key] = None
             continue
@@ -252,15 +253,10 @@ def _renamed(params: Iterable[str], mapping: dict[str, str] | None) -> Iterable[
     return apply_mapping(dict.fromkeys(params), mapping, frozenset(mapping.values()))
 
 
-def _handler_name(slot: Slot) -> str:
-    handler = slot.handler
-    return str(getattr(handler, "__qualname__", None) or repr(handler))
-
-
 def _check_names(
-    routine_id: str, slot: Slot, binding: HandlerBinding, carried: set[str]
+    routine_id: str, slot: SlotSpec, binding: HandlerBinding, carried: set[str]
 ) -> list[Finding]:
-    where = f"handler {_handler_name(slot)} of slot {routine_id}.{slot.name}"
+    where = f"handler {slot.handler_label} of slot {routine_id}.{slot.name}"
     events_carry = f"connected events carry {sorted(carried)}"
     if binding.rule == "single" and binding.parameters[0] not in carried:
         name = binding.parameters[0]
@@ -292,12 +288,12 @@ def _check_names(
     ]
 
 
-def _overridden_default(routine_id: str, slot: Slot) -> Finding:
+def _overridden_default(routine_id: str, slot: SlotSpec) -> Finding:
     name = slot.binding.parameters[0]
     return Finding(
         "warning",
         "overridden-default",
-        f"handler {_handler_name(slot)} of slot {routine_id}.{slot.name} takes "
+        f"handler {slot.handler_label} of slot {routine_id}.{slot.name} takes "
         f"one parameter {name!r} with a default: a payload without {name!r} is "
         f"passed whole instead ({name}={{...}}), so the default is never used "
         f"(add **kwargs to the handler to use it)",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .checks import instance_of, optional_positive_int, optional_seconds
@@ -30,6 +31,7 @@ from .registry import class_key, register_routine_class
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import ExecutionContext, current_frame
 from .slot import Slot
+from .spec import EventSpec, RoutineSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from .merge import UserMerge
     from .resilience.circuit_breaker import CircuitBreaker
 
-__all__ = ["Routine"]
+__all__ = ["Routine", "spec_of"]
 
 _ids = itertools.count(1)
 
@@ -53,11 +55,13 @@ class _RoutineInternals:
         "events",
         "max_concurrency",
         "slots",
+        "spec",
         "stats_lock",
         "timeout",
     )
 
     def __init__(self, default_id: str, max_concurrency: int | None) -> None:
+        self.spec: RoutineSpec | None = None  # built on demand, dropped on change
         self.default_id = default_id
         self.slots: dict[str, Slot] = {}
         self.events: dict[str, Event] = {}
@@ -67,6 +71,19 @@ class _RoutineInternals:
         self.breaker: CircuitBreaker | None = None
         # Guards _stats: handlers on many threads update one routine's statistics.
         self.stats_lock = threading.Lock()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Any setting that changes invalidates the spec built from the settings.
+        object.__setattr__(self, name, value)
+        if name != "spec":
+            object.__setattr__(self, "spec", None)
+
+
+def spec_of(routine: Routine) -> RoutineSpec | None:
+    """``routine.get_spec()``, or None when its ``__init__`` never ran the base's."""
+    if not hasattr(routine, "_rx"):
+        return None
+    return routine.get_spec()
 
 
 class Routine:
@@ -110,7 +127,9 @@ class Routine:
                 f"{self._describe()} already has a slot named {name!r}"
             )
         slot = Slot(name, self, handler, merge_strategy)
+        slot._on_change = self._forget_spec
         self._rx.slots[name] = slot
+        self._rx.spec = None
         return slot
 
     def define_event(
@@ -127,7 +146,42 @@ class Routine:
             )
         event = Event(name, self, list(output_params or []))
         self._rx.events[name] = event
+        self._rx.spec = None
         return event
+
+    def get_spec(self) -> RoutineSpec:
+        """The routine's :class:`~routilux.spec.RoutineSpec`, built once per change.
+
+        .. versionadded:: 1.0
+        """
+        rx = self._rx
+        spec = rx.spec
+        if spec is None:
+            spec = rx.spec = self._build_spec()
+        return spec
+
+    def _forget_spec(self) -> None:
+        self._rx.spec = None
+
+    def _build_spec(self) -> RoutineSpec:
+        rx = self._rx
+        return RoutineSpec(
+            class_key=class_key(type(self)),
+            default_id=rx.default_id,
+            slots=MappingProxyType(
+                {name: slot.describe() for name, slot in rx.slots.items()}
+            ),
+            events=MappingProxyType(
+                {
+                    name: EventSpec(name, tuple(event.output_params))
+                    for name, event in rx.events.items()
+                }
+            ),
+            timeout=rx.timeout,
+            max_concurrency=self.get_max_concurrency(),
+            error_handler=rx.error_handler,
+            circuit_breaker=rx.breaker,
+        )
 
     def get_slot(self, name: str) -> Slot | None:
         """The slot called ``name``, or None."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .merge import AppendView, Merger, UserMerge, resolve_merge_strategy
+from .spec import SlotSpec
 
 if TYPE_CHECKING:
     from .event import Event
@@ -250,6 +251,8 @@ class Slot:
         self._handler: Callable[..., Any] | None = None
         self._invoke: Invoker = _no_handler
         self._is_async = False
+        #: Told when the handler or merge strategy changes (set by the routine).
+        self._on_change: Callable[[], None] | None = None
         self.handler = handler
         self._data: dict[str, Any] = {}
 
@@ -267,6 +270,12 @@ class Slot:
         self._handler = handler
         self._invoke = make_invoker(handler)
         self._is_async = _is_coroutine_function(handler)
+        self._changed()
+
+    def _changed(self) -> None:
+        on_change = getattr(self, "_on_change", None)
+        if on_change is not None:
+            on_change()  # the owning routine's spec is out of date
 
     @property
     def binding(self) -> HandlerBinding:
@@ -285,6 +294,23 @@ class Slot:
     def merge_strategy(self, strategy: str | UserMerge) -> None:
         self._merger = resolve_merge_strategy(strategy)
         self._merge_strategy = strategy
+        self._changed()
+
+    def describe(self) -> SlotSpec:
+        """The slot's :class:`~routilux.spec.SlotSpec`.
+
+        .. versionadded:: 1.0
+        """
+        return SlotSpec(
+            name=self.name,
+            binding=self.binding,
+            handler_name=getattr(self._handler, "__name__", None),
+            handler_label=str(
+                getattr(self._handler, "__qualname__", None) or repr(self._handler)
+            ),
+            merge_strategy=self._merger.name,
+            is_async=self._is_async,
+        )
 
     @property
     def merger(self) -> Merger:

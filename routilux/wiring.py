@@ -20,7 +20,7 @@ from .exceptions import (
     UnknownRoutineError,
     UnknownSlotError,
 )
-from .routine import Routine
+from .routine import Routine, spec_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -80,12 +80,13 @@ class Wiring:
             raise ConfigurationError(
                 f"add_routine expects a Routine, got {type(routine).__name__}"
             )
-        if not hasattr(routine, "_rx"):
+        spec = spec_of(routine)
+        if spec is None:
             raise ConfigurationError(
                 f"{type(routine).__name__}.__init__ must call super().__init__() "
                 "before use"
             )
-        rid = routine_id if routine_id is not None else routine._rx.default_id
+        rid = routine_id if routine_id is not None else spec.default_id
         if not isinstance(rid, str) or not rid:
             raise ConfigurationError(
                 f"routine id must be a non-empty string, got {rid!r}"
@@ -101,7 +102,7 @@ class Wiring:
                 f"{self._owner.flow_id!r} as {other_id!r}"
             )
         # A subclass may set ``self.max_concurrency`` like the class attribute.
-        routine._rx.max_concurrency = routine.get_max_concurrency()
+        routine.set_max_concurrency(routine.get_max_concurrency())
         self._routines[rid] = routine
         self._ids[id(routine)] = rid
         self._graph.add_node(rid, routine=routine)
@@ -225,7 +226,7 @@ class Wiring:
         if routine.get_slot("trigger") is None:
             raise EntryPointError(
                 f"routine {routine_id!r} cannot start a job: it has no 'trigger' slot "
-                f"(slots: {sorted(routine._rx.slots)})"
+                f"(slots: {sorted(routine.get_spec().slots)})"
             )
         return routine
 
@@ -235,7 +236,7 @@ class Wiring:
         return _declared(
             routine_id,
             routine.get_event(event_name),
-            routine._rx.events,
+            routine.get_spec().events,
             "event",
             event_name,
             UnknownEventError,
@@ -247,7 +248,7 @@ class Wiring:
         return _declared(
             routine_id,
             routine.get_slot(slot_name),
-            routine._rx.slots,
+            routine.get_spec().slots,
             "slot",
             slot_name,
             UnknownSlotError,

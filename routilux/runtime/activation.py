@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..resilience import ErrorHandler
     from ..routine import Routine
     from ..slot import Slot
+    from ..spec import RoutineSpec
     from .ledger import JobLedger
 
 __all__ = ["Activation", "ActivationState", "Route", "RouteTable"]
@@ -32,7 +33,6 @@ class Route:
         "merger",
         "routine",
         "routine_id",
-        "rx",
         "slot",
     )
 
@@ -45,7 +45,6 @@ class Route:
     ) -> None:
         self.routine_id = routine_id
         self.routine = routine
-        self.rx = routine._rx  # the routine's settings, read on the hot path
         self.slot = slot
         self.merger = slot.merger
         self._mapping = dict(mapping) if mapping else None
@@ -58,6 +57,10 @@ class Route:
         if self._mapping is None:
             return dict(data)
         return apply_mapping(data, self._mapping, self._targets)
+
+    def spec(self) -> RoutineSpec:
+        """The target routine's current spec (settings may change between jobs)."""
+        return self.routine.get_spec()
 
     def error_handler(self) -> ErrorHandler | None:
         """The routine's own error handler, read when needed (it may change)."""
@@ -185,7 +188,7 @@ class Activation:
         self.attempts = 1
         self.aborted = False  # the job halted while a retry waited
         self.limit_key = route.routine_id
-        self.limit = None if route.slot.is_async else route.rx.max_concurrency
+        self.limit = None if route.slot.is_async else route.spec().max_concurrency
         self.state = QUEUED
         self.timed_out = False
         self.watch: Any = None  # the watchdog's handle while a timeout applies

@@ -145,7 +145,9 @@ def _construct(cls: type[Routine], path: str) -> Routine:
         raise SerializationError(
             f"{path}.class: {cls.__name__}() raised {type(exc).__name__}: {exc}"
         ) from exc
-    if not hasattr(routine, "_rx"):
+    from ..routine import spec_of
+
+    if spec_of(routine) is None:
         raise SerializationError(
             f"{path}.class: {cls.__name__}.__init__ does not call super().__init__()"
         )

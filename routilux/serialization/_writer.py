@@ -131,15 +131,14 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
     if not isinstance(described, dict):
         raise SerializationError(f"{path}: serialize() returned a non-dict")
     entry: dict[str, Any] = json_copy(described, path)
-    breaker = routine.get_circuit_breaker()
+    spec = routine.get_spec()
+    breaker = spec.circuit_breaker
     stats = routine.stats()
     if breaker is not None:  # the live breaker's figures, not a stored statistic
         stats.pop("circuit_breaker", None)
     entry.update(
-        error_handler=handler_to_dict(
-            routine.get_error_handler(), f"{path}.error_handler"
-        ),
-        timeout=routine.get_timeout(),
+        error_handler=handler_to_dict(spec.error_handler, f"{path}.error_handler"),
+        timeout=spec.timeout,
         circuit_breaker=None
         if breaker is None
         else float_seconds(
@@ -147,10 +146,22 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
         ),
         stats=json_copy(stats, f"{path}.stats"),
         slots=json_copy(
-            [s.serialize() for s in routine._rx.slots.values()], f"{path}.slots"
+            [
+                {
+                    "name": slot.name,
+                    "merge_strategy": slot.merge_strategy,
+                    "handler": slot.handler_name,
+                }
+                for slot in spec.slots.values()
+            ],
+            f"{path}.slots",
         ),
         events=json_copy(
-            [e.serialize() for e in routine._rx.events.values()], f"{path}.events"
+            [
+                {"name": event.name, "output_params": list(event.output_params)}
+                for event in spec.events.values()
+            ],
+            f"{path}.events",
         ),
     )
     return entry

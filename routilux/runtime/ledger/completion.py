@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ..exceptions import CheckpointError, JobCancelledError, JobFailedError
-from ..job_state import JobStatus
-from .invoker import safe_text
-from .ledger_base import STOP_ON_ERROR, LedgerBase, _wall
+from ...exceptions import CheckpointError, JobCancelledError, JobFailedError
+from ...job_state import JobStatus
+from ..invoker import safe_text
+from .base import STOP_ON_ERROR, LedgerBase, _wall
 
 __all__ = ["Completion"]
 

@@ -30,21 +30,21 @@ import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import CheckpointError
-from ..hooks import Outcome
-from ..job_state import JobStatus
-from ..records import RoutineState
-from . import aio
-from .activation import QUEUED, RUNNING, SETTLED, Activation
+from ...exceptions import CheckpointError
+from ...hooks import Outcome
+from ...job_state import JobStatus
+from ...records import RoutineState
+from .. import aio
+from ..activation import QUEUED, RUNNING, SETTLED, Activation
+from ..invoker import invoke, invoke_async, safe_text
 from .failures import Failures
-from .invoker import invoke, invoke_async, safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..resilience import ErrorHandler
-    from ..strategies.base import JobLane
-    from .activation import Route
+    from ...resilience import ErrorHandler
+    from ...strategies.base import JobLane
+    from ..activation import Route
 
 __all__ = ["JobLedger"]
 
@@ -56,7 +56,7 @@ class JobLedger(Failures):
     """One job's ledger: routes emits, runs activations, settles their outcomes.
 
     Built by the runner with the arguments of
-    :class:`~routilux.runtime.ledger_base.LedgerBase`.
+    :class:`~routilux.runtime.ledger.base.LedgerBase`.
     """
 
     # -- starting and resuming --
@@ -270,9 +270,9 @@ class JobLedger(Failures):
 
     def _invoke(self, activation: Activation) -> Future[None] | None:
         route = activation.route
-        rx = route.rx
-        handler = rx.error_handler or self._flow_error_handler
-        timeout = rx.timeout or self._default_timeout
+        spec = route.routine.get_spec()
+        handler = spec.error_handler or self._flow_error_handler
+        timeout = spec.timeout or self._default_timeout
         if timeout is not None:
             activation.watch = self._watchdog.watch(
                 activation, timeout, self.on_timeout
@@ -359,10 +359,6 @@ class JobLedger(Failures):
             children, activation.children = activation.children, None
             failed = self._record_outcome_locked(activation, outcome, handler)
             parked = self._take_parked_if_halted() if self._halted is not None else 0
-            # Nothing to write or release (no store): count it now, in this
-            # critical section, and act on the count once observers were told.
-            counted = self._checkpoint is None and not children
-            action = self._count_locked(1 + parked) if counted else 0
         if activation.watch is not None:
             activation.watch.cancel()
         if isinstance(error, KeyboardInterrupt) and self._in_caller():
@@ -370,12 +366,11 @@ class JobLedger(Failures):
         if activation.emitted is not None:
             outcome.emitted = activation.emitted
         assert self.observers is not None
+        # Observers hear of the activation before it is counted as settled, so
+        # the job's end (which the count may trigger) follows every end.
         self.observers.activation_ended(activation, outcome, start, end, failed)
-        if counted:
-            if action:
-                self._conclude(action)
-            return
-        self._release(activation, children)
+        if children is not None or self._checkpoint is not None:
+            self._release(activation, children)
         self._finish(1 + parked)
 
     def _late_locked(self, activation: Activation, error: BaseException | None) -> None:

@@ -13,20 +13,20 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import aio
-from .activation import DROPPED, PARKED, QUEUED, Activation
-from .invoker import error_record
+from .. import aio
+from ..activation import DROPPED, PARKED, QUEUED, Activation
+from ..invoker import error_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ..job_state import JobState
-    from ..resilience import ErrorHandler
-    from ..strategies.base import JobLane
-    from .activation import RouteTable
-    from .checkpoint import Checkpointer
-    from .observers import Observers
-    from .watchdog import Watchdog
+    from ...job_state import JobState
+    from ...resilience import ErrorHandler
+    from ...strategies.base import JobLane
+    from ..activation import RouteTable
+    from ..checkpoint import Checkpointer
+    from ..observers import Observers
+    from ..watchdog import Watchdog
 
 __all__ = ["STOP_ON_ERROR", "LedgerBase"]
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..exceptions import RoutineTimeoutError
-from ..hooks import Outcome
-from ..records import RoutineState, RoutineStatus
-from . import aio
-from .activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
+from ...exceptions import RoutineTimeoutError
+from ...hooks import Outcome
+from ...records import RoutineState, RoutineStatus
+from .. import aio
+from ..activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
+from ..invoker import outcome_status, safe_text
+from .base import STOP_ON_ERROR, _wall
 from .completion import Completion
-from .invoker import outcome_status, safe_text
-from .ledger_base import STOP_ON_ERROR, _wall
 
 if TYPE_CHECKING:
-    from ..resilience import ErrorHandler
-    from .activation import Route
+    from ...resilience import ErrorHandler
+    from ..activation import Route
 
 __all__ = ["Failures"]
 
@@ -32,7 +32,7 @@ class Failures(Completion):
     """Records errors and fails jobs; never lets an error escape."""
 
     def _handler_of(self, route: Route) -> ErrorHandler | None:
-        return route.rx.error_handler or self._flow_error_handler
+        return route.routine.get_spec().error_handler or self._flow_error_handler
 
     def _apply_error(
         self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
@@ -104,7 +104,7 @@ class Failures(Completion):
         try:
             self._break(activation, exc, exc, settle=True)
         except BaseException:  # noqa: BLE001 - the very last resort
-            from .observers import log
+            from ..observers import log
 
             log.exception("job %s could not record a failure", self.job_state.job_id)
             self.job_state._mark_done()
