@@ -31,13 +31,16 @@ def apply_mapping(
 class Connection:
     """A link from ``source_event`` to ``target_slot``, optionally renaming parameters.
 
-    Creating a connection with both ends links them (``event.connected_slots`` and
-    ``slot.connected_events``).
+    Creating a connection with both ends links them by hand (0.9's way, for use
+    without a flow: ``event.connected_slots`` and ``slot.connected_events``);
+    ``Flow.connect`` makes its connections with ``link=False``, since a flow's
+    graph is the only store of its connections.
 
     Args:
         source_event: The emitting event.
         target_slot: The receiving slot.
         param_mapping: ``{source_param: target_param}``.
+        link: Link the two ends by hand (see above).
 
     Attributes:
         source_event: The emitting event.
@@ -52,6 +55,8 @@ class Connection:
         source_event: Event | None = None,
         target_slot: Slot | None = None,
         param_mapping: dict[str, str] | None = None,
+        *,
+        link: bool = True,
     ) -> None:
         self.source_event = source_event
         self.target_slot = target_slot
@@ -59,7 +64,7 @@ class Connection:
         self._targets = frozenset(self.param_mapping.values())
         self.source_routine_id: str | None = None
         self.target_routine_id: str | None = None
-        if source_event is not None and target_slot is not None:
+        if link and source_event is not None and target_slot is not None:
             source_event.connect(target_slot, self.param_mapping or None)
 
     def map(self, data: dict[str, Any]) -> dict[str, Any]:

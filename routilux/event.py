@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import membership
+from ._compat import deliver_directly
 
 if TYPE_CHECKING:
     from .flow import Flow
@@ -25,10 +28,6 @@ class Event:
         name: The event's name.
         routine: The owning routine, or None.
         output_params: The documented parameter names.
-        connected_slots: Slots linked to this event by :class:`Connection` objects,
-            in the order they were linked. :meth:`connect` and :meth:`disconnect`
-            keep it (and each slot's ``connected_events``) in step with an index,
-            so linking is O(1); change links through them, not by editing the list.
     """
 
     def __init__(
@@ -40,29 +39,38 @@ class Event:
         self.name = name
         self.routine = routine
         self.output_params: list[str] = list(output_params or [])
-        self.connected_slots: list[Slot] = []
-        # id(slot) -> (slot, its param mapping), for every linked slot: the index
-        # that makes connect O(1). Holding the slot keeps its id from being reused.
+        # id(slot) -> (slot, its param mapping) for slots linked by hand (0.9's
+        # flow-less links), in link order. Holding the slot keeps its id unique.
         self._links: dict[int, tuple[Slot, dict[str, str] | None]] = {}
+
+    @property
+    def connected_slots(self) -> list[Slot]:
+        """The slots this event reaches, in order (a new list).
+
+        Slots linked by hand (:meth:`connect`) come first, then the slots each
+        flow holding the routine connects the event to. A flow keeps its
+        connections in its graph only; this list is read from there.
+        """
+        slots = [slot for slot, _ in self._links.values()]
+        if self.routine is not None:
+            for wiring in membership.wirings_of(self.routine):
+                routine_id = wiring.id_of(self.routine)
+                if routine_id is not None:
+                    slots += wiring.targets_of(routine_id, self.name)
+        return _unique(slots)
 
     def connect(self, slot: Slot, param_mapping: dict[str, str] | None = None) -> None:
         """Link this event to ``slot`` on both sides (idempotent).
 
         Connecting an already linked slot again only replaces the param mapping.
         """
-        key = id(slot)
-        if key not in self._links:
-            # Both lists change together, so one index answers for both sides.
-            self.connected_slots.append(slot)
-            slot.connected_events.append(self)
-        self._links[key] = (slot, dict(param_mapping) if param_mapping else None)
+        self._links[id(slot)] = (slot, dict(param_mapping) if param_mapping else None)
+        slot._linked[id(self)] = self
 
     def disconnect(self, slot: Slot) -> None:
         """Unlink ``slot`` from this event on both sides (idempotent)."""
-        if self._links.pop(id(slot), None) is None:
-            return
-        self.connected_slots = [s for s in self.connected_slots if s is not slot]
-        slot.connected_events = [e for e in slot.connected_events if e is not self]
+        self._links.pop(id(slot), None)
+        slot._linked.pop(id(self), None)
 
     def mapping_for(self, slot: Slot) -> dict[str, str] | None:
         """The param mapping of the link to ``slot``, if any."""
@@ -77,8 +85,11 @@ class Event:
         if self.routine is not None:
             self.routine.emit(self.name, flow, **data)
             return
-        for slot in list(self.connected_slots):
-            slot.receive(data)
+        deliver_directly(self._links.values(), data)
+
+    def deliver_by_hand(self, data: dict[str, Any]) -> None:
+        """Deliver ``data`` to the slots linked by hand, in this thread (0.9)."""
+        deliver_directly(self._links.values(), data)
 
     def serialize(self) -> dict[str, Any]:
         """Describe the event: name and documented parameters."""
@@ -92,3 +103,17 @@ class Event:
     def __repr__(self) -> str:
         owner = type(self.routine).__name__ if self.routine is not None else None
         return f"Event({self.name!r}, routine={owner}, params={self.output_params})"
+
+
+T = TypeVar("T")
+
+
+def _unique(items: list[T]) -> list[T]:
+    """``items`` without repeats (by identity), in order."""
+    seen: set[int] = set()
+    out = []
+    for item in items:
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return out

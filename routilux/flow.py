@@ -103,7 +103,7 @@ class Flow(FlowDocuments):
         # belongs to the caller.
         self._owns_store = isinstance(checkpoint_store, (str, os.PathLike))
         self._wiring = Wiring(self)
-        self._runner = FlowRunner(self)
+        self._runner = FlowRunner(self, self._wiring)
         self._strategy_name = "sequential"
         self._max_workers = 1
         self._requested_workers = max_workers
@@ -137,7 +137,6 @@ class Flow(FlowDocuments):
             DuplicateNameError: When the id is taken or the object is already here.
         """
         rid = self._wiring.add_routine(routine, routine_id)
-        self._runner.invalidate_routes()
         return rid
 
     def remove_routine(self, routine_id: str) -> Routine:
@@ -147,7 +146,6 @@ class Flow(FlowDocuments):
             UnknownRoutineError: When no routine has that id.
         """
         routine = self._wiring.remove_routine(routine_id)
-        self._runner.invalidate_routes()
         return routine
 
     def connect(
@@ -175,7 +173,6 @@ class Flow(FlowDocuments):
             target_slot,
             param_mapping,
         )
-        self._runner.invalidate_routes()
         return connection
 
     def disconnect(
@@ -193,7 +190,6 @@ class Flow(FlowDocuments):
         self._wiring.disconnect(
             source_routine_id, source_event, target_routine_id, target_slot
         )
-        self._runner.invalidate_routes()
 
     # -- strategy and errors -------------------------------------------------------
 

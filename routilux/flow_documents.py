@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from ._compat import InstanceOrClassMethod
 from .exceptions import SerializationError
 from .serialization import (
-    InstanceOrClassMethod,
     flow_from_dict,
     flow_to_dict,
     from_json,

@@ -7,7 +7,6 @@ written for 0.9 keeps working while new code can use attributes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -19,6 +18,8 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     model_serializer,
 )
+
+from ._compat import ReadsLikeADict
 
 __all__ = ["ErrorRecord", "ExecutionRecord", "RoutineState", "RoutineStatus"]
 
@@ -40,43 +41,7 @@ class RoutineStatus(str, Enum):
         return self.value
 
 
-class _ReadsLikeADict(BaseModel):
-    """Key access over the fields that are set (not None) and any extra keys."""
-
-    def _as_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._as_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key``, or ``default`` when it is not set."""
-        return self._as_dict().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._as_dict()
-
-    def keys(self) -> Iterator[str]:
-        """The keys that are set."""
-        return iter(self._as_dict())
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        """``(key, value)`` pairs of the keys that are set."""
-        return iter(self._as_dict().items())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._as_dict() == dict(other)
-        return super().__eq__(other)
-
-    def __repr__(self) -> str:
-        return repr(self._as_dict())  # prints as the dict 0.9 code printed
-
-    __str__ = __repr__
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
-
-
-class RoutineState(_ReadsLikeADict):
+class RoutineState(ReadsLikeADict):
     """What a job recorded for one routine.
 
     Attributes:
@@ -112,7 +77,7 @@ class RoutineState(_ReadsLikeADict):
         return {key: value for key, value in write(self).items() if value is not None}
 
 
-class ErrorRecord(_ReadsLikeADict):
+class ErrorRecord(ReadsLikeADict):
     """One error raised in a job (every one is kept: nothing vanishes).
 
     Attributes:

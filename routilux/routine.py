@@ -24,9 +24,10 @@ import threading
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from . import membership
 from .checks import instance_of, optional_positive_int, optional_seconds
 from .event import Event
-from .exceptions import DuplicateNameError, UnknownEventError
+from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventError
 from .registry import class_key, register_routine_class
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import ExecutionContext, current_frame
@@ -197,12 +198,15 @@ class Routine:
         """Send ``data`` out on the event ``event_name``.
 
         Inside a job this queues one activation per connected slot (after param
-        mapping) and returns at once. Outside a job, with ``flow`` given, the flow's
-        connections deliver in this thread; with no flow at all, the event's
-        connected slots receive the data directly.
+        mapping) and returns at once. Outside a job the connections of ``flow``
+        deliver in this thread; without ``flow``, those of the one flow that holds
+        the routine; in no flow at all, the slots linked by hand
+        (``event.connect(slot)``, 0.9's way) receive the data directly.
 
         Raises:
             UnknownEventError: When the routine has no such event.
+            ConfigurationError: Outside a job, without ``flow``, when several flows
+                hold the routine (the message names them).
         """
         if event_name not in self._rx.events:
             raise UnknownEventError(
@@ -217,11 +221,19 @@ class Routine:
             if routine_id is not None:
                 frame.job.emit(routine_id, event_name, data, frame.activation)
                 return
+        if flow is None:
+            flows = [wiring.owner for wiring in membership.wirings_of(self)]
+            if len(flows) > 1:
+                names = sorted(str(getattr(f, "flow_id", f)) for f in flows)
+                raise ConfigurationError(
+                    f"{self._describe()} emitted {event_name!r} outside any job, and "
+                    f"it is in {len(flows)} flows {names}: pass flow= to say which"
+                )
+            flow = flows[0] if flows else None
         if flow is not None:
             flow._deliver_now(self, event_name, data)
             return
-        for slot in list(self._rx.events[event_name].connected_slots):
-            slot.receive(data)
+        self._rx.events[event_name].deliver_by_hand(data)
 
     # -- configuration -------------------------------------------------------------
 

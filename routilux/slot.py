@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import membership
 from .merge import AppendView, Merger, UserMerge, resolve_merge_strategy
 from .spec import SlotSpec
 
@@ -245,7 +246,8 @@ class Slot:
     ) -> None:
         self.name = name
         self.routine = routine
-        self.connected_events: list[Event] = []
+        # id(event) -> event, for events linked by hand (0.9's flow-less links).
+        self._linked: dict[int, Event] = {}
         self._merger: Merger = resolve_merge_strategy(merge_strategy)
         self._merge_strategy: str | UserMerge = merge_strategy
         self._handler: Callable[..., Any] | None = None
@@ -255,6 +257,24 @@ class Slot:
         self._on_change: Callable[[], None] | None = None
         self.handler = handler
         self._data: dict[str, Any] = {}
+
+    @property
+    def connected_events(self) -> list[Event]:
+        """The events that reach this slot, in order (a new list).
+
+        Events linked by hand come first, then the events each flow holding the
+        routine connects to the slot (read from the flow's graph).
+        """
+        events = list(self._linked.values())
+        if self.routine is not None:
+            for wiring in membership.wirings_of(self.routine):
+                routine_id = wiring.id_of(self.routine)
+                if routine_id is not None:
+                    events += wiring.sources_of(routine_id, self.name)
+        unique: dict[int, Event] = {}
+        for event in events:
+            unique.setdefault(id(event), event)
+        return list(unique.values())
 
     @property
     def handler(self) -> Callable[..., Any] | None:

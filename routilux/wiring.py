@@ -6,11 +6,13 @@ the wiring as it was.
 
 from __future__ import annotations
 
+import itertools
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import networkx as nx
 
+from . import membership
 from .connection import Connection
 from .exceptions import (
     ConfigurationError,
@@ -45,11 +47,12 @@ class Wiring:
         self._owner = owner
         self._routines: dict[str, Routine] = {}
         self._ids: dict[int, str] = {}  # id(routine) -> routine id: one object, one id
-        # id(connection) -> connection, in the order they were made: O(1) removal.
-        self._connections: dict[int, Connection] = {}
-        # (id(event), id(slot)) -> how many connections link the two.
-        self._links: dict[tuple[int, int], int] = {}
+        # The graph is the only store of connections: each edge holds its
+        # Connection, its param mapping and the order it was made in.
         self._graph = nx.MultiDiGraph()
+        self._order = itertools.count()
+        #: Bumped by every change; runtimes compile their routes per version.
+        self.version = 0
 
     @property
     def routines(self) -> Mapping[str, Routine]:
@@ -58,8 +61,41 @@ class Wiring:
 
     @property
     def connections(self) -> list[Connection]:
-        """The connections, in the order they were made (a copy)."""
-        return list(self._connections.values())
+        """The connections, in the order they were made (a new list)."""
+        edges = self._graph.edges(data=True)
+        ordered = sorted(edges, key=lambda edge: edge[2]["order"])
+        return [data["connection"] for *_, data in ordered]
+
+    @property
+    def owner(self) -> Any:
+        """The flow this wiring belongs to."""
+        return self._owner
+
+    def targets_of(self, routine_id: str, event_name: str) -> list[Any]:
+        """The slots ``routine_id``'s event ``event_name`` is connected to, in order."""
+        edges = [
+            data
+            for _, _, key, data in self._graph.out_edges(
+                routine_id, keys=True, data=True
+            )
+            if key[0] == event_name
+        ]
+        return [d["connection"].target_slot for d in sorted(edges, key=_by_order)]
+
+    def sources_of(self, routine_id: str, slot_name: str) -> list[Any]:
+        """The events connected to ``routine_id``'s slot ``slot_name``, in order."""
+        edges = [
+            data
+            for _, _, key, data in self._graph.in_edges(
+                routine_id, keys=True, data=True
+            )
+            if key[1] == slot_name
+        ]
+        return [d["connection"].source_event for d in sorted(edges, key=_by_order)]
+
+    def id_of(self, routine: Routine) -> str | None:
+        """The id of ``routine`` in this wiring, or None."""
+        return self._ids.get(id(routine))
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -106,6 +142,8 @@ class Wiring:
         self._routines[rid] = routine
         self._ids[id(routine)] = rid
         self._graph.add_node(rid, routine=routine)
+        membership.join(routine, self)
+        self.version += 1
         return rid
 
     def remove_routine(self, routine_id: str) -> Routine:
@@ -126,6 +164,8 @@ class Wiring:
         del self._routines[routine_id]
         del self._ids[id(routine)]
         self._graph.remove_node(routine_id)
+        membership.leave(routine, self)
+        self.version += 1
         return routine
 
     def connect(
@@ -154,19 +194,18 @@ class Wiring:
                 f"{source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
-        connection = Connection(event, slot, mapping)
+        connection = Connection(event, slot, mapping, link=False)
         connection.source_routine_id = source_routine_id
         connection.target_routine_id = target_routine_id
-        self._connections[id(connection)] = connection
-        pair = (id(event), id(slot))
-        self._links[pair] = self._links.get(pair, 0) + 1
         self._graph.add_edge(
             source_routine_id,
             target_routine_id,
             key=key,
             connection=connection,
             param_mapping=mapping,
+            order=next(self._order),
         )
+        self.version += 1
         return connection
 
     def disconnect(
@@ -194,16 +233,11 @@ class Wiring:
         self._drop_connection(connection)
 
     def _drop_connection(self, connection: Connection) -> None:
-        del self._connections[id(connection)]
         key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
         self._graph.remove_edge(
             connection.source_routine_id, connection.target_routine_id, key=key
         )
-        pair = (id(connection.source_event), id(connection.target_slot))
-        self._links[pair] -= 1
-        if not self._links[pair]:  # no other connection here links the two
-            del self._links[pair]
-            connection.disconnect()
+        self.version += 1
 
     def routine(self, routine_id: str) -> Routine:
         """The routine ``routine_id``; raises UnknownRoutineError naming it."""
@@ -253,6 +287,11 @@ class Wiring:
             slot_name,
             UnknownSlotError,
         )
+
+
+def _by_order(data: dict[str, Any]) -> int:
+    order: int = data["order"]
+    return order
 
 
 def _declared(

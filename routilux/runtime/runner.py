@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..hooks import FlowHooks
     from ..routine import Routine
     from ..strategies.base import ExecutionStrategy
+    from ..wiring import Wiring
 
 __all__ = ["FlowRunner"]
 
@@ -41,32 +42,29 @@ class FlowRunner:
 
     Args:
         flow: The flow whose jobs this runs.
+        wiring: The flow's wiring (routes are compiled per wiring version).
     """
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, wiring: Wiring) -> None:
         self._flow = flow
+        self._wiring = wiring
         self._catalog = StrategyCatalog(f"routilux-{flow.flow_id}")
         self._jobs = FlowJobs()
         self._paused: dict[str, JobLedger] = {}
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
         self._routes: RouteTable | None = None
-        self._version = 0
+        self._version = -1  # the wiring version _routes was compiled from
         self.closed = False
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
 
     # -- wiring --
 
-    def invalidate_routes(self) -> None:
-        """Forget the compiled routes: the wiring changed."""
-        self._version += 1
-        self._routes = None
-
     def routes(self) -> RouteTable:
-        """The routing table for the current wiring, compiled once per change."""
+        """The routing table of the wiring's current version (compiled once each)."""
         routes = self._routes
-        if routes is None:
-            version = self._version
+        version = self._wiring.version
+        if routes is None or self._version != version:
             flow = self._flow
             links = [
                 (
@@ -79,8 +77,7 @@ class FlowRunner:
                 for c in flow.connections
             ]
             routes = RouteTable(dict(flow.routines), links)
-            if version == self._version:
-                self._routes = routes
+            self._routes, self._version = routes, version
         return routes
 
     # -- strategies --

@@ -36,11 +36,10 @@ half-built. A circuit breaker's clock and an error handler's ``sleep`` are not k
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -51,7 +50,7 @@ from ._values import MAX_DEPTH, json_copy
 from ._writer import MAX_WORKERS, SCHEMA_VERSION, flow_to_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
     from ..flow import Flow
 
@@ -59,7 +58,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_WORKERS",
     "SCHEMA_VERSION",
-    "InstanceOrClassMethod",
     "flow_from_dict",
     "flow_to_dict",
     "from_json",
@@ -69,23 +67,6 @@ __all__ = [
     "to_json",
     "write_atomic",
 ]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class InstanceOrClassMethod(Generic[P, R]):
-    """A method that receives the instance when called on one, else the class.
-
-    Positional and keyword arguments are passed on unchanged.
-    """
-
-    def __init__(self, fn: Callable[Concatenate[Any, P], R]) -> None:
-        self._fn = fn
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
-
-    def __get__(self, obj: object, owner: type | None = None) -> Callable[P, R]:
-        return functools.partial(self._fn, obj if obj is not None else owner)
 
 
 def flow_from_dict(
