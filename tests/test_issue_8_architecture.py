@@ -73,7 +73,7 @@ def job_state_writes(path: Path) -> list[str]:
                 and target.attr in FIELDS
                 and not is_self(target.value)
             ):
-                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+                found.append(f"{path.relative_to(PACKAGE)}:{target.lineno}")
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routilux.strategies import create_strategy, registered_strategies
@@ -47,3 +49,47 @@ def test_issue_8_check_strategy_names_the_failing_check() -> None:
 
     with pytest.raises(AssertionError, match="conformance check 'fan_out_fan_in'"):
         check_strategy(Forgetful)  # type: ignore[arg-type]
+
+
+def test_issue_8_tasks_carry_a_json_ready_activation_spec() -> None:
+    import orjson
+
+    from routilux import Flow, Routine
+    from routilux.strategies import SequentialStrategy, Task
+
+    seen: list[dict[str, object]] = []
+
+    class SpyingLane:
+        def __init__(self, lane: Any) -> None:
+            self.lane = lane
+
+        def submit(self, task: Task) -> None:
+            seen.append(task.spec())
+            self.lane.submit(task)
+
+        def start(self, tasks: list[Task]) -> None:
+            seen.extend(task.spec() for task in tasks)
+            self.lane.start(tasks)
+
+    class Spying(SequentialStrategy):
+        def open_lane(self) -> Any:
+            return SpyingLane(super().open_lane())
+
+    class Entry(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=lambda **kw: None)
+
+    flow = Flow(execution_strategy=Spying())
+    flow.add_routine(Entry(), "entry")
+    job = flow.execute("entry", {"n": 1})
+    assert seen == [
+        {
+            "job_id": job.job_id,
+            "routine_id": "entry",
+            "slot": "trigger",
+            "payload": {"n": 1},
+            "attempt": 1,
+        }
+    ]
+    assert orjson.loads(orjson.dumps(seen)) == seen

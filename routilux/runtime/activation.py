@@ -221,6 +221,16 @@ class Activation:
         """Report an error raised around the activation (by its strategy)."""
         self.job.fail(self, error)
 
+    def spec(self) -> dict[str, Any]:
+        """The activation as JSON-ready data (the strategies' Task protocol)."""
+        return {
+            "job_id": self.job.job_state.job_id,
+            "routine_id": self.routine_id,
+            "slot": self.route.slot.name,
+            "payload": self.payload,
+            "attempt": self.attempts,
+        }
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for ``JobState.pending_tasks``."""
         return {

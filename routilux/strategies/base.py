@@ -66,6 +66,13 @@ class Task(Protocol):
         an exception here reports it with :meth:`fail`.
         """
 
+    def spec(self) -> dict[str, Any]:
+        """What the task does, as JSON-ready data a remote strategy can ship.
+
+        For an activation: ``job_id``, ``routine_id``, ``slot``, ``payload`` and
+        ``attempt``.
+        """
+
     def drop(self, reason: str) -> None:
         """Account for the task without running it (shutdown, cancellation)."""
 

@@ -67,6 +67,10 @@ class ProbeTask:
             self.runs += 1
         return self._action() if self._action is not None else None
 
+    def spec(self) -> dict[str, Any]:
+        """A JSON-ready description of the probe."""
+        return {"routine_id": self.limit_key, "runs": self.runs}
+
     def drop(self, reason: str) -> None:
         """Count a drop."""
         with self._lock:
