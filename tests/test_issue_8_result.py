@@ -146,3 +146,35 @@ def test_issue_8_runtime_job_states_equal_validated_ones() -> None:
     assert fast.__pydantic_private__ is not None
     assert slow.__pydantic_private__ is not None
     assert set(fast.__pydantic_private__) == set(slow.__pydantic_private__)
+
+
+def test_issue_8_a_kept_job_does_not_keep_its_ledger(strategy: str) -> None:
+    import gc
+    import weakref
+
+    from routilux.hooks import FlowHooks
+
+    ledgers: list[weakref.ref[Any]] = []
+
+    class Grab(FlowHooks):
+        def on_job_start(self, job: JobState) -> None:
+            import inspect
+
+            frame = inspect.currentframe()
+            while frame is not None and "self" not in frame.f_locals:
+                frame = frame.f_back
+            while frame is not None:
+                owner = frame.f_locals.get("self")
+                if type(owner).__name__ == "JobLedger":
+                    ledgers.append(weakref.ref(owner))
+                    return
+                frame = frame.f_back
+
+    with three_chain(strategy) as flow:
+        flow.add_hooks(Grab())
+        jobs = [flow.execute("a", {"value": 0}) for _ in range(3)]
+        assert flow.wait_for_completion(WAIT)
+    gc.collect()
+    assert len(ledgers) == 3
+    assert all(ref() is None for ref in ledgers)
+    assert [job.result() for job in jobs] == [{"c": 3}] * 3

@@ -164,6 +164,7 @@ class Activation:
         "route",
         "routine",
         "routine_id",
+        "routine_spec",
         "state",
         "task",
         "timed_out",
@@ -188,7 +189,9 @@ class Activation:
         self.attempts = 1
         self.aborted = False  # the job halted while a retry waited
         self.limit_key = route.routine_id
-        self.limit = None if route.slot.is_async else route.spec().max_concurrency
+        #: The routine's settings when the activation was made.
+        self.routine_spec = spec = route.routine.get_spec()
+        self.limit = None if route.slot.is_async else spec.max_concurrency
         self.state = QUEUED
         self.timed_out = False
         self.watch: Any = None  # the watchdog's handle while a timeout applies

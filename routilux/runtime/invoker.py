@@ -118,7 +118,7 @@ def _retrying(handler: ErrorHandler | None) -> bool:
 
 def _call_once(activation: Activation) -> Any:
     route = activation.route
-    breaker = route.routine.get_spec().circuit_breaker
+    breaker = activation.routine_spec.circuit_breaker
     if breaker is None:
         return route.slot.invoke(activation.payload)
     return breaker.call(route.slot.invoke, activation.payload)
@@ -138,7 +138,7 @@ def invoke(
     route = activation.route
     token = enter(activation)
     try:
-        if route.routine.get_spec().circuit_breaker is None and (
+        if activation.routine_spec.circuit_breaker is None and (
             handler is None or handler.strategy is not ErrorStrategy.RETRY
         ):
             value = route.slot.invoke(activation.payload)  # the common case
@@ -245,7 +245,7 @@ async def invoke_async(
 
 
 async def _await_once(activation: Activation, first: Awaitable[Any] | None) -> Any:
-    breaker = activation.route.routine.get_spec().circuit_breaker
+    breaker = activation.activation.routine_spec.circuit_breaker
     if breaker is not None and first is None:
         breaker.before_call()
     try:

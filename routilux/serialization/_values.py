@@ -6,6 +6,8 @@ import math
 import reprlib
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .. import checks
 from ..exceptions import SerializationError
 from ..merge import AppendView
@@ -43,6 +45,9 @@ def json_copy(value: Any, path: str, depth: int = 0) -> Any:
     """
     if value is None or isinstance(value, (bool, str, int, float)):
         return _scalar(value, path)
+    fast = _fast_copy(value, depth)
+    if fast is not _NO_COPY:
+        return fast
     if depth >= MAX_DEPTH:
         raise SerializationError(f"{path}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -53,6 +58,27 @@ def json_copy(value: Any, path: str, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple, AppendView)):
         return [json_copy(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     raise SerializationError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+_NO_COPY = object()
+
+
+def _fast_copy(value: Any, depth: int) -> Any:
+    """The copy orjson makes, when it is exactly ``value``; else ``_NO_COPY``.
+
+    orjson refuses what JSON cannot hold (other types, non-text keys, lone
+    surrogates, integers past 64 bits) and writes NaN and infinity as null, which
+    the comparison catches, as it does tuples. Only then does the path-by-path walk
+    run, to say where the problem is.
+    """
+    try:
+        raw = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _NO_COPY
+    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH - depth:
+        return _NO_COPY  # possibly too deep: the walk decides (and says where)
+    copy = orjson.loads(raw)
+    return copy if copy == value else _NO_COPY
 
 
 def _scalar(value: Any, path: str) -> Any:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpointer
     from ..observers import Observers
     from ..watchdog import Watchdog
+    from .completion import JobOutputs
 
 __all__ = ["STOP_ON_ERROR", "LedgerBase"]
 
@@ -50,6 +51,9 @@ class LedgerBase:
         checkpoint: Writes the job's progress to a store, if the flow has one.
         history_limit: Keep at most this many history records (None: all).
     """
+
+    #: What the job produced (made by the completion part).
+    outputs: JobOutputs
 
     def __init__(
         self,
@@ -77,7 +81,7 @@ class LedgerBase:
         # Guards everything below, the activation states and the JobState fields.
         self._lock = threading.Lock()
         self._history = job_state._take_ownership(
-            self._lock, self.result, history_limit
+            self._lock, self._result_reader(), history_limit
         )
         self._states = job_state.routine_states
         self._errors = job_state.errors
@@ -92,9 +96,6 @@ class LedgerBase:
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
         self._slot_data: dict[Any, dict[str, Any]] = {}
-        self._results: dict[str, Any] = {}
-        self._unconsumed: dict[str, Any] = {}
-        self._first_error: BaseException | None = None
         self._deadline: Any = None
         #: A Ctrl-C caught in the thread running a blocking lane, raised again by
         #: the runner once the job is settled.
@@ -114,8 +115,9 @@ class LedgerBase:
     ) -> None:
         """Record an error (lock held)."""
         self._errors.append(error_record(routine_id, slot, exc, attempt))
-        if self._first_error is None:
-            self._first_error = exc
+        outputs = self.outputs
+        if outputs.first_error is None:
+            outputs.first_error = exc
         if self._checkpoint is not None:
             self._checkpoint.dirty = True  # the error goes to the store with the step
 
@@ -205,8 +207,8 @@ class LedgerBase:
             self._pause_settled = False
             return parked
 
-    def result(self) -> dict[str, Any]:
-        """What the job produced (see :meth:`JobState.result`)."""
+    def _result_reader(self) -> Callable[[], dict[str, Any]]:
+        """Makes ``self.outputs``; returns the reader the JobState keeps."""
         raise NotImplementedError
 
     def _finish(self, settled: int) -> None:

@@ -9,14 +9,20 @@ failed on the way (see ``_stopped``).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError, JobCancelledError, JobFailedError
 from ...job_state import JobStatus
 from ..invoker import safe_text
 from .base import STOP_ON_ERROR, LedgerBase, _wall
 
-__all__ = ["Completion"]
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from ...job_state import JobState
+
+__all__ = ["Completion", "JobOutputs"]
 
 _DONE = 1
 _PAUSED = 2
@@ -24,6 +30,12 @@ _PAUSED = 2
 
 class Completion(LedgerBase):
     """Ends jobs: completion, pause, the final write and the result."""
+
+    outputs: JobOutputs
+
+    def _result_reader(self) -> Callable[[], dict[str, Any]]:
+        self.outputs = JobOutputs(self._lock, self.job_state, self.routes.sinks)
+        return self.outputs.result
 
     def abandon(self, error: BaseException) -> None:
         """The job could not start (its store failed): end it as failed, at once."""
@@ -139,26 +151,51 @@ class Completion(LedgerBase):
             assert self.observers is not None
             self.observers.job_failed(error)
 
-    # -- the result --
+
+class JobOutputs:
+    """What a job produced, kept apart from its ledger.
+
+    The JobState holds this (for :meth:`JobState.result`), not the ledger, so a
+    finished job a caller keeps does not keep its whole ledger alive.
+
+    Args:
+        lock: The ledger's lock (guards the two dicts and ``first_error``).
+        job_state: The job.
+        sinks: The routines with no outgoing connection.
+    """
+
+    __slots__ = ("_job", "_lock", "first_error", "returned", "sinks", "unconsumed")
+
+    def __init__(
+        self, lock: threading.Lock, job_state: JobState, sinks: frozenset[str]
+    ) -> None:
+        self._lock = lock
+        self._job = job_state
+        self.sinks = sinks
+        #: routine id -> the last non-None value its handler returned.
+        self.returned: dict[str, Any] = {}
+        #: routine id -> the last payload it emitted on an event nothing consumes.
+        self.unconsumed: dict[str, Any] = {}
+        #: The job's first error (the ``__cause__`` of JobFailedError).
+        self.first_error: BaseException | None = None
 
     def result(self) -> dict[str, Any]:
         """What the job produced, by sink routine id (see :meth:`JobState.result`)."""
         with self._lock:
-            merged = dict(self._unconsumed)
-            for rid in list(merged):
-                if rid not in self.routes.sinks:
-                    del merged[rid]
-            merged.update(self._results)
-            first = self._first_error
-        status = self.job_state.status
-        if status is JobStatus.FAILED:
+            merged = {
+                rid: value
+                for rid, value in self.unconsumed.items()
+                if rid in self.sinks
+            }
+            merged.update(self.returned)
+            first = self.first_error
+        job = self._job
+        if job.status is JobStatus.FAILED:
             text = safe_text(first) if first is not None else "no error recorded"
-            raise JobFailedError(
-                f"job {self.job_state.job_id!r} failed: {text}"
-            ) from first
-        if status is JobStatus.CANCELLED:
+            raise JobFailedError(f"job {job.job_id!r} failed: {text}") from first
+        if job.status is JobStatus.CANCELLED:
             raise JobCancelledError(
-                f"job {self.job_state.job_id!r} was cancelled "
-                f"({self.job_state.cancel_source}): {self.job_state.cancel_reason}"
+                f"job {job.job_id!r} was cancelled "
+                f"({job.cancel_source}): {job.cancel_reason}"
             )
         return merged

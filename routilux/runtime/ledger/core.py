@@ -205,7 +205,7 @@ class JobLedger(Failures):
             (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
         if not activations:
-            self._unconsumed[routine_id] = data
+            self.outputs.unconsumed[routine_id] = data
             return False
         return True
 
@@ -270,7 +270,7 @@ class JobLedger(Failures):
 
     def _invoke(self, activation: Activation) -> Future[None] | None:
         route = activation.route
-        spec = route.routine.get_spec()
+        spec = activation.routine_spec
         handler = spec.error_handler or self._flow_error_handler
         timeout = spec.timeout or self._default_timeout
         if timeout is not None:
@@ -392,7 +392,7 @@ class JobLedger(Failures):
             if rid not in self._states:
                 self._states[rid] = RoutineState._completed()
             if outcome.value is not None and rid in self.routes.sinks:
-                self._results[rid] = outcome.value
+                self.outputs.returned[rid] = outcome.value
             return False
         if isinstance(error, asyncio.CancelledError) and self._halted:
             return False  # our own cancel of an awaiting handler: not its error
