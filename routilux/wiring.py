@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import networkx as nx
 
@@ -267,26 +267,18 @@ class Wiring:
     def event(self, routine_id: str, event_name: str) -> Any:
         """The event of a routine; raises UnknownEventError naming both."""
         routine = self.routine(routine_id)
-        return _declared(
-            routine_id,
-            routine.get_event(event_name),
-            routine.get_spec().events,
-            "event",
-            event_name,
-            UnknownEventError,
-        )
+        event = routine.get_event(event_name)
+        if event is None:
+            _undeclared(routine_id, routine.get_spec().events, "event", event_name)
+        return event
 
     def slot(self, routine_id: str, slot_name: str) -> Any:
         """The slot of a routine; raises UnknownSlotError naming both."""
         routine = self.routine(routine_id)
-        return _declared(
-            routine_id,
-            routine.get_slot(slot_name),
-            routine.get_spec().slots,
-            "slot",
-            slot_name,
-            UnknownSlotError,
-        )
+        slot = routine.get_slot(slot_name)
+        if slot is None:
+            _undeclared(routine_id, routine.get_spec().slots, "slot", slot_name)
+        return slot
 
 
 def _by_order(data: dict[str, Any]) -> int:
@@ -294,20 +286,13 @@ def _by_order(data: dict[str, Any]) -> int:
     return order
 
 
-def _declared(
-    routine_id: str,
-    found: Any,
-    declared: Mapping[str, Any],
-    kind: str,
-    name: str,
-    error: type[ConfigurationError],
-) -> Any:
-    if found is None:
-        raise error(
-            f"routine {routine_id!r} has no {kind} {name!r}; it declares "
-            f"{sorted(declared)}"
-        )
-    return found
+def _undeclared(
+    routine_id: str, declared: Mapping[str, Any], kind: str, name: str
+) -> NoReturn:
+    error = UnknownEventError if kind == "event" else UnknownSlotError
+    raise error(
+        f"routine {routine_id!r} has no {kind} {name!r}; it declares {sorted(declared)}"
+    )
 
 
 def _check_mapping(
