@@ -46,11 +46,6 @@ Link = tuple[str, str, str, str, dict[str, str] | None]
 
 
 @dataclass
-class _Staging:
-    flow_id: str
-
-
-@dataclass
 class FlowPlan:
     """A checked document: settings, rebuilt routines and the connections to make."""
 
@@ -80,7 +75,10 @@ class FlowPlan:
             raise SerializationError(f"cannot create the flow: {exc}") from exc
         try:
             self._wire(flow)
-        except Exception as exc:  # staged already, so a bug: nothing is returned
+        except SerializationError:
+            flow.shutdown(wait=False)  # nothing half-built is returned
+            raise
+        except Exception as exc:  # a bug: nothing is returned
             flow.shutdown(wait=False)
             raise SerializationError(f"cannot wire the flow: {exc}") from exc
         return flow
@@ -99,23 +97,30 @@ class FlowPlan:
             )
             flow.default_timeout = self.default_timeout
             self._wire(flow)
-        except Exception as exc:  # staged already, so a bug: put everything back
+        except Exception as exc:  # a connection refused, or a bug: put it all back
             for rid in list(flow.routines):
                 flow.remove_routine(rid)
             flow.flow_id, flow.error_handler, flow.history_limit = before
             flow.default_timeout = timeout
             with contextlib.suppress(RoutiluxError):
                 flow.set_execution_strategy(strategy, workers)
+            if isinstance(exc, SerializationError):
+                raise
             raise SerializationError(
                 f"cannot fill flow {before[0]!r}: {type(exc).__name__}: {exc}"
             ) from exc
         return flow
 
     def _wire(self, flow: Flow | Any) -> None:
+        """Add the routines and connect them; a refused link names its index."""
         for rid, routine in self.routines.items():
             flow.add_routine(routine, rid)
-        for link in self.links:
-            flow.connect(*link)
+        index = 0
+        try:
+            for index, link in enumerate(self.links):  # noqa: B007 (in the error)
+                flow.connect(*link)
+        except RoutiluxError as exc:
+            raise SerializationError(f"connections[{index}]: {exc}") from exc
 
 
 def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
@@ -149,7 +154,6 @@ def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
         for rid, entry in entries.items()
     }
     links = _read_links(doc)
-    _stage(flow_id, routines, links)
     return FlowPlan(
         flow_id,
         strategy,
@@ -217,18 +221,3 @@ def _read_links(doc: dict[str, Any]) -> list[Link]:
         mapping = field(item, "param_mapping", path, is_mapping, "an object of strings")
         links.append((source, event, target, slot, mapping or None))
     return links
-
-
-def _stage(flow_id: str, routines: dict[str, Routine], links: list[Link]) -> None:
-    """Wire the routines on their own first: every connection the flow would refuse."""
-    from ..wiring import Wiring
-
-    staging = Wiring(_Staging(flow_id))
-    for rid, routine in routines.items():
-        staging.add_routine(routine, rid)
-    index = 0
-    try:
-        for index, link in enumerate(links):  # noqa: B007 (named in the error)
-            staging.connect(*link)
-    except RoutiluxError as exc:
-        raise SerializationError(f"connections[{index}]: {exc}") from exc
