@@ -234,7 +234,6 @@ class Slot:
     Attributes:
         name: The slot's name.
         routine: The owning routine, or None.
-        connected_events: Events linked to this slot by :class:`Connection` objects.
     """
 
     def __init__(
