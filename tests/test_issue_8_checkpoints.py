@@ -31,8 +31,25 @@ from routilux.persistence import SQLiteCheckpointStore
 
 from .issue_8_routines import GUARD, FlakyStore, Fn, Sink, never, noop
 
+
+@pytest.fixture(autouse=True)
+def close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every SQLite store a test made (Python 3.13 warns of open ones)."""
+    made: list[SQLiteCheckpointStore] = []
+    opened = SQLiteCheckpointStore.__init__
+
+    def opening(self: SQLiteCheckpointStore, *args: Any, **kwargs: Any) -> None:
+        opened(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(SQLiteCheckpointStore, "__init__", opening)
+    yield
+    for store in made:
+        store.close()
+
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 FINAL = ("completed", "failed", "cancelled")

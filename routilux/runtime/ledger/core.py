@@ -243,9 +243,15 @@ class JobLedger(Failures):
         Returns a future when the handler went on to the event loop.
         """
         try:
+            if activation.state is not QUEUED:
+                raise RuntimeError(f"{activation!r} was run twice")
+            if self._halted is None and not self._paused:
+                # Only the thread running a queued activation touches it, and a
+                # halt or pause that lands now finds it running, as it would a
+                # moment later: this move needs no lock.
+                activation.state = RUNNING
+                return self._invoke(activation)
             with self._lock:
-                if activation.state is not QUEUED:
-                    raise RuntimeError(f"{activation!r} was run twice")
                 if self._halted is not None:
                     self._drop_locked((activation,))
                     verdict = 1
@@ -349,6 +355,15 @@ class JobLedger(Failures):
         """Settle a running activation with its outcome (the one gate to SETTLED)."""
         end = _perf()
         error = outcome.error
+        if (
+            error is None
+            and activation.watch is None
+            and activation.task is None
+            and activation.children is None
+            and self._checkpoint is None
+        ):
+            self._settle_plain(activation, outcome, start, end)
+            return
         with self._lock:
             if self._awaiting:
                 self._awaiting.discard(activation)
@@ -372,6 +387,28 @@ class JobLedger(Failures):
         if children is not None or self._checkpoint is not None:
             self._release(activation, children)
         self._finish(1 + parked)
+
+    def _settle_plain(
+        self, activation: Activation, outcome: Outcome, start: float, end: float
+    ) -> None:
+        """Settle a handler that returned, with no timeout, task or store.
+
+        Nothing but this thread can settle such an activation, so observers are
+        told first and one critical section then settles and counts it.
+        """
+        if activation.emitted is not None:
+            outcome.emitted = activation.emitted
+        assert self.observers is not None
+        self.observers.activation_ended(activation, outcome, start, end, False)
+        with self._lock:
+            if activation.state is not RUNNING:
+                raise RuntimeError(f"{activation!r} settled twice")
+            activation.state = SETTLED
+            self._record_outcome_locked(activation, outcome, None)
+            parked = self._take_parked_if_halted() if self._halted is not None else 0
+            action = self._count_locked(1 + parked)
+        if action:
+            self._conclude(action)
 
     def _late_locked(self, activation: Activation, error: BaseException | None) -> None:
         """A handler returned after its timeout settled it (lock held)."""
