@@ -297,16 +297,18 @@ class Flow(FlowDocuments):
             raise ConfigurationError(
                 f"entry_params must be a dict, got {type(entry_params).__name__}"
             )
-        name = execution_strategy or self._strategy_name
-        workers = (
-            self._max_workers
-            if name == self._strategy_name
-            else self._requested_workers
-        )
+        name, workers = self._strategy_for(execution_strategy)
         seconds = optional_seconds(timeout, "timeout")
         return self._runner.execute(
             entry_routine_id, dict(entry_params or {}), name, workers, seconds
         )
+
+    def _strategy_for(self, name: str | None) -> tuple[str, int]:
+        """The strategy name and worker count a job started with ``name`` uses."""
+        name = name or self._strategy_name
+        if name == self._strategy_name:
+            return name, self._max_workers
+        return name, self._requested_workers
 
     async def execute_async(
         self,
@@ -328,12 +330,7 @@ class Flow(FlowDocuments):
         """
         import asyncio
 
-        name = execution_strategy or self._strategy_name
-        workers = (
-            self._max_workers
-            if name == self._strategy_name
-            else self._requested_workers
-        )
+        name, workers = self._strategy_for(execution_strategy)
         if self._runner.strategy_blocks(name, workers):
             job = await asyncio.to_thread(
                 self.execute,

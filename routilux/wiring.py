@@ -25,7 +25,7 @@ from .exceptions import (
 from .routine import Routine, spec_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["Wiring"]
 
@@ -73,25 +73,15 @@ class Wiring:
 
     def targets_of(self, routine_id: str, event_name: str) -> list[Any]:
         """The slots ``routine_id``'s event ``event_name`` is connected to, in order."""
-        edges = [
-            data
-            for _, _, key, data in self._graph.out_edges(
-                routine_id, keys=True, data=True
-            )
-            if key[0] == event_name
-        ]
-        return [d["connection"].target_slot for d in sorted(edges, key=_by_order)]
+        edges = self._graph.out_edges(routine_id, keys=True, data=True)
+        chosen = _in_order(data for *_, key, data in edges if key[0] == event_name)
+        return [connection.target_slot for connection in chosen]
 
     def sources_of(self, routine_id: str, slot_name: str) -> list[Any]:
         """The events connected to ``routine_id``'s slot ``slot_name``, in order."""
-        edges = [
-            data
-            for _, _, key, data in self._graph.in_edges(
-                routine_id, keys=True, data=True
-            )
-            if key[1] == slot_name
-        ]
-        return [d["connection"].source_event for d in sorted(edges, key=_by_order)]
+        edges = self._graph.in_edges(routine_id, keys=True, data=True)
+        chosen = _in_order(data for *_, key, data in edges if key[1] == slot_name)
+        return [connection.source_event for connection in chosen]
 
     def id_of(self, routine: Routine) -> str | None:
         """The id of ``routine`` in this wiring, or None."""
@@ -284,6 +274,11 @@ class Wiring:
 def _by_order(data: dict[str, Any]) -> int:
     order: int = data["order"]
     return order
+
+
+def _in_order(edges: Iterable[dict[str, Any]]) -> list[Connection]:
+    """The connections of ``edges`` (edge data), in the order they were made."""
+    return [data["connection"] for data in sorted(edges, key=_by_order)]
 
 
 def _undeclared(
