@@ -54,9 +54,10 @@ class Outcome:
         error: The exception it ended with, or None.
         attempts: How many times the handler was called (retries included).
         emitted: ``(event_name, payload)`` for every emit the handler made, in
-            order. In-process handlers stream their emits (downstream work starts
-            before the handler returns); the list is kept for observers and for
-            strategies that run handlers elsewhere.
+            order, when the flow has hooks (the runtime skips the list when no
+            one can read it). In-process handlers stream their emits (downstream
+            work starts before the handler returns); the list is kept for hooks
+            and for strategies that run handlers elsewhere.
         timed_out: True when the activation ran past its routine's timeout.
     """
 

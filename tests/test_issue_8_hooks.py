@@ -243,3 +243,24 @@ def test_issue_8_get_stats_covers_every_job(strategy: str) -> None:
     assert stats["routines"]["boom"]["failed"] == 1
     pool = stats["strategies"][flow.execution_strategy]
     assert pool["workers"] == flow.max_workers
+
+
+def test_issue_8_outcomes_list_what_the_handler_emitted(strategy: str) -> None:
+    outcomes: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    guard = threading.Lock()
+
+    class Emits(FlowHooks):
+        def on_activation_end(
+            self, job: JobState, activation: ActivationInfo, outcome: Outcome
+        ) -> None:
+            with guard:
+                outcomes.setdefault(activation.routine_id, []).extend(outcome.emitted)
+
+    flow = diamond(strategy)
+    flow.add_hooks(Emits())
+    with flow:
+        assert flow.execute("src").wait(WAIT)
+    assert [data["value"] for _, data in outcomes["src"]] == [0, 1, 2]
+    assert all(event == "output" for event, _ in outcomes["src"])
+    assert sorted(data["value"] for _, data in outcomes["r0"]) == [0, 1, 2]
+    assert outcomes["sink"] == []

@@ -61,6 +61,7 @@ class Observers:
         "_stats",
         "append_event",
         "tracker",
+        "watching_outcomes",
         "watching_starts",
     )
 
@@ -82,6 +83,8 @@ class Observers:
         self.append_event = tracker.append_event
         #: True when anything wants ``activation_started`` calls.
         self.watching_starts = bool(self._hooks) or self._debug
+        #: True when hooks read outcomes (and so their ``emitted`` lists).
+        self.watching_outcomes = bool(self._hooks)
 
     def _call(self, name: str, *args: Any) -> None:
         for hook in self._hooks:

@@ -1,9 +1,10 @@
 """Flow statistics over every job a flow has run: counts, failures, percentiles.
 
-Workers only append ``(routine_id, seconds, failed)`` to a deque (atomic, no lock);
-the figures are folded in under ``FlowStats._lock`` when read, or when the deque
-grows long. Durations keep a bounded window per routine (the latest
-``WINDOW``), so memory stays flat however long the flow runs.
+Workers only append a duration to their routine's deque (atomic, no lock, and no
+object for the garbage collector to follow); the figures are folded in under
+``FlowStats._lock`` when read, or when a deque grows long. Durations keep a
+bounded window per routine (the latest ``WINDOW``), so memory stays flat however
+long the flow runs.
 """
 
 from __future__ import annotations
@@ -35,16 +36,27 @@ class FlowStats:
     """Activation and job figures of one flow. Thread-safe."""
 
     def __init__(self) -> None:
-        self._inbox: deque[tuple[str, float, bool]] = deque()
-        # Guards _routines and _jobs (folding the inbox).
+        # routine id -> durations not yet folded in (floats: nothing for the
+        # garbage collector to track). A routine's deque is made once, under the
+        # lock; appends to it need none.
+        self._inbox: dict[str, deque[float]] = {}
+        # Guards _inbox's keys, _failures, _routines and _jobs.
         self._lock = threading.Lock()
+        self._failures: Counter[str] = Counter()  # failures not yet folded in
         self._routines: dict[str, _RoutineFigures] = {}
         self._jobs: Counter[str] = Counter()
 
     def add(self, routine_id: str, seconds: float, failed: bool) -> None:
         """Count one activation."""
-        self._inbox.append((routine_id, seconds, failed))
-        if len(self._inbox) > _FOLD_AT:
+        inbox = self._inbox.get(routine_id)
+        if inbox is None:
+            with self._lock:
+                inbox = self._inbox.setdefault(routine_id, deque())
+        inbox.append(seconds)
+        if failed:
+            with self._lock:
+                self._failures[routine_id] += 1
+        if len(inbox) > _FOLD_AT:
             self._fold()
 
     def job_ended(self, status: str) -> None:
@@ -53,24 +65,19 @@ class FlowStats:
             self._jobs[status] += 1
 
     def _fold(self) -> None:
-        inbox = self._inbox
-        popleft = inbox.popleft
         with self._lock:
-            routines = self._routines
-            last_id: str | None = None
-            figures = _RoutineFigures()
-            for _ in range(len(inbox)):  # what is there now; later ones wait
-                routine_id, seconds, failed = popleft()
-                if routine_id != last_id:  # runs of one routine are common
-                    found = routines.get(routine_id)
-                    if found is None:
-                        found = routines[routine_id] = _RoutineFigures()
-                    figures, last_id = found, routine_id
-                figures.runs += 1
-                if failed:
-                    figures.failed += 1
-                figures.total_time += seconds
-                figures.durations.append(seconds)
+            for routine_id, inbox in self._inbox.items():
+                figures = self._routines.get(routine_id)
+                if figures is None:
+                    figures = self._routines[routine_id] = _RoutineFigures()
+                popleft = inbox.popleft
+                taken = [popleft() for _ in range(len(inbox))]  # later ones wait
+                figures.runs += len(taken)
+                figures.total_time += sum(taken)
+                figures.durations.extend(taken)
+            for routine_id, count in self._failures.items():
+                self._routines[routine_id].failed += count
+            self._failures.clear()
 
     def snapshot(self) -> dict[str, Any]:
         """``{"jobs": {status: count}, "routines": {id: figures}}``."""

@@ -195,13 +195,15 @@ class JobLedger(Failures):
             )
             return False
         self._history.append((routine_id, event_name, data, now))
-        if source is not None:
+        observers = self.observers
+        assert observers is not None
+        if source is not None and observers.watching_outcomes:
+            # Only hooks read an outcome's emits: without them the list is skipped.
             if source.emitted is None:
                 source.emitted = [(event_name, data)]
             else:
                 source.emitted.append((event_name, data))
-        assert self.observers is not None
-        self.observers.append_event(
+        observers.append_event(
             (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
         if not activations:
