@@ -221,6 +221,8 @@ def _compare(
     if not layout:
         described.pop("slots", None)
         described.pop("events", None)
+    if _encode(described) == _encode(expected):
+        return  # the common case: one comparison, no walk key by key
     for key in sorted(set(described) | set(expected)):
         want, got = expected.get(key, _MISSING), described.get(key, _MISSING)
         if want is _MISSING:
