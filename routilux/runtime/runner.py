@@ -133,7 +133,7 @@ class FlowRunner:
             raise CheckpointError(
                 f"job {state.job_id!r} could not start: {type(exc).__name__}: {exc}"
             ) from exc
-        if run.lane_blocks:
+        if run.lane_blocks and not run.job_state.is_done:
             # The lane ran dry, but a watchdog thread may still be settling the
             # job (a timed-out handler): a blocking execute returns a stopped job.
             run.job_state.wait()

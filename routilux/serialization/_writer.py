@@ -136,6 +136,25 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
     stats = routine.stats()
     if breaker is not None:  # the live breaker's figures, not a stored statistic
         stats.pop("circuit_breaker", None)
+    # One copy (one orjson round trip) for the parts the flow adds.
+    added = json_copy(
+        {
+            "stats": stats,
+            "slots": [
+                {
+                    "name": slot.name,
+                    "merge_strategy": slot.merge_strategy,
+                    "handler": slot.handler_name,
+                }
+                for slot in spec.slots.values()
+            ],
+            "events": [
+                {"name": event.name, "output_params": list(event.output_params)}
+                for event in spec.events.values()
+            ],
+        },
+        path,
+    )
     entry.update(
         error_handler=handler_to_dict(spec.error_handler, f"{path}.error_handler"),
         timeout=spec.timeout,
@@ -144,24 +163,6 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
         else float_seconds(
             json_copy(breaker.serialize(), f"{path}.circuit_breaker"), BREAKER_FLOATS
         ),
-        stats=json_copy(stats, f"{path}.stats"),
-        slots=json_copy(
-            [
-                {
-                    "name": slot.name,
-                    "merge_strategy": slot.merge_strategy,
-                    "handler": slot.handler_name,
-                }
-                for slot in spec.slots.values()
-            ],
-            f"{path}.slots",
-        ),
-        events=json_copy(
-            [
-                {"name": event.name, "output_params": list(event.output_params)}
-                for event in spec.events.values()
-            ],
-            f"{path}.events",
-        ),
+        **added,
     )
     return entry
