@@ -9,6 +9,7 @@ keeps the hot path free of per-emit model construction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -191,7 +192,7 @@ class JobState(BaseModel):
         if callbacks:
             private["_on_done"] = []
             for callback in callbacks:
-                callback()
+                _wake(callback)
 
     @property
     def is_owned(self) -> bool:
@@ -268,6 +269,8 @@ class JobState(BaseModel):
         try:
             await asyncio.wait_for(asyncio.shield(woken), timeout)
         except asyncio.TimeoutError:
+            with contextlib.suppress(ValueError):  # already taken by _mark_done
+                self._on_done.remove(wake)
             return self._done.is_set()
         return True
 
@@ -423,6 +426,13 @@ _RUN_DEFAULTS: dict[str, Any] = {
     "cancel_reason": None,
     "cancel_source": None,
 }
+
+
+def _wake(callback: Callable[[], None]) -> None:
+    # A waiter's loop may be closed by now (it gave up): that must not stop the
+    # job from ending, nor keep the other waiters asleep.
+    with contextlib.suppress(RuntimeError):
+        callback()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -195,7 +195,9 @@ class ThreadedStrategy:
             if waiting:
                 # The freed place goes to the next parked task of that routine.
                 self._ready.append(waiting.popleft())
-                if self._drainers < self.max_workers and not self._dropping:
+                # Even while dropping: a drainer drops it, or, when the pool is
+                # gone, _spawn_drainer does. Left in the FIFO it would strand.
+                if self._drainers < self.max_workers:
                     self._drainers += 1
                     spawn = True
             else:

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
 from ..invoker import error_record
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ...job_state import JobState
+    from ...records import ErrorRecord
     from ...resilience import ErrorHandler
     from ...strategies.base import JobLane
     from ..activation import RouteTable
@@ -88,6 +90,7 @@ class LedgerBase:
         self._pending = 0
         self._dropped = 0
         self._halted: str | None = None
+        self._ended = False  # nothing is pending any more: the job is finishing
         self._paused = False
         self._pause_settled = False
         self._parked: list[Activation] = []
@@ -110,11 +113,13 @@ class LedgerBase:
         for name, value in fields.items():
             values[name] = value
 
-    def _error(
-        self, routine_id: str, slot: str, exc: BaseException, attempt: int
-    ) -> None:
-        """Record an error (lock held)."""
-        self._errors.append(error_record(routine_id, slot, exc, attempt))
+    def _error(self, record: ErrorRecord, exc: BaseException) -> None:
+        """Record an error (lock held).
+
+        The record is made before the lock is taken: it reads the exception's
+        text, which is user code.
+        """
+        self._errors.append(record)
         outputs = self.outputs
         if outputs.first_error is None:
             outputs.first_error = exc
@@ -131,9 +136,19 @@ class LedgerBase:
             return self._stop_event
 
     def record_hook_error(self, hook: str, exc: BaseException) -> None:
-        """Record a failing hook; the job goes on."""
+        """Record a failing hook; the job goes on.
+
+        A Ctrl-C in the thread that runs a sequential job is raised again once
+        the job is settled.
+        """
+        record = error_record("<hooks>", hook, exc, 1)
         with self._lock:
-            self._errors.append(error_record("<hooks>", hook, exc, 1))
+            self._errors.append(record)
+        if isinstance(exc, KeyboardInterrupt) and self._in_caller():
+            self.interrupt = self.interrupt or exc
+
+    def _in_caller(self) -> bool:
+        return self._caller is not None and self._caller == threading.get_ident()
 
     def _drop_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:
@@ -148,7 +163,7 @@ class LedgerBase:
     # -- halting and pausing --
 
     def _halt_locked(self, source: str, reason: str) -> bool:
-        if self._halted is not None:
+        if self._halted is not None or self._ended:
             return False
         self._halted = source
         self._set(cancel_source=source, cancel_reason=reason)
@@ -179,6 +194,11 @@ class LedgerBase:
     def pause(self, reason: str, checkpoint: Any) -> None:
         """Hold new activations; the job is paused once running ones finish."""
         with self._lock:
+            if self._ended:
+                raise JobStateError(
+                    f"job {self.job_state.job_id!r} has finished: there is nothing "
+                    "left to pause"
+                )
             self._paused = True
             self.job_state.pause_points.append(
                 {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError, JobCancelledError, JobFailedError
 from ...job_state import JobStatus
-from ..invoker import safe_text
+from ..invoker import error_record, safe_text
 from .base import STOP_ON_ERROR, LedgerBase, _wall
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ class Completion(LedgerBase):
 
     def abandon(self, error: BaseException) -> None:
         """The job could not start (its store failed): end it as failed, at once."""
+        record = error_record(self.job_state.current_routine_id or "", "", error, 1)
         with self._lock:
-            self._error(self.job_state.current_routine_id or "", "", error, 1)
+            self._error(record, error)
             self._halted = STOP_ON_ERROR
             self._pending = 0
             self._set(
@@ -67,8 +68,11 @@ class Completion(LedgerBase):
         ``_PAUSED`` pause (its status already written).
         """
         self._pending -= settled
-        if self._pending == 0:
+        if self._pending == 0 and not self._ended:
+            self._ended = True  # pause and cancel now find a finished job
             return _DONE
+        if self._ended:
+            return 0
         if (
             self._paused
             and not self._pause_settled
@@ -122,7 +126,12 @@ class Completion(LedgerBase):
         finally:
             if save:  # paused: resume() must find it filed as paused first
                 self._on_done(self)
-                self.job_state._mark_done()
+                with self._lock:
+                    # A resume may have restarted the job in between: then it
+                    # runs, and no waiter must be told it stopped.
+                    still_paused = self._pause_settled and self._paused
+                if still_paused:
+                    self.job_state._mark_done()
             else:
                 self.job_state._mark_done()
                 self._on_done(self)
@@ -141,7 +150,7 @@ class Completion(LedgerBase):
             )
             error.__cause__ = exc
             with self._lock:
-                self._error("", "", error, 1)
+                self._error(error_record("", "", error, 1), error)
                 if self._halted is None:
                     self._halted = STOP_ON_ERROR
                     self._set(

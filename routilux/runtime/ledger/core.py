@@ -36,8 +36,8 @@ from ...job_state import JobStatus
 from ...records import RoutineState
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED, Activation
-from ..invoker import invoke, invoke_async, safe_text
-from .failures import Failures
+from ..invoker import error_record, invoke, invoke_async, safe_text
+from .failures import Failures, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -273,9 +273,6 @@ class JobLedger(Failures):
                 self.interrupt = self.interrupt or exc
             return None
 
-    def _in_caller(self) -> bool:
-        return self._caller is not None and self._caller == threading.get_ident()
-
     def _invoke(self, activation: Activation) -> Future[None] | None:
         route = activation.route
         spec = activation.routine_spec
@@ -300,13 +297,12 @@ class JobLedger(Failures):
         return None
 
     def _retry_error(self, activation: Activation, exc: BaseException) -> None:
+        route = activation.route
+        record = error_record(
+            route.routine_id, route.slot.name, exc, activation.attempts
+        )
         with self._lock:
-            self._error(
-                activation.route.routine_id,
-                activation.route.slot.name,
-                exc,
-                activation.attempts,
-            )
+            self._error(record, exc)
 
     def _start_async(
         self,
@@ -366,15 +362,16 @@ class JobLedger(Failures):
         ):
             self._settle_plain(activation, outcome, start, end)
             return
+        verdict = None if error is None else self._judge(activation, error, handler)
         with self._lock:
             if self._awaiting:
                 self._awaiting.discard(activation)
             if activation.state is not RUNNING:
-                self._late_locked(activation, error)
+                self._late_locked(activation, error, verdict)
                 return
             activation.state = SETTLED
             children, activation.children = activation.children, None
-            failed = self._record_outcome_locked(activation, outcome, handler)
+            failed = self._record_outcome_locked(activation, outcome, verdict)
             parked = self._take_parked_if_halted() if self._halted is not None else 0
         if activation.watch is not None:
             activation.watch.cancel()
@@ -412,17 +409,22 @@ class JobLedger(Failures):
         if action:
             self._conclude(action)
 
-    def _late_locked(self, activation: Activation, error: BaseException | None) -> None:
+    def _late_locked(
+        self,
+        activation: Activation,
+        error: BaseException | None,
+        verdict: Verdict | None,
+    ) -> None:
         """A handler returned after its timeout settled it (lock held)."""
         if activation.state is not SETTLED or not activation.timed_out:
             raise RuntimeError(f"{activation!r} settled twice")
         # A late error is still recorded; our own cancel of the task is not one.
-        if error is not None and not isinstance(error, asyncio.CancelledError):
-            route = activation.route
-            self._error(route.routine_id, route.slot.name, error, activation.attempts)
+        if verdict is not None and not isinstance(error, asyncio.CancelledError):
+            assert error is not None
+            self._error(verdict.record, error)
 
     def _record_outcome_locked(
-        self, activation: Activation, outcome: Outcome, handler: ErrorHandler | None
+        self, activation: Activation, outcome: Outcome, verdict: Verdict | None
     ) -> bool:
         """Write an outcome to the JobState (lock held); True: the job fails."""
         error = outcome.error
@@ -435,7 +437,8 @@ class JobLedger(Failures):
             return False
         if isinstance(error, asyncio.CancelledError) and self._halted:
             return False  # our own cancel of an awaiting handler: not its error
-        return self._apply_error(activation, error, handler)
+        assert verdict is not None
+        return self._apply_error(activation, error, verdict)
 
     def _release(
         self, activation: Activation, children: list[Activation] | None

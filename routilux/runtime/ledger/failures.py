@@ -8,22 +8,40 @@ with its cause recorded and settles the activation, so no waiter hangs.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ...exceptions import RoutineTimeoutError
 from ...hooks import Outcome
 from ...records import RoutineState, RoutineStatus
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
-from ..invoker import outcome_status, safe_text
+from ..invoker import error_record, outcome_status, safe_text
 from .base import STOP_ON_ERROR, _wall
 from .completion import Completion
 
 if TYPE_CHECKING:
+    from ...records import ErrorRecord
     from ...resilience import ErrorHandler
     from ..activation import Route
 
-__all__ = ["Failures"]
+__all__ = ["Failures", "Verdict"]
+
+
+class Verdict(NamedTuple):
+    """What an error means for the job, decided before the ledger's lock is taken.
+
+    Attributes:
+        status: The routine status its error policy gives.
+        record: The error's record.
+        text: The error's message.
+        policy_error: The record of an error the policy itself raised, or None.
+    """
+
+    status: RoutineStatus
+    record: ErrorRecord
+    text: str
+    policy_error: ErrorRecord | None
+
 
 _perf = time.perf_counter
 
@@ -34,10 +52,28 @@ class Failures(Completion):
     def _handler_of(self, route: Route) -> ErrorHandler | None:
         return route.routine.get_spec().error_handler or self._flow_error_handler
 
-    def _apply_error(
+    def _judge(
         self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
+    ) -> Verdict:
+        """Decide what an error means, outside any lock (it runs user code).
+
+        Never raises: an error policy that raises fails the job, and its own
+        error is recorded too.
+        """
+        route = activation.route
+        rid, slot, attempt = route.routine_id, route.slot.name, activation.attempts
+        record = error_record(rid, slot, exc, attempt)
+        try:
+            status = outcome_status(handler, exc)
+        except BaseException as broken:  # noqa: BLE001 - recorded, and the job fails
+            policy = error_record(rid, slot, broken, attempt)
+            return Verdict(RoutineStatus.FAILED, record, safe_text(exc), policy)
+        return Verdict(status, record, safe_text(exc), None)
+
+    def _apply_error(
+        self, activation: Activation, exc: BaseException, verdict: Verdict
     ) -> bool:
-        """Record a handler's error by its policy (lock held); True: the job fails."""
+        """Record a handler's error by its verdict (lock held); True: the job fails."""
         route = activation.route
         rid = route.routine_id
         if activation.aborted:
@@ -45,13 +81,16 @@ class Failures(Completion):
             # the retry was scheduled, and the halt is already decided.
             self._states[rid] = RoutineState(
                 status=RoutineStatus.FAILED.value,
-                error=safe_text(exc),
+                error=verdict.text,
                 error_type=type(exc).__name__,
             )
             return False
-        self._error(rid, route.slot.name, exc, activation.attempts)
-        status = outcome_status(handler, exc)
-        error = {"error": safe_text(exc), "error_type": type(exc).__name__}
+        self._error(verdict.record, exc)
+        if verdict.policy_error is not None:
+            self._errors.append(verdict.policy_error)
+        status = verdict.status
+        handler = activation.routine_spec.error_handler or self._flow_error_handler
+        error = {"error": verdict.text, "error_type": type(exc).__name__}
         retried = handler is not None and handler.strategy == "retry"
         self._states[rid] = RoutineState(
             status=status.value,
@@ -74,13 +113,14 @@ class Failures(Completion):
             f"routine {route.routine_id!r} (slot {route.slot.name!r}) ran longer than "
             f"its timeout of {timeout:g}s; what it emits from now on is discarded"
         )
+        verdict = self._judge(activation, error, self._handler_of(route))
         with self._lock:
             if activation.state is not RUNNING:
                 return  # it finished just in time
             activation.state = SETTLED
             activation.timed_out = True
             children, activation.children = activation.children, None
-            failed = self._apply_error(activation, error, self._handler_of(route))
+            failed = self._apply_error(activation, error, verdict)
             parked = self._take_parked_if_halted()
             task = activation.task
         if task is not None:
@@ -119,23 +159,27 @@ class Failures(Completion):
         if error is not cause:
             error.__cause__ = cause
         settled = 0
+        rid = activation.route.routine_id if activation is not None else ""
+        slot = activation.route.slot.name if activation is not None else ""
+        attempt = activation.attempts if activation is not None else 1
+        record = error_record(rid, slot, error, attempt)
+        reason = f"{type(error).__name__}: {safe_text(error)}"
         with self._lock:
-            rid = activation.route.routine_id if activation is not None else ""
-            slot = activation.route.slot.name if activation is not None else ""
-            attempt = activation.attempts if activation is not None else 1
             if settle and activation is not None:
                 if activation.state in (QUEUED, RUNNING):
                     activation.state = SETTLED
                     self._awaiting.discard(activation)
                     settled = 1
+                    children, activation.children = activation.children, None
+                    if children:  # counted as pending, never to be released
+                        self._drop_locked(children)
+                        settled += len(children)
                 elif activation.state is PARKED:
                     self._parked.remove(activation)
                     activation.state = DROPPED
                     settled = 1
-            self._error(rid, slot, error, attempt)
-            self._halt_locked(
-                STOP_ON_ERROR, f"{type(error).__name__}: {safe_text(error)}"
-            )
+            self._error(record, error)
+            self._halt_locked(STOP_ON_ERROR, reason)
             parked = self._take_parked_if_halted()
         assert self.observers is not None
         self.observers.job_failed(error)

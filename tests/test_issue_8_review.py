@@ -18,6 +18,7 @@ from routilux import (
     Flow,
     FlowHooks,
     JobState,
+    JobStateError,
     JobStatus,
     Routine,
 )
@@ -57,12 +58,6 @@ class RaisingPolicy(ErrorHandler):
         raise ValueError("the policy itself broke")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/core.py settle(): _apply_error -> handle_error raises after "
-    "activation.state = SETTLED under the lock; fail() then sees SETTLED and "
-    "counts nothing, so the pending count never reaches 0 (job hangs)",
-)
 def test_raising_error_policy_hangs_the_job(strategy: str) -> None:
     flow = Flow(execution_strategy=strategy, max_workers=2)
     flow.add_routine(Boom(), "boom")
@@ -91,12 +86,6 @@ class InterruptingHook(FlowHooks):
         raise KeyboardInterrupt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="observers.py _call_one catches BaseException (KeyboardInterrupt too) and "
-    "only records it; the ledger never sets .interrupt, so a Ctrl-C in a hook "
-    "running in the calling thread is lost (issue 8: re-raised after settling)",
-)
 def test_keyboard_interrupt_in_hook_is_reraised_sequential() -> None:
     flow = Flow(execution_strategy="sequential")
     flow.add_routine(Source(), "src")
@@ -131,12 +120,6 @@ class BlockingEndHook(FlowHooks):
             self.release.wait(WAIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/base.py pause() -> _finish(0) -> completion.py _count_locked: "
-    "pending is already 0, so it returns _DONE and _complete() runs again "
-    "(on_job_end twice, 'completed' recorded twice)",
-)
 def test_pause_while_job_ends_completes_it_twice() -> None:
     hook = BlockingEndHook()
     flow = Flow(execution_strategy="concurrent", max_workers=2)
@@ -146,7 +129,8 @@ def test_pause_while_job_ends_completes_it_twice() -> None:
         job = flow.execute("src")
         assert hook.in_end.wait(WAIT)
         try:
-            flow.pause(job, reason="late")  # the job is still active: accepted
+            with pytest.raises(JobStateError, match="has finished"):
+                flow.pause(job, reason="late")  # still listed active, but done
         finally:
             hook.release.set()
         assert job.wait(WAIT)
@@ -159,12 +143,6 @@ def test_pause_while_job_ends_completes_it_twice() -> None:
         flow.shutdown(wait=True, timeout=WAIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/base.py halt(): no check that the job already ended; a cancel "
-    "while on_job_end runs returns True and writes cancel_source/reason onto a "
-    "completed job",
-)
 def test_cancel_while_job_ends_reports_success_on_completed_job() -> None:
     hook = BlockingEndHook()
     flow = Flow(execution_strategy="concurrent", max_workers=2)
@@ -205,12 +183,6 @@ class Gate(Routine):
         return 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="job_state.py wait_async leaves `wake` in _on_done after a timeout; "
-    "_mark_done (completion.py _stopped) then calls call_soon_threadsafe on the "
-    "closed loop, raises, and _on_done (FlowJobs.discard) is skipped",
-)
 def test_timed_out_wait_async_breaks_job_end() -> None:
     release = threading.Event()
     flow = Flow(execution_strategy="concurrent", max_workers=2)
@@ -262,12 +234,6 @@ class Blocker(Routine):
         return value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/completion.py _stopped(save=True) calls _on_done (files the run "
-    "as paused) before job_state._mark_done(); a resume in between clears _done "
-    "and restarts, then the stale _mark_done wakes waiters of the running job",
-)
 def test_resume_between_pause_filing_and_wakeup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -320,12 +286,6 @@ class SlowBoom(Routine):
         self.release.wait(WAIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/failures.py on_timeout(): state = SETTLED, then _apply_error -> "
-    "handle_error raises under the lock; the watchdog logs it and the activation "
-    "is never counted, so the job never ends",
-)
 def test_raising_error_policy_on_timeout_hangs_the_job() -> None:
     release = threading.Event()
     flow = Flow(execution_strategy="concurrent", max_workers=2)
@@ -370,12 +330,6 @@ class AwaitableLimited(Routine):
         return value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strategies/threaded.py _settle_locked: with _dropping set, the gated "
-    "task is appended to _ready but no drainer is spawned (and none is left), so "
-    "the activation stays QUEUED and the job's pending count never reaches 0",
-)
 def test_shutdown_timeout_strands_gated_task_behind_awaited_one() -> None:
     started = threading.Event()
     source = Source()
