@@ -343,3 +343,34 @@ def test_shutdown_timeout_strands_gated_task_behind_awaited_one() -> None:
     flow.shutdown(wait=True, timeout=0.2)  # times out: dropping, then halt
     assert job.wait(WAIT), f"job still {job.status.value} after shutdown"
     assert job.status is JobStatus.CANCELLED
+
+
+def test_issue_8_no_retry_starts_after_a_timeout() -> None:
+    from routilux import ErrorHandler, ErrorStrategy, Routine
+
+    calls: list[int] = []
+
+    class Failing(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> None:
+            calls.append(1)
+            raise ConnectionError("down")
+
+    flow = Flow(execution_strategy="concurrent", max_workers=1)
+    failing = Failing()
+    failing.set_timeout(0.05)
+    failing.set_error_handler(
+        ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=5, retry_delay=0.5)
+    )
+    flow.add_routine(failing, "f")
+    job = flow.execute("f")
+    assert job.wait(WAIT)
+    flow.shutdown(wait=True, timeout=WAIT)  # the retry's wait ends, no new call
+    assert calls == [1]
+    assert [e.error_type for e in job.errors] == [
+        "ConnectionError",
+        "RoutineTimeoutError",
+    ]

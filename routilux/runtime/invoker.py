@@ -199,7 +199,7 @@ def _call_retrying(
     try:
         for attempt in retrying:
             with attempt:
-                if last is not None and stop_event.is_set():
+                if last is not None and (stop_event.is_set() or activation.timed_out):
                     raise Aborted(last)  # halted during the wait
                 attempts += 1
                 activation.attempts = attempts
@@ -290,7 +290,7 @@ async def _await_retrying(
     try:
         async for attempt in retrying:
             with attempt:
-                if last is not None and stop_event.is_set():
+                if last is not None and (stop_event.is_set() or activation.timed_out):
                     raise Aborted(last)
                 attempts += 1
                 activation.attempts = attempts

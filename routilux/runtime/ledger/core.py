@@ -419,7 +419,12 @@ class JobLedger(Failures):
         if activation.state is not SETTLED or not activation.timed_out:
             raise RuntimeError(f"{activation!r} settled twice")
         # A late error is still recorded; our own cancel of the task is not one.
-        if verdict is not None and not isinstance(error, asyncio.CancelledError):
+        # An aborted retry's error was recorded when the retry was scheduled.
+        if (
+            verdict is not None
+            and not activation.aborted
+            and not isinstance(error, asyncio.CancelledError)
+        ):
             assert error is not None
             self._error(verdict.record, error)
 
