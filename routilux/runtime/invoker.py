@@ -151,7 +151,7 @@ def invoke(
         return Outcome(error=exc, attempts=activation.attempts)
     finally:
         leave(token)
-    return Outcome(value=value, attempts=activation.attempts)
+    return Outcome(value, None, activation.attempts)
 
 
 def _policy(handler: ErrorHandler, stop_event: threading.Event) -> tuple[Any, Any, Any]:

@@ -98,6 +98,9 @@ class LedgerBase:
         # Set on halt: ends retry waits early. Made on first need (most jobs
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
+        # Bound once: the hot path hands these to the invoker per activation.
+        self._stop_signal = self.stop_signal
+        self._on_retry = self._retry_error
         self._slot_data: dict[Any, dict[str, Any]] = {}
         self._deadline: Any = None
         #: A Ctrl-C caught in the thread running a blocking lane, raised again by
@@ -134,6 +137,10 @@ class LedgerBase:
                 if self._halted is not None:
                     self._stop_event.set()
             return self._stop_event
+
+    def _retry_error(self, activation: Activation, exc: BaseException) -> None:
+        """Record an error that is about to be retried."""
+        raise NotImplementedError
 
     def record_hook_error(self, hook: str, exc: BaseException) -> None:
         """Record a failing hook; the job goes on.

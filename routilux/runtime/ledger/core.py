@@ -289,7 +289,7 @@ class JobLedger(Failures):
         start = _perf()
         if route.slot.is_async:
             return self._start_async(activation, None, handler, start)
-        outcome = invoke(activation, handler, self.stop_signal, self._retry_error)
+        outcome = invoke(activation, handler, self._stop_signal, self._on_retry)
         value = outcome.value
         if value is not None and inspect.isawaitable(value):
             return self._start_async(activation, value, handler, start)
@@ -399,11 +399,18 @@ class JobLedger(Failures):
             outcome.emitted = activation.emitted
         assert self.observers is not None
         self.observers.activation_ended(activation, outcome, start, end, False)
+        rid = activation.routine_id
         with self._lock:
             if activation.state is not RUNNING:
                 raise RuntimeError(f"{activation!r} settled twice")
             activation.state = SETTLED
-            self._record_outcome_locked(activation, outcome, None)
+            if rid not in self._states:
+                self._states[rid] = RoutineState._completed()
+            if outcome.value is not None and rid in self.routes.sinks:
+                self.outputs.returned[rid] = outcome.value
+            if self._pending > 1 and self._halted is None and not self._paused:
+                self._pending -= 1  # the common case: more work is pending
+                return
             parked = self._take_parked_if_halted() if self._halted is not None else 0
             action = self._count_locked(1 + parked)
         if action:
