@@ -374,3 +374,30 @@ def test_issue_8_no_retry_starts_after_a_timeout() -> None:
         "ConnectionError",
         "RoutineTimeoutError",
     ]
+
+
+def test_issue_8_resume_of_a_running_job_raises() -> None:
+    from routilux import Routine
+
+    started, release = threading.Event(), threading.Event()
+
+    class Blocking(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> None:
+            started.set()
+            release.wait(WAIT)
+
+    flow = Flow(execution_strategy="concurrent", max_workers=1)
+    flow.add_routine(Blocking(), "b")
+    try:
+        job = flow.execute("b")
+        assert started.wait(WAIT)
+        with pytest.raises(JobStateError, match="not paused"):
+            flow.resume(job)
+    finally:
+        release.set()
+        flow.shutdown(wait=True, timeout=WAIT)
+    assert job.status is JobStatus.COMPLETED

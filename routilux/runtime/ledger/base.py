@@ -213,8 +213,17 @@ class LedgerBase:
         self._finish(0)
 
     def unpause(self) -> bool:
-        """Call off a pause that has not settled; False when it already has."""
+        """Call off a pause that has not settled; False when it already has.
+
+        Raises:
+            JobStateError: When no pause was asked for: the job just runs.
+        """
         with self._lock:
+            if not self._paused:
+                raise JobStateError(
+                    f"job {self.job_state.job_id!r} is running, not paused: there "
+                    "is nothing to resume"
+                )
             if self._pause_settled:
                 return False
             self._paused = False
