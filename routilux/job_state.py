@@ -15,18 +15,30 @@ import threading
 import time
 import uuid
 from collections import deque
-from datetime import datetime, timezone
+from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
-from .merge import AppendView
+from .job_documents import (
+    JOB_KIND,
+    JOB_SCHEMA_VERSION,
+    adopt_record,
+    check_pending,
+    history_json,
+    invalid,
+    job_fields,
+    json_default,
+    json_fields,
+    read_history,
+    to_record,
+)
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
-from .serialization import from_json, json_copy, read_file, write_atomic
+from .serialization import from_json, read_file, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -40,8 +52,6 @@ __all__ = [
     "RoutineState",
     "RoutineStatus",
 ]
-
-RecordT = TypeVar("RecordT", RoutineState, ErrorRecord)
 
 #: Who cancelled a job.
 CancelSource = Literal["user", "timeout", "shutdown", "stop-on-error"]
@@ -204,7 +214,7 @@ class JobState(BaseModel):
     @property
     def execution_history(self) -> list[ExecutionRecord]:
         """The history as :class:`ExecutionRecord` objects, in time order (a copy)."""
-        return [_to_record(entry) for entry in list(self._history)]
+        return [to_record(entry) for entry in list(self._history)]
 
     def record_execution(
         self, routine_id: str, event_name: str, data: Any = None
@@ -220,7 +230,7 @@ class JobState(BaseModel):
         if routine_id is not None:
             entries = [e for e in entries if e[0] == routine_id]
         entries.sort(key=lambda e: e[3])
-        return [_to_record(e) for e in entries]
+        return [to_record(e) for e in entries]
 
     # -- routine states ----------------------------------------------------------
 
@@ -324,18 +334,18 @@ class JobState(BaseModel):
         lock = self._owner_lock
         if lock is None:
             self._adopt_plain_records()
-            data, history = _json_fields(self), list(self._history)
+            data, history = json_fields(self), list(self._history)
         else:
             with lock:  # a consistent snapshot while workers run
-                data, history = _json_fields(self), list(self._history)
+                data, history = json_fields(self), list(self._history)
         try:
-            data["execution_history"] = [_history_json(entry) for entry in history]
-            raw = orjson.dumps(data, default=_json_default)
+            data["execution_history"] = [history_json(entry) for entry in history]
+            raw = orjson.dumps(data, default=json_default)
         except TypeError as exc:
             raise SerializationError(
                 f"job {self.job_id!r} cannot be written as JSON: {exc}"
             ) from exc
-        return {"schema_version": _JOB_SCHEMA_VERSION, "kind": _JOB_KIND} | dict(
+        return {"schema_version": JOB_SCHEMA_VERSION, "kind": JOB_KIND} | dict(
             orjson.loads(raw)
         )
 
@@ -345,12 +355,14 @@ class JobState(BaseModel):
         errors: list[Any] = self.errors
         for routine_id, state in list(states.items()):
             if not isinstance(state, RoutineState):
-                self.routine_states[routine_id] = _record(
+                self.routine_states[routine_id] = adopt_record(
                     RoutineState, state, routine_id
                 )
         for index, error in enumerate(list(errors)):
             if not isinstance(error, ErrorRecord):
-                self.errors[index] = _record(ErrorRecord, error, f"errors[{index}]")
+                self.errors[index] = adopt_record(
+                    ErrorRecord, error, f"errors[{index}]"
+                )
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> JobState:
@@ -363,14 +375,14 @@ class JobState(BaseModel):
                 path of the problem (``execution_history[3].timestamp``).
         """
         try:
-            fields, history = _job_fields(cls, data)
+            fields, history = job_fields(cls, data)
             state = cls.model_validate(fields)
-            _check_pending(state.pending_tasks)
-            entries = _read_history(history)
+            check_pending(state.pending_tasks)
+            entries = read_history(history)
         except SerializationError:
             raise
         except ValidationError as exc:
-            raise SerializationError(_invalid(exc, "")) from exc
+            raise SerializationError(invalid(exc, "")) from exc
         except Exception as exc:  # a last resort for whatever slipped past the checks
             raise SerializationError(
                 f"not a valid JobState document: {type(exc).__name__}: {exc}"
@@ -442,139 +454,3 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 def _timestamp() -> float:
     return time.time()
-
-
-def _to_record(entry: HistoryEntry) -> ExecutionRecord:
-    routine_id, event_name, data, ts = entry
-    return ExecutionRecord(
-        routine_id, event_name, data, datetime.fromtimestamp(ts, tz=timezone.utc)
-    )
-
-
-def _history_json(entry: HistoryEntry) -> dict[str, Any]:
-    # Written directly, not through ExecutionRecord: a checkpointed job writes its
-    # history every second, and building a model per entry dominated that cost.
-    routine_id, event_name, data, ts = entry
-    stamp = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
-    return {
-        "routine_id": routine_id,
-        "event_name": event_name,
-        "data": data,
-        "timestamp": stamp.replace("+00:00", "Z"),
-    }
-
-
-def _json_default(value: Any) -> Any:
-    # History data is user payload: keep what JSON can hold, describe the rest.
-    if isinstance(value, BaseModel):  # a record: its fields, each described alike
-        return value.model_dump(exclude_none=isinstance(value, RoutineState))
-    if isinstance(value, AppendView):  # what an append slot hands: a JSON list
-        return list(value)
-    return repr(value)
-
-
-_JOB_SCHEMA_VERSION = 1
-_JOB_KIND = "routilux.job"
-_RECORD_KEYS = frozenset({"routine_id", "event_name", "data", "timestamp"})
-
-
-def _json_fields(model: BaseModel) -> dict[str, Any]:
-    """``model_dump(mode="json")``, describing a field pydantic cannot write."""
-    try:
-        return model.model_dump(mode="json")
-    except ValueError:  # a payload pydantic cannot write: only that field falls back
-        return {name: _json_field(model, name) for name in type(model).model_fields}
-
-
-def _json_field(model: BaseModel, name: str) -> Any:
-    try:
-        return model.model_dump(mode="json", include={name})[name]
-    except ValueError:
-        return orjson.loads(orjson.dumps(getattr(model, name), default=_json_default))
-
-
-def _job_fields(cls: type[JobState], data: Any) -> tuple[dict[str, Any], Any]:
-    """The model fields of a JobState document, checked, and its raw history."""
-    if not isinstance(data, dict):
-        raise SerializationError(
-            f"a JobState document must be an object, got {type(data).__name__}"
-        )
-    fields: dict[str, Any] = json_copy(data, "")
-    version = fields.pop("schema_version", _JOB_SCHEMA_VERSION)
-    if type(version) is not int or version != _JOB_SCHEMA_VERSION:
-        raise SerializationError(
-            f"schema_version: {_brief(version)} is not supported (this routilux reads "
-            f"JobState documents of version {_JOB_SCHEMA_VERSION})"
-        )
-    kind = fields.pop("kind", _JOB_KIND)
-    if kind != _JOB_KIND:
-        raise SerializationError(f"kind: expected {_JOB_KIND!r}, got {_brief(kind)}")
-    history = fields.pop("execution_history", [])
-    unknown = sorted(set(fields) - set(cls.model_fields))
-    if unknown:
-        name = unknown[0] or '""'
-        raise SerializationError(f"{name}: not a JobState field")
-    return fields, history
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-def _invalid(exc: ValidationError, path: str) -> str:
-    first = exc.errors()[0]
-    where = ".".join(
-        [path, *map(str, first["loc"])] if path else map(str, first["loc"])
-    )
-    more = exc.error_count() - 1
-    tail = f" (and {more} more)" if more else ""
-    return f"{where or 'document'}: {first['msg']}{tail}"
-
-
-def _check_pending(tasks: list[dict[str, Any]]) -> None:
-    for index, task in enumerate(tasks):
-        path = f"pending_tasks[{index}]"
-        for key in ("routine_id", "slot"):
-            if not isinstance(task.get(key), str):
-                raise SerializationError(f"{path}.{key}: expected a string")
-        if not isinstance(task.get("payload") or {}, dict):
-            raise SerializationError(f"{path}.payload: expected an object")
-
-
-def _read_history(history: Any) -> list[HistoryEntry]:
-    if not isinstance(history, list):
-        raise SerializationError("execution_history: expected a list")
-    return [
-        _history_entry(item, f"execution_history[{i}]")
-        for i, item in enumerate(history)
-    ]
-
-
-def _history_entry(item: Any, path: str) -> HistoryEntry:
-    if not isinstance(item, dict):
-        raise SerializationError(f"{path}: expected an object")
-    unknown = sorted(set(item) - _RECORD_KEYS)
-    if unknown:
-        name = unknown[0] or '""'
-        raise SerializationError(f"{path}.{name}: not a history field")
-    try:
-        record = ExecutionRecord.model_validate(item)
-    except ValidationError as exc:
-        raise SerializationError(_invalid(exc, path)) from exc
-    moment = record.timestamp
-    if moment.tzinfo is None:  # written without a zone: read as UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    try:
-        stamp = moment.timestamp()
-        datetime.fromtimestamp(stamp, tz=timezone.utc)  # history must read back
-    except (OverflowError, OSError, ValueError) as exc:
-        raise SerializationError(f"{path}.timestamp: out of range") from exc
-    return (record.routine_id, record.event_name, record.data, stamp)
-
-
-def _record(model: type[RecordT], value: Any, where: str) -> RecordT:
-    try:
-        return model.model_validate(dict(value))
-    except (ValidationError, TypeError, ValueError) as exc:
-        raise SerializationError(f"{where}: not a {model.__name__}: {exc}") from exc
