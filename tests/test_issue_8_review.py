@@ -401,3 +401,28 @@ def test_issue_8_resume_of_a_running_job_raises() -> None:
         release.set()
         flow.shutdown(wait=True, timeout=WAIT)
     assert job.status is JobStatus.COMPLETED
+
+
+def test_issue_8_a_slow_start_hook_does_not_count_against_the_timeout() -> None:
+    from routilux import ActivationInfo, FlowHooks, Routine
+
+    class SlowStart(FlowHooks):
+        def on_activation_start(self, job: Any, activation: ActivationInfo) -> None:
+            threading.Event().wait(0.2)  # a hook that takes longer than the timeout
+
+    class Quick(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> str:
+            return "done"
+
+    flow = Flow()
+    quick = Quick()
+    quick.set_timeout(0.05)
+    flow.add_routine(quick, "q")
+    flow.add_hooks(SlowStart())
+    job = flow.execute("q")
+    assert job.status is JobStatus.COMPLETED, job.errors
+    assert job.result() == {"q": "done"}

@@ -278,14 +278,16 @@ class JobLedger(Failures):
         spec = activation.routine_spec
         handler = spec.error_handler or self._flow_error_handler
         timeout = spec.timeout or self._default_timeout
-        if timeout is not None:
-            activation.watch = self._watchdog.watch(
-                activation, timeout, self.on_timeout
-            )
         observers = self.observers
         assert observers is not None
         if observers.watching_starts:
             observers.activation_started(activation)
+        if (
+            timeout is not None
+        ):  # after the start hooks: their time is not the handler's
+            activation.watch = self._watchdog.watch(
+                activation, timeout, self.on_timeout
+            )
         start = _perf()
         if route.slot.is_async:
             return self._start_async(activation, None, handler, start)
