@@ -15,10 +15,8 @@ from .context import ExecutionContext
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from ..resilience import ErrorHandler
     from ..routine import Routine
     from ..slot import Slot
-    from ..spec import RoutineSpec
     from .ledger import JobLedger
 
 __all__ = ["Activation", "ActivationState", "Route", "RouteTable"]
@@ -57,14 +55,6 @@ class Route:
         if self._mapping is None:
             return dict(data)
         return apply_mapping(data, self._mapping, self._targets)
-
-    def spec(self) -> RoutineSpec:
-        """The target routine's current spec (settings may change between jobs)."""
-        return self.routine.get_spec()
-
-    def error_handler(self) -> ErrorHandler | None:
-        """The routine's own error handler, read when needed (it may change)."""
-        return self.routine.get_error_handler()
 
 
 class RouteTable:

@@ -60,11 +60,6 @@ class Deadline:
     def __lt__(self, other: Deadline) -> bool:
         return (self.due, self.order) < (other.due, other.order)
 
-    @property
-    def cancelled(self) -> bool:
-        """True once cancelled (or fired)."""
-        return self.callback is None
-
     def cancel(self) -> None:
         """Forget the deadline and let go of its target. Thread-safe; idempotent."""
         self._watchdog.forget(self)
@@ -128,11 +123,6 @@ class Watchdog:
                 heapq.heapify(self._heap)
                 self._cancelled = 0
                 self._wake.notify()
-
-    def pending(self) -> int:
-        """How many deadlines are still pending."""
-        with self._lock:
-            return len(self._heap) - self._cancelled
 
     def _next_due(self) -> Deadline | None:
         """Wait (lock held) for the next due deadline; None once idle or closed."""
