@@ -151,11 +151,23 @@ class LedgerBase:
         record = error_record("<hooks>", hook, exc, 1)
         with self._lock:
             self._errors.append(record)
-        if isinstance(exc, KeyboardInterrupt) and self._in_caller():
+        self._note_interrupt(exc)
+
+    def _note_interrupt(self, exc: BaseException | None) -> None:
+        """Keep a Ctrl-C met in the thread that runs a sequential job.
+
+        The runner raises it again once the job is settled.
+        """
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            and self._caller is not None
+            and self._caller == threading.get_ident()
+        ):
             self.interrupt = self.interrupt or exc
 
-    def _in_caller(self) -> bool:
-        return self._caller is not None and self._caller == threading.get_ident()
+    def _handler_of(self, activation: Activation) -> ErrorHandler | None:
+        """The error policy of an activation: its routine's own, else the flow's."""
+        return activation.routine_spec.error_handler or self._flow_error_handler
 
     def _drop_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:

@@ -269,15 +269,13 @@ class JobLedger(Failures):
             return self._invoke(activation)
         except BaseException as exc:  # noqa: BLE001 - ends in the job, never lost
             self.fail(activation, exc)
-            if isinstance(exc, KeyboardInterrupt) and self._in_caller():
-                self.interrupt = self.interrupt or exc
+            self._note_interrupt(exc)
             return None
 
     def _invoke(self, activation: Activation) -> Future[None] | None:
         route = activation.route
-        spec = activation.routine_spec
-        handler = spec.error_handler or self._flow_error_handler
-        timeout = spec.timeout or self._default_timeout
+        handler = self._handler_of(activation)
+        timeout = activation.routine_spec.timeout or self._default_timeout
         observers = self.observers
         assert observers is not None
         if observers.watching_starts:
@@ -377,8 +375,7 @@ class JobLedger(Failures):
             parked = self._take_parked_if_halted() if self._halted is not None else 0
         if activation.watch is not None:
             activation.watch.cancel()
-        if isinstance(error, KeyboardInterrupt) and self._in_caller():
-            self.interrupt = self.interrupt or error
+        self._note_interrupt(error)
         if activation.emitted is not None:
             outcome.emitted = activation.emitted
         assert self.observers is not None

@@ -22,7 +22,6 @@ from .completion import Completion
 if TYPE_CHECKING:
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
-    from ..activation import Route
 
 __all__ = ["Failures", "Verdict"]
 
@@ -48,9 +47,6 @@ _perf = time.perf_counter
 
 class Failures(Completion):
     """Records errors and fails jobs; never lets an error escape."""
-
-    def _handler_of(self, route: Route) -> ErrorHandler | None:
-        return route.routine.get_spec().error_handler or self._flow_error_handler
 
     def _judge(
         self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
@@ -89,7 +85,7 @@ class Failures(Completion):
         if verdict.policy_error is not None:
             self._errors.append(verdict.policy_error)
         status = verdict.status
-        handler = activation.routine_spec.error_handler or self._flow_error_handler
+        handler = self._handler_of(activation)
         error = {"error": verdict.text, "error_type": type(exc).__name__}
         retried = handler is not None and handler.strategy == "retry"
         self._states[rid] = RoutineState(
@@ -113,7 +109,7 @@ class Failures(Completion):
             f"routine {route.routine_id!r} (slot {route.slot.name!r}) ran longer than "
             f"its timeout of {timeout:g}s; what it emits from now on is discarded"
         )
-        verdict = self._judge(activation, error, self._handler_of(route))
+        verdict = self._judge(activation, error, self._handler_of(activation))
         with self._lock:
             if activation.state is not RUNNING:
                 return  # it finished just in time
