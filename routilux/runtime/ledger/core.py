@@ -372,7 +372,7 @@ class JobLedger(Failures):
             activation.state = SETTLED
             children, activation.children = activation.children, None
             failed = self._record_outcome_locked(activation, outcome, verdict)
-            parked = self._take_parked_if_halted() if self._halted is not None else 0
+            parked = self._take_parked_if_halted()
         if activation.watch is not None:
             activation.watch.cancel()
         self._note_interrupt(error)
@@ -398,20 +398,12 @@ class JobLedger(Failures):
             outcome.emitted = activation.emitted
         assert self.observers is not None
         self.observers.activation_ended(activation, outcome, start, end, False)
-        rid = activation.routine_id
         with self._lock:
             if activation.state is not RUNNING:
                 raise RuntimeError(f"{activation!r} settled twice")
             activation.state = SETTLED
-            if rid not in self._states:
-                self._states[rid] = RoutineState._completed()
-            if outcome.value is not None and rid in self.routes.sinks:
-                self.outputs.returned[rid] = outcome.value
-            if self._pending > 1 and self._halted is None and not self._paused:
-                self._pending -= 1  # the common case: more work is pending
-                return
-            parked = self._take_parked_if_halted() if self._halted is not None else 0
-            action = self._count_locked(1 + parked)
+            self._record_success_locked(activation.routine_id, outcome.value)
+            action = self._count_locked(1 + self._take_parked_if_halted())
         if action:
             self._conclude(action)
 
@@ -434,17 +426,20 @@ class JobLedger(Failures):
             assert error is not None
             self._error(verdict.record, error)
 
+    def _record_success_locked(self, routine_id: str, value: Any) -> None:
+        """A handler returned (lock held): record it, keep a sink's value."""
+        if routine_id not in self._states:
+            self._states[routine_id] = RoutineState._completed()
+        if value is not None and routine_id in self.routes.sinks:
+            self.outputs.returned[routine_id] = value
+
     def _record_outcome_locked(
         self, activation: Activation, outcome: Outcome, verdict: Verdict | None
     ) -> bool:
         """Write an outcome to the JobState (lock held); True: the job fails."""
         error = outcome.error
-        rid = activation.routine_id
         if error is None:
-            if rid not in self._states:
-                self._states[rid] = RoutineState._completed()
-            if outcome.value is not None and rid in self.routes.sinks:
-                self.outputs.returned[rid] = outcome.value
+            self._record_success_locked(activation.routine_id, outcome.value)
             return False
         if isinstance(error, asyncio.CancelledError) and self._halted:
             return False  # our own cancel of an awaiting handler: not its error
