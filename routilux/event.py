@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from . import membership
 from ._compat import deliver_directly
@@ -51,13 +51,11 @@ class Event:
         flow holding the routine connects the event to. A flow keeps its
         connections in its graph only; this list is read from there.
         """
-        slots = [slot for slot, _ in self._links.values()]
-        if self.routine is not None:
-            for wiring in membership.wirings_of(self.routine):
-                routine_id = wiring.id_of(self.routine)
-                if routine_id is not None:
-                    slots += wiring.targets_of(routine_id, self.name)
-        return _unique(slots)
+        return membership.gather(
+            self.routine,
+            [slot for slot, _ in self._links.values()],
+            lambda wiring, routine_id: wiring.targets_of(routine_id, self.name),
+        )
 
     def connect(self, slot: Slot, param_mapping: dict[str, str] | None = None) -> None:
         """Link this event to ``slot`` on both sides (idempotent).
@@ -103,17 +101,3 @@ class Event:
     def __repr__(self) -> str:
         owner = type(self.routine).__name__ if self.routine is not None else None
         return f"Event({self.name!r}, routine={owner}, params={self.output_params})"
-
-
-T = TypeVar("T")
-
-
-def _unique(items: list[T]) -> list[T]:
-    """``items`` without repeats (by identity), in order."""
-    seen: set[int] = set()
-    out = []
-    for item in items:
-        if id(item) not in seen:
-            seen.add(id(item))
-            out.append(item)
-    return out

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["join", "leave", "wirings_of"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["gather", "join", "leave", "wirings_of"]
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 # routine -> weak references to the wirings holding it, in the order it joined.
@@ -43,3 +48,23 @@ def wirings_of(routine: Any) -> list[Any]:
     with _lock:
         refs = _members.get(routine, [])
     return [wiring for ref in refs if (wiring := ref()) is not None]
+
+
+def gather(
+    routine: Any, first: list[T], pick: Callable[[Any, str], list[T]]
+) -> list[T]:
+    """``first``, then what each wiring holding ``routine`` has, without repeats.
+
+    ``pick(wiring, routine_id)`` says what a wiring has; items are compared by
+    identity and keep their order.
+    """
+    found = list(first)
+    if routine is not None:
+        for wiring in wirings_of(routine):
+            routine_id = wiring.id_of(routine)
+            if routine_id is not None:
+                found += pick(wiring, routine_id)
+    unique: dict[int, T] = {}
+    for item in found:
+        unique.setdefault(id(item), item)
+    return list(unique.values())

@@ -264,16 +264,11 @@ class Slot:
         Events linked by hand come first, then the events each flow holding the
         routine connects to the slot (read from the flow's graph).
         """
-        events = list(self._linked.values())
-        if self.routine is not None:
-            for wiring in membership.wirings_of(self.routine):
-                routine_id = wiring.id_of(self.routine)
-                if routine_id is not None:
-                    events += wiring.sources_of(routine_id, self.name)
-        unique: dict[int, Event] = {}
-        for event in events:
-            unique.setdefault(id(event), event)
-        return list(unique.values())
+        return membership.gather(
+            self.routine,
+            list(self._linked.values()),
+            lambda wiring, routine_id: wiring.sources_of(routine_id, self.name),
+        )
 
     @property
     def handler(self) -> Callable[..., Any] | None:
