@@ -2,9 +2,10 @@
 
 The only writer of a job's :class:`~routilux.JobState` and of its activations'
 states, in four modules: :mod:`.base` (state, halting, pausing), :mod:`.completion`
-(completion rule, final write, result), :mod:`.failures` (errors by policy,
+(completion rule, final write), :mod:`.failures` (errors by policy,
 timeouts, failures around a task) and :mod:`.core` (emits, running, settling).
-:mod:`.core`'s docstring draws the whole picture and the lock order.
+What a job produced is kept in :mod:`.outputs`. :mod:`.core`'s docstring
+draws the whole picture and the lock order.
 """
 
 from __future__ import annotations

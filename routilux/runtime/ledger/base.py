@@ -17,6 +17,7 @@ from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
 from ..invoker import error_record
+from .outputs import JobOutputs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpointer
     from ..observers import Observers
     from ..watchdog import Watchdog
-    from .completion import JobOutputs
 
 __all__ = ["STOP_ON_ERROR", "LedgerBase"]
 
@@ -55,7 +55,6 @@ class LedgerBase:
     """
 
     #: What the job produced (made by the completion part).
-    outputs: JobOutputs
 
     def __init__(
         self,
@@ -82,8 +81,11 @@ class LedgerBase:
         self.observers: Observers | None = None  # set by the runner before start
         # Guards everything below, the activation states and the JobState fields.
         self._lock = threading.Lock()
+        #: What the job produced; the JobState keeps only this (not the ledger),
+        #: so a finished job a caller keeps does not keep its ledger alive.
+        self.outputs = JobOutputs(self._lock, job_state, routes.sinks)
         self._history = job_state._take_ownership(
-            self._lock, self._result_reader(), history_limit
+            self._lock, self.outputs.result, history_limit
         )
         self._states = job_state.routine_states
         self._errors = job_state.errors
@@ -254,10 +256,6 @@ class LedgerBase:
             self._pending -= len(parked)
             self._pause_settled = False
             return parked
-
-    def _result_reader(self) -> Callable[[], dict[str, Any]]:
-        """Makes ``self.outputs``; returns the reader the JobState keeps."""
-        raise NotImplementedError
 
     def _finish(self, settled: int) -> None:
         """Count ``settled`` activations as done; complete or pause the job."""

@@ -1,41 +1,28 @@
-"""Completion: how a job ends, and what it produced.
+"""Completion: how a job ends.
 
 The completion rule (done when nothing is queued, running or parked; paused when
-everything pending is parked), the final checkpoint write, observers' ``job_end``,
-waking waiters, and :meth:`Completion.result`. Waiters are always woken, whatever
-failed on the way (see ``_stopped``).
+everything pending is parked), the final checkpoint write, observers' ``job_end``
+and waking waiters. Waiters are always woken, whatever failed on the way (see
+``_stopped``). What the job produced is kept in :mod:`.outputs`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
 
-from ...exceptions import CheckpointError, JobCancelledError, JobFailedError
+from ...exceptions import CheckpointError
 from ...job_state import JobStatus
 from ..invoker import error_record, safe_text
 from .base import STOP_ON_ERROR, LedgerBase, _wall
 
-if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable
-
-    from ...job_state import JobState
-
-__all__ = ["Completion", "JobOutputs"]
+__all__ = ["Completion"]
 
 _DONE = 1
 _PAUSED = 2
 
 
 class Completion(LedgerBase):
-    """Ends jobs: completion, pause, the final write and the result."""
-
-    outputs: JobOutputs
-
-    def _result_reader(self) -> Callable[[], dict[str, Any]]:
-        self.outputs = JobOutputs(self._lock, self.job_state, self.routes.sinks)
-        return self.outputs.result
+    """Ends jobs: completion, pause and the final write."""
 
     def abandon(self, error: BaseException) -> None:
         """The job could not start (its store failed): end it as failed, at once."""
@@ -159,52 +146,3 @@ class Completion(LedgerBase):
                 self._set(status=JobStatus.FAILED)
             assert self.observers is not None
             self.observers.job_failed(error)
-
-
-class JobOutputs:
-    """What a job produced, kept apart from its ledger.
-
-    The JobState holds this (for :meth:`JobState.result`), not the ledger, so a
-    finished job a caller keeps does not keep its whole ledger alive.
-
-    Args:
-        lock: The ledger's lock (guards the two dicts and ``first_error``).
-        job_state: The job.
-        sinks: The routines with no outgoing connection.
-    """
-
-    __slots__ = ("_job", "_lock", "first_error", "returned", "sinks", "unconsumed")
-
-    def __init__(
-        self, lock: threading.Lock, job_state: JobState, sinks: frozenset[str]
-    ) -> None:
-        self._lock = lock
-        self._job = job_state
-        self.sinks = sinks
-        #: routine id -> the last non-None value its handler returned.
-        self.returned: dict[str, Any] = {}
-        #: routine id -> the last payload it emitted on an event nothing consumes.
-        self.unconsumed: dict[str, Any] = {}
-        #: The job's first error (the ``__cause__`` of JobFailedError).
-        self.first_error: BaseException | None = None
-
-    def result(self) -> dict[str, Any]:
-        """What the job produced, by sink routine id (see :meth:`JobState.result`)."""
-        with self._lock:
-            merged = {
-                rid: value
-                for rid, value in self.unconsumed.items()
-                if rid in self.sinks
-            }
-            merged.update(self.returned)
-            first = self.first_error
-        job = self._job
-        if job.status is JobStatus.FAILED:
-            text = safe_text(first) if first is not None else "no error recorded"
-            raise JobFailedError(f"job {job.job_id!r} failed: {text}") from first
-        if job.status is JobStatus.CANCELLED:
-            raise JobCancelledError(
-                f"job {job.job_id!r} was cancelled "
-                f"({job.cancel_source}): {job.cancel_reason}"
-            )
-        return merged

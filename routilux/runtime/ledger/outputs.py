@@ -1,0 +1,65 @@
+"""What a job produced: the values and emits of its sinks, and its first error."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...exceptions import JobCancelledError, JobFailedError
+from ...job_state import JobStatus
+from ..invoker import safe_text
+
+if TYPE_CHECKING:
+    import threading
+
+    from ...job_state import JobState
+
+__all__ = ["JobOutputs"]
+
+
+class JobOutputs:
+    """What a job produced, kept apart from its ledger.
+
+    The JobState holds this (for :meth:`JobState.result`), not the ledger, so a
+    finished job a caller keeps does not keep its whole ledger alive.
+
+    Args:
+        lock: The ledger's lock (guards the two dicts and ``first_error``).
+        job_state: The job.
+        sinks: The routines with no outgoing connection.
+    """
+
+    __slots__ = ("_job", "_lock", "first_error", "returned", "sinks", "unconsumed")
+
+    def __init__(
+        self, lock: threading.Lock, job_state: JobState, sinks: frozenset[str]
+    ) -> None:
+        self._lock = lock
+        self._job = job_state
+        self.sinks = sinks
+        #: routine id -> the last non-None value its handler returned.
+        self.returned: dict[str, Any] = {}
+        #: routine id -> the last payload it emitted on an event nothing consumes.
+        self.unconsumed: dict[str, Any] = {}
+        #: The job's first error (the ``__cause__`` of JobFailedError).
+        self.first_error: BaseException | None = None
+
+    def result(self) -> dict[str, Any]:
+        """What the job produced, by sink routine id (see :meth:`JobState.result`)."""
+        with self._lock:
+            merged = {
+                rid: value
+                for rid, value in self.unconsumed.items()
+                if rid in self.sinks
+            }
+            merged.update(self.returned)
+            first = self.first_error
+        job = self._job
+        if job.status is JobStatus.FAILED:
+            text = safe_text(first) if first is not None else "no error recorded"
+            raise JobFailedError(f"job {job.job_id!r} failed: {text}") from first
+        if job.status is JobStatus.CANCELLED:
+            raise JobCancelledError(
+                f"job {job.job_id!r} was cancelled "
+                f"({job.cancel_source}): {job.cancel_reason}"
+            )
+        return merged
