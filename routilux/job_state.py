@@ -14,7 +14,6 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,6 +36,7 @@ from .job_documents import (
     read_history,
     to_record,
 )
+from .record_log import RecordLog
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, read_file, write_atomic
 
@@ -121,7 +121,9 @@ class JobState(BaseModel):
     created_at: datetime = Field(default_factory=now_utc)
     updated_at: datetime = Field(default_factory=now_utc)
 
-    _history: list[HistoryEntry] = PrivateAttr(default_factory=list)
+    _history: RecordLog[HistoryEntry] = PrivateAttr(
+        default_factory=lambda: RecordLog(4)
+    )
     _done: threading.Event = PrivateAttr(default_factory=threading.Event)
     # Set while a runtime ledger owns the job: its lock and its result reader.
     _owner_lock: threading.Lock | None = PrivateAttr(default=None)
@@ -148,18 +150,18 @@ class JobState(BaseModel):
         lock: threading.Lock,
         result_of: Callable[[], dict[str, Any]],
         history_limit: int | None,
-    ) -> list[HistoryEntry]:
+    ) -> RecordLog[HistoryEntry]:
         """Called by the runtime's ledger: from now on only it writes this job.
 
-        Returns the history list the ledger appends to.
+        Returns the history log the ledger appends to.
         """
         private = self.__pydantic_private__
         assert private is not None
         private["_owner_lock"] = lock
         private["_result_of"] = result_of
-        history: list[HistoryEntry] = private["_history"]
+        history: RecordLog[HistoryEntry] = private["_history"]
         if history_limit is not None:
-            history = deque(history, maxlen=history_limit)  # type: ignore[assignment]
+            history = history.with_limit(history_limit)
             private["_history"] = history
         return history
 
@@ -184,7 +186,7 @@ class JobState(BaseModel):
         object.__setattr__(state, "__pydantic_fields_set__", {"flow_id"})
         object.__setattr__(state, "__pydantic_extra__", None)
         private = {
-            "_history": [],
+            "_history": RecordLog(4),
             "_done": threading.Event(),
             "_owner_lock": None,
             "_result_of": None,
@@ -214,7 +216,7 @@ class JobState(BaseModel):
     @property
     def execution_history(self) -> list[ExecutionRecord]:
         """The history as :class:`ExecutionRecord` objects, in time order (a copy)."""
-        return [to_record(entry) for entry in list(self._history)]
+        return [to_record(entry) for entry in self._history.snapshot()]
 
     def record_execution(
         self, routine_id: str, event_name: str, data: Any = None
@@ -226,7 +228,7 @@ class JobState(BaseModel):
         self, routine_id: str | None = None
     ) -> list[ExecutionRecord]:
         """History records, optionally only those of ``routine_id``, in time order."""
-        entries = list(self._history)
+        entries = self._history.snapshot()
         if routine_id is not None:
             entries = [e for e in entries if e[0] == routine_id]
         entries.sort(key=lambda e: e[3])
@@ -334,10 +336,10 @@ class JobState(BaseModel):
         lock = self._owner_lock
         if lock is None:
             self._adopt_plain_records()
-            data, history = json_fields(self), list(self._history)
+            data, history = json_fields(self), self._history.snapshot()
         else:
             with lock:  # a consistent snapshot while workers run
-                data, history = json_fields(self), list(self._history)
+                data, history = json_fields(self), self._history.snapshot()
         try:
             data["execution_history"] = [history_json(entry) for entry in history]
             raw = orjson.dumps(data, default=json_default)
@@ -387,7 +389,7 @@ class JobState(BaseModel):
             raise SerializationError(
                 f"not a valid JobState document: {type(exc).__name__}: {exc}"
             ) from exc
-        state._history = entries
+        state._history = RecordLog(4, None, entries)
         if state.status.is_final or state.status is JobStatus.PAUSED:
             state._mark_done()
         return state

@@ -1,7 +1,8 @@
 """ExecutionTracker: per-routine timings and the flow of events during one job.
 
-While a job runs the tracker appends plain tuples (cheap, and light on the garbage
-collector); the dict views that 0.9 users read are built when asked for.
+While a job runs the tracker appends plain tuples to record logs (cheap, and kept
+out of the garbage collector's way, see :mod:`routilux.record_log`); the dict views
+that 0.9 users read are built when asked for.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import deque
 from typing import Any
+
+from .record_log import RecordLog
 
 __all__ = ["ExecutionTracker", "percentile"]
 
@@ -42,8 +44,8 @@ class ExecutionTracker:
 
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         self.flow_id = flow_id
-        self._runs: deque[RunEntry] = deque(maxlen=limit)
-        self._events: deque[EventEntry] = deque(maxlen=limit)
+        self._runs: RecordLog[RunEntry] = RecordLog(6, limit)
+        self._events: RecordLog[EventEntry] = RecordLog(5, limit)
         self._open: dict[tuple[str, int], tuple[float, Any]] = {}
         # Guards _open, the pairing of record_routine_start/end calls.
         self._lock = threading.Lock()
@@ -93,7 +95,7 @@ class ExecutionTracker:
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
         """Routine id -> execution records, oldest first."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for routine_id, start, end, params, status, outcome in list(self._runs):
+        for routine_id, start, end, params, status, outcome in self._runs.snapshot():
             record = {
                 "routine_id": routine_id,
                 "start_time": start,
@@ -109,6 +111,7 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One record per event and target routine, oldest first."""
+        events = self._events.snapshot()
         return [
             {
                 "timestamp": timestamp,
@@ -117,14 +120,14 @@ class ExecutionTracker:
                 "target_routine_id": target,
                 "data": data,
             }
-            for timestamp, source_id, event_name, targets, data in list(self._events)
+            for timestamp, source_id, event_name, targets, data in events
             for target in targets or (None,)
         ]
 
     @property
     def performance_metrics(self) -> dict[str, Any]:
         """Per-routine performance plus the flow totals."""
-        routine_ids = sorted({entry[0] for entry in list(self._runs)})
+        routine_ids = sorted({entry[0] for entry in self._runs.snapshot()})
         return {
             "routines": {rid: self.get_routine_performance(rid) for rid in routine_ids},
             "flow": self.get_flow_performance(),
@@ -132,7 +135,7 @@ class ExecutionTracker:
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """Counts and timings of ``routine_id``, or None when it never ran."""
-        runs = [entry for entry in list(self._runs) if entry[0] == routine_id]
+        runs = [entry for entry in self._runs.snapshot() if entry[0] == routine_id]
         if not runs:
             return None
         times = [end - start for _, start, end, *_ in runs]
@@ -151,7 +154,7 @@ class ExecutionTracker:
 
     def get_flow_performance(self) -> dict[str, Any]:
         """Totals over the job: routines run, events, execution time."""
-        runs = list(self._runs)
+        runs = self._runs.snapshot()
         total = sum(end - start for _, start, end, *_ in runs)
         return {
             "total_routines": len({entry[0] for entry in runs}),
