@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import threading
+import threading  # noqa: TC003 - pydantic reads private attribute types
 import time
 import uuid
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
@@ -36,6 +36,7 @@ from .job_documents import (
     read_history,
     to_record,
 )
+from .latch import Latch
 from .record_log import RecordLog
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
 from .serialization import from_json, read_file, write_atomic
@@ -124,7 +125,7 @@ class JobState(BaseModel):
     _history: RecordLog[HistoryEntry] = PrivateAttr(
         default_factory=lambda: RecordLog(4)
     )
-    _done: threading.Event = PrivateAttr(default_factory=threading.Event)
+    _done: Latch = PrivateAttr(default_factory=Latch)
     # Set while a runtime ledger owns the job: its lock and its result reader.
     _owner_lock: threading.Lock | None = PrivateAttr(default=None)
     _result_of: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
@@ -187,7 +188,7 @@ class JobState(BaseModel):
         object.__setattr__(state, "__pydantic_extra__", None)
         private = {
             "_history": RecordLog(4),
-            "_done": threading.Event(),
+            "_done": Latch(),
             "_owner_lock": None,
             "_result_of": None,
             "_on_done": [],

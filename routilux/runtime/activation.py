@@ -66,7 +66,7 @@ class RouteTable:
         ids: ``id(routine)`` -> routine id in the flow.
     """
 
-    __slots__ = ("_routines", "by_event", "ids", "sinks", "targets")
+    __slots__ = ("_entries", "_routines", "by_event", "ids", "sinks", "targets")
 
     def __init__(
         self,
@@ -74,6 +74,7 @@ class RouteTable:
         links: list[tuple[str, str, str, str, dict[str, str] | None]],
     ) -> None:
         self._routines = dict(routines)
+        self._entries: dict[str, Route] = {}  # entry routes, made on first use
         self.ids = {id(routine): rid for rid, routine in routines.items()}
         grouped: dict[tuple[str, str], list[Route]] = {}
         for source_id, event_name, target_id, slot_name, mapping in links:
@@ -103,10 +104,16 @@ class RouteTable:
 
     def entry_route(self, routine_id: str) -> Route:
         """The route into ``routine_id``'s ``trigger`` slot (checked by the flow)."""
-        routine = self._routines[routine_id]
-        slot = routine.get_slot("trigger")
-        assert slot is not None
-        return Route(routine_id, routine, slot, None)
+        route = self._entries.get(routine_id)
+        if route is None:
+            routine = self._routines[routine_id]
+            slot = routine.get_slot("trigger")
+            assert slot is not None
+            # Routes hold nothing of a job: one per table serves every job.
+            route = self._entries.setdefault(
+                routine_id, Route(routine_id, routine, slot, None)
+            )
+        return route
 
 
 class ActivationState(str, Enum):

@@ -1,0 +1,109 @@
+"""Issue 8: a job's done signal (Latch) behaves as threading.Event under threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from routilux.latch import Latch
+
+
+def test_starts_closed_and_waits_time_out() -> None:
+    latch = Latch()
+    assert not latch.is_set()
+    assert latch.wait(0) is False
+    assert latch.wait(0.01) is False
+    assert "closed" in repr(latch)
+
+
+def test_set_is_idempotent_and_lets_every_wait_through() -> None:
+    latch = Latch()
+    latch.set()
+    latch.set()
+    assert latch.is_set()
+    assert all(latch.wait(0) for _ in range(3))
+    assert latch.wait(None) is True
+    assert "open" in repr(latch)
+
+
+def test_clear_closes_it_again() -> None:
+    latch = Latch()
+    latch.clear()  # clearing a closed latch does nothing
+    latch.set()
+    latch.clear()
+    assert not latch.is_set()
+    assert latch.wait(0.01) is False
+    latch.set()
+    assert latch.wait(0.01) is True
+
+
+@pytest.mark.parametrize("repeat", range(20))
+def test_every_waiter_wakes_once_set(repeat: int) -> None:
+    latch = Latch()
+    waiters, woken = 16, []
+    ready = threading.Barrier(waiters + 1)
+    lock = threading.Lock()
+
+    def wait() -> None:
+        ready.wait()
+        if latch.wait(10):
+            with lock:
+                woken.append(1)
+
+    threads = [threading.Thread(target=wait) for _ in range(waiters)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    latch.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(woken) == waiters
+    assert latch.is_set()
+
+
+@pytest.mark.parametrize("repeat", range(10))
+def test_racing_sets_and_waits_leave_it_open(repeat: int) -> None:
+    latch = Latch()
+    start = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def setter() -> None:
+        start.wait()
+        latch.set()
+
+    def waiter() -> None:
+        start.wait()
+        outcome = latch.wait(10)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=setter) for _ in range(4)]
+    threads += [threading.Thread(target=waiter) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == [True] * 4
+    assert latch.is_set() and latch.wait(0)
+
+
+def test_is_set_never_flickers_while_waiters_pass() -> None:
+    latch = Latch()
+    latch.set()
+    stop = threading.Event()
+    closed_seen: list[int] = []
+
+    def pass_through() -> None:
+        while not stop.is_set():
+            latch.wait(1)
+
+    threads = [threading.Thread(target=pass_through) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    closed_seen.extend(1 for _ in range(20_000) if not latch.is_set())
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert closed_seen == []
