@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["call_soon", "loop_thread_id"]
+__all__ = ["AsyncGates", "call_soon", "loop_thread_id"]
 
 _lock = threading.Lock()  # guards _loop and _thread while the loop starts
 _loop: asyncio.AbstractEventLoop | None = None
@@ -58,3 +58,27 @@ def loop_thread_id() -> int | None:
     """The event-loop thread's id, or None before it started."""
     thread = _thread
     return thread.ident if thread is not None else None
+
+
+class AsyncGates:
+    """Per-routine semaphores that hold ``async def`` handlers to max_concurrency.
+
+    A thread strategy enforces a routine's ``max_concurrency`` on its workers, but
+    an async handler leaves its worker at once: the limit then has to hold on the
+    event loop, where the handlers actually wait. One semaphore per routine id,
+    shared by every job of the flow; a changed limit gets a new semaphore (calls
+    holding the old one finish under the old limit). Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._gates: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._lock = threading.Lock()  # guards _gates
+
+    def gate(self, routine_id: str, limit: int) -> asyncio.Semaphore:
+        """The semaphore admitting at most ``limit`` calls of ``routine_id``."""
+        with self._lock:
+            held = self._gates.get(routine_id)
+            if held is None or held[0] != limit:
+                held = (limit, asyncio.Semaphore(limit))
+                self._gates[routine_id] = held
+            return held[1]

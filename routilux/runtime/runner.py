@@ -20,6 +20,7 @@ from ..job_state import JobState, JobStatus
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
+from .aio import AsyncGates
 from .checkpoint import Checkpointer, next_key
 from .jobs import FlowJobs
 from .ledger import JobLedger
@@ -52,6 +53,7 @@ class FlowRunner:
         self._jobs = FlowJobs()
         self._paused: dict[str, JobLedger] = {}
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
+        self._async_gates = AsyncGates()
         self._routes: RouteTable | None = None
         self._version = -1  # the wiring version _routes was compiled from
         self.closed = False
@@ -161,6 +163,7 @@ class FlowRunner:
             flow.default_timeout,
             checkpoint,
             flow.history_limit,
+            self._async_gates,
         )
         run.observers = Observers(
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error

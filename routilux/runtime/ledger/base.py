@@ -52,9 +52,9 @@ class LedgerBase:
         default_timeout: Timeout for routines that set none (None: no limit).
         checkpoint: Writes the job's progress to a store, if the flow has one.
         history_limit: Keep at most this many history records (None: all).
+        async_gates: Hold ``async def`` handlers to their routine's
+            ``max_concurrency`` (shared by the flow's jobs; None: no limits).
     """
-
-    #: What the job produced (made by the completion part).
 
     def __init__(
         self,
@@ -68,8 +68,10 @@ class LedgerBase:
         default_timeout: float | None = None,
         checkpoint: Checkpointer | None = None,
         history_limit: int | None = None,
+        async_gates: aio.AsyncGates | None = None,
     ) -> None:
         self.flow = flow
+        self._async_gates = async_gates
         self.routes = routes
         self.job_state = job_state
         self.lane = lane

@@ -280,19 +280,17 @@ class JobLedger(Failures):
         assert observers is not None
         if observers.watching_starts:
             observers.activation_started(activation)
-        if (
-            timeout is not None
-        ):  # after the start hooks: their time is not the handler's
+        if route.slot.is_async:
+            return self._start_async(activation, None, handler, timeout)
+        if timeout is not None:  # after the start hooks: theirs is not handler time
             activation.watch = self._watchdog.watch(
                 activation, timeout, self.on_timeout
             )
         start = _perf()
-        if route.slot.is_async:
-            return self._start_async(activation, None, handler, start)
         outcome = invoke(activation, handler, self._stop_signal, self._on_retry)
         value = outcome.value
         if value is not None and inspect.isawaitable(value):
-            return self._start_async(activation, value, handler, start)
+            return self._start_async(activation, value, handler, None, start)
         self.settle(activation, outcome, handler, start)
         return None
 
@@ -309,9 +307,21 @@ class JobLedger(Failures):
         activation: Activation,
         first: Any,
         handler: ErrorHandler | None,
-        start: float,
+        timeout: float | None,
+        start: float | None = None,
     ) -> Future[None]:
+        """Finish an activation on the event loop; the future says when it settled.
+
+        ``first`` is what a sync call already returned (then ``start`` is when it
+        began, and its timeout already runs); otherwise the ``async def`` handler
+        is called on the loop, after its routine's gate lets it in, and only then
+        do its timeout and its duration start.
+        """
         done: Future[None] = Future()
+        began = [_perf() if start is None else start]
+        limit = activation.routine_spec.max_concurrency if first is None else None
+        gates = self._async_gates
+        gate = gates.gate(activation.routine_id, limit) if limit and gates else None
         with self._lock:
             self._awaiting.add(activation)
 
@@ -324,17 +334,31 @@ class JobLedger(Failures):
                     if task.cancelled()
                     else task.result()
                 )
-                self.settle(activation, outcome, handler, start)
+                self.settle(activation, outcome, handler, began[0])
             except BaseException as exc:  # noqa: BLE001 - ends in the job
                 self.fail(activation, exc)
             finally:
                 done.set_result(None)
 
+        async def call() -> Outcome:
+            if gate is not None:
+                await gate.acquire()  # a cancel here ends the wait, and the call
+            try:
+                if first is None:
+                    began[0] = _perf()
+                    if timeout is not None:
+                        activation.watch = self._watchdog.watch(
+                            activation, timeout, self.on_timeout
+                        )
+                return await invoke_async(
+                    activation, first, handler, self.stop_signal, self._retry_error
+                )
+            finally:
+                if gate is not None:
+                    gate.release()
+
         def begin() -> None:
-            coroutine = invoke_async(
-                activation, first, handler, self.stop_signal, self._retry_error
-            )
-            task = asyncio.ensure_future(coroutine)
+            task = asyncio.ensure_future(call())
             activation.task = task
             if activation.state is not RUNNING or self._halted is not None:
                 task.cancel()  # timed out or halted before it began
