@@ -178,3 +178,40 @@ def test_cancel_reaches_calls_waiting_for_a_place(strategy: str) -> None:
         assert flow.wait_for_completion(WAIT)
     finally:
         flow.shutdown(wait=True, timeout=WAIT)
+
+
+class ReturnsCoroutine(Routine):
+    """A sync handler that returns a coroutine (awaited on the event loop)."""
+
+    def __init__(self, occupancy: Occupancy) -> None:
+        super().__init__()
+        self.occupancy = occupancy
+        self.define_slot("input", handler=self.work)
+
+    def work(self, value: int, **_: Any) -> Any:
+        self.occupancy.enter()
+
+        async def rest() -> int:
+            try:
+                await asyncio.sleep(0.01)
+            finally:
+                self.occupancy.leave()
+            return value
+
+        return rest()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_returned_coroutine_keeps_its_place_until_it_ends(strategy: str) -> None:
+    occupancy = Occupancy()
+    target = ReturnsCoroutine(occupancy)
+    target.set_max_concurrency(1)
+    flow = _flow(strategy, 8, target)
+    try:
+        job = flow.execute("source")
+        assert job.wait(WAIT)
+        assert job.status is JobStatus.COMPLETED, job.errors
+        assert occupancy.calls == 8
+        assert occupancy.most == 1
+    finally:
+        flow.shutdown(wait=True)

@@ -42,13 +42,17 @@ class _Gate:
         self._semaphore.acquire()
         self._holders[me] = self._holders.get(me, 0) + 1
 
-    def release(self) -> None:
+    def leave(self) -> None:
+        """This thread no longer holds its place (which stays taken until freed)."""
         me = threading.get_ident()
         left = self._holders.get(me, 1) - 1
         if left:
             self._holders[me] = left
         else:
             self._holders.pop(me, None)
+
+    def free(self, _: object = None) -> None:
+        """Give a place back (also a future's done callback, from any thread)."""
         self._semaphore.release()
 
 
@@ -132,10 +136,18 @@ class _SequentialLane:
         except ReentrantCallError as exc:
             task.fail(exc)
             return None
+        pending = None
         try:
-            return run_task(task, reraise_interrupts=True)
+            pending = run_task(task, reraise_interrupts=True)
         finally:
-            gate.release()
+            gate.leave()
+            if pending is None:
+                gate.free()
+            else:
+                # The handler goes on awaiting on the event loop: it keeps its
+                # place until then, though this thread moves on to other tasks.
+                pending.add_done_callback(gate.free)
+        return pending
 
 
 class SequentialStrategy:

@@ -38,6 +38,11 @@ _wall = time.time
 STOP_ON_ERROR = "stop-on-error"
 
 
+def _cancel_all(tasks: list[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+
+
 class LedgerBase:
     """One job's bookkeeping (see :class:`~routilux.runtime.ledger.JobLedger`).
 
@@ -192,10 +197,12 @@ class LedgerBase:
         self._set(cancel_source=source, cancel_reason=reason)
         if self._stop_event is not None:
             self._stop_event.set()
-        for activation in self._awaiting:
-            task = activation.task
-            if task is not None:
-                aio.call_soon(task.cancel)  # cancel reaches awaiting handlers
+        tasks = [a.task for a in self._awaiting if a.task is not None]
+        if tasks:
+            # One loop callback cancels them all, before any of them runs again:
+            # cancelled one by one, a call leaving its routine's gate could let a
+            # call still waiting there in before that one's cancel arrived.
+            aio.call_soon(_cancel_all, tasks)
         return True
 
     def _take_parked_if_halted(self) -> int:
