@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, FlowHooks, JobState, JobStatus, Routine
+from routilux import (
+    ErrorHandler,
+    ErrorStrategy,
+    Flow,
+    FlowHooks,
+    JobState,
+    JobStatus,
+    Routine,
+)
 from tests.routines import Source
 
 WAIT = 10.0
@@ -213,5 +221,53 @@ def test_a_returned_coroutine_keeps_its_place_until_it_ends(strategy: str) -> No
         assert job.status is JobStatus.COMPLETED, job.errors
         assert occupancy.calls == 8
         assert occupancy.most == 1
+    finally:
+        flow.shutdown(wait=True)
+
+
+class Flaky(Routine):
+    """Fails ``failures`` times, then returns."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+        self.define_slot("input", handler=self.work)
+
+    async def work(self, value: int, **_: Any) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ValueError(f"attempt {self.calls}")
+        return value
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_async_retries_use_an_injected_sleep(asynchronous: bool) -> None:
+    waited: list[float] = []
+
+    def record(seconds: float) -> None:
+        waited.append(seconds)
+
+    async def record_async(seconds: float) -> None:
+        waited.append(seconds)
+        await asyncio.sleep(0)
+
+    flaky = Flaky(2)
+    flaky.set_error_handler(
+        ErrorHandler(
+            strategy=ErrorStrategy.RETRY,
+            max_retries=3,
+            retry_delay=100.0,  # never really waited: the injected sleep records
+            retry_backoff=2.0,
+            sleep=record_async if asynchronous else record,
+        )
+    )
+    flow = _flow("concurrent", 1, flaky)
+    try:
+        job = flow.execute("source")
+        assert job.wait(WAIT)
+        assert job.status is JobStatus.COMPLETED, job.errors
+        assert flaky.calls == 3
+        assert waited == [100.0, 200.0]
     finally:
         flow.shutdown(wait=True)

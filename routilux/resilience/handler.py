@@ -69,7 +69,9 @@ class ErrorHandler:
         is_critical: A critical routine's exhausted retries fail the job (a bool).
         sleep: Replaces the wait between retries (tenacity style), for tests. The
             default wait ends at once when the job is cancelled or stopped; an
-            injected one is called as it is.
+            injected one is called as it is. For an ``async def`` handler it is
+            called on the event loop, and awaited when it returns an awaitable
+            (so it may be an async function; a blocking one stalls the loop).
 
     Attributes:
         retry_count: Retries made by the most recent handled activation.

@@ -268,6 +268,17 @@ async def _await_once(activation: Activation, first: Awaitable[Any] | None) -> A
     return value
 
 
+def _async_sleep(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:
+    """An injected sleep, called on the event loop (awaited if it is async)."""
+
+    async def wait(seconds: float) -> None:
+        pending = sleep(seconds)
+        if inspect.isawaitable(pending):
+            await pending
+
+    return wait
+
+
 async def _await_retrying(
     activation: Activation,
     first: Awaitable[Any] | None,
@@ -280,7 +291,7 @@ async def _await_retrying(
         stop=stop,
         wait=wait,
         retry=retry,
-        sleep=asyncio.sleep,
+        sleep=asyncio.sleep if handler.sleep is None else _async_sleep(handler.sleep),
         before_sleep=_before_sleep(activation, on_retry),
         reraise=True,
     )
