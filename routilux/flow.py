@@ -98,16 +98,24 @@ class Flow(FlowDocuments):
         self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
         self.default_timeout = timeout
-        self.checkpoint_store: CheckpointStore | None = _open_store(checkpoint_store)
-        # A store opened here from a path is closed by shutdown(); one passed in
-        # belongs to the caller.
-        self._owns_store = isinstance(checkpoint_store, (str, os.PathLike))
+        self.checkpoint_store: CheckpointStore | None = None
+        self._owns_store = False
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self, self._wiring)
         self._strategy_name = "sequential"
         self._max_workers = 1
         self._requested_workers = max_workers
         self.set_execution_strategy(execution_strategy, max_workers)
+        # The store last: a refused setting leaves no file made; a store that
+        # cannot open leaves no workers running.
+        try:
+            self.checkpoint_store = _open_store(checkpoint_store)
+        except BaseException:
+            self._runner.shutdown(False, 0)
+            raise
+        # A store opened here from a path is closed by shutdown(); one passed in
+        # belongs to the caller.
+        self._owns_store = isinstance(checkpoint_store, (str, os.PathLike))
 
     # -- structure -----------------------------------------------------------------
 
