@@ -20,6 +20,7 @@ from .exceptions import (
     JobFailedError,
     JobStateError,
     JobTimeoutError,
+    JoinIncompleteError,
     ReentrantCallError,
     RoutiluxError,
     RoutineTimeoutError,
@@ -36,6 +37,7 @@ from .graph import Finding
 from .hooks import ActivationInfo, FlowHooks, Outcome
 from .job_state import JobState, JobStatus
 from .merge import AppendView, register_merge_strategy
+from .policies import AllSources, Batch, Inbox, SlotPolicy, Window
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
@@ -59,7 +61,9 @@ logging.getLogger("routilux").addHandler(logging.NullHandler())
 
 __all__ = [
     "ActivationInfo",
+    "AllSources",
     "AppendView",
+    "Batch",
     "CheckpointError",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -82,12 +86,14 @@ __all__ = [
     "FlowHooks",
     "ForeignJobError",
     "HandlerBinding",
+    "Inbox",
     "JobCancelledError",
     "JobFailedError",
     "JobState",
     "JobStateError",
     "JobStatus",
     "JobTimeoutError",
+    "JoinIncompleteError",
     "Outcome",
     "ReentrantCallError",
     "RoutiluxError",
@@ -99,6 +105,7 @@ __all__ = [
     "SequentialStrategy",
     "SerializationError",
     "Slot",
+    "SlotPolicy",
     "SlotSpec",
     "StrategyShutdownError",
     "StrategyState",
@@ -108,6 +115,7 @@ __all__ = [
     "UnknownRoutineError",
     "UnknownSlotError",
     "UnknownStrategyError",
+    "Window",
     "__version__",
     "register_merge_strategy",
     "register_strategy",

@@ -22,6 +22,8 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     ├── JobCancelledError (RuntimeError)       ``job.result()`` of a cancelled job
     ├── ReentrantCallError (RuntimeError)      a handler waits on a slot it holds
     ├── CircuitOpenError (RuntimeError)        a routine's circuit breaker is open
+    ├── JoinIncompleteError (RuntimeError)     an ``all_sources`` join some source
+    │                                          never completed (``on_missing="fail"``)
     ├── CheckpointError                        a checkpoint store cannot read or write
     ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
     └── RoutineTimeoutError (TimeoutError)     an activation ran past its timeout
@@ -43,6 +45,7 @@ __all__ = [
     "JobFailedError",
     "JobStateError",
     "JobTimeoutError",
+    "JoinIncompleteError",
     "ReentrantCallError",
     "RoutiluxError",
     "RoutineTimeoutError",
@@ -136,6 +139,25 @@ class ReentrantCallError(RoutiluxError, RuntimeError):
 
 class CircuitOpenError(RoutiluxError, RuntimeError):
     """A routine's circuit breaker is open: the call failed fast without running."""
+
+
+class JoinIncompleteError(RoutiluxError, RuntimeError):
+    """An ``all_sources`` join ended with sources that never delivered.
+
+    Attributes:
+        missing: The ids of the source routines that did not deliver.
+        arrived: The ids of those that did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        missing: list[str] | None = None,
+        arrived: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+        self.arrived = list(arrived or [])
 
 
 class CheckpointError(RoutiluxError):

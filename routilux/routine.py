@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from .flow import Flow
     from .merge import UserMerge
+    from .policies import SlotPolicy
     from .resilience.circuit_breaker import CircuitBreaker
 
 __all__ = ["Routine", "spec_of"]
@@ -116,18 +117,25 @@ class Routine:
         name: str,
         handler: Callable[..., Any] | None = None,
         merge_strategy: str | UserMerge = "override",
+        policy: str | SlotPolicy | None = None,
     ) -> Slot:
         """Declare an input slot.
+
+        ``policy`` says when the handler is called: ``"each"`` arrival (the
+        default), ``"all_sources"``, ``Batch(n)``, ``Window(seconds)`` or a policy
+        of one's own (see :mod:`routilux.policies`).
 
         Raises:
             DuplicateNameError: When the routine already has a slot called ``name``.
             UnknownMergeStrategyError: For an unknown merge strategy name.
+            ConfigurationError: For an unknown policy, or a merge strategy with a
+                policy other than ``each``.
         """
         if name in self._rx.slots:
             raise DuplicateNameError(
                 f"{self._describe()} already has a slot named {name!r}"
             )
-        slot = Slot(name, self, handler, merge_strategy)
+        slot = Slot(name, self, handler, merge_strategy, policy)
         slot._on_change = self._forget_spec
         self._rx.slots[name] = slot
         self._rx.spec = None

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import membership
+from .exceptions import ConfigurationError
 from .merge import AppendView, Merger, UserMerge, resolve_merge_strategy
+from .policies import EACH, SlotPolicy, resolve_policy
 from .spec import SlotSpec
 
 if TYPE_CHECKING:
@@ -221,6 +223,19 @@ def _many_parameter_invoker(
     return invoke
 
 
+def _checked_policy(
+    name: str, policy: str | SlotPolicy | None, merge_strategy: str | UserMerge
+) -> SlotPolicy:
+    resolved = resolve_policy(policy)
+    if resolved is not EACH and merge_strategy != "override":
+        raise ConfigurationError(
+            f"slot {name!r}: a slot with the {resolved.name!r} policy takes no merge "
+            f"strategy (got {merge_strategy!r}); its handler gets what the policy "
+            "gathered"
+        )
+    return resolved
+
+
 class Slot:
     """A named input of a routine.
 
@@ -230,6 +245,15 @@ class Slot:
         handler: Called with the merged data when data arrives.
         merge_strategy: ``"override"``, ``"append"``, a registered name, or a callable
             ``(old, new) -> merged``.
+        policy: When the handler is called: ``"each"`` (every arrival, the
+            default), ``"all_sources"`` or a policy object (``AllSources``,
+            ``Batch(n)``, ``Window(seconds)``, or one's own): see
+            :mod:`routilux.policies`. A policy other than ``each`` takes no merge
+            strategy.
+
+    Raises:
+        ConfigurationError: For an unknown policy, or a merge strategy given with
+            a policy other than ``each``.
 
     Attributes:
         name: The slot's name.
@@ -242,9 +266,11 @@ class Slot:
         routine: Routine | None = None,
         handler: Callable[..., Any] | None = None,
         merge_strategy: str | UserMerge = "override",
+        policy: str | SlotPolicy | None = None,
     ) -> None:
         self.name = name
         self.routine = routine
+        self._policy = _checked_policy(name, policy, merge_strategy)
         # id(event) -> event, for events linked by hand (0.9's flow-less links).
         self._linked: dict[int, Event] = {}
         self._merger: Merger = resolve_merge_strategy(merge_strategy)
@@ -300,12 +326,26 @@ class Slot:
         return describe_handler(self._handler)
 
     @property
+    def policy(self) -> SlotPolicy:
+        """When the handler is called (see :mod:`routilux.policies`).
+
+        .. versionadded:: 1.0
+        """
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: str | SlotPolicy | None) -> None:
+        self._policy = _checked_policy(self.name, policy, self._merge_strategy)
+        self._changed()
+
+    @property
     def merge_strategy(self) -> str | UserMerge:
         """The merge strategy as given: a name or a callable."""
         return self._merge_strategy
 
     @merge_strategy.setter
     def merge_strategy(self, strategy: str | UserMerge) -> None:
+        _checked_policy(self.name, self._policy, strategy)
         self._merger = resolve_merge_strategy(strategy)
         self._merge_strategy = strategy
         self._changed()
@@ -324,6 +364,7 @@ class Slot:
             ),
             merge_strategy=self._merger.name,
             is_async=self._is_async,
+            policy=self._policy.name,
         )
 
     @property

@@ -36,6 +36,8 @@ class SlotSpec:
         merge_strategy: The merge strategy's registered name, or None for an
             anonymous callable.
         is_async: True when the handler is ``async def``.
+        policy: The name of the slot's policy (``"each"``, ``"all_sources"``,
+            ``"batch"``, ``"window"`` or one's own).
     """
 
     name: str
@@ -44,6 +46,7 @@ class SlotSpec:
     handler_label: str
     merge_strategy: str | None
     is_async: bool
+    policy: str = "each"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..connection import apply_mapping
+from ..policies import EACH
 from .context import ExecutionContext
 
 if TYPE_CHECKING:
@@ -29,9 +30,11 @@ class Route:
         "_mapping",
         "_targets",
         "merger",
+        "policy",
         "routine",
         "routine_id",
         "slot",
+        "sources",
     )
 
     def __init__(
@@ -45,6 +48,10 @@ class Route:
         self.routine = routine
         self.slot = slot
         self.merger = slot.merger
+        #: The slot's policy when it is not ``each`` (its arrivals wait in an inbox).
+        self.policy = None if slot.policy is EACH else slot.policy
+        #: The routines connected to the slot (set by the route table).
+        self.sources: tuple[str, ...] = ()
         self._mapping = dict(mapping) if mapping else None
         self._targets = (
             frozenset(self._mapping.values()) if self._mapping else frozenset()
@@ -66,7 +73,15 @@ class RouteTable:
         ids: ``id(routine)`` -> routine id in the flow.
     """
 
-    __slots__ = ("_entries", "_routines", "by_event", "ids", "sinks", "targets")
+    __slots__ = (
+        "_entries",
+        "_routines",
+        "by_event",
+        "ids",
+        "joined",
+        "sinks",
+        "targets",
+    )
 
     def __init__(
         self,
@@ -86,6 +101,21 @@ class RouteTable:
                 Route(target_id, target, slot, mapping)
             )
         self.by_event = {key: tuple(routes) for key, routes in grouped.items()}
+        feeders: dict[tuple[str, str], list[str]] = {}
+        for (source_id, _), routes in self.by_event.items():
+            for route in routes:
+                fed = feeders.setdefault((route.routine_id, route.slot.name), [])
+                if source_id not in fed:
+                    fed.append(source_id)
+        for routes in self.by_event.values():
+            for route in routes:
+                route.sources = tuple(feeders[(route.routine_id, route.slot.name)])
+        #: Events with a route into a slot whose policy is not ``each``.
+        self.joined = frozenset(
+            key
+            for key, routes in self.by_event.items()
+            if any(route.policy is not None for route in routes)
+        )
         self.targets = {
             key: tuple(route.routine_id for route in routes)
             for key, routes in self.by_event.items()

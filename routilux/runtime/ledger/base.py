@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpointer
     from ..observers import Observers
     from ..watchdog import Watchdog
+    from .inboxes import JobInboxes
 
 __all__ = ["STOP_ON_ERROR", "LedgerBase"]
 
@@ -111,6 +112,8 @@ class LedgerBase:
         self._stop_signal = self.stop_signal
         self._on_retry = self._retry_error
         self._slot_data: dict[Any, dict[str, Any]] = {}
+        #: Payloads waiting in slots with a policy; made at the first such arrival.
+        self._inboxes: JobInboxes | None = None
         self._deadline: Any = None
         #: A Ctrl-C caught in the thread running a blocking lane, raised again by
         #: the runner once the job is settled.

@@ -19,6 +19,7 @@ __all__ = ["Completion"]
 
 _DONE = 1
 _PAUSED = 2
+_FLUSH = 3  # nothing pending, but inboxes wait: flush them (see JobLedger)
 
 
 class Completion(LedgerBase):
@@ -52,10 +53,14 @@ class Completion(LedgerBase):
         """Count ``settled`` activations as done (lock held).
 
         Returns what the job must do next: 0 nothing, ``_DONE`` complete,
-        ``_PAUSED`` pause (its status already written).
+        ``_PAUSED`` pause (its status already written), ``_FLUSH`` flush the
+        inboxes still waiting (a join's last round), which may start more work.
         """
         self._pending -= settled
         if self._pending == 0 and not self._ended:
+            inboxes = self._inboxes
+            if self._halted is None and inboxes is not None and inboxes.waiting():
+                return _FLUSH
             self._ended = True  # pause and cancel now find a finished job
             return _DONE
         if self._ended:

@@ -37,7 +37,9 @@ from ...records import RoutineState
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED, Activation
 from ..invoker import error_record, invoke, invoke_async, safe_text
+from .completion import _FLUSH
 from .failures import Failures, Verdict
+from .inboxes import InboxError, JobInboxes, Note
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -154,13 +156,34 @@ class JobLedger(Failures):
         """
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key)
-        activations = [self._activation(r, data) for r in routes] if routes else []
+        joined = routes is not None and key in self.routes.joined
+        if not routes:
+            activations = []
+        elif joined:  # slots with a policy get their calls from their inbox
+            activations = [self._activation(r, data) for r in routes if not r.policy]
+        else:
+            activations = [self._activation(r, data) for r in routes]
+        self._queue(key, data, source, routes, joined, activations)
+
+    def _queue(
+        self,
+        key: tuple[str, str],
+        data: dict[str, Any],
+        source: Activation | None,
+        routes: Sequence[Route] | None,
+        joined: bool,
+        activations: list[Activation],
+    ) -> None:
+        routine_id = key[0]
         with self._lock:
-            if not self._record_emit_locked(key, data, source, activations):
+            if not self._record_emit_locked(key, data, source, bool(routes)):
                 return
             if self._halted is not None:
                 self._drop_locked(activations)
                 return
+            if joined:
+                assert routes is not None
+                self._offer_locked(routine_id, routes, data, activations)
             self._pending += len(activations)
             if self._checkpoint is not None and source is not None:
                 # Outbox: children exist in the store, and run, only once their
@@ -184,9 +207,12 @@ class JobLedger(Failures):
         key: tuple[str, str],
         data: dict[str, Any],
         source: Activation | None,
-        activations: list[Activation],
+        consumed: bool,
     ) -> bool:
-        """Write an emit to history and tracker (lock held); False: nothing to queue."""
+        """Write an emit to history and tracker (lock held); False: nothing to queue.
+
+        ``consumed``: some slot is connected to the event.
+        """
         routine_id, event_name = key
         now = _wall()
         if source is not None and source.state is not RUNNING:
@@ -206,10 +232,70 @@ class JobLedger(Failures):
         observers.append_event(
             (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
-        if not activations:
+        if not consumed:
             self.outputs.unconsumed[routine_id] = data
             return False
         return True
+
+    def _conclude(self, action: int) -> None:
+        if action == _FLUSH:
+            self._flush_inboxes()
+        else:
+            super()._conclude(action)
+
+    def _flush_inboxes(self) -> None:
+        """Nothing else is pending: run the calls the waiting inboxes flush.
+
+        When they make none (or a halt came first), the job is done.
+        """
+        notes: list[Note] = []
+        with self._lock:
+            calls = []
+            if self._halted is None and self._inboxes is not None:
+                try:
+                    calls = self._inboxes.flush(notes)
+                except InboxError as broken:
+                    self._inbox_failed_locked(broken)
+            for note in notes:
+                self._history.append(note)
+            activations = [Activation(self, route, call) for route, call in calls]
+            self._pending += len(activations)
+            action = 0 if activations else self._count_locked(0)
+        if not activations:
+            if action:
+                self._conclude(action)
+            return
+        if self._checkpoint is not None:
+            try:
+                self._checkpoint.begin(self.job_state, activations)
+            except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
+                self._break(
+                    None, CheckpointError(f"checkpoint failed: {safe_text(exc)}"), exc
+                )
+        self._dispatch(activations)
+
+    def _offer_locked(
+        self,
+        source_id: str,
+        routes: Sequence[Route],
+        data: dict[str, Any],
+        activations: list[Activation],
+    ) -> None:
+        """Offer an emit to the inboxes of its policy slots (lock held).
+
+        The calls an inbox answers with join ``activations``. A policy that
+        raises fails the job, its error recorded under the slot.
+        """
+        inboxes = self._inboxes
+        if inboxes is None:
+            inboxes = self._inboxes = JobInboxes()
+        try:
+            for route in routes:
+                if route.policy is not None:
+                    calls = inboxes.offer(route, source_id, route.map(data))
+                    activations.extend(Activation(self, route, c) for c in calls)
+        except InboxError as broken:
+            self._inbox_failed_locked(broken)
 
     def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
         incoming = route.map(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from ...exceptions import RoutineTimeoutError
+from ...exceptions import JoinIncompleteError, RoutineTimeoutError
 from ...hooks import Outcome
 from ...records import RoutineState, RoutineStatus
 from .. import aio
@@ -22,6 +22,7 @@ from .completion import Completion
 if TYPE_CHECKING:
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
+    from .inboxes import InboxError
 
 __all__ = ["Failures", "Verdict"]
 
@@ -131,6 +132,23 @@ class Failures(Completion):
         self._finish(1 + parked)
 
     # -- failures around a handler --
+
+    def _inbox_failed_locked(self, broken: InboxError) -> None:
+        """A slot policy raised (a join that must fail): fail the job (lock held)."""
+        route, error = broken.route, broken.error
+        where = f"routine {route.routine_id!r} slot {route.slot.name!r}"
+        if isinstance(error, JoinIncompleteError):
+            error = JoinIncompleteError(
+                f"{where}: {safe_text(error)}", error.missing, error.arrived
+            )
+            error.__cause__ = broken.error
+        policy = route.policy.name if route.policy is not None else "each"
+        self._error(error_record(route.routine_id, route.slot.name, error, 1), error)
+        self._halt_locked(
+            STOP_ON_ERROR,
+            f"{type(error).__name__} in the {policy!r} policy of {where}: "
+            f"{safe_text(error)}",
+        )
 
     def fail(self, activation: Activation | None, exc: BaseException) -> None:
         """An error escaped a task or the runtime itself: fail the job, settle it.
