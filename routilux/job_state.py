@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from ._views import new_fields, own_fields
 from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
 from .job_documents import (
@@ -105,6 +106,11 @@ class JobState(BaseModel):
         cancel_source: Who cancelled it: user, timeout, shutdown or stop-on-error.
         created_at: When the job was created.
         updated_at: When the status last changed.
+
+    On a job a flow runs (:attr:`is_owned`) every field is read-only: assigning
+    one, or changing ``routine_states``, ``pending_tasks``, ``pause_points`` or
+    ``errors`` in place, raises :class:`~routilux.JobStateError`. Copies of
+    them (``list(job.errors)``, ``copy.deepcopy``) are plain and yours.
     """
 
     model_config = ConfigDict(validate_assignment=True, arbitrary_types_allowed=False)
@@ -154,10 +160,12 @@ class JobState(BaseModel):
     ) -> RecordLog[HistoryEntry]:
         """Called by the runtime's ledger: from now on only it writes this job.
 
-        Returns the history log the ledger appends to.
+        The containers become read-only views (the ledger writes them through
+        the ``list``/``dict`` methods). Returns the history log it appends to.
         """
         private = self.__pydantic_private__
         assert private is not None
+        own_fields(self.__dict__)
         private["_owner_lock"] = lock
         private["_result_of"] = result_of
         history: RecordLog[HistoryEntry] = private["_history"]
@@ -171,17 +179,15 @@ class JobState(BaseModel):
         """A new pending JobState for the runtime, built without validation.
 
         Equal to ``JobState(flow_id)``, at a fraction of the cost of a model
-        validation (a flow may run many small jobs a second).
+        validation (a flow may run many small jobs a second). Its containers are
+        made as the read-only views the ledger that takes it keeps.
         """
         state = cls.__new__(cls)
         now = now_utc()
         values = dict(_RUN_DEFAULTS)
         values["job_id"] = new_job_id()
         values["flow_id"] = flow_id
-        values["routine_states"] = {}
-        values["pending_tasks"] = []
-        values["pause_points"] = []
-        values["errors"] = []
+        new_fields(values)
         values["created_at"] = values["updated_at"] = now
         object.__setattr__(state, "__dict__", values)
         object.__setattr__(state, "__pydantic_fields_set__", {"flow_id"})
@@ -240,8 +246,17 @@ class JobState(BaseModel):
     def update_routine_state(
         self, routine_id: str, state: Mapping[str, Any] | RoutineState
     ) -> None:
-        """Store a copy of ``state`` (a dict with at least ``status``)."""
-        self.routine_states[routine_id] = RoutineState.model_validate(dict(state))
+        """Store a copy of ``state`` (a dict with at least ``status``).
+
+        Allowed on a job a flow runs too: the write is made under its lock.
+        """
+        record = RoutineState.model_validate(dict(state))
+        lock = self._owner_lock
+        if lock is None:
+            self.routine_states[routine_id] = record
+        else:
+            with lock:
+                dict.__setitem__(self.routine_states, routine_id, record)
 
     def get_routine_state(self, routine_id: str) -> RoutineState | None:
         """The stored state of ``routine_id``, or None."""

@@ -45,6 +45,7 @@ def test_issue_8_only_routine_py_reads_a_routines_private_state() -> None:
 FIELDS = set(JobState.model_fields) | {"_history", "_done", "_owner_lock"}
 CONTAINERS = {"errors", "routine_states", "pending_tasks", "pause_points", "_history"}
 MUTATORS = {"append", "extend", "update", "clear", "pop", "insert", "setdefault"}
+MUTATORS |= {"__setitem__", "__delitem__"}
 
 
 def job_state_writes(path: Path) -> list[str]:
@@ -63,6 +64,9 @@ def job_state_writes(path: Path) -> list[str]:
             and node.func.attr in MUTATORS
         ):
             owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id in {"list", "dict"}:
+                # list.append(state.errors, ...): how the owner writes the views
+                owner = node.args[0] if node.args else owner
             if isinstance(owner, ast.Attribute) and owner.attr in CONTAINERS:
                 targets = [owner]
         for target in targets:

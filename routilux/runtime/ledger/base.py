@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..._views import OwnedList, owned_list
 from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["STOP_ON_ERROR", "LedgerBase"]
 
 _wall = time.time
+#: How the ledger writes the job's containers, read-only views to everyone else
+#: (see routilux._views): the base classes' own methods, bound once.
+_append = list.append
+_put = dict.__setitem__
 #: The halt source of a job that failed.
 STOP_ON_ERROR = "stop-on-error"
 
@@ -128,13 +133,17 @@ class LedgerBase:
         for name, value in fields.items():
             values[name] = value
 
+    def _tasks(self, tasks: list[dict[str, Any]]) -> OwnedList[dict[str, Any]]:
+        """``tasks`` as the job's ``pending_tasks`` (a read-only view)."""
+        return owned_list(tasks, self.job_state.job_id, "pending_tasks")
+
     def _error(self, record: ErrorRecord, exc: BaseException) -> None:
         """Record an error (lock held).
 
         The record is made before the lock is taken: it reads the exception's
         text, which is user code.
         """
-        self._errors.append(record)
+        _append(self._errors, record)
         outputs = self.outputs
         if outputs.first_error is None:
             outputs.first_error = exc
@@ -162,7 +171,7 @@ class LedgerBase:
         """
         record = error_record("<hooks>", hook, exc, 1)
         with self._lock:
-            self._errors.append(record)
+            _append(self._errors, record)
         self._note_interrupt(exc)
 
     def _note_interrupt(self, exc: BaseException | None) -> None:
@@ -233,8 +242,9 @@ class LedgerBase:
                     "left to pause"
                 )
             self._paused = True
-            self.job_state.pause_points.append(
-                {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()}
+            list.append(
+                self.job_state.pause_points,
+                {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()},
             )
         self._finish(0)
 

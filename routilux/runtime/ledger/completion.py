@@ -72,7 +72,7 @@ class Completion(LedgerBase):
         ):
             self._pause_settled = True
             self._set(
-                pending_tasks=[a.describe() for a in self._parked],
+                pending_tasks=self._tasks([a.describe() for a in self._parked]),
                 status=JobStatus.PAUSED,
             )
             return _PAUSED
@@ -101,9 +101,9 @@ class Completion(LedgerBase):
                 status = JobStatus.CANCELLED
                 record = {"source": self._halted, "dropped": self._dropped}
                 self._history.append((entry, "cancelled", record, _wall()))
-            self._set(
-                status=status, pending_tasks=[], updated_at=datetime.now(timezone.utc)
-            )
+            self._set(status=status, updated_at=datetime.now(timezone.utc))
+            if self.job_state.pending_tasks:  # a paused job cancelled: none is left
+                self._set(pending_tasks=self._tasks([]))
         self._stopped(save=False)
 
     def _stopped(self, save: bool) -> None:

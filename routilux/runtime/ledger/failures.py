@@ -16,7 +16,7 @@ from ...records import RoutineState, RoutineStatus
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
 from ..invoker import error_record, outcome_status, safe_text
-from .base import STOP_ON_ERROR, _wall
+from .base import STOP_ON_ERROR, _append, _put, _wall
 from .completion import Completion
 
 if TYPE_CHECKING:
@@ -76,24 +76,26 @@ class Failures(Completion):
         if activation.aborted:
             # The job halted during a retry's wait: the error was recorded when
             # the retry was scheduled, and the halt is already decided.
-            self._states[rid] = RoutineState(
+            failed = RoutineState(
                 status=RoutineStatus.FAILED.value,
                 error=verdict.text,
                 error_type=type(exc).__name__,
             )
+            _put(self._states, rid, failed)
             return False
         self._error(verdict.record, exc)
         if verdict.policy_error is not None:
-            self._errors.append(verdict.policy_error)
+            _append(self._errors, verdict.policy_error)
         status = verdict.status
         handler = self._handler_of(activation)
         error = {"error": verdict.text, "error_type": type(exc).__name__}
         retried = handler is not None and handler.strategy == "retry"
-        self._states[rid] = RoutineState(
+        state = RoutineState(
             status=status.value,
             **error,
             retry_count=max(activation.attempts - 1, 0) if retried else None,
         )
+        _put(self._states, rid, state)
         event = "error" if status is RoutineStatus.FAILED else status.value
         self._history.append((rid, event, error, _wall()))
         if status is not RoutineStatus.FAILED:
