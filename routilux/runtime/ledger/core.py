@@ -37,7 +37,6 @@ from ...records import RoutineState
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED, Activation
 from ..invoker import error_record, invoke, invoke_async, safe_text
-from .base import _put
 from .completion import _FLUSH
 from .failures import Failures, Verdict
 from .inboxes import InboxError, JobInboxes, Note
@@ -540,7 +539,7 @@ class JobLedger(Failures):
     def _record_success_locked(self, routine_id: str, value: Any) -> None:
         """A handler returned (lock held): record it, keep a sink's value."""
         if routine_id not in self._states:
-            _put(self._states, routine_id, RoutineState._completed())
+            dict.__setitem__(self._states, routine_id, RoutineState._completed())
         if value is not None and routine_id in self.routes.sinks:
             self.outputs.returned[routine_id] = value
 
