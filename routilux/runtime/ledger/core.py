@@ -13,7 +13,9 @@ ledger only reads outcomes. Strategies report whatever escapes a task through
 :meth:`JobLedger.fail`, so no error vanishes and every wait returns.
 
 Locks and their order. User code (handlers, merges, hooks, stores) never runs
-while one is held, except the built-in ``append`` merge, which is not user code:
+while one is held, except the built-in ``append`` merge, which is not user code,
+and slot policies' inboxes (:mod:`routilux.policies` documents that they run
+under the job's lock and must return quickly):
 
 1. ``JobLedger._lock`` (also the JobState's snapshot lock): pending count, halt and
    pause flags, parked list, slot data, activation states, JobState fields.
@@ -23,39 +25,34 @@ while one is held, except the built-in ``append`` merge, which is not user code:
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError
-from ...hooks import Outcome
 from ...job_state import JobStatus
-from ...records import RoutineState
-from .. import aio
-from ..activation import QUEUED, RUNNING, SETTLED, Activation
-from ..invoker import error_record, invoke, invoke_async, safe_text
+from ..activation import QUEUED, RUNNING, Activation
+from ..invoker import safe_text
 from .completion import _FLUSH
-from .failures import Failures, Verdict
 from .inboxes import InboxError, JobInboxes, Note
+from .running import Running
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ...resilience import ErrorHandler
     from ...strategies.base import JobLane
     from ..activation import Route
 
 __all__ = ["JobLedger"]
 
-_perf = time.perf_counter
 _wall = time.time
 
 
-class JobLedger(Failures):
+class JobLedger(Running):
     """One job's ledger: routes emits, runs activations, settles their outcomes.
+
+    Starting a job and queuing what its emits make is this class's part; running
+    activations and settling their outcomes is :class:`.running.Running`'s.
 
     Built by the runner with the arguments of
     :class:`~routilux.runtime.ledger.base.LedgerBase`.
@@ -322,273 +319,3 @@ class JobLedger(Failures):
                 if slot_data.get(route.slot) is before:
                     slot_data[route.slot] = kept
                     return payload
-
-    # -- running --
-
-    def run(self, activation: Activation) -> Future[None] | None:
-        """Run one activation (a strategy's task). Never raises.
-
-        Returns a future when the handler went on to the event loop.
-        """
-        try:
-            if activation.state is not QUEUED:
-                raise RuntimeError(f"{activation!r} was run twice")
-            if self._halted is None and not self._paused:
-                # Only the thread running a queued activation touches it, and a
-                # halt or pause that lands now finds it running, as it would a
-                # moment later: this move needs no lock.
-                activation.state = RUNNING
-                return self._invoke(activation)
-            with self._lock:
-                if self._halted is not None:
-                    self._drop_locked((activation,))
-                    verdict = 1
-                elif self._paused:
-                    self._park_locked((activation,))
-                    verdict = 0
-                else:
-                    activation.state = RUNNING
-                    verdict = -1
-            if verdict >= 0:
-                self._finish(verdict)
-                return None
-            return self._invoke(activation)
-        except BaseException as exc:  # noqa: BLE001 - ends in the job, never lost
-            self.fail(activation, exc)
-            self._note_interrupt(exc)
-            return None
-
-    def _invoke(self, activation: Activation) -> Future[None] | None:
-        route = activation.route
-        handler = self._handler_of(activation)
-        timeout = activation.routine_spec.timeout or self._default_timeout
-        observers = self.observers
-        assert observers is not None
-        if observers.watching_starts:
-            observers.activation_started(activation)
-        if route.slot.is_async:
-            return self._start_async(activation, None, handler, timeout)
-        if timeout is not None:  # after the start hooks: theirs is not handler time
-            activation.watch = self._watchdog.watch(
-                activation, timeout, self.on_timeout
-            )
-        start = _perf()
-        outcome = invoke(activation, handler, self._stop_signal, self._on_retry)
-        value = outcome.value
-        if value is not None and inspect.isawaitable(value):
-            return self._start_async(activation, value, handler, None, start)
-        self.settle(activation, outcome, handler, start)
-        return None
-
-    def _retry_error(self, activation: Activation, exc: BaseException) -> None:
-        route = activation.route
-        record = error_record(
-            route.routine_id, route.slot.name, exc, activation.attempts
-        )
-        with self._lock:
-            self._error(record, exc)
-
-    def _start_async(
-        self,
-        activation: Activation,
-        first: Any,
-        handler: ErrorHandler | None,
-        timeout: float | None,
-        start: float | None = None,
-    ) -> Future[None]:
-        """Finish an activation on the event loop; the future says when it settled.
-
-        ``first`` is what a sync call already returned (then ``start`` is when it
-        began, and its timeout already runs); otherwise the ``async def`` handler
-        is called on the loop, after its routine's gate lets it in, and only then
-        do its timeout and its duration start.
-        """
-        done: Future[None] = Future()
-        began = [_perf() if start is None else start]
-        limit = activation.routine_spec.max_concurrency if first is None else None
-        gates = self._async_gates
-        gate = gates.gate(activation.routine_id, limit) if limit and gates else None
-        with self._lock:
-            self._awaiting.add(activation)
-
-        def finish(task: asyncio.Task[Outcome]) -> None:
-            try:
-                outcome = (
-                    Outcome(
-                        error=asyncio.CancelledError(), attempts=activation.attempts
-                    )
-                    if task.cancelled()
-                    else task.result()
-                )
-                self.settle(activation, outcome, handler, began[0])
-            except BaseException as exc:  # noqa: BLE001 - ends in the job
-                self.fail(activation, exc)
-            finally:
-                done.set_result(None)
-
-        async def call() -> Outcome:
-            if gate is not None:
-                await gate.acquire()  # a cancel here ends the wait, and the call
-            try:
-                if first is None:
-                    began[0] = _perf()
-                    if timeout is not None:
-                        activation.watch = self._watchdog.watch(
-                            activation, timeout, self.on_timeout
-                        )
-                return await invoke_async(
-                    activation, first, handler, self.stop_signal, self._retry_error
-                )
-            finally:
-                if gate is not None:
-                    gate.release()
-
-        def begin() -> None:
-            task = asyncio.ensure_future(call())
-            activation.task = task
-            if activation.state is not RUNNING or self._halted is not None:
-                task.cancel()  # timed out or halted before it began
-            task.add_done_callback(finish)
-
-        aio.call_soon(begin)
-        return done
-
-    def settle(
-        self,
-        activation: Activation,
-        outcome: Outcome,
-        handler: ErrorHandler | None,
-        start: float,
-    ) -> None:
-        """Settle a running activation with its outcome (the one gate to SETTLED)."""
-        end = _perf()
-        error = outcome.error
-        if (
-            error is None
-            and activation.watch is None
-            and activation.task is None
-            and activation.children is None
-            and self._checkpoint is None
-        ):
-            self._settle_plain(activation, outcome, start, end)
-            return
-        verdict = None if error is None else self._judge(activation, error, handler)
-        with self._lock:
-            if self._awaiting:
-                self._awaiting.discard(activation)
-            if activation.state is not RUNNING:
-                self._late_locked(activation, error, verdict)
-                return
-            activation.state = SETTLED
-            children, activation.children = activation.children, None
-            failed = self._record_outcome_locked(activation, outcome, verdict)
-            parked = self._take_parked_if_halted()
-        if activation.watch is not None:
-            activation.watch.cancel()
-        self._note_interrupt(error)
-        if activation.emitted is not None:
-            outcome.emitted = activation.emitted
-        assert self.observers is not None
-        # Observers hear of the activation before it is counted as settled, so
-        # the job's end (which the count may trigger) follows every end.
-        self.observers.activation_ended(activation, outcome, start, end, failed)
-        if children is not None or self._checkpoint is not None:
-            self._release(activation, children)
-        self._finish(1 + parked)
-
-    def _settle_plain(
-        self, activation: Activation, outcome: Outcome, start: float, end: float
-    ) -> None:
-        """Settle a handler that returned, with no timeout, task or store.
-
-        Nothing but this thread can settle such an activation, so observers are
-        told first and one critical section then settles and counts it.
-        """
-        if activation.emitted is not None:
-            outcome.emitted = activation.emitted
-        assert self.observers is not None
-        self.observers.activation_ended(activation, outcome, start, end, False)
-        with self._lock:
-            if activation.state is not RUNNING:
-                raise RuntimeError(f"{activation!r} settled twice")
-            activation.state = SETTLED
-            self._record_success_locked(activation.routine_id, outcome.value)
-            action = self._count_locked(1 + self._take_parked_if_halted())
-        if action:
-            self._conclude(action)
-
-    def _late_locked(
-        self,
-        activation: Activation,
-        error: BaseException | None,
-        verdict: Verdict | None,
-    ) -> None:
-        """A handler returned after its timeout settled it (lock held)."""
-        if activation.state is not SETTLED or not activation.timed_out:
-            raise RuntimeError(f"{activation!r} settled twice")
-        # A late error is still recorded; our own cancel of the task is not one.
-        # An aborted retry's error was recorded when the retry was scheduled.
-        if (
-            verdict is not None
-            and not activation.aborted
-            and not isinstance(error, asyncio.CancelledError)
-        ):
-            assert error is not None
-            self._error(verdict.record, error)
-
-    def _record_success_locked(self, routine_id: str, value: Any) -> None:
-        """A handler returned (lock held): record it, keep a sink's value."""
-        if routine_id not in self._states:
-            dict.__setitem__(self._states, routine_id, RoutineState._completed())
-        if value is not None and routine_id in self.routes.sinks:
-            self.outputs.returned[routine_id] = value
-
-    def _record_outcome_locked(
-        self, activation: Activation, outcome: Outcome, verdict: Verdict | None
-    ) -> bool:
-        """Write an outcome to the JobState (lock held); True: the job fails."""
-        error = outcome.error
-        if error is None:
-            self._record_success_locked(activation.routine_id, outcome.value)
-            return False
-        if isinstance(error, asyncio.CancelledError) and self._halted:
-            return False  # our own cancel of an awaiting handler: not its error
-        assert verdict is not None
-        return self._apply_error(activation, error, verdict)
-
-    def _release(
-        self, activation: Activation, children: list[Activation] | None
-    ) -> None:
-        """Checkpoint a finished activation's step, then let its children run."""
-        checkpoint = self._checkpoint
-        if checkpoint is not None:
-            try:
-                checkpoint.step(activation, children or (), self.job_state)
-            except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
-                self._break(
-                    activation,
-                    CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
-                    exc,
-                )
-        if children:
-            self._dispatch(children)
-
-    def _dispatch(self, activations: list[Activation]) -> None:
-        """Hand counted activations to the lane, or park or drop them."""
-        with self._lock:
-            if self._halted is not None:
-                self._drop_locked(activations)
-                dropped = len(activations)
-            elif self._paused:
-                self._park_locked(activations)
-                dropped = -1
-            else:
-                dropped = 0
-        if dropped > 0:
-            self._finish(dropped)
-        elif dropped == 0:
-            submit = self.lane.submit  # type: ignore[union-attr]
-            for activation in activations:
-                submit(activation)
-        else:
-            self._finish(0)
