@@ -16,7 +16,7 @@ import time
 import uuid
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -60,6 +60,14 @@ CancelSource = Literal["user", "timeout", "shutdown", "stop-on-error"]
 
 #: Raw history entry: (routine_id, event_name, data, unix timestamp).
 HistoryEntry = tuple[str, str, Any, float]
+
+
+class _Results(Protocol):
+    """What a ledger leaves a job for :meth:`JobState.result` (its outputs)."""
+
+    def result(self) -> dict[str, Any]:
+        """The job's result (see :meth:`JobState.result`)."""
+        ...
 
 
 class JobStatus(str, Enum):
@@ -134,8 +142,9 @@ class JobState(BaseModel):
     _done: Latch = PrivateAttr(default_factory=Latch)
     # Set while a runtime ledger owns the job: its lock and its result reader.
     _owner_lock: threading.Lock | None = PrivateAttr(default=None)
-    _result_of: Callable[[], dict[str, Any]] | None = PrivateAttr(default=None)
-    _on_done: list[Callable[[], None]] = PrivateAttr(default_factory=list)
+    _outputs: _Results | None = PrivateAttr(default=None)
+    # Made by the first wait_async (most jobs have none): see _mark_done.
+    _on_done: list[Callable[[], None]] = PrivateAttr()
 
     def __init__(self, flow_id: str = "", **fields: Any) -> None:
         super().__init__(flow_id=flow_id, **fields)
@@ -155,7 +164,7 @@ class JobState(BaseModel):
     def _take_ownership(
         self,
         lock: threading.Lock,
-        result_of: Callable[[], dict[str, Any]],
+        outputs: _Results,
         history_limit: int | None,
     ) -> RecordLog[HistoryEntry]:
         """Called by the runtime's ledger: from now on only it writes this job.
@@ -167,7 +176,7 @@ class JobState(BaseModel):
         assert private is not None
         own_fields(self.__dict__)
         private["_owner_lock"] = lock
-        private["_result_of"] = result_of
+        private["_outputs"] = outputs
         history: RecordLog[HistoryEntry] = private["_history"]
         if history_limit is not None:
             history = history.with_limit(history_limit)
@@ -196,8 +205,7 @@ class JobState(BaseModel):
             "_history": RecordLog(4),
             "_done": Latch(),
             "_owner_lock": None,
-            "_result_of": None,
-            "_on_done": [],
+            "_outputs": None,
         }
         object.__setattr__(state, "__pydantic_private__", private)
         return state
@@ -207,9 +215,9 @@ class JobState(BaseModel):
         private = self.__pydantic_private__
         assert private is not None
         private["_done"].set()
-        callbacks = private["_on_done"]
+        # pop: a wait_async registering now makes a new list and sees the latch set
+        callbacks = private.pop("_on_done", None)
         if callbacks:
-            private["_on_done"] = []
             for callback in callbacks:
                 _wake(callback)
 
@@ -291,14 +299,17 @@ class JobState(BaseModel):
         def wake() -> None:
             loop.call_soon_threadsafe(_resolve, woken)
 
-        self._on_done.append(wake)
+        private = self.__pydantic_private__
+        assert private is not None
+        waiting: list[Callable[[], None]] = private.setdefault("_on_done", [])
+        waiting.append(wake)
         if self._done.is_set():  # it finished while we registered
             return True
         try:
             await asyncio.wait_for(asyncio.shield(woken), timeout)
         except asyncio.TimeoutError:
             with contextlib.suppress(ValueError):  # already taken by _mark_done
-                self._on_done.remove(wake)
+                waiting.remove(wake)
             return self._done.is_set()
         return True
 
@@ -329,13 +340,13 @@ class JobState(BaseModel):
             )
         if self.status is JobStatus.PAUSED:
             raise JobStateError(f"job {self.job_id!r} is paused: it has no result yet")
-        result_of = self._result_of
-        if result_of is None:
+        outputs = self._outputs
+        if outputs is None:
             raise JobStateError(
                 f"job {self.job_id!r} was not run by a flow in this process: its "
                 "result was not kept"
             )
-        return result_of()
+        return outputs.result()
 
     # -- serialization -----------------------------------------------------------
 

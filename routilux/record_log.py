@@ -9,7 +9,7 @@ made in the job. A RecordLog stores the cells of its records one after another i
 one list (or a bounded deque), which is a single object to the collector, and
 rebuilds the tuples only when someone reads them.
 
-Appends are atomic without a lock: ``append`` is the underlying container's own
+Appends are atomic without a lock: an append is the underlying container's own
 ``extend``, which copies a whole record tuple in one step under the GIL, so a
 reader's snapshot never sees half a record.
 """
@@ -39,7 +39,7 @@ class RecordLog(Generic[R]):
         ValueError: A starting record does not have ``width`` cells.
     """
 
-    __slots__ = ("_cells", "append", "limit", "width")
+    __slots__ = ("_cells", "limit", "width")
 
     def __init__(
         self, width: int, limit: int | None = None, records: Iterable[R] = ()
@@ -54,8 +54,18 @@ class RecordLog(Generic[R]):
                 raise ValueError(f"a record of {len(record)} cells in a log of {width}")
             cells.extend(record)
         self._cells = cells
-        #: Append one record (a ``width``-tuple). Thread-safe, lock-free.
-        self.append: Callable[[R], None] = cells.extend
+
+    def append(self, record: R) -> None:
+        """Append one record (a ``width``-tuple). Thread-safe, lock-free."""
+        self._cells.extend(record)
+
+    def appender(self) -> Callable[[R], None]:
+        """:meth:`append` without a method call: for a writer's hot path.
+
+        (Made on request rather than kept on the log: a bound method is one more
+        object for the collector to walk in every log a program keeps.)
+        """
+        return self._cells.extend
 
     def snapshot(self) -> list[R]:
         """The records, oldest first (a copy taken in one step)."""

@@ -51,9 +51,9 @@ class ExecutionTracker:
         self._lock = threading.Lock()
         #: The runtime's fast path: append a :data:`RunEntry` (one call per
         #: activation, no method frame; list.append is thread-safe).
-        self.append_run = self._runs.append
+        self.append_run = self._runs.appender()
         #: The runtime's fast path: append an :data:`EventEntry` per emit.
-        self.append_event = self._events.append
+        self.append_event = self._events.appender()
 
     # -- recording -------------------------------------------------------------------
 

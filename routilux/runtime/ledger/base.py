@@ -97,9 +97,10 @@ class LedgerBase:
         #: What the job produced; the JobState keeps only this (not the ledger),
         #: so a finished job a caller keeps does not keep its ledger alive.
         self.outputs = JobOutputs(self._lock, job_state, routes.sinks)
-        self._history = job_state._take_ownership(
-            self._lock, self.outputs.result, history_limit
-        )
+        #: Appends a history record (see :class:`~routilux.record_log.RecordLog`).
+        self._record = job_state._take_ownership(
+            self._lock, self.outputs, history_limit
+        ).appender()
         self._states = job_state.routine_states
         self._errors = job_state.errors
         self._pending = 0

@@ -70,7 +70,7 @@ class JobLedger(Running):
         first = Activation(self, self.routes.entry_route(entry_id), dict(params))
         with self._lock:
             self._set(current_routine_id=entry_id, status=JobStatus.RUNNING)
-            self._history.append((entry_id, "start", dict(params), _wall()))
+            self._record((entry_id, "start", dict(params), _wall()))
             self._pending = 1
         if self._checkpoint is not None:
             try:
@@ -213,11 +213,11 @@ class JobLedger(Running):
         routine_id, event_name = key
         now = _wall()
         if source is not None and source.state is not RUNNING:
-            self._history.append(
+            self._record(
                 (routine_id, "late_emit_discarded", {"event": event_name}, now)
             )
             return False
-        self._history.append((routine_id, event_name, data, now))
+        self._record((routine_id, event_name, data, now))
         observers = self.observers
         assert observers is not None
         if source is not None and observers.watching_outcomes:
@@ -254,7 +254,7 @@ class JobLedger(Running):
                 except InboxError as broken:
                     self._inbox_failed_locked(broken)
             for note in notes:
-                self._history.append(note)
+                self._record(note)
             activations = [Activation(self, route, call) for route, call in calls]
             self._pending += len(activations)
             action = 0 if activations else self._count_locked(0)

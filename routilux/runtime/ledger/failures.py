@@ -97,7 +97,7 @@ class Failures(Completion):
         )
         _put(self._states, rid, state)
         event = "error" if status is RoutineStatus.FAILED else status.value
-        self._history.append((rid, event, error, _wall()))
+        self._record((rid, event, error, _wall()))
         if status is not RoutineStatus.FAILED:
             return False
         self._halt_locked(
