@@ -356,7 +356,7 @@ class Flow(FlowDocuments):
 
     def pause(
         self, job_state: JobState, reason: str = "", checkpoint: Any = None
-    ) -> None:
+    ) -> bool:
         """Hold a running job: nothing new starts; running handlers finish.
 
         Activations that were queued, and whatever running handlers emit, are kept
@@ -364,12 +364,16 @@ class Flow(FlowDocuments):
         timestamp}`` is appended. The job is ``paused`` once running handlers have
         finished (``job_state.wait()`` returns then). Thread-safe.
 
+        Returns:
+            True when this call paused the job; False, doing nothing, when it had
+            already stopped (finished, or paused), as ``Future.cancel()`` does.
+
         Raises:
             ConfigurationError: When ``job_state`` is not a JobState.
             ForeignJobError: When the job belongs to another flow.
-            JobStateError: When the job is not running.
+            JobStateError: When the job has not started here (a pending JobState).
         """
-        self._runner.pause(self._own(job_state, "pause"), reason, checkpoint)
+        return self._runner.pause(self._own(job_state, "pause"), reason, checkpoint)
 
     def resume(self, job_state: JobState | str) -> JobState:
         """Run a paused or interrupted job on: its held activations are queued again.
@@ -379,12 +383,14 @@ class Flow(FlowDocuments):
         checkpoint store after a crash: activations that completed are not run
         again; those that were running when the process died run again
         (at-least-once). Returns the JobState (same ``job_id``); sequential
-        strategies return when it is done. Thread-safe.
+        strategies return when it is done. A job that has finished is returned as
+        it is, without effect (its status tells). Thread-safe.
 
         Raises:
             ConfigurationError: When ``job_state`` is neither a JobState nor a str.
             ForeignJobError: When the job belongs to another flow.
-            JobStateError: When the job is not paused.
+            JobStateError: When the job runs and no pause was asked for, or has
+                not started here (a pending JobState).
             ConfigurationError: When a held activation targets a routine or slot
                 this flow does not have.
         """

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from ._compat import InstanceOrClassMethod
 from ._views import new_fields, own_fields
 from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
@@ -121,7 +122,11 @@ class JobState(BaseModel):
     them (``list(job.errors)``, ``copy.deepcopy``) are plain and yours.
     """
 
-    model_config = ConfigDict(validate_assignment=True, arbitrary_types_allowed=False)
+    model_config = ConfigDict(
+        validate_assignment=True,
+        arbitrary_types_allowed=False,
+        ignored_types=(InstanceOrClassMethod,),  # deserialize, 0.9's either way
+    )
 
     job_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     flow_id: str = ""
@@ -393,16 +398,38 @@ class JobState(BaseModel):
                     ErrorRecord, error, f"errors[{index}]"
                 )
 
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> JobState:
+    @InstanceOrClassMethod
+    def deserialize(owner: Any, data: dict[str, Any]) -> JobState:
         """Rebuild a JobState from :meth:`serialize` output.
 
-        Documents without ``schema_version`` (written before it was added) load.
+        Called on the class it returns a new JobState. Called on an instance, as
+        routilux 0.9 code does (``job = JobState(); job.deserialize(data)``), it
+        fills that instance and returns it. Documents without ``schema_version``
+        (written before it was added) load.
 
         Raises:
             SerializationError: For anything but a JobState document, naming the
-                path of the problem (``execution_history[3].timestamp``).
+                path of the problem (``execution_history[3].timestamp``); an
+                instance is then left as it was.
+            JobStateError: Called on a job a flow runs (it is read-only).
         """
+        if isinstance(owner, type):
+            return owner._from_document(data)  # type: ignore[attr-defined,no-any-return]
+        if owner.is_owned:
+            raise JobStateError(
+                f"job {owner.job_id!r} is run by a flow: it cannot be replaced by a "
+                "document (JobState.deserialize(data) makes a new one)"
+            )
+        loaded = type(owner)._from_document(data)
+        object.__setattr__(owner, "__dict__", loaded.__dict__)
+        object.__setattr__(
+            owner, "__pydantic_fields_set__", loaded.__pydantic_fields_set__
+        )
+        object.__setattr__(owner, "__pydantic_private__", loaded.__pydantic_private__)
+        return owner  # type: ignore[no-any-return]
+
+    @classmethod
+    def _from_document(cls, data: dict[str, Any]) -> JobState:
         try:
             fields, history = job_fields(cls, data)
             state = cls.model_validate(fields)

@@ -14,6 +14,7 @@ from routilux import (
     ErrorStrategy,
     Flow,
     ForeignJobError,
+    JobState,
     JobStateError,
     Routine,
 )
@@ -383,10 +384,16 @@ def test_pause_resume_cancel_refuse_the_wrong_job() -> None:
     job = flow.execute("entry")
     with pytest.raises(ForeignJobError, match="'a'"):
         other.cancel(job)
-    with pytest.raises(JobStateError, match="completed"):
-        flow.pause(job)
-    with pytest.raises(JobStateError, match="completed"):
-        flow.resume(job)
+    with pytest.raises(ForeignJobError, match="'a'"):
+        other.pause(job)
+    # a finished job: no effect, and pause says so (as Future.cancel does)
+    assert flow.pause(job) is False
+    assert flow.resume(job) is job
+    assert flow.cancel(job) is False
+    assert job.status == "completed"
+    pending = JobState(flow_id="a")  # never started here
+    with pytest.raises(JobStateError, match="pending"):
+        flow.pause(pending)
 
 
 def test_job_timeout_cancels_with_source_timeout() -> None:

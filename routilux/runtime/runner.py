@@ -184,15 +184,21 @@ class FlowRunner:
         job_id = job_state.job_id
         return self._jobs.get(job_id) or self._paused.get(job_id)
 
-    def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> None:
-        """Hold a running job's new activations; it pauses once running ones end."""
+    def pause(self, job_state: JobState, reason: str, checkpoint: Any) -> bool:
+        """Hold a running job's new activations; it pauses once running ones end.
+
+        Returns:
+            False, doing nothing, for a job that has stopped (finished or paused).
+        """
         run = self._jobs.get(job_state.job_id)
         if run is None:
+            if job_state.status.is_final or job_state.status is JobStatus.PAUSED:
+                return False
             raise JobStateError(
                 f"job {job_state.job_id!r} is {job_state.status.value}, not running: "
                 "only a running job can be paused"
             )
-        run.pause(reason, checkpoint)
+        return run.pause(reason, checkpoint)
 
     def resume(self, job: JobState | str, name: str, workers: int) -> JobState:
         """Run a paused or interrupted job on (the same job, same id).
@@ -218,6 +224,8 @@ class FlowRunner:
             run, activations = self._load(job_state.job_id)
         elif job_state.status is JobStatus.PAUSED:
             run, activations = self._rebuild(job_state)
+        elif job_state.status.is_final:
+            return job_state  # nothing to resume: it is returned as it is
         else:
             raise JobStateError(
                 f"job {job_state.job_id!r} is {job_state.status.value}: only a paused "

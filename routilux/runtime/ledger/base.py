@@ -234,20 +234,22 @@ class LedgerBase:
             self._finish(parked)
         return halted
 
-    def pause(self, reason: str, checkpoint: Any) -> None:
-        """Hold new activations; the job is paused once running ones finish."""
+    def pause(self, reason: str, checkpoint: Any) -> bool:
+        """Hold new activations; the job is paused once running ones finish.
+
+        Returns:
+            False, doing nothing, when the job has finished or is already held.
+        """
         with self._lock:
-            if self._ended:
-                raise JobStateError(
-                    f"job {self.job_state.job_id!r} has finished: there is nothing "
-                    "left to pause"
-                )
+            if self._ended or self._paused:
+                return False
             self._paused = True
             list.append(
                 self.job_state.pause_points,
                 {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()},
             )
         self._finish(0)
+        return True
 
     def unpause(self) -> bool:
         """Call off a pause that has not settled; False when it already has.
