@@ -141,9 +141,7 @@ def _check_unconnected_slots(
 
 def _entries(routines: Mapping[str, Routine]) -> list[str]:
     return [
-        rid
-        for rid, routine in routines.items()
-        if routine.get_slot("trigger") is not None
+        rid for rid, routine in routines.items() if routine.entry_slot() is not None
     ]
 
 

@@ -196,6 +196,19 @@ class Routine:
         """The slot called ``name``, or None."""
         return self._rx.slots.get(name)
 
+    def entry_slot(self) -> Slot | None:
+        """The slot a job starts through, or None when the routine cannot start one.
+
+        That is the ``trigger`` slot. A routine written the routilux 0.9 way, with
+        a ``__call__`` method and no ``trigger`` slot, starts a job through a new
+        slot (not declared on the routine) whose handler is ``__call__``, so
+        ``flow.execute(id, params)`` calls ``routine(**params)`` as 0.9 did.
+        """
+        slot = self._rx.slots.get("trigger")
+        if slot is None and callable(self):
+            slot = Slot("trigger", self, self.__call__)
+        return slot
+
     def get_event(self, name: str) -> Event | None:
         """The event called ``name``, or None."""
         return self._rx.events.get(name)

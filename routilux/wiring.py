@@ -240,17 +240,18 @@ class Wiring:
         return routine
 
     def entry(self, routine_id: str) -> Routine:
-        """The routine, if it can start a job (has a ``trigger`` slot).
+        """The routine, if it can start a job (a ``trigger`` slot, or 0.9's call).
 
         Raises:
             UnknownRoutineError: For an unknown id.
-            EntryPointError: When the routine has no ``trigger`` slot.
+            EntryPointError: When the routine has no ``trigger`` slot and no
+                ``__call__``.
         """
         routine = self.routine(routine_id)
-        if routine.get_slot("trigger") is None:
+        if routine.entry_slot() is None:
             raise EntryPointError(
                 f"routine {routine_id!r} cannot start a job: it has no 'trigger' slot "
-                f"(slots: {sorted(routine.get_spec().slots)})"
+                f"(slots: {sorted(routine.get_spec().slots)}) and no __call__"
             )
         return routine
 

@@ -83,3 +83,59 @@ def test_pause_resume_cancel_of_a_finished_job(strategy: str) -> None:
         assert len(job.execution_history) == history
     finally:
         flow.shutdown(wait=True)
+
+
+# -- entry routines written with __call__ and no trigger slot (0.9's guide) -----
+
+
+class CallEntry(Routine):
+    """0.9's entry routine: __call__ emits, no trigger slot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.output_event = self.define_event("output", ["data"])
+
+    def __call__(self, **kwargs: object) -> None:
+        data = kwargs.get("data", "default")
+        self.emit("output", data=data)
+
+
+class Sink(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[object] = []
+        self.input_slot = self.define_slot("input", handler=self.process)
+
+    def process(self, data: object = None, **_: object) -> object:
+        self.received.append(data)
+        return data
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_an_entry_routine_with_call_and_no_trigger_slot(strategy: str) -> None:
+    flow = Flow(flow_id="f", execution_strategy=strategy)
+    entry = flow.add_routine(CallEntry(), "entry")
+    sink = Sink()
+    flow.add_routine(sink, "sink")
+    flow.connect(entry, "output", "sink", "input")
+    try:
+        job = flow.execute(entry, entry_params={"data": "hello"})
+        assert job.wait(10)
+        assert job.status == JobStatus.COMPLETED
+        assert sink.received == ["hello"]
+        assert job.result() == {"sink": "hello"}
+        assert flow.validate() == [] or all(
+            f.severity != "error" for f in flow.validate()
+        )
+        assert flow.routines["entry"].get_slot("trigger") is None  # not declared
+    finally:
+        flow.shutdown(wait=True)
+
+
+def test_a_routine_with_neither_still_cannot_start_a_job() -> None:
+    from routilux import EntryPointError
+
+    flow = Flow(flow_id="f")
+    flow.add_routine(Sink(), "sink")
+    with pytest.raises(EntryPointError, match=r"'sink'.*no 'trigger' slot"):
+        flow.execute("sink")

@@ -137,7 +137,7 @@ class RouteTable:
         route = self._entries.get(routine_id)
         if route is None:
             routine = self._routines[routine_id]
-            slot = routine.get_slot("trigger")
+            slot = routine.entry_slot()
             assert slot is not None
             # Routes hold nothing of a job: one per table serves every job.
             route = self._entries.setdefault(
