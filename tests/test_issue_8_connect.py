@@ -148,3 +148,42 @@ def test_issue_8_emit_outside_any_flow_uses_links_made_by_hand() -> None:
     event.connect(slot, {"value": "value"})
     source.emit("output", value=5)
     assert sink.seen == [5]
+
+
+def test_issue_8_edges_hold_plain_data_and_connections_are_the_same_objects() -> None:
+    flow = Flow(flow_id="views")
+    a, b = Node(), Recorder()
+    flow.add_routine(a, "a")
+    flow.add_routine(b, "b")
+    made = flow.connect("a", "output", "b", "input", {"value": "x"})
+    data = flow.graph.edges["a", "b", ("output", "input")]
+    assert set(data) == {"param_mapping", "order"}  # no object of the flow's
+    assert data["param_mapping"] == {"value": "x"}
+    assert flow.connections == [made] and flow.connections[0] is made
+    assert made.source_event is a.get_event("output")
+    assert made.target_slot is b.get_slot("input")
+    assert (made.source_routine_id, made.target_routine_id) == ("a", "b")
+    assert made.param_mapping == {"value": "x"}
+    del made  # nobody holds it: the next one is made from the edge, equal in all
+    again = flow.connections[0]
+    assert again.source_event is a.get_event("output")
+    assert again.target_slot is b.get_slot("input")
+    assert (again.source_routine_id, again.target_routine_id) == ("a", "b")
+    assert again.param_mapping == {"value": "x"}
+    assert flow.connections[0] is again
+    flow.disconnect("a", "output", "b", "input")
+    assert flow.connections == []
+    fresh = flow.connect("a", "output", "b", "input")
+    assert fresh is not again and fresh.param_mapping == {}
+    assert flow.connections == [fresh]
+
+
+def test_issue_8_an_edge_without_a_mapping_is_not_tracked_by_the_collector() -> None:
+    """Its data dict holds no object, so CPython's collector never scans it."""
+    import gc
+
+    flow = Flow(flow_id="tracked")
+    flow.add_routine(Node(), "src")
+    flow.add_routine(Recorder(), "sink")
+    flow.connect("src", "output", "sink", "input")
+    assert not gc.is_tracked(flow.graph.edges["src", "sink", ("output", "input")])
