@@ -4,12 +4,13 @@ Every change is checked in full before anything is touched, so a failed call lea
 the wiring as it was.
 
 An edge holds plain data only: its param mapping and the order it was made in.
-A ``Connection`` is made from its edge when asked for, and while anyone holds one
-the wiring hands out that same object. Edges once held their Connection: with it,
-its frozenset and the edge's data dict, each connection left five objects the
-garbage collector tracks (now two, the dicts networkx keeps per pair of routines),
-so connecting one event to 16,000 slots set off a full collection of the whole
-heap, most of the time it took.
+A ``Connection`` is made from its edge when asked for; while anyone holds one (the
+caller of ``connect``, or the wiring itself, which keeps the list it last handed
+out until it changes) the wiring hands out that same object. Edges once held their
+Connection: with it, its frozenset and the edge's data dict, each connection left
+five objects for the garbage collector to track, against two now (the dicts
+networkx keeps per pair of routines), and connecting one event to 16,000 slots set
+off a full collection of the whole heap, which took most of its time.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Wiring:
         )
         #: Bumped by every change; runtimes compile their routes per version.
         self.version = 0
+        # The connections last listed, at version _listed_version: a cache of the
+        # graph, so listing again costs a copy; a removal empties it.
+        self._listed: list[Connection] = []
+        self._listed_version = 0
 
     @property
     def routines(self) -> Mapping[str, Routine]:
@@ -79,10 +84,17 @@ class Wiring:
 
     @property
     def connections(self) -> list[Connection]:
-        """The connections, in the order they were made (a new list)."""
-        edges = self._graph.edges(keys=True, data="order")
-        view = self._view
-        return [view(*edge) for edge in sorted(edges, key=_by_order)]
+        """The connections, in the order they were made (a new list).
+
+        Made from the graph once per version of the wiring.
+        """
+        version = self.version
+        if self._listed_version != version:
+            edges = self._graph.edges(keys=True, data=True)
+            view = self._view
+            self._listed = [view(*edge) for edge in sorted(edges, key=_by_data_order)]
+            self._listed_version = version
+        return list(self._listed)
 
     @property
     def owner(self) -> Any:
@@ -251,18 +263,21 @@ class Wiring:
         source, target, key = edge
         self._graph.remove_edge(source, target, key=key)
         self._held.pop(edge, None)
+        self._listed = []  # lets what it connected go
         self.version += 1
 
-    def _view(self, source: str, target: str, key: _Key, _: int = 0) -> Connection:
+    def _view(
+        self, source: str, target: str, key: _Key, data: dict[str, Any]
+    ) -> Connection:
         """The Connection of an edge: the one someone holds, else a new one."""
         edge = (source, target, key)
         connection = self._held.get(edge)
         if connection is None:
             routines = self._routines
-            mapping = self._graph.succ[source][target][key]["param_mapping"]
             event = routines[source].get_event(key[0])
             slot = routines[target].get_slot(key[1])
-            connection = self._held[edge] = _connection(edge, event, slot, mapping)
+            connection = _connection(edge, event, slot, data["param_mapping"])
+            self._held[edge] = connection
         return connection
 
     def routine(self, routine_id: str) -> Routine:
@@ -310,6 +325,12 @@ class Wiring:
 def _by_order(edge: tuple[str, str, _Key, int]) -> int:
     """Sort key of an edge ``(source, target, key, order)``: when it was made."""
     return edge[3]
+
+
+def _by_data_order(edge: tuple[str, str, _Key, dict[str, Any]]) -> int:
+    """Sort key of an edge ``(source, target, key, data)``: when it was made."""
+    order: int = edge[3]["order"]
+    return order
 
 
 def _connection(

@@ -187,3 +187,22 @@ def test_issue_8_an_edge_without_a_mapping_is_not_tracked_by_the_collector() -> 
     flow.add_routine(Recorder(), "sink")
     flow.connect("src", "output", "sink", "input")
     assert not gc.is_tracked(flow.graph.edges["src", "sink", ("output", "input")])
+
+
+def test_issue_8_listed_connections_stay_the_same_objects_across_changes() -> None:
+    flow = Flow(flow_id="listed")
+    for rid in ("a", "b", "c"):
+        flow.add_routine(Node(), rid)
+    first = flow.connect("a", "output", "b", "input")
+    listed = flow.connections
+    assert listed == [first] and flow.connections == listed
+    listed.clear()  # a new list each time: the caller's to change
+    assert flow.connections == [first]
+    second = flow.connect("b", "output", "c", "input")
+    assert flow.connections == [first, second]
+    flow.connect("a", "output", "c", "input")
+    flow.disconnect("a", "output", "c", "input")  # a removal empties the cache
+    assert flow.connections == [first, second]
+    assert flow.connections[1] is second
+    flow.remove_routine("c")
+    assert flow.connections == [first]
