@@ -2,21 +2,11 @@
 
 Every change is checked in full before anything is touched, so a failed call leaves
 the wiring as it was.
-
-An edge holds plain data only: its param mapping and the order it was made in.
-A ``Connection`` is made from its edge when asked for; while anyone holds one (the
-caller of ``connect``, or the wiring itself, which keeps the list it last handed
-out until it changes) the wiring hands out that same object. Edges once held their
-Connection: with it, its frozenset and the edge's data dict, each connection left
-five objects for the garbage collector to track, against two now (the dicts
-networkx keeps per pair of routines), and connecting one event to 16,000 slots set
-off a full collection of the whole heap, which took most of its time.
 """
 
 from __future__ import annotations
 
 import itertools
-import weakref
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -35,13 +25,9 @@ from .exceptions import (
 from .routine import Routine, spec_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["Wiring"]
-
-
-_Key = tuple[str, str]  # (event, slot): an edge's key
-_Edge = tuple[str, str, _Key]  # (source routine id, target routine id, key)
 
 
 class _Named(Protocol):
@@ -61,21 +47,12 @@ class Wiring:
         self._owner = owner
         self._routines: dict[str, Routine] = {}
         self._ids: dict[int, str] = {}  # id(routine) -> routine id: one object, one id
-        # The graph is the only store of connections: each edge, keyed by
-        # (event, slot), holds its param mapping and the order it was made in.
+        # The graph is the only store of connections: each edge holds its
+        # Connection, its param mapping and the order it was made in.
         self._graph = nx.MultiDiGraph()
         self._order = itertools.count()
-        # The Connection objects someone holds, by edge: not a store (it keeps
-        # nothing alive), so that asking twice gives the same object.
-        self._held: weakref.WeakValueDictionary[_Edge, Connection] = (
-            weakref.WeakValueDictionary()
-        )
         #: Bumped by every change; runtimes compile their routes per version.
         self.version = 0
-        # The connections last listed, at version _listed_version: a cache of the
-        # graph, so listing again costs a copy; a removal empties it.
-        self._listed: list[Connection] = []
-        self._listed_version = 0
 
     @property
     def routines(self) -> Mapping[str, Routine]:
@@ -84,17 +61,10 @@ class Wiring:
 
     @property
     def connections(self) -> list[Connection]:
-        """The connections, in the order they were made (a new list).
-
-        Made from the graph once per version of the wiring.
-        """
-        version = self.version
-        if self._listed_version != version:
-            edges = self._graph.edges(keys=True, data=True)
-            view = self._view
-            self._listed = [view(*edge) for edge in sorted(edges, key=_by_data_order)]
-            self._listed_version = version
-        return list(self._listed)
+        """The connections, in the order they were made (a new list)."""
+        edges = self._graph.edges(data=True)
+        ordered = sorted(edges, key=lambda edge: edge[2]["order"])
+        return [data["connection"] for *_, data in ordered]
 
     @property
     def owner(self) -> Any:
@@ -103,17 +73,15 @@ class Wiring:
 
     def targets_of(self, routine_id: str, event_name: str) -> list[Any]:
         """The slots ``routine_id``'s event ``event_name`` is connected to, in order."""
-        edges = self._graph.out_edges(routine_id, keys=True, data="order")
-        chosen = sorted((e for e in edges if e[2][0] == event_name), key=_by_order)
-        routines = self._routines
-        return [routines[target].get_slot(key[1]) for _, target, key, _ in chosen]
+        edges = self._graph.out_edges(routine_id, keys=True, data=True)
+        chosen = _in_order(data for *_, key, data in edges if key[0] == event_name)
+        return [connection.target_slot for connection in chosen]
 
     def sources_of(self, routine_id: str, slot_name: str) -> list[Any]:
         """The events connected to ``routine_id``'s slot ``slot_name``, in order."""
-        edges = self._graph.in_edges(routine_id, keys=True, data="order")
-        chosen = sorted((e for e in edges if e[2][1] == slot_name), key=_by_order)
-        routines = self._routines
-        return [routines[source].get_event(key[0]) for source, _, key, _ in chosen]
+        edges = self._graph.in_edges(routine_id, keys=True, data=True)
+        chosen = _in_order(data for *_, key, data in edges if key[1] == slot_name)
+        return [connection.source_event for connection in chosen]
 
     def id_of(self, routine: Routine) -> str | None:
         """The id of ``routine`` in this wiring, or None."""
@@ -177,11 +145,12 @@ class Wiring:
         routine = self.routine(routine_id)
         graph = self._graph
         touching = {  # its edges only, not every connection of the flow
-            *graph.in_edges(routine_id, keys=True),
-            *graph.out_edges(routine_id, keys=True),
+            id(c): c
+            for edges in (graph.in_edges, graph.out_edges)
+            for *_, c in edges(routine_id, data="connection")
         }
-        for edge in touching:
-            self._drop(edge)
+        for connection in touching.values():
+            self._drop_connection(connection)
         del self._routines[routine_id]
         del self._ids[id(routine)]
         self._graph.remove_node(routine_id)
@@ -226,16 +195,18 @@ class Wiring:
                 f"{source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
+        connection = Connection(event, slot, mapping, link=False)
+        connection.source_routine_id = source_routine_id
+        connection.target_routine_id = target_routine_id
         self._graph.add_edge(
             source_routine_id,
             target_routine_id,
             key=key,
+            connection=connection,
             param_mapping=mapping,
             order=next(self._order),
         )
         self.version += 1
-        edge = (source_routine_id, target_routine_id, key)
-        connection = self._held[edge] = _connection(edge, event, slot, mapping)
         return connection
 
     def disconnect(
@@ -257,28 +228,17 @@ class Wiring:
                 f"{source_routine_id}.{source_event}"
                 f" -> {target_routine_id}.{target_slot}"
             )
-        self._drop((source_routine_id, target_routine_id, key))
+        connection = self._graph.edges[source_routine_id, target_routine_id, key][
+            "connection"
+        ]
+        self._drop_connection(connection)
 
-    def _drop(self, edge: _Edge) -> None:
-        source, target, key = edge
-        self._graph.remove_edge(source, target, key=key)
-        self._held.pop(edge, None)
-        self._listed = []  # lets what it connected go
+    def _drop_connection(self, connection: Connection) -> None:
+        key = (connection.source_event.name, connection.target_slot.name)  # type: ignore[union-attr]
+        self._graph.remove_edge(
+            connection.source_routine_id, connection.target_routine_id, key=key
+        )
         self.version += 1
-
-    def _view(
-        self, source: str, target: str, key: _Key, data: dict[str, Any]
-    ) -> Connection:
-        """The Connection of an edge: the one someone holds, else a new one."""
-        edge = (source, target, key)
-        connection = self._held.get(edge)
-        if connection is None:
-            routines = self._routines
-            event = routines[source].get_event(key[0])
-            slot = routines[target].get_slot(key[1])
-            connection = _connection(edge, event, slot, data["param_mapping"])
-            self._held[edge] = connection
-        return connection
 
     def routine(self, routine_id: str) -> Routine:
         """The routine ``routine_id``; raises UnknownRoutineError naming it."""
@@ -322,23 +282,14 @@ class Wiring:
         return slot
 
 
-def _by_order(edge: tuple[str, str, _Key, int]) -> int:
-    """Sort key of an edge ``(source, target, key, order)``: when it was made."""
-    return edge[3]
-
-
-def _by_data_order(edge: tuple[str, str, _Key, dict[str, Any]]) -> int:
-    """Sort key of an edge ``(source, target, key, data)``: when it was made."""
-    order: int = edge[3]["order"]
+def _by_order(data: dict[str, Any]) -> int:
+    order: int = data["order"]
     return order
 
 
-def _connection(
-    edge: _Edge, event: Any, slot: Any, mapping: dict[str, str] | None
-) -> Connection:
-    connection = Connection(event, slot, mapping, link=False)
-    connection.source_routine_id, connection.target_routine_id, _ = edge
-    return connection
+def _in_order(edges: Iterable[dict[str, Any]]) -> list[Connection]:
+    """The connections of ``edges`` (edge data), in the order they were made."""
+    return [data["connection"] for data in sorted(edges, key=_by_order)]
 
 
 def _undeclared(
