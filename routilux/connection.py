@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "apply_mapping"]
 
+# Shared by every connection without a mapping: a flow may hold tens of thousands.
+_NO_TARGETS: frozenset[str] = frozenset()
+
 
 def apply_mapping(
     data: dict[str, Any], mapping: dict[str, str], targets: frozenset[str]
@@ -60,8 +63,8 @@ class Connection:
     ) -> None:
         self.source_event = source_event
         self.target_slot = target_slot
-        self.param_mapping: dict[str, str] = dict(param_mapping or {})
-        self._targets = frozenset(self.param_mapping.values())
+        mapping = self.param_mapping = dict(param_mapping or {})
+        self._targets = frozenset(mapping.values()) if mapping else _NO_TARGETS
         self.source_routine_id: str | None = None
         self.target_routine_id: str | None = None
         if link and source_event is not None and target_slot is not None:

@@ -501,7 +501,7 @@ class Flow(FlowDocuments):
         return (
             f"Flow({self.flow_id!r}, strategy={self._strategy_name!r}, "
             f"routines={len(self._wiring.routines)}, "
-            f"connections={len(self._wiring.connections)})"
+            f"connections={self._wiring.graph.number_of_edges()})"
         )
 
 

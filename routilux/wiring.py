@@ -174,9 +174,20 @@ class Wiring:
             DuplicateNameError: When exactly this connection exists.
             ConfigurationError: When ``param_mapping`` is not a str -> str dict.
         """
-        event = self.event(source_routine_id, source_event)
-        slot = self.slot(target_routine_id, target_slot)
-        mapping = _check_mapping(param_mapping, source_routine_id, source_event)
+        routines = self._routines  # the usual case in two lookups each
+        source = routines.get(source_routine_id)
+        event = source.get_event(source_event) if source is not None else None
+        if event is None:
+            event = self.event(source_routine_id, source_event)  # raises, naming it
+        target = routines.get(target_routine_id)
+        slot = target.get_slot(target_slot) if target is not None else None
+        if slot is None:
+            slot = self.slot(target_routine_id, target_slot)  # raises, naming it
+        mapping = (
+            None
+            if param_mapping is None
+            else _check_mapping(param_mapping, source_routine_id, source_event)
+        )
         key = (source_event, target_slot)
         if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
             raise DuplicateNameError(

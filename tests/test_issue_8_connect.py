@@ -148,3 +148,21 @@ def test_issue_8_emit_outside_any_flow_uses_links_made_by_hand() -> None:
     event.connect(slot, {"value": "value"})
     source.emit("output", value=5)
     assert sink.seen == [5]
+
+
+def test_connections_are_the_objects_connect_returned_across_changes() -> None:
+    flow = Flow(flow_id="same")
+    for rid in ("a", "b", "c"):
+        flow.add_routine(Node(), rid)
+    first = flow.connect("a", "output", "b", "input", {"value": "x"})
+    listed = flow.connections
+    assert listed == [first] and listed[0] is first
+    listed.clear()  # a new list each time: the caller's to change
+    second = flow.connect("b", "output", "c", "input")
+    flow.connect("a", "output", "c", "input")
+    flow.disconnect("a", "output", "c", "input")
+    assert flow.connections == [first, second]
+    assert first.param_mapping == {"value": "x"} and second.param_mapping == {}
+    assert "connections=2" in repr(flow)
+    flow.remove_routine("c")
+    assert flow.connections == [first]
