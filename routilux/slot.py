@@ -23,6 +23,7 @@ from .binding import (
 from .exceptions import ConfigurationError
 from .merge import AppendView, Merger, UserMerge, resolve_merge_strategy
 from .policies import EACH, SlotPolicy, resolve_policy
+from .runtime.context import current_frame
 from .spec import SlotSpec
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class Slot:
         #: Told when the handler or merge strategy changes (set by the routine).
         self._on_change: Callable[[], None] | None = None
         self.handler = handler
-        self._data: dict[str, Any] = {}
+        self._outside: dict[str, Any] = {}  # kept by direct delivery, outside jobs
 
     @property
     def connected_events(self) -> list[Event]:
@@ -204,8 +205,34 @@ class Slot:
 
     @property
     def data(self) -> dict[str, Any]:
-        """A copy of what the slot keeps outside any job (direct ``receive`` calls)."""
-        return dict(self._data)
+        """What the slot keeps, as a copy of one's own.
+
+        In a handler, the current job's data for this slot: what its merge
+        strategy gathered so far (``append``: key -> list of values), or for an
+        ``override`` slot the payload of the running call when it came through
+        this slot. Outside any job, what direct ``receive`` calls kept.
+        """
+        frame = current_frame()
+        if frame is None:
+            return _copied(self._outside)
+        if self._merger.replaces:
+            activation = frame.activation
+            same = activation.route.slot is self
+            return dict(activation.payload) if same else {}
+        return _copied(frame.job.slot_data(self))
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        """0.9's name for :attr:`data`; assigning ``{}`` resets it, as 0.9 code did."""
+        return self.data
+
+    @_data.setter
+    def _data(self, value: dict[str, Any]) -> None:
+        frame = current_frame()
+        if frame is None:
+            self._outside = dict(value)
+        else:
+            frame.job.set_slot_data(self, dict(value))
 
     def connect(
         self, event: Event, param_mapping: dict[str, str] | None = None
@@ -217,8 +244,28 @@ class Slot:
         """Unlink ``event`` from this slot on both sides (idempotent)."""
         event.disconnect(self)
 
+    def take(self) -> dict[str, Any]:
+        """:attr:`data` and :meth:`reset` in one step: no arrival slips between them.
+
+        In a handler of a job run by the concurrent strategy other arrivals may
+        land at any moment, so reading ``data`` and then calling ``reset()`` can
+        lose those that land in between; ``take()`` cannot.
+
+        .. versionadded:: 1.0
+        """
+        frame = current_frame()
+        if frame is None or self._merger.replaces:
+            taken = self.data
+            self.reset()
+            return taken
+        return _copied(frame.job.take_slot_data(self))
+
     def reset(self) -> None:
-        """Forget what the slot keeps outside any job."""
+        """Forget what the slot keeps.
+
+        In a handler, the current job's data for the slot (later arrivals start
+        afresh); outside any job, what direct delivery kept.
+        """
         self._data = {}
 
     def merge(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -229,8 +276,8 @@ class Slot:
         read-only :class:`~routilux.AppendView` objects instead, which cost O(1).
         Not thread-safe: direct delivery outside a flow runs in the caller's thread.
         """
-        kept, payload = self._merger.merge(self._data, dict(data))
-        self._data = kept
+        kept, payload = self._merger.merge(self._outside, dict(data))
+        self._outside = kept
         return {
             key: list(value) if type(value) is AppendView else value
             for key, value in payload.items()
@@ -281,3 +328,8 @@ class Slot:
     def __repr__(self) -> str:
         owner = type(self.routine).__name__ if self.routine is not None else None
         return f"Slot({self.name!r}, routine={owner})"
+
+
+def _copied(kept: dict[str, Any]) -> dict[str, Any]:
+    # The lists an ``append`` slot keeps are the slot's: hand out copies.
+    return {k: list(v) if isinstance(v, list) else v for k, v in kept.items()}

@@ -69,12 +69,17 @@ class ExecutionTracker:
         result: Any = None,
         error: Any = None,
     ) -> None:
-        """Close the execution opened by :meth:`record_routine_start` in this thread."""
+        """Close the execution opened by :meth:`record_routine_start` in this thread.
+
+        Ignored when no start was recorded for ``routine_id`` in this thread (a
+        run without a start has no duration to report).
+        """
         now = time.time()
         with self._lock:
-            start, params = self._open.pop(
-                (routine_id, threading.get_ident()), (now, None)
-            )
+            opened = self._open.pop((routine_id, threading.get_ident()), None)
+        if opened is None:
+            return
+        start, params = opened
         outcome = error if error is not None else result
         self._runs.append((routine_id, start, now, params, status, outcome))
 

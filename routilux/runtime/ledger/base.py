@@ -274,6 +274,24 @@ class LedgerBase:
             submit(activation)
         return True
 
+    def slot_data(self, slot: Any) -> dict[str, Any]:
+        """What ``slot`` keeps in this job (its merge strategy's data): a copy."""
+        with self._lock:
+            return dict(self._slot_data.get(slot) or {})
+
+    def take_slot_data(self, slot: Any) -> dict[str, Any]:
+        """What ``slot`` keeps in this job, removed in the same step."""
+        with self._lock:
+            return self._slot_data.pop(slot, None) or {}
+
+    def set_slot_data(self, slot: Any, data: dict[str, Any]) -> None:
+        """Replace what ``slot`` keeps in this job (``{}``: start afresh)."""
+        with self._lock:
+            if data:
+                self._slot_data[slot] = data
+            else:
+                self._slot_data.pop(slot, None)
+
     def take_parked(self) -> list[Activation]:
         """The activations held by a settled pause (for resume)."""
         with self._lock:
