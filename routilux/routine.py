@@ -368,13 +368,25 @@ class Routine:
         """The routine's own error handler, or None."""
         return self._rx.error_handler
 
-    def set_as_optional(
-        self, strategy: ErrorStrategy | str = ErrorStrategy.CONTINUE
-    ) -> None:
-        """Mark the routine tolerant: its errors never fail the job."""
-        handler = ErrorHandler(strategy=strategy, is_critical=False)
-        handler.is_optional = True
-        self._rx.error_handler = handler
+    def set_as_optional(self, strategy: ErrorStrategy | str | None = None) -> None:
+        """Mark the routine tolerant: its errors never fail the job.
+
+        A routine with an error handler of its own keeps its settings (a RETRY
+        handler keeps retrying as set): it gets a copy of the handler marked
+        optional (see :meth:`ErrorHandler.as_optional`), so a handler shared
+        with other routines is left as it is. Without one it gets a new handler.
+
+        Args:
+            strategy: The strategy to use; None keeps the handler's own, or is
+                CONTINUE for a routine without a handler.
+
+        Raises:
+            ConfigurationError: For an unknown strategy; nothing is changed then.
+        """
+        own = self._rx.error_handler
+        if own is None:
+            own = ErrorHandler(strategy or ErrorStrategy.CONTINUE)
+        self._rx.error_handler = own.as_optional(strategy)
 
     def set_as_critical(
         self, max_retries: int = 3, retry_delay: float = 1.0, retry_backoff: float = 2.0

@@ -8,8 +8,13 @@ The routine's own :class:`ErrorHandler` applies, else the flow's, else STOP:
 * ``SKIP``: the routine is recorded ``skipped``; the job goes on.
 * ``RETRY``: the handler is called again, up to ``max_retries`` more times, waiting
   ``retry_delay * retry_backoff ** (n - 1)`` before retry ``n``; only
-  ``retryable_exceptions`` are retried. When retries run out the error is handled as
-  STOP, or as CONTINUE for a routine that is not critical and marked optional.
+  ``retryable_exceptions`` are retried. When retrying is over (the retries ran out,
+  or the error is not retryable) the error is handled as ``on_exhausted`` says:
+  STOP, CONTINUE or SKIP. Without ``on_exhausted`` it is STOP, or CONTINUE for a
+  routine that is not critical and marked optional (``is_optional``).
+
+:meth:`ErrorHandler.final_strategy` names the one of STOP, CONTINUE and SKIP that
+an error ending an activation is handled by, whatever the strategy.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class ErrorStrategy(str, Enum):
         return self.value
 
 
+#: What ``on_exhausted`` may say: how an error that ends retrying is handled.
+_FINAL = (ErrorStrategy.STOP, ErrorStrategy.CONTINUE, ErrorStrategy.SKIP)
+
+
 def _strategy(value: ErrorStrategy | str) -> ErrorStrategy:
     try:
         return ErrorStrategy(value)
@@ -67,6 +76,14 @@ class ErrorHandler:
             number > 0); the delay stops growing at ``MAX_SECONDS``.
         retryable_exceptions: Exception classes that are retried; default all.
         is_critical: A critical routine's exhausted retries fail the job (a bool).
+            It cannot be combined with an ``on_exhausted`` other than STOP.
+        on_exhausted: RETRY only: what an error does once retrying is over (the
+            retries ran out, or the error is not retryable): ``"stop"`` fails the
+            job, ``"continue"`` records the routine ``error_continued`` and
+            ``"skip"`` records it ``skipped`` (an :class:`ErrorStrategy` or its
+            value). None (the default): STOP, or CONTINUE for a routine marked
+            optional and not critical. Whatever it says, the activation is kept
+            as a dead letter (see :meth:`routilux.Flow.dead_letters`).
         sleep: Replaces the wait between retries (tenacity style), for tests. The
             default wait ends at once when the job is cancelled or stopped; an
             injected one is called as it is. For an ``async def`` handler it is
@@ -75,6 +92,11 @@ class ErrorHandler:
 
     Attributes:
         retry_count: Retries made by the most recent handled activation.
+        is_optional: The routine's errors never fail the job (unless it is
+            critical, or ``on_exhausted`` says STOP); set by
+            :meth:`routilux.Routine.set_as_optional`.
+        on_exhausted: The ``on_exhausted`` setting (an :class:`ErrorStrategy`),
+            or None.
 
     Raises:
         ConfigurationError: For any setting out of range or of the wrong type
@@ -91,6 +113,7 @@ class ErrorHandler:
         retryable_exceptions: tuple[type[BaseException], ...] | None = None,
         is_critical: bool = False,
         sleep: Callable[[float], Any] | None = None,
+        on_exhausted: ErrorStrategy | str | None = None,
     ) -> None:
         # Every setting is checked before any is set.
         checked_strategy = _strategy(strategy)
@@ -99,6 +122,7 @@ class ErrorHandler:
         backoff = positive_factor(retry_backoff, "retry_backoff")
         types = _exception_types(retryable_exceptions)
         critical = flag(is_critical, "is_critical")
+        exhausted = _on_exhausted(on_exhausted, checked_strategy, critical)
         if sleep is not None and not callable(sleep):
             raise ConfigurationError(
                 f"sleep must be None or a callable, got {type(sleep).__name__}"
@@ -110,6 +134,7 @@ class ErrorHandler:
         self.retryable_exceptions: tuple[type[BaseException], ...] = types
         self.is_critical = critical
         self.is_optional = False
+        self.on_exhausted = exhausted
         self.retry_count = 0
         self.sleep = sleep
 
@@ -133,19 +158,68 @@ class ErrorHandler:
             error, self.retryable_exceptions
         )
 
+    def final_strategy(self) -> ErrorStrategy:
+        """How an error that ends an activation is handled: STOP, CONTINUE or SKIP.
+
+        CONTINUE and SKIP are themselves. RETRY gives ``on_exhausted`` when it is
+        set. Otherwise (STOP, or RETRY without ``on_exhausted``) an optional
+        routine that is not critical continues, and any other stops.
+
+        .. versionadded:: 1.0
+        """
+        strategy = self.strategy
+        if strategy in (ErrorStrategy.CONTINUE, ErrorStrategy.SKIP):
+            return strategy
+        if strategy is ErrorStrategy.RETRY and self.on_exhausted is not None:
+            return ErrorStrategy(self.on_exhausted)
+        if self.is_optional and not self.is_critical:
+            return ErrorStrategy.CONTINUE
+        return ErrorStrategy.STOP
+
     def handle_error(
         self, error: BaseException, routine: Any = None, routine_id: str = ""
     ) -> bool:
         """Decide whether the job may go on after ``error``.
 
         Returns:
-            True for CONTINUE and SKIP (and for an optional routine's exhausted
-            retries), False when the job must stop.
+            False when :meth:`final_strategy` is STOP (the job must stop), True
+            otherwise.
         """
-        if self.strategy in (ErrorStrategy.CONTINUE, ErrorStrategy.SKIP):
-            return True
-        # An optional routine never fails the job, whatever its strategy.
-        return self.is_optional and not self.is_critical
+        return self.final_strategy() is not ErrorStrategy.STOP
+
+    def as_optional(self, strategy: ErrorStrategy | str | None = None) -> ErrorHandler:
+        """A copy of this handler marked optional: its errors never fail the job.
+
+        Every setting is kept (retries, delays, retryable exceptions, the
+        injected ``sleep``), except what contradicts being optional: the copy is
+        not critical, and an ``on_exhausted`` of STOP is dropped (it then
+        continues). This handler is left as it is.
+
+        Args:
+            strategy: Another strategy for the copy (None: the same one). An
+                ``on_exhausted`` is kept only while the strategy stays RETRY.
+
+        Raises:
+            ConfigurationError: For an unknown strategy.
+
+        .. versionadded:: 1.0
+        """
+        checked = self.strategy if strategy is None else _strategy(strategy)
+        exhausted = self.on_exhausted
+        if checked is not ErrorStrategy.RETRY or exhausted is ErrorStrategy.STOP:
+            exhausted = None
+        copy = ErrorHandler(
+            checked,
+            self.max_retries,
+            self.retry_delay,
+            self.retry_backoff,
+            self.retryable_exceptions,
+            False,
+            self.sleep,
+            exhausted,
+        )
+        copy.is_optional = True
+        return copy
 
     def reset(self) -> None:
         """Forget the retry count."""
@@ -163,14 +237,23 @@ class ErrorHandler:
             ],
             "is_critical": self.is_critical,
             "is_optional": self.is_optional,
+            # Written only when set, so documents of handlers without it stay
+            # as they were.
+            **(
+                {"on_exhausted": ErrorStrategy(self.on_exhausted).value}
+                if self.on_exhausted is not None
+                else {}
+            ),
         }
 
     def deserialize(self, data: dict[str, Any]) -> None:
         """Restore settings from :meth:`serialize` output.
 
         A missing key keeps the current setting, except ``retryable_exceptions``
-        (missing: all exceptions). Exception types are restored only for builtins
-        (no imports happen here); others fall back to ``Exception``.
+        (missing: all exceptions) and ``on_exhausted`` (missing from data that
+        names a strategy: None, as :meth:`serialize` leaves it out then).
+        Exception types are restored only for builtins (no imports happen
+        here); others fall back to ``Exception``.
 
         Raises:
             SerializationError: For a non-dict, or a value the constructor would
@@ -187,6 +270,7 @@ class ErrorHandler:
                 "error handler: retryable_exceptions must be a list of exception "
                 f"type names, got {names!r:.80}"
             )
+        exhausted = None if "strategy" in data else self.on_exhausted
         try:
             checked = ErrorHandler(
                 data.get("strategy", self.strategy),
@@ -195,6 +279,7 @@ class ErrorHandler:
                 data.get("retry_backoff", self.retry_backoff),
                 tuple(_builtin_exception(n) for n in names) or None,
                 data.get("is_critical", self.is_critical),
+                on_exhausted=data.get("on_exhausted", exhausted),
             )
             is_optional = flag(data.get("is_optional", self.is_optional), "is_optional")
         except ConfigurationError as exc:
@@ -206,10 +291,42 @@ class ErrorHandler:
         self.retryable_exceptions = checked.retryable_exceptions
         self.is_critical = checked.is_critical
         self.is_optional = is_optional
+        self.on_exhausted = checked.on_exhausted
 
     def __repr__(self) -> str:
         strategy, retries = self.strategy.value, self.max_retries
-        return f"ErrorHandler(strategy={strategy!r}, max_retries={retries})"
+        exhausted = self.on_exhausted
+        tail = "" if exhausted is None else f", on_exhausted={str(exhausted)!r}"
+        return f"ErrorHandler(strategy={strategy!r}, max_retries={retries}{tail})"
+
+
+def _on_exhausted(
+    value: ErrorStrategy | str | None, strategy: ErrorStrategy, critical: bool
+) -> ErrorStrategy | None:
+    """The checked ``on_exhausted`` setting (None stays None)."""
+    if value is None:
+        return None
+    known = ", ".join(repr(s.value) for s in _FINAL)
+    try:
+        checked = ErrorStrategy(value)
+    except ValueError:
+        checked = None
+    if checked not in _FINAL:
+        raise ConfigurationError(
+            f"on_exhausted must be None or one of {known}, got {value!r:.80}"
+        )
+    assert checked is not None
+    if strategy is not ErrorStrategy.RETRY:
+        raise ConfigurationError(
+            f"on_exhausted={checked.value!r} applies to the 'retry' strategy only, "
+            f"not {strategy.value!r}; leave it out or use strategy='retry'"
+        )
+    if critical and checked is not ErrorStrategy.STOP:
+        raise ConfigurationError(
+            f"on_exhausted={checked.value!r} contradicts is_critical=True (a "
+            "critical routine's exhausted retries fail the job); drop one of them"
+        )
+    return checked
 
 
 def _exception_types(

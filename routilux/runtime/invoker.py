@@ -100,12 +100,14 @@ def error_record(
 def outcome_status(handler: ErrorHandler | None, exc: BaseException) -> RoutineStatus:
     """The routine status an error leaves, by the applicable error handler.
 
-    A ``BaseException`` that is not an ``Exception`` (SystemExit, KeyboardInterrupt)
-    always fails the job: no policy continues past it.
+    The handler's :meth:`~routilux.ErrorHandler.final_strategy` says SKIP, else
+    its ``handle_error`` says whether the job goes on. A ``BaseException`` that is
+    not an ``Exception`` (SystemExit, KeyboardInterrupt) always fails the job: no
+    policy continues past it.
     """
     if not isinstance(exc, Exception) or handler is None:
         return RoutineStatus.FAILED
-    if handler.strategy is ErrorStrategy.SKIP:
+    if handler.final_strategy() is ErrorStrategy.SKIP:
         return RoutineStatus.SKIPPED
     if handler.handle_error(exc):
         return RoutineStatus.ERROR_CONTINUED

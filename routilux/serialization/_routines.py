@@ -46,6 +46,13 @@ _HANDLER_FIELDS = {
     "is_critical": (lambda v: isinstance(v, bool), "true or false"),
     "is_optional": (lambda v: isinstance(v, bool), "true or false"),
 }
+#: Handler fields a document may leave out (written only when set).
+_HANDLER_OPTIONAL = {
+    "on_exhausted": (
+        lambda v: v in ("stop", "continue", "skip"),
+        "one of ['continue', 'skip', 'stop']",
+    ),
+}
 _BREAKER_FIELDS = {
     "failure_threshold": (is_positive_int, "an int >= 1"),
     "reset_timeout": (
@@ -62,7 +69,7 @@ def read_handler(
     """An ErrorHandler from its description (None for null), and the description."""
     if value is None:
         return None, None
-    _check_fields(value, _HANDLER_FIELDS, path)
+    _check_fields(value, _HANDLER_FIELDS, path, _HANDLER_OPTIONAL)
     types = tuple(
         resolver.exception_type(name, f"{path}.retryable_exceptions[{i}]")
         for i, name in enumerate(value["retryable_exceptions"])
@@ -75,6 +82,7 @@ def read_handler(
             float(value["retry_backoff"]),
             types or None,
             value["is_critical"],
+            on_exhausted=value.get("on_exhausted"),
         )
     except RoutiluxError as exc:
         raise SerializationError(f"{path}: {exc}") from exc
@@ -83,11 +91,18 @@ def read_handler(
 
 
 def _check_fields(
-    value: dict[str, Any], fields: dict[str, tuple[Any, str]], path: str
+    value: dict[str, Any],
+    fields: dict[str, tuple[Any, str]],
+    path: str,
+    optional: dict[str, tuple[Any, str]] | None = None,
 ) -> None:
-    no_unknown_keys(value, fields, path)
+    optional = optional or {}
+    no_unknown_keys(value, {**fields, **optional}, path)
     for key, (valid, want) in fields.items():
         field(value, key, path, valid, want)
+    for key, (valid, want) in optional.items():
+        if key in value:
+            field(value, key, path, valid, want)
 
 
 def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Routine:
