@@ -21,7 +21,7 @@ from routilux.persistence import (
     SQLiteCheckpointStore,
     checkpoint_store,
 )
-from routilux.persistence import sqlite as sqlite_module
+from routilux.persistence.sqlite import database as sqlite_database
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -514,7 +514,7 @@ def test_an_older_schema_version_is_refused(
 ) -> None:
     path = tmp_path / "old.db"
     seed_database(path)
-    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(sqlite_database, "SCHEMA_VERSION", 2)
     with pytest.raises(CheckpointError, match=r"old\.db.*version 1.*reads version 2"):
         SQLiteCheckpointStore(path)
     monkeypatch.undo()

@@ -1,0 +1,266 @@
+"""SQLiteCheckpointStore: the checkpoint protocol on one SQLite file.
+
+The SQL of jobs and pending activations lives here; opening the file, its schema
+and transactions are :mod:`.database`'s part. The package's docstring describes
+the layout, concurrency and durability.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Literal
+
+from ...checks import non_negative_seconds
+from ...exceptions import CheckpointError, ConfigurationError
+from ..base import (
+    ClosingStore,
+    activation_fields,
+    decode,
+    encode,
+    stored_job,
+    summary,
+    text,
+)
+from .database import READ, WRITE, Database
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+__all__ = ["SQLiteCheckpointStore"]
+
+_UPSERT_JOB = """INSERT INTO jobs
+    (job_id, flow_id, status, updated_at, updated_ts, document)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (job_id) DO UPDATE SET flow_id = excluded.flow_id,
+        status = excluded.status, updated_at = excluded.updated_at,
+        updated_ts = excluded.updated_ts, document = excluded.document"""
+_INSERT_PENDING = """INSERT INTO pending
+    (job_id, activation_id, routine_id, slot, payload) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (job_id, activation_id) DO UPDATE SET
+        routine_id = excluded.routine_id, slot = excluded.slot,
+        payload = excluded.payload"""
+_DELETE_PENDING = "DELETE FROM pending WHERE job_id = ? AND activation_id = ?"
+_JOB_EXISTS = "SELECT 1 FROM jobs WHERE job_id = ?"
+_SELECT_JOB = "SELECT document FROM jobs WHERE job_id = ?"
+_SELECT_PENDING = """SELECT activation_id, routine_id, slot, payload
+    FROM pending WHERE job_id = ? ORDER BY seq"""
+_LIST_JOBS = """SELECT job_id, flow_id, status, updated_at FROM jobs
+    WHERE (:flow_id IS NULL OR flow_id = :flow_id)
+    AND (:status IS NULL OR status = :status)
+    ORDER BY updated_ts, job_id"""
+_DELETE_JOB = "DELETE FROM jobs WHERE job_id = ?"
+_DELETE_JOB_PENDING = "DELETE FROM pending WHERE job_id = ?"
+
+#: The longest busy_timeout SQLite can keep (2**31 - 1 milliseconds).
+_MAX_BUSY_TIMEOUT = 2_147_483.0
+
+
+class SQLiteCheckpointStore(ClosingStore):
+    """Checkpoints in one SQLite database file, shared safely by threads and processes.
+
+    Thread-safe. Several processes may open the same file at once.
+
+    Args:
+        path: The database file; it and its directory are created when missing.
+            ``":memory:"`` keeps everything in memory (for tests).
+        busy_timeout: Seconds a write waits for another connection's write to end
+            before failing with :class:`~routilux.CheckpointError` (>= 0 and at
+            most 2,147,483, the most SQLite can keep).
+        synchronous: ``"NORMAL"`` survives a killed process, ``"FULL"`` a power cut.
+        read_only: Open for reading only, e.g. a database in a directory without
+            write permission. Writes then raise :class:`~routilux.CheckpointError`.
+
+    Raises:
+        CheckpointError: For a ``busy_timeout`` out of range (NaN, infinity,
+            negative, a bool or a string) or an unknown ``synchronous``, naming
+            the setting, before anything is opened. When the file is not a
+            checkpoint database (corrupt, another format, another schema
+            version), or it or its directory cannot be written (unless
+            ``read_only``), or it is locked longer than ``busy_timeout`` while the
+            schema is created.
+
+    Example:
+        >>> with SQLiteCheckpointStore(":memory:") as store:
+        ...     store.list_jobs()
+        []
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        read_only: bool = False,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise CheckpointError(
+                f"synchronous must be NORMAL or FULL: {synchronous!r}"
+            )
+        try:  # SQLite keeps it as an int of milliseconds; more wraps to 0
+            busy_timeout = non_negative_seconds(
+                busy_timeout, "busy_timeout", maximum=_MAX_BUSY_TIMEOUT
+            )
+        except ConfigurationError as exc:
+            raise CheckpointError(str(exc)) from exc
+        self._db = Database(path, busy_timeout, synchronous, read_only)
+        self._path = self._db.path
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({os.fspath(self._path)!r})"
+
+    # -- the CheckpointStore protocol -----------------------------------------
+
+    def save_job(self, job: dict[str, Any]) -> None:
+        """Insert or replace a job document. Thread-safe.
+
+        Args:
+            job: :meth:`routilux.JobState.serialize` output (at least ``job_id``,
+                ``flow_id``, ``status`` and an ISO-8601 ``updated_at``). A
+                ``pending_activations`` key is not stored: pending activations
+                live beside the document.
+
+        Raises:
+            CheckpointError: On a bad document or when the database cannot be
+                written; nothing is written then.
+        """
+        row = self._job_params(job)
+        with self._db.transaction(f"save job {row[0]!r}", WRITE) as conn:
+            conn.execute(_UPSERT_JOB, row)
+
+    def record_step(
+        self,
+        job_id: str,
+        *,
+        finished: Sequence[str] = (),
+        added: Sequence[dict[str, Any]] = (),
+        job: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one completed step of a job in one transaction. Thread-safe.
+
+        Args:
+            job_id: The job the step belongs to; it must have been saved before
+                unless ``job`` is given.
+            finished: Ids of pending activations to remove (unknown ids are
+                ignored).
+            added: Activations to append to the pending list; one whose id is
+                already pending replaces it in place.
+            job: The job document after the step, if it changed.
+
+        Raises:
+            CheckpointError: On bad input, an unknown job, or when the database
+                cannot be written; nothing is written then.
+        """
+        job_params = None if job is None else self._job_params(job, job_id)
+        removed = [(job_id, activation_id) for activation_id in finished]
+        inserted = [self._pending_params(job_id, a) for a in added]
+        with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
+            if job_params is not None:
+                conn.execute(_UPSERT_JOB, job_params)
+            elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
+                raise CheckpointError(
+                    f"{self._path}: cannot record a step of unknown job {job_id!r}: "
+                    "save_job() it first or pass job="
+                )
+            if removed:
+                conn.executemany(_DELETE_PENDING, removed)
+            if inserted:
+                conn.executemany(_INSERT_PENDING, inserted)
+
+    def pending(self, job_id: str) -> list[dict[str, Any]]:
+        """Return the job's pending activations in insertion order. Thread-safe.
+
+        Raises:
+            CheckpointError: When the database cannot be read.
+        """
+        with self._db.transaction(f"read pending of job {job_id!r}", READ) as conn:
+            rows = conn.execute(_SELECT_PENDING, (job_id,)).fetchall()
+        return [self._activation(job_id, row) for row in rows]
+
+    def load(self, job_id: str) -> dict[str, Any]:
+        """Return the job document plus its ``pending_activations``. Thread-safe.
+
+        Raises:
+            CheckpointError: When the job is unknown, its document is corrupt or
+                the database cannot be read.
+        """
+        with self._db.transaction(f"load job {job_id!r}", READ) as conn:
+            found = conn.execute(_SELECT_JOB, (job_id,)).fetchone()
+            rows = conn.execute(_SELECT_PENDING, (job_id,)).fetchall()
+        if found is None:
+            raise CheckpointError(f"{self._path}: no checkpoint of job {job_id!r}")
+        what = f"the stored document of job {job_id!r}"
+        document = decode(found[0], str(self._path), what)
+        if not isinstance(document, dict):
+            raise CheckpointError(
+                f"{self._path}: the document of job {job_id!r} is not an object"
+            )
+        document["pending_activations"] = [
+            self._activation(job_id, row) for row in rows
+        ]
+        return document
+
+    def list_jobs(
+        self, flow_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return job summaries, oldest ``updated_at`` first. Thread-safe.
+
+        Args:
+            flow_id: Only jobs of this flow.
+            status: Only jobs with this status (a string or a ``JobStatus``).
+
+        Returns:
+            ``{"job_id", "flow_id", "status", "updated_at"}`` dicts.
+
+        Raises:
+            CheckpointError: When the database cannot be read.
+        """
+        params = {"flow_id": flow_id, "status": text(status)}
+        with self._db.transaction("list jobs", READ) as conn:
+            rows = conn.execute(_LIST_JOBS, params).fetchall()
+        return [summary(row) for row in rows]
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job and its pending activations; unknown ids are a no-op.
+
+        Thread-safe.
+
+        Raises:
+            CheckpointError: When the database cannot be written.
+        """
+        with self._db.transaction(f"delete job {job_id!r}", WRITE) as conn:
+            conn.execute(_DELETE_JOB_PENDING, (job_id,))
+            conn.execute(_DELETE_JOB, (job_id,))
+
+    def close(self) -> None:
+        """Close the connection. Idempotent and thread-safe."""
+        self._db.close()
+
+    # -- internals --------------------------------------------------------------
+
+    def _job_params(
+        self, job: dict[str, Any], job_id: str | None = None
+    ) -> tuple[str, str, str, str, float, str]:
+        row, document = stored_job(job, str(self._path), job_id)
+        return (*row, encode(document, str(self._path), f"job {row.job_id!r}").decode())
+
+    def _pending_params(
+        self, job_id: str, activation: dict[str, Any]
+    ) -> tuple[str, str, str, str, str]:
+        where = str(self._path)
+        activation_id, routine_id, slot, payload = activation_fields(
+            activation, job_id, where
+        )
+        encoded = encode(payload, where, f"activation {activation_id!r}").decode()
+        return (job_id, activation_id, routine_id, slot, encoded)
+
+    def _activation(self, job_id: str, row: Sequence[Any]) -> dict[str, Any]:
+        what = f"the stored payload of activation {row[0]!r} of job {job_id!r}"
+        payload = decode(row[3], str(self._path), what)
+        return {"id": row[0], "routine_id": row[1], "slot": row[2], "payload": payload}
