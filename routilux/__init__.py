@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from .connection import Connection
+from .dead_letter import DeadLetter
 from .event import Event
 from .exceptions import (
     CheckpointError,
@@ -70,6 +71,7 @@ __all__ = [
     "CircuitState",
     "ConfigurationError",
     "Connection",
+    "DeadLetter",
     "DuplicateNameError",
     "EntryPointError",
     "ErrorHandler",

@@ -2,7 +2,8 @@
 
 :class:`SQLiteCheckpointStore` (one SQLite file, safe for threads and processes) is
 the default; :class:`JsonFileCheckpointStore` (one JSON file per job) serves quick
-use. Both implement the :class:`CheckpointStore` protocol.
+use. Both implement the :class:`CheckpointStore` protocol, and the
+:class:`DeadLetterStore` protocol, keeping dead letters beside the jobs.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import os
 
 from ..exceptions import CheckpointError
 from .base import CheckpointStore
+from .dead_letters import DeadLetterStore
 from .jsonfile import JsonFileCheckpointStore
 from .sqlite import SQLiteCheckpointStore
 
 __all__ = [
     "CheckpointStore",
+    "DeadLetterStore",
     "JsonFileCheckpointStore",
     "SQLiteCheckpointStore",
     "checkpoint_store",

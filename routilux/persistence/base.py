@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -238,6 +240,34 @@ def _view_as_list(value: Any) -> list[Any]:
     if isinstance(value, AppendView):
         return list(value)
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def replace_file(directory: Path, path: Path, data: bytes, fsync: bool) -> None:
+    """Replace ``path`` with ``data`` atomically (a temporary file, then a rename).
+
+    Args:
+        directory: Where the temporary file is made (``path``'s directory).
+        path: The file to replace.
+        data: Its new content.
+        fsync: Flush the data to disk before the rename.
+
+    Raises:
+        OSError: When the file cannot be written; ``path`` is left as it was.
+    """
+    fd, temporary = tempfile.mkstemp(
+        dir=directory, prefix=f".{path.stem}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            if fsync:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(OSError):  # the write's own error is the one to report
+            os.unlink(temporary)
+        raise
 
 
 def decode(data: str | bytes, where: str, what: str) -> Any:

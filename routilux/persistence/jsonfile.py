@@ -9,20 +9,21 @@ directory, then ``os.replace``), so a reader or a killed process never sees half
 file. A step rewrites the job's file (about half a millisecond, most of it the
 rename), which makes this store slower than
 :class:`~routilux.persistence.SQLiteCheckpointStore`, the more so for long pending
-lists, and only one process may write a directory at a time.
+lists, and only one process may write a directory at a time. Dead letters live
+in a ``dead_letters`` subdirectory (see :mod:`.letter_files`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
+from . import letter_files
 from .base import (
     ClosingStore,
     activation_fields,
@@ -30,10 +31,12 @@ from .base import (
     encode,
     job_row,
     prepare_directory,
+    replace_file,
     stored_job,
     summary,
     text,
 )
+from .dead_letters import letter_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -228,6 +231,68 @@ class JsonFileCheckpointStore(ClosingStore):
         ):
             path.unlink()
 
+    # -- the DeadLetterStore protocol -------------------------------------------
+
+    def add_dead_letter(self, letter: dict[str, Any]) -> None:
+        """Keep a dead letter in its job's letter file. Thread-safe.
+
+        One with the same ``letter_id`` is replaced, keeping its place and its
+        ``replayed_by``. The job's file of letters is rewritten each time.
+
+        Raises:
+            CheckpointError: On a bad letter or when the file cannot be
+                written; the old file is left as it was.
+        """
+        row = letter_row(letter, str(self._dir))
+        path = self._letters_dir / self._file(row.job_id).name
+        with self._guard(f"keep dead letter {row.letter_id!r}", write=True):
+            letter_files.add_letter(path, letter, self._fsync)
+
+    def dead_letters(
+        self,
+        flow_id: str | None = None,
+        job_id: str | None = None,
+        include_replayed: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return the kept letters, oldest first. Thread-safe.
+
+        Reads every letter file, or only the job's with ``job_id``.
+
+        Args:
+            flow_id: Only letters of this flow.
+            job_id: Only letters of this job.
+            include_replayed: Include letters already replayed.
+
+        Raises:
+            CheckpointError: When a file is corrupt or cannot be read.
+        """
+        with self._guard("list dead letters"):
+            paths = (
+                [self._letters_dir / self._file(job_id).name]
+                if job_id is not None
+                else letter_files.letter_files(self._letters_dir)
+            )
+            return letter_files.read_letters(paths, flow_id, include_replayed)
+
+    def mark_dead_letters_replayed(
+        self, letter_ids: Sequence[str], job_id: str
+    ) -> None:
+        """Record that job ``job_id`` replays these letters. Thread-safe.
+
+        Every letter is checked before any file is written.
+
+        Raises:
+            CheckpointError: When a letter is unknown or already replayed
+                (nothing is changed then), or a file cannot be written.
+        """
+        with self._guard(f"mark dead letters replayed by {job_id!r}", write=True):
+            paths = letter_files.letter_files(self._letters_dir)
+            letter_files.mark_replayed(paths, letter_ids, job_id, self._fsync)
+
+    @property
+    def _letters_dir(self) -> Path:
+        return self._dir / letter_files.LETTERS
+
     def close(self) -> None:
         """Refuse further use. Idempotent and thread-safe."""
         with self._lock:
@@ -298,20 +363,7 @@ class JsonFileCheckpointStore(ClosingStore):
             "pending_activations": pending,
         }
         data = encode(content, str(path), f"job {job.get('job_id')!r}")
-        fd, temporary = tempfile.mkstemp(
-            dir=self._dir, prefix=f".{path.stem}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                if self._fsync:
-                    file.flush()
-                    os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with suppress(OSError):  # the write's own error is the one to report
-                os.unlink(temporary)
-            raise
+        replace_file(self._dir, path, data, self._fsync)
 
 
 def _activation(activation: dict[str, Any], job_id: str, where: str) -> dict[str, Any]:

@@ -5,9 +5,13 @@ Layout (``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`)::
     jobs(job_id PRIMARY KEY, flow_id, status, updated_at, updated_ts, document)
     pending(seq INTEGER PRIMARY KEY, job_id, activation_id, routine_id, slot,
             payload, UNIQUE(job_id, activation_id))
+    dead_letters(seq INTEGER PRIMARY KEY, letter_id UNIQUE, flow_id, job_id,
+                 replayed_by, document)
 
 Documents and payloads are stored as JSON text written by orjson. ``seq`` keeps the
-pending activations of a job in insertion order.
+pending activations of a job in insertion order. The ``dead_letters`` table came
+after version 1 without a new version: older routilux versions ignore it, and a
+file they wrote gets it when opened for writing (read-only, it has no letters).
 
 Concurrency: the store holds one connection guarded by a lock. Measured with 8
 threads making small ``record_step`` calls (2 cores), one locked connection and one
@@ -24,7 +28,7 @@ file. ``synchronous="FULL"`` survives power cuts too, at the cost of an fsync pe
 step.
 
 Modules: :mod:`.database` opens the file and runs transactions; :mod:`.store` is
-the :class:`SQLiteCheckpointStore` itself.
+the :class:`SQLiteCheckpointStore` itself; :mod:`.letters` keeps dead letters.
 """
 
 from __future__ import annotations

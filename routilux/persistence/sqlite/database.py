@@ -27,7 +27,7 @@ except ImportError:  # not on Windows: opening there relies on busy_timeout alon
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["READ", "SCHEMA_VERSION", "WRITE", "Database"]
+__all__ = ["HAS_LETTERS", "READ", "SCHEMA_VERSION", "WRITE", "Database"]
 
 #: The layout version this module reads and writes (kept in ``PRAGMA user_version``).
 SCHEMA_VERSION = 1
@@ -39,6 +39,19 @@ _SCHEMA = (
     """CREATE TABLE pending (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL,
         activation_id TEXT NOT NULL, routine_id TEXT NOT NULL, slot TEXT NOT NULL,
         payload TEXT NOT NULL, UNIQUE (job_id, activation_id))""",
+)
+#: Added after version 1 was released, without a new version: older routilux
+#: versions never read it, and opening an older file for writing adds it.
+_LETTERS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY,
+        letter_id TEXT NOT NULL UNIQUE, flow_id TEXT NOT NULL,
+        job_id TEXT NOT NULL, replayed_by TEXT, document TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS dead_letters_of_flow
+        ON dead_letters (flow_id, job_id)""",
+)
+#: Whether the file has the dead letters table (a read-only older file may not).
+HAS_LETTERS = (
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dead_letters'"
 )
 
 #: sqlite3 message fragment -> what it means for the user.
@@ -197,6 +210,8 @@ class Database:
                     conn.execute(f"PRAGMA synchronous = {self.synchronous}")
                     if version == 0:
                         version = self._create_schema(conn)
+                    elif version == SCHEMA_VERSION:
+                        self._add_letters_table(conn)
         except sqlite3.Error as exc:
             raise self.failure("open the database", exc) from exc
         if version == 0:
@@ -219,7 +234,7 @@ class Database:
                         f"{self.path}: not a checkpoint database (it has tables "
                         "but no routilux schema version)"
                     )
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, *_LETTERS_SCHEMA):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 version = SCHEMA_VERSION
@@ -228,6 +243,19 @@ class Database:
             _rollback(conn)
             raise
         return version
+
+    def _add_letters_table(self, conn: sqlite3.Connection) -> None:
+        """Give a file written before dead letters existed their table."""
+        if conn.execute(HAS_LETTERS).fetchone() is not None:
+            return
+        conn.execute(WRITE)
+        try:
+            for statement in _LETTERS_SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

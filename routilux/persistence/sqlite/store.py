@@ -21,6 +21,7 @@ from ..base import (
     summary,
     text,
 )
+from . import letters
 from .database import READ, WRITE, Database
 
 if TYPE_CHECKING:
@@ -241,6 +242,51 @@ class SQLiteCheckpointStore(ClosingStore):
     def close(self) -> None:
         """Close the connection. Idempotent and thread-safe."""
         self._db.close()
+
+    # -- the DeadLetterStore protocol -------------------------------------------
+
+    def add_dead_letter(self, letter: dict[str, Any]) -> None:
+        """Keep a dead letter; one with the same ``letter_id`` is replaced.
+
+        Thread-safe. Replacing keeps the letter's place and its ``replayed_by``.
+
+        Raises:
+            CheckpointError: On a bad letter or when the database cannot be
+                written; nothing is written then.
+        """
+        letters.add_letter(self._db, letter)
+
+    def dead_letters(
+        self,
+        flow_id: str | None = None,
+        job_id: str | None = None,
+        include_replayed: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return the kept letters, oldest first. Thread-safe.
+
+        Args:
+            flow_id: Only letters of this flow.
+            job_id: Only letters of this job.
+            include_replayed: Include letters already replayed.
+
+        Raises:
+            CheckpointError: When the database cannot be read or a letter is
+                corrupt.
+        """
+        return letters.select_letters(self._db, flow_id, job_id, include_replayed)
+
+    def mark_dead_letters_replayed(
+        self, letter_ids: Sequence[str], job_id: str
+    ) -> None:
+        """Record that job ``job_id`` replays these letters, in one transaction.
+
+        Thread-safe; two processes cannot both mark a letter.
+
+        Raises:
+            CheckpointError: When a letter is unknown or already replayed
+                (nothing is changed then), or the database cannot be written.
+        """
+        letters.mark_replayed(self._db, letter_ids, job_id)
 
     # -- internals --------------------------------------------------------------
 
