@@ -6,11 +6,12 @@ A job keeps a dead letter for every activation whose handler's error ended it:
   retryable), or with no retries at all, whatever the policy then did with it:
   STOP (the job fails), CONTINUE or SKIP (the job goes on);
 * a routine timeout (:class:`~routilux.RoutineTimeoutError`);
-* a call refused by an open circuit breaker (:class:`~routilux.CircuitOpenError`).
+* a call refused by an open circuit breaker (:class:`~routilux.CircuitOpenError`);
+* a failed call whose retries a halt of the job cut short (its last error).
 
-Not dead letters: activations a halted job dropped before they ran, a retry the
-halt cut short, errors raised *around* a handler (a checkpoint store, a
-strategy), and a handler's late error after its timeout already made one.
+Not dead letters: activations a halted job dropped before they ran, errors
+raised *around* a handler (a checkpoint store, a strategy), errors of slot
+policies, and a handler's late error after its timeout already made one.
 
 The flow keeps its dead letters in memory and, when it has a checkpoint store
 that keeps them, in the store; :meth:`routilux.Flow.dead_letters` lists them and

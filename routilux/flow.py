@@ -19,6 +19,7 @@ from .exceptions import (
     ForeignJobError,
     StrategyShutdownError,
 )
+from .flow_dead_letters import FlowDeadLetters
 from .flow_documents import FlowDocuments
 from .runtime.runner import FlowRunner
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
@@ -44,7 +45,7 @@ __all__ = ["Flow"]
 _DEFAULT_CONCURRENT_WORKERS = 5
 
 
-class Flow(FlowDocuments):
+class Flow(FlowDocuments, FlowDeadLetters):
     """Routines, the connections between them, and how they run.
 
     Args:
@@ -493,7 +494,8 @@ class Flow(FlowDocuments):
         jobs by status; ``routines`` has, per routine id, counts, failures, the
         mean and the p50/p95 durations over every job the flow ran (percentiles
         over the latest 4,096 durations of each routine); ``active_jobs`` and
-        ``paused_jobs`` count jobs now.
+        ``paused_jobs`` count jobs now; ``dead_letters`` counts the dead letters
+        held in memory and not replayed (see :meth:`dead_letters`).
         """
         return self._runner.stats()
 

@@ -146,7 +146,7 @@ def test_issue_9_on_exhausted_round_trips_and_is_left_out_when_unset() -> None:
     assert "on_exhausted" not in retry().serialize()
     # A document without it (written before it existed) names a strategy: None.
     copy.deserialize(retry().serialize())
-    assert copy.on_exhausted is None
+    assert "on_exhausted" not in copy.serialize()
     # A partial document without a strategy keeps the current setting.
     kept = retry(on_exhausted="continue")
     kept.deserialize({"max_retries": 5})

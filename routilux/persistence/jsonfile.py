@@ -266,6 +266,8 @@ class JsonFileCheckpointStore(ClosingStore):
         Raises:
             CheckpointError: When a file is corrupt or cannot be read.
         """
+        if job_id is not None and not _JOB_ID.fullmatch(str(job_id)):
+            return []  # no job of that id has a file, nor letters
         with self._guard("list dead letters"):
             paths = (
                 [self._letters_dir / self._file(job_id).name]

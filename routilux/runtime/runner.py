@@ -1,7 +1,8 @@
 """FlowRunner: starts a flow's jobs and keeps what running needs.
 
 The flow facade delegates here: the compiled routing table (rebuilt after a change
-to the wiring), the strategies by name, the set of active jobs.
+to the wiring), the strategies by name, the set of active jobs, the flow's dead
+letters (:mod:`.dead_letters`) and jobs that replay them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
 from .aio import AsyncGates
 from .checkpoint import Checkpointer, next_key
+from .dead_letters import DeadLetterBox, replay_plan
 from .jobs import FlowJobs
 from .ledger import JobLedger
 from .observers import Observers
@@ -29,6 +31,7 @@ from .stats import FlowStats
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from ..dead_letter import DeadLetter
     from ..flow import Flow
     from ..hooks import FlowHooks
     from ..routine import Routine
@@ -59,6 +62,7 @@ class FlowRunner:
         self.closed = False
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
+        self.dead_letters = DeadLetterBox()
 
     # -- wiring --
 
@@ -121,6 +125,37 @@ class FlowRunner:
         self._begin(run, lambda: run.start(entry_id, params))
         return run.job_state
 
+    def letters(self, job_id: str | None, include_replayed: bool) -> list[DeadLetter]:
+        """The flow's dead letters, oldest first (from its store if it keeps them)."""
+        flow = self._flow
+        return self.dead_letters.listed(
+            flow.flow_id, flow.checkpoint_store, job_id, include_replayed
+        )
+
+    def replay(self, letters: Any, name: str, workers: int) -> JobState:
+        """Run dead letters again as a new job, and mark them replayed by it."""
+        flow, box = self._flow, self.dead_letters
+        store = flow.checkpoint_store
+        checked, routes, stored = replay_plan(
+            letters, flow.flow_id, self.routes(), flow.routines, box, store
+        )
+        strategy = self.strategy(name, workers)
+        run = self._new_run(JobState._for_run(flow.flow_id), strategy.open_lane())
+        run.lane_blocks = strategy.blocking
+        activations = [
+            Activation(run, route, dict(letter.payload))
+            for route, letter in zip(routes, checked, strict=True)
+        ]
+        job_id = run.job_state.job_id
+        ids = [letter.letter_id for letter in checked]
+
+        def mark() -> None:
+            box.mark_replayed(checked, job_id, stored, store)
+
+        self._jobs.add(run)
+        self._begin(run, lambda: run.replay(activations, ids, mark))
+        return run.job_state
+
     def _begin(self, run: JobLedger, start: Any) -> None:
         """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
         try:
@@ -168,6 +203,7 @@ class FlowRunner:
         run.observers = Observers(
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
         )
+        run.dead_letters = self.dead_letters
         return run
 
     def _job_stopped(self, run: JobLedger) -> None:
@@ -361,6 +397,7 @@ class FlowRunner:
             "paused_jobs": len(self._paused),
             "jobs": figures["jobs"],
             "routines": figures["routines"],
+            "dead_letters": self.dead_letters.waiting(),
             "circuit_breakers": {
                 rid: breaker.stats()
                 for rid, routine in self._flow.routines.items()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ...strategies.base import JobLane
     from ..activation import RouteTable
     from ..checkpoint import Checkpointer
+    from ..dead_letters import DeadLetterBox
     from ..observers import Observers
     from ..watchdog import Watchdog
     from .inboxes import JobInboxes
@@ -92,6 +93,8 @@ class LedgerBase:
         self._default_timeout = default_timeout
         self._checkpoint = checkpoint
         self.observers: Observers | None = None  # set by the runner before start
+        #: The flow's dead letters (set by the runner; None: none are kept).
+        self.dead_letters: DeadLetterBox | None = None
         # Guards everything below, the activation states and the JobState fields.
         self._lock = threading.Lock()
         #: What the job produced; the JobState keeps only this (not the ledger),

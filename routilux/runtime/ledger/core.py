@@ -19,8 +19,9 @@ under the job's lock and must return quickly):
 
 1. ``JobLedger._lock`` (also the JobState's snapshot lock): pending count, halt and
    pause flags, parked list, slot data, activation states, JobState fields.
-2. ``FlowJobs._lock`` (runtime/jobs.py), ``Watchdog._lock``: taken after 1 is
-   released, never while it is held.
+2. ``FlowJobs._lock`` (runtime/jobs.py), ``Watchdog._lock``,
+   ``DeadLetterBox._lock`` (runtime/dead_letters.py): taken after 1 is released,
+   never while it is held.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .inboxes import InboxError, JobInboxes, Note
 from .running import Running
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ...strategies.base import JobLane
     from ..activation import Route
@@ -68,17 +69,53 @@ class JobLedger(Running):
                 start; the job is then ended as failed (see :meth:`abandon`).
         """
         first = Activation(self, self.routes.entry_route(entry_id), dict(params))
+        self._open(entry_id, "start", dict(params), [first])
+
+    def replay(
+        self,
+        activations: list[Activation],
+        letter_ids: list[str],
+        mark: Callable[[], None],
+    ) -> None:
+        """Start this new job with the activations of dead letters.
+
+        ``mark`` marks the letters replayed once the job is recorded in the
+        store (a job the store lists before its letters are marked may replay
+        them twice after a crash, never lose them).
+
+        Raises:
+            Exception: Whatever the store or ``mark`` raised; the job is then
+                ended as failed (see :meth:`abandon`).
+        """
+        first = activations[0].routine_id
+        record = {"dead_letters": list(letter_ids)}
+        self._open(first, "replay", record, activations, mark)
+
+    def _open(
+        self,
+        current: str,
+        event: str,
+        record: dict[str, Any],
+        activations: list[Activation],
+        before_launch: Callable[[], None] | None = None,
+    ) -> None:
         with self._lock:
-            self._set(current_routine_id=entry_id, status=JobStatus.RUNNING)
-            self._record((entry_id, "start", dict(params), _wall()))
-            self._pending = 1
-        if self._checkpoint is not None:
-            try:
-                self._checkpoint.begin(self.job_state, [first])
-            except BaseException as exc:
-                self.abandon(exc)
-                raise
-        self._launch([first])
+            self._set(current_routine_id=current, status=JobStatus.RUNNING)
+            self._record((current, event, record, _wall()))
+            self._pending = len(activations)
+        begun = False
+        try:
+            if self._checkpoint is not None:
+                self._checkpoint.begin(self.job_state, activations)
+                begun = True
+            if before_launch is not None:
+                before_launch()
+        except BaseException as exc:
+            self.abandon(exc)
+            if begun:  # the store lists the job: record that it ended
+                self._write_final(False)
+            raise
+        self._launch(activations)
 
     def restart(self, activations: Sequence[Activation], lane: JobLane) -> None:
         """Run ``activations`` (parked by a pause, or loaded) on ``lane``.

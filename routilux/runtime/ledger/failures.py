@@ -3,6 +3,12 @@
 Every error ends in the job's ``errors`` and, when it fails the job, halts it; an
 error that escaped the runtime itself (a store, a strategy, a bug) fails the job
 with its cause recorded and settles the activation, so no waiter hangs.
+
+A handler's error that ends its activation (whatever its policy then does, and a
+timeout) also makes a dead letter (:mod:`..dead_letters`): made with the verdict,
+outside the lock, chosen under it, and kept after the lock is released, before
+the activation counts as settled. A letter the store cannot keep fails the job
+with a :class:`~routilux.CheckpointError`, as any store failure does.
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from ...exceptions import JoinIncompleteError, RoutineTimeoutError
+from ...exceptions import CheckpointError, JoinIncompleteError, RoutineTimeoutError
 from ...hooks import Outcome
 from ...records import RoutineState, RoutineStatus
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
+from ..dead_letters import make_letter
 from ..invoker import error_record, outcome_status, safe_text
 from .base import STOP_ON_ERROR, _append, _put, _wall
 from .completion import Completion
 
 if TYPE_CHECKING:
+    from ...dead_letter import DeadLetter
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
     from .inboxes import InboxError
@@ -35,12 +43,15 @@ class Verdict(NamedTuple):
         record: The error's record.
         text: The error's message.
         policy_error: The record of an error the policy itself raised, or None.
+        letter: The activation's dead letter, kept if the error ends it (None:
+            the flow keeps none).
     """
 
     status: RoutineStatus
     record: ErrorRecord
     text: str
     policy_error: ErrorRecord | None
+    letter: DeadLetter | None = None
 
 
 _perf = time.perf_counter
@@ -60,29 +71,38 @@ class Failures(Completion):
         route = activation.route
         rid, slot, attempt = route.routine_id, route.slot.name, activation.attempts
         record = error_record(rid, slot, exc, attempt)
+        text = safe_text(exc)
+        letter = None
+        if self.dead_letters is not None:
+            letter = make_letter(activation, exc, text)
         try:
             status = outcome_status(handler, exc)
         except BaseException as broken:  # noqa: BLE001 - recorded, and the job fails
             policy = error_record(rid, slot, broken, attempt)
-            return Verdict(RoutineStatus.FAILED, record, safe_text(exc), policy)
-        return Verdict(status, record, safe_text(exc), None)
+            return Verdict(RoutineStatus.FAILED, record, text, policy, letter)
+        return Verdict(status, record, text, None, letter)
 
     def _apply_error(
         self, activation: Activation, exc: BaseException, verdict: Verdict
-    ) -> bool:
-        """Record a handler's error by its verdict (lock held); True: the job fails."""
+    ) -> tuple[bool, DeadLetter | None]:
+        """Record a handler's error by its verdict (lock held).
+
+        Returns whether the job fails, and the dead letter to keep once the lock
+        is released (see :meth:`_keep_letter`).
+        """
         route = activation.route
         rid = route.routine_id
         if activation.aborted:
             # The job halted during a retry's wait: the error was recorded when
-            # the retry was scheduled, and the halt is already decided.
+            # the retry was scheduled, and the halt is already decided. It is a
+            # dead letter all the same: it will never run again.
             failed = RoutineState(
                 status=RoutineStatus.FAILED.value,
                 error=verdict.text,
                 error_type=type(exc).__name__,
             )
             _put(self._states, rid, failed)
-            return False
+            return False, verdict.letter
         self._error(verdict.record, exc)
         if verdict.policy_error is not None:
             _append(self._errors, verdict.policy_error)
@@ -99,11 +119,32 @@ class Failures(Completion):
         event = "error" if status is RoutineStatus.FAILED else status.value
         self._record((rid, event, error, _wall()))
         if status is not RoutineStatus.FAILED:
-            return False
+            return False, verdict.letter
         self._halt_locked(
             STOP_ON_ERROR, f"{type(exc).__name__} in routine {rid!r}: {error['error']}"
         )
-        return True
+        return True, verdict.letter
+
+    def _keep_letter(self, activation: Activation, letter: DeadLetter) -> None:
+        """Keep a dead letter (no lock held). Never raises.
+
+        A store that cannot keep it fails the job with a CheckpointError
+        recorded; the letter stays in memory.
+        """
+        assert self.dead_letters is not None
+        store = self._checkpoint.store if self._checkpoint is not None else None
+        try:
+            self.dead_letters.keep(letter, store)
+        except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
+            self._break(
+                activation,
+                CheckpointError(
+                    f"dead letter {letter.letter_id!r} of routine "
+                    f"{letter.routine_id!r} could not be stored: "
+                    f"{type(exc).__name__}: {safe_text(exc)}"
+                ),
+                exc,
+            )
 
     def on_timeout(self, activation: Activation, timeout: float) -> None:
         """Settle an activation still running past its deadline (watchdog thread)."""
@@ -119,11 +160,13 @@ class Failures(Completion):
             activation.state = SETTLED
             activation.timed_out = True
             children, activation.children = activation.children, None
-            failed = self._apply_error(activation, error, verdict)
+            failed, letter = self._apply_error(activation, error, verdict)
             parked = self._take_parked_if_halted()
             task = activation.task
         if task is not None:
             aio.call_soon(task.cancel)  # an async handler is stopped for real
+        if letter is not None:
+            self._keep_letter(activation, letter)
         outcome = Outcome(error=error, attempts=activation.attempts, timed_out=True)
         if activation.emitted is not None:
             outcome.emitted = activation.emitted

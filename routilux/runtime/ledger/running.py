@@ -25,6 +25,7 @@ from ..invoker import error_record, invoke, invoke_async, safe_text
 from .failures import Failures
 
 if TYPE_CHECKING:
+    from ...dead_letter import DeadLetter
     from ...resilience import ErrorHandler
     from ..activation import Activation
     from .failures import Verdict
@@ -195,11 +196,13 @@ class Running(Failures):
                 return
             activation.state = SETTLED
             children, activation.children = activation.children, None
-            failed = self._record_outcome_locked(activation, outcome, verdict)
+            failed, letter = self._record_outcome_locked(activation, outcome, verdict)
             parked = self._take_parked_if_halted()
         if activation.watch is not None:
             activation.watch.cancel()
         self._note_interrupt(error)
+        if letter is not None:  # kept before the activation counts as settled
+            self._keep_letter(activation, letter)
         if activation.emitted is not None:
             outcome.emitted = activation.emitted
         assert self.observers is not None
@@ -259,14 +262,17 @@ class Running(Failures):
 
     def _record_outcome_locked(
         self, activation: Activation, outcome: Outcome, verdict: Verdict | None
-    ) -> bool:
-        """Write an outcome to the JobState (lock held); True: the job fails."""
+    ) -> tuple[bool, DeadLetter | None]:
+        """Write an outcome to the JobState (lock held).
+
+        Returns whether the job fails, and the dead letter to keep, if any.
+        """
         error = outcome.error
         if error is None:
             self._record_success_locked(activation.routine_id, outcome.value)
-            return False
+            return False, None
         if isinstance(error, asyncio.CancelledError) and self._halted:
-            return False  # our own cancel of an awaiting handler: not its error
+            return False, None  # our own cancel of an awaiting handler
         assert verdict is not None
         return self._apply_error(activation, error, verdict)
 
