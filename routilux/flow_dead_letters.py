@@ -47,7 +47,10 @@ class FlowDeadLetters:
         """
         instance_of(job_id, (str, type(None)), "dead_letters: job_id", "None or a str")
         instance_of(include_replayed, bool, "dead_letters: include_replayed", "a bool")
-        return _flow(self)._runner.letters(job_id, include_replayed)
+        flow = _flow(self)
+        return flow._runner.dead_letters.listed(
+            flow.flow_id, flow.checkpoint_store, job_id, include_replayed
+        )
 
     def replay(self, letters: Any) -> JobState:
         """Run dead letters again, as one new job of this flow.

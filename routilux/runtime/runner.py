@@ -31,7 +31,6 @@ from .stats import FlowStats
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from ..dead_letter import DeadLetter
     from ..flow import Flow
     from ..hooks import FlowHooks
     from ..routine import Routine
@@ -124,13 +123,6 @@ class FlowRunner:
             run.set_deadline(timeout)
         self._begin(run, lambda: run.start(entry_id, params))
         return run.job_state
-
-    def letters(self, job_id: str | None, include_replayed: bool) -> list[DeadLetter]:
-        """The flow's dead letters, oldest first (from its store if it keeps them)."""
-        flow = self._flow
-        return self.dead_letters.listed(
-            flow.flow_id, flow.checkpoint_store, job_id, include_replayed
-        )
 
     def replay(self, letters: Any, name: str, workers: int) -> JobState:
         """Run dead letters again as a new job, and mark them replayed by it."""
