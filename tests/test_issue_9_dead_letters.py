@@ -372,6 +372,35 @@ def test_issue_9_memory_keeps_the_newest_letters() -> None:
     assert box.waiting() == 2
 
 
+class CalledEntry(Routine):
+    """A 0.9 entry: ``__call__`` and no ``trigger`` slot; fails until fixed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **params: Any) -> None:
+        if self.broken:
+            raise ValueError("not yet")
+        self.calls.append(params)
+
+
+def test_issue_9_a_called_entry_replays(strategy: str) -> None:
+    entry = CalledEntry()
+    entry.set_error_handler(ErrorHandler("continue"))
+    with Flow(execution_strategy=strategy) as flow:
+        flow.add_routine(entry, "entry")
+        job = flow.execute("entry", {"x": 1})
+        assert job.wait(WAIT)
+        (letter,) = flow.dead_letters()
+        assert (letter.slot, letter.payload) == ("trigger", {"x": 1})
+        entry.broken = False
+        replay = flow.replay([letter])
+        assert replay.wait(WAIT) and replay.status == "completed"
+    assert entry.calls == [{"x": 1}]
+
+
 # -- a store that fails ---------------------------------------------------------------
 
 

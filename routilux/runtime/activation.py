@@ -125,10 +125,18 @@ class RouteTable:
         self.sinks = frozenset(routines) - sources
 
     def route_to(self, routine_id: str, slot_name: str) -> Route | None:
-        """A route straight into a routine's slot; None when either is unknown."""
+        """A route straight into a routine's slot; None when either is unknown.
+
+        ``"trigger"`` of a routine that starts jobs without declaring it (a 0.9
+        routine with ``__call__``) is its entry route.
+        """
         routine = self._routines.get(routine_id)
-        slot = routine.get_slot(slot_name) if routine is not None else None
-        if routine is None or slot is None:
+        if routine is None:
+            return None
+        slot = routine.get_slot(slot_name)
+        if slot is None:
+            if slot_name == "trigger" and routine.entry_slot() is not None:
+                return self.entry_route(routine_id)
             return None
         return Route(routine_id, routine, slot, None)
 
