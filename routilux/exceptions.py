@@ -16,6 +16,7 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   └── ForeignJobError                    a JobState of another flow
     ├── SerializationError (ValueError)        a document that cannot be read or written
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
+    ├── QueueFullError (RuntimeError)          a full flow refuses work (max_pending)
     ├── JobStateError (RuntimeError)           pause/resume/cancel in the wrong state,
     │                                          or a write to a job the runtime owns
     ├── JobFailedError (RuntimeError)          ``job.result()`` of a failed job
@@ -46,6 +47,7 @@ __all__ = [
     "JobStateError",
     "JobTimeoutError",
     "JoinIncompleteError",
+    "QueueFullError",
     "ReentrantCallError",
     "RoutiluxError",
     "RoutineTimeoutError",
@@ -101,6 +103,10 @@ class ForeignJobError(ConfigurationError):
 
 class SerializationError(RoutiluxError, ValueError):
     """A document could not be written or read back safely."""
+
+
+class QueueFullError(RoutiluxError, RuntimeError):
+    """A flow at its ``max_pending`` bound refused new work (``on_full="raise"``)."""
 
 
 class StrategyShutdownError(RoutiluxError, RuntimeError):

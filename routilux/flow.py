@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import graph as graph_text
 from .checks import instance_of, optional_positive_int, optional_seconds
@@ -61,6 +61,13 @@ class Flow(FlowDocuments, FlowDeadLetters):
             ``resume(job_id)`` can finish it after a crash: a
             :class:`~routilux.persistence.CheckpointStore`, or a path (str or
             ``os.PathLike``) for the default SQLite store.
+        max_pending: Backpressure: at most this many activations pending
+            (handed to the strategy, not yet finished) at once; None: no bound.
+            Work from outside the pool (``execute``, ``resume``, ``replay``)
+            waits for room; what handlers emit over the bound is held, in
+            order, and never blocks them (see :mod:`routilux.runtime.pressure`).
+        on_full: With ``max_pending``: ``"block"`` (wait for room) or ``"raise"``
+            (refuse with :class:`~routilux.QueueFullError`).
 
     Raises:
         ConfigurationError: For a setting of the wrong type or out of range (a
@@ -89,9 +96,19 @@ class Flow(FlowDocuments, FlowDeadLetters):
         history_limit: int | None = None,
         default_timeout: float | None = None,
         checkpoint_store: CheckpointStore | str | Path | None = None,
+        max_pending: int | None = None,
+        on_full: Literal["block", "raise"] = "block",
     ) -> None:
         check_max_workers(max_workers)
         history_limit = optional_positive_int(history_limit, "history_limit")
+        #: The most activations pending at once (None: no bound); see
+        #: :mod:`routilux.runtime.pressure`. Set when the flow is made.
+        self.max_pending = optional_positive_int(max_pending, "max_pending")
+        if on_full not in ("block", "raise"):
+            raise ConfigurationError(
+                f"on_full must be 'block' or 'raise', got {on_full!r}"
+            )
+        self.on_full = on_full
         timeout = optional_seconds(default_timeout, "default_timeout")
         _check_arguments(flow_id, error_handler, checkpoint_store)
         self.flow_id: str = flow_id or str(uuid.uuid4())

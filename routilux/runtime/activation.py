@@ -189,6 +189,7 @@ class Activation:
         "aborted",
         "attempts",
         "children",
+        "counted",  # set while the flow's max_pending counts it (see pressure.py)
         "emitted",
         "job",
         "key",
@@ -205,6 +206,9 @@ class Activation:
         "timed_out",
         "watch",
     )
+
+    #: Set while the flow's ``max_pending`` counts it (unset: not counted).
+    counted: bool
 
     def __init__(
         self,

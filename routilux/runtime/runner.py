@@ -23,10 +23,12 @@ from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
 from .aio import AsyncGates
 from .checkpoint import Checkpointer, next_key
+from .context import current_frame
 from .dead_letters import DeadLetterBox, replay_plan
 from .jobs import FlowJobs
 from .ledger import JobLedger
 from .observers import Observers
+from .pressure import FlowPressure
 from .stats import FlowStats
 from .watchdog import Watchdog
 
@@ -62,6 +64,13 @@ class FlowRunner:
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
         self.dead_letters = DeadLetterBox()
+        limit = getattr(flow, "max_pending", None)
+        #: The flow's ``max_pending`` bound, or None.
+        self.pressure = (
+            FlowPressure(flow.flow_id, limit, flow.on_full)
+            if limit is not None
+            else None
+        )
 
     # -- wiring --
 
@@ -114,6 +123,7 @@ class FlowRunner:
         When the job cannot start (its checkpoint store fails), it is ended as
         failed, forgotten, and the error raised: no phantom job is left active.
         """
+        self._wait_for_room()
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
         run = self._new_run(JobState._for_run(self._flow.flow_id), lane)
@@ -126,6 +136,7 @@ class FlowRunner:
 
     def replay(self, letters: Any, name: str, workers: int) -> JobState:
         """Run dead letters again as a new job, and mark them replayed by it."""
+        self._wait_for_room()
         flow, box = self._flow, self.dead_letters
         store = flow.checkpoint_store
         checked, routes, stored = replay_plan(
@@ -147,6 +158,15 @@ class FlowRunner:
         self._jobs.add(run)
         self._begin(run, lambda: run.replay(activations, ids, mark))
         return run.job_state
+
+    def _wait_for_room(self) -> None:
+        """Work from outside the pool waits while the flow is full (max_pending).
+
+        A handler starting a job is inside the pool: it never waits (its own
+        place could be the one it waits for).
+        """
+        if self.pressure is not None and current_frame() is None:
+            self.pressure.wait_for_room()
 
     def _begin(self, run: JobLedger, start: Any) -> None:
         """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
@@ -191,6 +211,7 @@ class FlowRunner:
             checkpoint,
             flow.history_limit,
             self._async_gates,
+            self.pressure,
         )
         run.observers = Observers(
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
@@ -264,6 +285,7 @@ class FlowRunner:
     def _restart(
         self, run: JobLedger, activations: list[Activation], name: str, workers: int
     ) -> JobState:
+        self._wait_for_room()
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
         run.lane_blocks = strategy.blocking
@@ -356,6 +378,8 @@ class FlowRunner:
         handlers Python cannot stop.
         """
         self.closed = True
+        if self.pressure is not None:
+            self.pressure.close()
         deadline = Deadline(timeout)
         if not wait:
             self._halt_all("flow shut down without waiting")
@@ -390,6 +414,7 @@ class FlowRunner:
             "jobs": figures["jobs"],
             "routines": figures["routines"],
             "dead_letters": self.dead_letters.waiting(),
+            "pressure": self.pressure.stats() if self.pressure is not None else None,
             "circuit_breakers": {
                 rid: breaker.stats()
                 for rid, routine in self._flow.routines.items()

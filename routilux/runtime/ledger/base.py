@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..checkpoint import Checkpointer
     from ..dead_letters import DeadLetterBox
     from ..observers import Observers
+    from ..pressure import FlowPressure
     from ..watchdog import Watchdog
     from .inboxes import JobInboxes
 
@@ -66,6 +67,7 @@ class LedgerBase:
         history_limit: Keep at most this many history records (None: all).
         async_gates: Hold ``async def`` handlers to their routine's
             ``max_concurrency`` (shared by the flow's jobs; None: no limits).
+        pressure: The flow's ``max_pending`` bound (None: no bound).
     """
 
     def __init__(
@@ -81,8 +83,10 @@ class LedgerBase:
         checkpoint: Checkpointer | None = None,
         history_limit: int | None = None,
         async_gates: aio.AsyncGates | None = None,
+        pressure: FlowPressure | None = None,
     ) -> None:
         self.flow = flow
+        self._pressure = pressure
         self._async_gates = async_gates
         self.routes = routes
         self.job_state = job_state
@@ -272,10 +276,36 @@ class LedgerBase:
             parked, self._parked = self._parked, []
             for activation in parked:
                 activation.state = QUEUED
-        submit = self.lane.submit  # type: ignore[union-attr]
-        for activation in parked:
-            submit(activation)
+        self._hand(parked)
         return True
+
+    #: True when the lane runs the job in the calling thread (set by the runner).
+    lane_blocks = False
+
+    def _admitted(self, activations: list[Activation]) -> list[Activation]:
+        """The activations the flow's bound lets through now (all, without one).
+
+        The bound holds the rest and hands them to the lane as room frees.
+        """
+        pressure = self._pressure
+        if pressure is None:
+            return activations
+        for activation in activations:
+            activation.counted = True
+        return pressure.admit(activations, hold=not self.lane_blocks)
+
+    def _hand(self, activations: list[Activation]) -> None:
+        """Give counted activations to the lane, through the flow's bound if any."""
+        submit = self.lane.submit  # type: ignore[union-attr]
+        for activation in self._admitted(activations):
+            submit(activation)
+
+    def _uncount(self, activation: Activation) -> None:
+        """An activation the flow's bound counted is finished: free its place."""
+        if getattr(activation, "counted", False):
+            activation.counted = False
+            assert self._pressure is not None
+            self._pressure.release()
 
     def slot_data(self, slot: Any) -> dict[str, Any]:
         """What ``slot`` keeps in this job (its merge strategy's data): a copy."""

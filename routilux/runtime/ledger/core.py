@@ -158,10 +158,7 @@ class JobLedger(Running):
             return
         if self.lane_blocks:
             self._caller = threading.get_ident()
-        self.lane.start(list(activations))
-
-    #: True when the lane runs the job in the calling thread (set by the runner).
-    lane_blocks = False
+        self.lane.start(list(self._admitted(list(activations))))
 
     def set_deadline(self, timeout: float) -> None:
         """Cancel the job (source ``timeout``) if it still runs after ``timeout`` s."""
@@ -232,6 +229,9 @@ class JobLedger(Running):
             if self._paused:
                 self._park_locked(activations)
                 return
+        if self._pressure is not None:
+            self._hand(activations)
+            return
         submit = self.lane.submit  # type: ignore[union-attr]
         for activation in activations:
             submit(activation)

@@ -247,6 +247,8 @@ class Failures(Completion):
 
     def drop(self, activation: Activation, reason: str) -> None:
         """Account for an activation that will not run (its strategy shut down)."""
+        if self._pressure is not None:
+            self._uncount(activation)
         with self._lock:
             if activation.state is not QUEUED:
                 return

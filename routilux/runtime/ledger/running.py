@@ -45,6 +45,20 @@ class Running(Failures):
 
         Returns a future when the handler went on to the event loop.
         """
+        if self._pressure is not None:
+            return self._run_counted(activation)
+        return self._run(activation)
+
+    def _run_counted(self, activation: Activation) -> Future[None] | None:
+        # Under max_pending: the activation's place frees once it has finished.
+        pending = self._run(activation)
+        if pending is None:
+            self._uncount(activation)
+        else:
+            pending.add_done_callback(lambda _: self._uncount(activation))
+        return pending
+
+    def _run(self, activation: Activation) -> Future[None] | None:
         try:
             if activation.state is not QUEUED:
                 raise RuntimeError(f"{activation!r} was run twice")
@@ -307,8 +321,6 @@ class Running(Failures):
         if dropped > 0:
             self._finish(dropped)
         elif dropped == 0:
-            submit = self.lane.submit  # type: ignore[union-attr]
-            for activation in activations:
-                submit(activation)
+            self._hand(activations)
         else:
             self._finish(0)
