@@ -7,6 +7,16 @@ from __future__ import annotations
 
 import logging
 
+from .builtin import (
+    ConditionalRouter,
+    DataFlattener,
+    DataTransformer,
+    DataValidator,
+    ResultExtractor,
+    TextClipper,
+    TextRenderer,
+    TimeProvider,
+)
 from .connection import Connection
 from .dead_letter import DeadLetter
 from .event import Event
@@ -69,8 +79,12 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "ConditionalRouter",
     "ConfigurationError",
     "Connection",
+    "DataFlattener",
+    "DataTransformer",
+    "DataValidator",
     "DeadLetter",
     "DuplicateNameError",
     "EntryPointError",
@@ -98,6 +112,7 @@ __all__ = [
     "JoinIncompleteError",
     "Outcome",
     "ReentrantCallError",
+    "ResultExtractor",
     "RoutiluxError",
     "Routine",
     "RoutineSpec",
@@ -111,7 +126,10 @@ __all__ = [
     "SlotSpec",
     "StrategyShutdownError",
     "StrategyState",
+    "TextClipper",
+    "TextRenderer",
     "ThreadedStrategy",
+    "TimeProvider",
     "UnknownEventError",
     "UnknownMergeStrategyError",
     "UnknownRoutineError",
