@@ -30,7 +30,10 @@ from ..routine import Routine
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ["BuiltinRoutine", "Check", "NamedRegistry", "input_value"]
+__all__ = ["MISSING", "BuiltinRoutine", "Check", "NamedRegistry", "input_value"]
+
+#: The default of a handler's main parameter: tells "not sent" from None.
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 #: A check of one configuration value: ``check(value, what)`` returns the value to
 #: keep, or raises ConfigurationError naming ``what``.
@@ -187,12 +190,12 @@ class BuiltinRoutine(Routine):
         return self._config.get(key, self.defaults.get(key))
 
     def _label(self) -> str:
-        """The class and the routine's id in its flow (else its default id)."""
-        for wiring in membership.wirings_of(self):
-            routine_id = wiring.id_of(self)
-            if routine_id is not None:
-                return f"{type(self).__name__} {routine_id!r}"
-        return f"{type(self).__name__} ({self._rx.default_id})"
+        """The class and the routine's ids in its flows (else its default id)."""
+        ids = [wiring.id_of(self) for wiring in membership.wirings_of(self)]
+        named = sorted({repr(i) for i in ids if i is not None})
+        if named:
+            return f"{type(self).__name__} {' or '.join(named)}"
+        return f"{type(self).__name__} ({self.get_spec().default_id})"
 
 
 def _callables(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -219,12 +222,13 @@ def _function_name(fn: Any) -> str:
 
 
 def input_value(data: Any, kwargs: dict[str, Any], key: str) -> Any:
-    """What a handler got: ``data`` if given, else ``kwargs[key]``, else the rest.
+    """What a handler got: ``data`` if sent, else ``kwargs[key]``, else the rest.
 
     Follows :meth:`Routine._extract_input_data`: with no ``data`` the single value
-    of a one-key payload, the whole payload dict otherwise.
+    of a one-key payload, the whole payload dict otherwise. ``data`` is
+    :data:`MISSING` when the payload did not carry it (None when it carried None).
     """
-    if data is not None:
+    if data is not MISSING:
         return data
     if key in kwargs:
         return kwargs[key]

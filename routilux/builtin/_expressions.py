@@ -13,7 +13,7 @@ Allowed:
 * ``x[key]`` on dicts, lists, tuples and strings; ``x.name`` (a key of a dict, else
   an attribute whose name does not start with ``_``);
 * ``x.get(key)`` and ``x.get(key, default)`` on a dict: the only call-shaped form,
-  read as a lookup (no function of the data is called);
+  read as a lookup with :meth:`dict.get` itself (never a method of the data);
 * ``and``, ``or``, ``not``, ``a if c else b``, comparisons (``==``, ``!=``, ``<``,
   ``<=``, ``>``, ``>=``, ``in``, ``not in``, ``is``, ``is not``), unary ``-`` and
   ``+``, and ``+ - * / // %`` on numbers (``+`` also joins two strings, lists or
@@ -273,10 +273,11 @@ def _compare(node: Any, names: Mapping[str, Any]) -> bool:
 
 def _subscript(node: Any, names: Mapping[str, Any]) -> Any:
     container, key = _eval(node.value, names), _eval(node.slice, names)
-    if not isinstance(container, _INDEXABLE):
+    base = next((kind for kind in _INDEXABLE if isinstance(container, kind)), None)
+    if base is None:
         raise ValueError(f"cannot index {_kind(container)}")
-    try:
-        return container[key]
+    try:  # the base type's own method: an override in a subclass is not called
+        return base.__getitem__(container, key)
     except (KeyError, IndexError):
         raise ValueError(f"no item {_short.repr(key)} in {_kind(container)}") from None
     except TypeError:
@@ -286,9 +287,9 @@ def _subscript(node: Any, names: Mapping[str, Any]) -> Any:
 def _attribute(node: Any, names: Mapping[str, Any]) -> Any:
     target = _eval(node.value, names)
     if isinstance(target, dict):
-        if node.attr not in target:
+        if not dict.__contains__(target, node.attr):
             raise ValueError(f"no key {node.attr!r} in dict")
-        return target[node.attr]
+        return dict.__getitem__(target, node.attr)
     try:
         return getattr(target, node.attr)
     except AttributeError:
@@ -302,7 +303,7 @@ def _lookup(node: Any, names: Mapping[str, Any]) -> Any:
     key = _eval(node.args[0], names)
     default = _eval(node.args[1], names) if len(node.args) > 1 else None
     try:
-        return target.get(key, default)
+        return dict.get(target, key, default)  # dict's own get, never an override
     except TypeError:
         raise ValueError(f"cannot look up {_kind(key)} in a dict") from None
 

@@ -6,7 +6,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import ConfigurationError, DuplicateNameError
-from ._base import BuiltinRoutine, Check, input_value
+from ._base import MISSING, BuiltinRoutine, Check, input_value
 from ._expressions import compile_condition, evaluate
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class ConditionalRouter(BuiltinRoutine):
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, data: Any = None, **kwargs: Any) -> None:
+    def _route(self, data: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(data, kwargs, "data")
         matched = list(self._matches(value))
         if not matched:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from ..checks import flag, instance_of
 from ..exceptions import ConfigurationError
-from ._base import BuiltinRoutine, Check, input_value
+from ._base import MISSING, BuiltinRoutine, Check, input_value
 
 __all__ = ["DataFlattener"]
 
@@ -70,7 +70,7 @@ class DataFlattener(BuiltinRoutine):
         self.define_slot("input", handler=self._flatten)
         self.define_event("output", ["flattened_data", "original_type", "depth"])
 
-    def _flatten(self, data: Any = None, **kwargs: Any) -> None:
+    def _flatten(self, data: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(data, kwargs, "data")
         flat, depth = flatten(
             value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import ConfigurationError
-from ._base import BuiltinRoutine, Check, NamedRegistry, input_value
+from ._base import MISSING, BuiltinRoutine, Check, NamedRegistry, input_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -161,7 +161,7 @@ class DataTransformer(BuiltinRoutine):
         """
         register_transformation(name, fn, replace=replace)
 
-    def _transform(self, data: Any = None, **kwargs: Any) -> None:
+    def _transform(self, data: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(data, kwargs, "data")
         errors: list[dict[str, Any]] = []
         applied: list[str] = []

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..checks import flag
 from ..exceptions import ConfigurationError
-from ._base import BuiltinRoutine, Check, NamedRegistry, input_value
+from ._base import MISSING, BuiltinRoutine, Check, NamedRegistry, input_value
 from ._models import find_model, register_model
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class DataValidator(BuiltinRoutine):
         """Register ``fn`` as ``name`` (for the whole process; see the module's)."""
         register_validator(name, fn, replace=replace)
 
-    def _validate(self, data: Any = None, **kwargs: Any) -> None:
+    def _validate(self, data: Any = MISSING, **kwargs: Any) -> None:
         record = input_value(data, kwargs, "data")
         errors, validated = _Check(self).run(record)
         if errors:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..checks import flag
 from ..exceptions import ConfigurationError
-from ._base import BuiltinRoutine, Check, NamedRegistry, input_value
+from ._base import MISSING, BuiltinRoutine, Check, NamedRegistry, input_value
 from ._extractors import BUILTIN, Extraction
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class ResultExtractor(BuiltinRoutine):
         if name not in names:
             self.set_config(extractors=[*names, name])
 
-    def _extract(self, data: Any = None, **kwargs: Any) -> None:
+    def _extract(self, data: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(data, kwargs, "data")
         if not isinstance(value, (str, dict, list)):
             raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..checks import flag, instance_of, positive_int
-from ._base import BuiltinRoutine, Check, input_value
+from ._base import MISSING, BuiltinRoutine, Check, input_value
 
 __all__ = ["TextClipper"]
 
@@ -58,7 +58,7 @@ class TextClipper(BuiltinRoutine):
         self.define_slot("input", handler=self._clip)
         self.define_event("output", ["clipped_text", "was_clipped", "original_length"])
 
-    def _clip(self, text: Any = None, **kwargs: Any) -> None:
+    def _clip(self, text: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(text, kwargs, "data")
         if not isinstance(value, str):
             raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..exceptions import ConfigurationError
-from ._base import BuiltinRoutine, Check, input_value
+from ._base import MISSING, BuiltinRoutine, Check, input_value
 
 __all__ = ["TextRenderer"]
 
@@ -63,7 +63,7 @@ class TextRenderer(BuiltinRoutine):
         self.define_slot("input", handler=self._render)
         self.define_event("output", ["rendered_text", "original_type"])
 
-    def _render(self, data: Any = None, **kwargs: Any) -> None:
+    def _render(self, data: Any = MISSING, **kwargs: Any) -> None:
         value = input_value(data, kwargs, "data")
         renderer = _Renderer(self._setting("tag_format"), self._setting("indent"))
         text = "\n".join(renderer.lines(value, 0, "data"))
