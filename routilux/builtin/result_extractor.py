@@ -77,17 +77,15 @@ class ResultExtractor(BuiltinRoutine):
 
     Built-in extractors, in their default order, with their confidence:
 
-    =================  ==========================================  ==========
-    ``json_block``     the last fenced ```` ```json ```` block that    0.95
-                       parses
-    ``yaml_block``     the last fenced ``yaml``/``yml`` block          0.9
-    ``json``           the whole text as a JSON object or array         0.9
-                       (0.75 for the first one found inside it)
-    ``python_literal`` a dict, list, tuple or set literal               0.85
-                       (``ast.literal_eval``, never eval)
-    ``code_block``     the last fenced block of any language, as text   0.7
-    ``key_value``      ``key: value`` lines (all non-blank lines)       0.6
-    =================  ==========================================  ==========
+    * ``json_block`` (0.95): the last fenced ``json`` block that parses;
+    * ``yaml_block`` (0.9): the last fenced ``yaml``/``yml`` block that parses;
+    * ``json`` (0.9): the whole text as a JSON object or array (0.75 for the
+      first one found inside the text);
+    * ``python_literal`` (0.85): a dict, list, tuple or set literal
+      (``ast.literal_eval``, never eval);
+    * ``code_block`` (0.7): the last fenced block of any language, as text;
+    * ``key_value`` (0.6): ``key: value`` or ``key = value`` on every non-blank
+      line.
 
     Extractors registered with :meth:`register_extractor` are tried first (in the
     order registered); a result they give counts as certain (1.0) unless they
