@@ -21,8 +21,8 @@ __all__ = ["BUILTIN", "Extraction"]
 
 #: What a parser of text may raise on bad input (deep nesting among it).
 _PARSE_ERRORS = (ValueError, TypeError, SyntaxError, RecursionError, MemoryError)
-_FENCE = re.compile(r"```[ \t]*([\w+.#-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_PAIR = re.compile(r"^\s*(?:[-*]\s+)?([A-Za-z_][\w .-]{0,63}?)\s*[:=]\s*(.*?)\s*$")
+_FENCE = "```"
+_PAIR = re.compile(r"^\s*(?:[-*]\s+)?([A-Za-z_][\w .-]{0,63}?)\s*[:=](.*)$")
 _MAX_STARTS = 100  # where an embedded JSON value is looked for, at most
 
 
@@ -36,8 +36,18 @@ class Extraction(NamedTuple):
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
-    """``(language, body)`` of every fenced block, in order."""
-    return [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    """``(language, body)`` of every fenced block, in order (one pass, no regex)."""
+    found: list[tuple[str, str]] = []
+    position = 0
+    while True:
+        start = text.find(_FENCE, position)
+        line_end = text.find("\n", start) if start >= 0 else -1
+        end = text.find(_FENCE, line_end + 1) if line_end >= 0 else -1
+        if end < 0:
+            return found
+        info = text[start + len(_FENCE) : line_end].split()
+        found.append((info[0].lower() if info else "", text[line_end + 1 : end]))
+        position = end + len(_FENCE)
 
 
 def _parsed_block(
@@ -130,7 +140,7 @@ def key_value(text: str) -> Extraction | None:
         match = _PAIR.match(line)
         if match is None:
             return None
-        pairs[match.group(1)] = _value(match.group(2))
+        pairs[match.group(1)] = _value(match.group(2).strip())
     if not pairs:
         return None
     return Extraction(pairs, "key_value", {"pairs": len(pairs)}, 0.6)

@@ -130,12 +130,18 @@ class TimeProvider(BuiltinRoutine):
         """The clock's current time, aware, in the configured time zone."""
         zone = _zone(self._setting("timezone"), "timezone")
         reading = self._clock()
-        if isinstance(reading, dt.datetime):  # a naive one is local time
-            return reading.astimezone(zone)
-        if isinstance(reading, (int, float)) and not isinstance(reading, bool):
-            if zone is None:  # local time, with the offset in force at that moment
-                return dt.datetime.fromtimestamp(reading).astimezone()
-            return dt.datetime.fromtimestamp(reading, zone)
+        try:
+            if isinstance(reading, dt.datetime):  # a naive one is local time
+                return reading.astimezone(zone)
+            if isinstance(reading, (int, float)) and not isinstance(reading, bool):
+                if zone is None:  # local time, with the offset in force then
+                    return dt.datetime.fromtimestamp(reading).astimezone()
+                return dt.datetime.fromtimestamp(reading, zone)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"{type(self).__name__}: the clock returned {reading!r}, which is "
+                f"not a time: {exc}"
+            ) from exc
         raise ValueError(
             f"{type(self).__name__}: the clock returned {type(reading).__name__}, "
             "not Unix seconds or a datetime"
