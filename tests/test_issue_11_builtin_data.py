@@ -253,6 +253,17 @@ def test_clock_may_return_a_datetime_and_local_time_is_aware() -> None:
     assert local.now().utcoffset() is not None and local.now().timestamp() == MOMENT
 
 
+def test_a_fake_clock_from_routilux_testing_drives_it(strategy: str) -> None:
+    from routilux.testing import FakeClock
+
+    fake = FakeClock(MOMENT)
+    t = clock_at(0)
+    t.set_clock(fake)
+    assert output(t, strategy, slot="request")["formatted"] == "2024-03-01 09:30:00"
+    fake.advance(90)
+    assert output(t, strategy, slot="request")["formatted"] == "2024-03-01 09:31:30"
+
+
 def test_a_broken_clock_fails_the_job_clearly(strategy: str) -> None:
     message = failure(clock_at("noon"), strategy, slot="request")
     assert "TimeProvider: the clock returned str" in message
