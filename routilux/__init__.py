@@ -7,6 +7,16 @@ from __future__ import annotations
 
 import logging
 
+from .builtin import (
+    ConditionalRouter,
+    DataFlattener,
+    DataTransformer,
+    DataValidator,
+    ResultExtractor,
+    TextClipper,
+    TextRenderer,
+    TimeProvider,
+)
 from .connection import Connection
 from .dead_letter import DeadLetter
 from .event import Event
@@ -70,8 +80,12 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "ConditionalRouter",
     "ConfigurationError",
     "Connection",
+    "DataFlattener",
+    "DataTransformer",
+    "DataValidator",
     "DeadLetter",
     "DuplicateNameError",
     "EntryPointError",
@@ -100,6 +114,7 @@ __all__ = [
     "Outcome",
     "QueueFullError",
     "ReentrantCallError",
+    "ResultExtractor",
     "RoutiluxError",
     "Routine",
     "RoutineSpec",
@@ -113,7 +128,10 @@ __all__ = [
     "SlotSpec",
     "StrategyShutdownError",
     "StrategyState",
+    "TextClipper",
+    "TextRenderer",
     "ThreadedStrategy",
+    "TimeProvider",
     "UnknownEventError",
     "UnknownMergeStrategyError",
     "UnknownRoutineError",
