@@ -62,23 +62,35 @@ class _RoutineInternals:
         "timeout",
     )
 
+    spec: RoutineSpec | None  # built on demand, dropped on change
+    default_id: str
+    slots: dict[str, Slot]
+    events: dict[str, Event]
+    error_handler: ErrorHandler | None
+    max_concurrency: int | None
+    timeout: float | None
+    breaker: CircuitBreaker | None
+    stats_lock: threading.Lock  # guards _stats: handlers on many threads update it
+
     def __init__(self, default_id: str, max_concurrency: int | None) -> None:
-        self.spec: RoutineSpec | None = None  # built on demand, dropped on change
-        self.default_id = default_id
-        self.slots: dict[str, Slot] = {}
-        self.events: dict[str, Event] = {}
-        self.error_handler: ErrorHandler | None = None
-        self.max_concurrency = max_concurrency
-        self.timeout: float | None = None
-        self.breaker: CircuitBreaker | None = None
-        # Guards _stats: handlers on many threads update one routine's statistics.
-        self.stats_lock = threading.Lock()
+        # Set without __setattr__: there is no spec to drop yet.
+        init = object.__setattr__
+        init(self, "spec", None)
+        init(self, "default_id", default_id)
+        init(self, "slots", {})
+        init(self, "events", {})
+        init(self, "error_handler", None)
+        init(self, "max_concurrency", max_concurrency)
+        init(self, "timeout", None)
+        init(self, "breaker", None)
+        init(self, "stats_lock", threading.Lock())
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Any setting that changes invalidates the spec built from the settings.
-        object.__setattr__(self, name, value)
-        if name != "spec":
+        # A setting that changes invalidates the spec built from the settings;
+        # setting the same object again (loading a default, say) keeps it.
+        if name != "spec" and getattr(self, name) is not value:
             object.__setattr__(self, "spec", None)
+        object.__setattr__(self, name, value)
 
 
 def spec_of(routine: Routine) -> RoutineSpec | None:
