@@ -15,7 +15,7 @@ from ..merge import AppendView
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["MAX_DEPTH", "json_copy"]
+__all__ = ["MAX_DEPTH", "exact_copy", "json_copy", "nests_within"]
 
 #: The deepest nesting a value may have (orjson itself stops at 255 levels).
 MAX_DEPTH = 128
@@ -45,8 +45,8 @@ def json_copy(value: Any, path: str, depth: int = 0) -> Any:
     """
     if value is None or isinstance(value, (bool, str, int, float)):
         return _scalar(value, path)
-    fast = _fast_copy(value, depth)
-    if fast is not _NO_COPY:
+    fast = exact_copy(value, MAX_DEPTH - depth)
+    if fast is not None:
         return fast
     if depth >= MAX_DEPTH:
         raise SerializationError(f"{path}: nested more than {MAX_DEPTH} levels deep")
@@ -60,25 +60,47 @@ def json_copy(value: Any, path: str, depth: int = 0) -> Any:
     raise SerializationError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
-_NO_COPY = object()
+_CONTAINERS = (dict, list)
 
 
-def _fast_copy(value: Any, depth: int) -> Any:
-    """The copy orjson makes, when it is exactly ``value``; else ``_NO_COPY``.
+def exact_copy(value: Any, levels: int = MAX_DEPTH) -> Any:
+    """The copy orjson makes of the container ``value``, or None when not exact.
 
-    orjson refuses what JSON cannot hold (other types, non-text keys, lone
-    surrogates, integers past 64 bits) and writes NaN and infinity as null, which
-    the comparison catches, as it does tuples. Only then does the path-by-path walk
-    run, to say where the problem is.
+    Exact: the copy equals ``value`` and nests at most ``levels`` deep. orjson
+    refuses what JSON cannot hold (other types, non-text keys, lone surrogates,
+    integers past 64 bits) and writes NaN and infinity as null, which the
+    comparison catches, as it does tuples. :func:`json_copy` walks path by path
+    only when this fails, to say where the problem is.
     """
     try:
         raw = orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return _NO_COPY
-    if raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH - depth:
-        return _NO_COPY  # possibly too deep: the walk decides (and says where)
+        return None
     copy = orjson.loads(raw)
-    return copy if copy == value else _NO_COPY
+    if copy != value:
+        return None
+    # Fewer brackets than levels cannot nest too deep; else count the levels.
+    if raw.count(b"{") + raw.count(b"[") >= levels and not nests_within(copy, levels):
+        return None
+    return copy
+
+
+def nests_within(value: Any, levels: int) -> bool:
+    """True when the plain JSON container ``value`` nests at most ``levels`` deep.
+
+    ``{}`` and ``[1]`` nest one level, ``{"a": [1]}`` two. One pass per level over
+    the containers only, without recursion, so a large shallow document is cheap.
+    """
+    level = [value]
+    for _ in range(levels):
+        inner: list[Any] = []
+        for container in level:
+            items = container.values() if type(container) is dict else container
+            inner += [item for item in items if type(item) in _CONTAINERS]
+        if not inner:
+            return True
+        level = inner
+    return False
 
 
 def _scalar(value: Any, path: str) -> Any:

@@ -7,14 +7,28 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SerializationError
-from ._values import float_seconds, is_positive_int, is_seconds, json_copy
+from ._values import (
+    exact_copy,
+    float_seconds,
+    is_positive_int,
+    is_seconds,
+    json_copy,
+)
 
 if TYPE_CHECKING:
     from ..flow import Flow
     from ..resilience import ErrorHandler
     from ..routine import Routine
 
-__all__ = ["KIND", "MAX_WORKERS", "SCHEMA_VERSION", "flow_to_dict", "routine_to_dict"]
+__all__ = [
+    "KIND",
+    "MAX_WORKERS",
+    "SCHEMA_VERSION",
+    "assemble_entry",
+    "entry_parts",
+    "flow_to_dict",
+    "routine_to_dict",
+]
 
 #: The version written into every flow document.
 SCHEMA_VERSION = 2
@@ -126,43 +140,84 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
             is not plain JSON (``routines.<id>.config.<key>``).
     """
     path = f"routines.{rid}"
+    described, added = entry_parts(path, routine)
+    # The common case: one orjson round trip copies both parts.
+    copied = exact_copy([described, added])
+    if copied is None:  # the walk names the first value JSON cannot hold
+        copied = [
+            json_copy(described, path),
+            {
+                **json_copy({k: added[k] for k in _LISTED}, path),
+                "error_handler": json_copy(
+                    added["error_handler"], f"{path}.error_handler"
+                ),
+                "timeout": added["timeout"],
+                "circuit_breaker": json_copy(
+                    added["circuit_breaker"], f"{path}.circuit_breaker"
+                ),
+            },
+        ]
+    return assemble_entry(*copied)
+
+
+#: What the flow adds to a routine's own description, besides its settings.
+_LISTED = ("stats", "slots", "events")
+
+
+def entry_parts(path: str, routine: Routine) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a routine's entry is made of, not yet copied.
+
+    ``serialize()``'s dict, and what the flow adds: stats, slots, events, error
+    handler, timeout and circuit breaker.
+
+    Raises:
+        SerializationError: For a constructor that needs arguments, or a
+            ``serialize()`` that returns no dict.
+    """
     _check_rebuildable(path, routine)
     described = routine.serialize()
     if not isinstance(described, dict):
         raise SerializationError(f"{path}: serialize() returned a non-dict")
-    entry: dict[str, Any] = json_copy(described, path)
     spec = routine.get_spec()
-    breaker = spec.circuit_breaker
+    handler, breaker = spec.error_handler, spec.circuit_breaker
     stats = routine.stats()
     if breaker is not None:  # the live breaker's figures, not a stored statistic
         stats.pop("circuit_breaker", None)
-    # One copy (one orjson round trip) for the parts the flow adds.
-    added = json_copy(
-        {
-            "stats": stats,
-            "slots": [
-                {
-                    "name": slot.name,
-                    "merge_strategy": slot.merge_strategy,
-                    "handler": slot.handler_name,
-                }
-                for slot in spec.slots.values()
-            ],
-            "events": [
-                {"name": event.name, "output_params": list(event.output_params)}
-                for event in spec.events.values()
-            ],
-        },
-        path,
-    )
+    added = {
+        "stats": stats,
+        "slots": [
+            {
+                "name": slot.name,
+                "merge_strategy": slot.merge_strategy,
+                "handler": slot.handler_name,
+            }
+            for slot in spec.slots.values()
+        ],
+        "events": [
+            {"name": event.name, "output_params": list(event.output_params)}
+            for event in spec.events.values()
+        ],
+        "error_handler": None if handler is None else handler.serialize(),
+        "timeout": spec.timeout,
+        "circuit_breaker": None if breaker is None else breaker.serialize(),
+    }
+    return described, added
+
+
+def assemble_entry(described: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """The entry from its parts (see :func:`entry_parts`); seconds as floats."""
+    handler, breaker = added["error_handler"], added["circuit_breaker"]
+    entry = dict(described)
     entry.update(
-        error_handler=handler_to_dict(spec.error_handler, f"{path}.error_handler"),
-        timeout=spec.timeout,
+        error_handler=None
+        if handler is None
+        else float_seconds(handler, HANDLER_FLOATS),
+        timeout=added["timeout"],
         circuit_breaker=None
         if breaker is None
-        else float_seconds(
-            json_copy(breaker.serialize(), f"{path}.circuit_breaker"), BREAKER_FLOATS
-        ),
-        **added,
+        else float_seconds(breaker, BREAKER_FLOATS),
+        stats=added["stats"],
+        slots=added["slots"],
+        events=added["events"],
     )
     return entry
