@@ -85,7 +85,9 @@ class FlowDocuments:
 
         Thread-safe.
         """
-        return flow_from_dict(from_json(raw), None, allowed_modules, _flow_class(cls))
+        return flow_from_dict(
+            from_json(raw), None, allowed_modules, _flow_class(cls), fresh=True
+        )
 
     def save(self, path: str | Path) -> None:
         """Write the structure as indented JSON to ``path``.
@@ -108,7 +110,7 @@ class FlowDocuments:
         """
         try:
             return flow_from_dict(
-                read_document(path), None, allowed_modules, _flow_class(cls)
+                read_document(path), None, allowed_modules, _flow_class(cls), fresh=True
             )
         except SerializationError as exc:
             if str(exc).startswith(f"{path}: "):

@@ -74,6 +74,8 @@ def flow_from_dict(
     into: Flow | None = None,
     allowed_modules: Iterable[str] | None = None,
     flow_class: type[Flow] | None = None,
+    *,
+    fresh: bool = False,
 ) -> Flow:
     """Build a Flow from a document, or fill ``into`` (a flow with no routines).
 
@@ -83,6 +85,8 @@ def flow_from_dict(
         allowed_modules: Modules that may be imported (exact names) to find routine
             classes and exception types the registry does not know.
         flow_class: The class of a new flow (default :class:`~routilux.Flow`).
+        fresh: ``data`` comes straight from :func:`from_json` and nothing else
+            holds it, so it is read without a copy (its depth is still checked).
 
     Raises:
         SerializationError: Naming the path of the first problem; on failure
@@ -95,7 +99,7 @@ def flow_from_dict(
             "(use Flow.deserialize(data) for a new flow)"
         )
     try:
-        plan: FlowPlan = read_flow(data, resolver)
+        plan: FlowPlan = read_flow(data, resolver, fresh=fresh)
     except SerializationError:
         raise
     except Exception as exc:  # a last resort for whatever slipped past the checks

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import RoutiluxError, SerializationError
 from ._routines import read_handler, read_routine
 from ._values import (
+    MAX_DEPTH,
     field,
     is_dict,
     is_int,
@@ -19,6 +20,7 @@ from ._values import (
     is_positive_int,
     is_seconds,
     json_copy,
+    nests_within,
     no_unknown_keys,
 )
 from ._writer import KIND, MAX_WORKERS, SCHEMA_VERSION
@@ -123,8 +125,15 @@ class FlowPlan:
             raise SerializationError(f"connections[{index}]: {exc}") from exc
 
 
-def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
+def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan:
     """Check a whole flow document and rebuild its routines.
+
+    Args:
+        data: The document.
+        resolver: Finds the classes it names.
+        fresh: ``data`` was just decoded by orjson and nothing else holds it: it is
+            plain JSON already, so only its depth is checked, and it is read as it
+            is instead of copied first.
 
     Raises:
         SerializationError: Naming the path of the first problem.
@@ -134,7 +143,9 @@ def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
             f"a flow document must be an object, got {type(data).__name__}"
         )
     version = _version(data)
-    doc = json_copy(data, "")
+    # Plain values, or the path of the first that is not (too deep, in fresh data).
+    fresh = fresh and nests_within(data, MAX_DEPTH)
+    doc = data if fresh else json_copy(data, "")
     if version == 1:
         doc = {**_V1_FLOW, **doc}
     no_unknown_keys(doc, _FLOW_KEYS, "")
@@ -149,10 +160,11 @@ def read_flow(data: Any, resolver: Resolver) -> FlowPlan:
     entries = field(doc, "routines", "", is_dict, "an object")
     if "" in entries:
         raise SerializationError("routines: a routine id must not be empty")
-    routines = {
-        rid: read_routine(rid, entry, resolver, version)
-        for rid, entry in entries.items()
-    }
+    routines = {}
+    for rid, entry in entries.items():
+        routines[rid] = read_routine(rid, entry, resolver, version)
+        if fresh:  # nothing else holds the entry: let it go (20,000 objects for 2,000)
+            entries[rid] = None
     links = _read_links(doc)
     return FlowPlan(
         flow_id,
