@@ -371,9 +371,9 @@ class Routine:
         Raises:
             ConfigurationError: When ``handler`` is not an ErrorHandler or None.
         """
-        want = "None or an ErrorHandler"
-        what = f"{self._describe()}: error_handler"
-        instance_of(handler, (ErrorHandler, type(None)), what, want)
+        if handler is not None:  # the message is written only when needed
+            what = f"{self._describe()}: error_handler"
+            instance_of(handler, ErrorHandler, what, "None or an ErrorHandler")
         self._rx.error_handler = handler
 
     def get_error_handler(self) -> ErrorHandler | None:
@@ -429,7 +429,9 @@ class Routine:
                 most :data:`routilux.checks.MAX_SECONDS` (one year); the timeout is
                 unchanged.
         """
-        self._rx.timeout = optional_seconds(seconds, f"{self._describe()}: timeout")
+        if seconds is not None:  # the message is written only when needed
+            seconds = optional_seconds(seconds, f"{self._describe()}: timeout")
+        self._rx.timeout = seconds
 
     def get_timeout(self) -> float | None:
         """The routine's timeout in seconds, or None."""
