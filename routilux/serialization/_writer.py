@@ -56,17 +56,35 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
         **settings,
         "error_handler": handler_to_dict(flow.error_handler, "error_handler"),
         "routines": {rid: routine_to_dict(rid, r) for rid, r in flow.routines.items()},
-        "connections": [
-            {
-                "source": c.source_routine_id,
-                "event": c.source_event.name if c.source_event else None,
-                "target": c.target_routine_id,
-                "slot": c.target_slot.name if c.target_slot else None,
-                "param_mapping": json_copy(c.param_mapping, f"connections[{i}]"),
-            }
-            for i, c in enumerate(flow.connections)
-        ],
+        "connections": _connections(flow),
     }
+
+
+def _connections(flow: Flow) -> list[dict[str, Any]]:
+    """The connections in the order they were made, read from the flow's graph.
+
+    Each edge is keyed ``(event, slot)`` and holds its ``param_mapping`` (None for
+    none) and its ``order``.
+    """
+    # iter(): a generator, so sorted() does not walk the view once more for len().
+    edges = sorted(iter(flow.graph.edges(keys=True, data=True)), key=_made)
+    return [
+        {
+            "source": source,
+            "event": event,
+            "target": target,
+            "slot": slot,
+            "param_mapping": json_copy(data["param_mapping"], f"connections[{index}]")
+            if data["param_mapping"]
+            else {},
+        }
+        for index, (source, target, (event, slot), data) in enumerate(edges)
+    ]
+
+
+def _made(edge: tuple[str, str, tuple[str, str], dict[str, Any]]) -> int:
+    order: int = edge[3]["order"]
+    return order
 
 
 def _settings(flow: Flow) -> dict[str, Any]:
@@ -144,17 +162,17 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
     # The common case: one orjson round trip copies both parts.
     copied = exact_copy([described, added])
     if copied is None:  # the walk names the first value JSON cannot hold
+        own = json_copy(described, path)
+        listed = json_copy({key: added[key] for key in _LISTED}, path)
+        handler = json_copy(added["error_handler"], f"{path}.error_handler")
+        breaker = json_copy(added["circuit_breaker"], f"{path}.circuit_breaker")
         copied = [
-            json_copy(described, path),
+            own,
             {
-                **json_copy({k: added[k] for k in _LISTED}, path),
-                "error_handler": json_copy(
-                    added["error_handler"], f"{path}.error_handler"
-                ),
+                "error_handler": handler,
                 "timeout": added["timeout"],
-                "circuit_breaker": json_copy(
-                    added["circuit_breaker"], f"{path}.circuit_breaker"
-                ),
+                "circuit_breaker": breaker,
+                **listed,
             },
         ]
     return assemble_entry(*copied)
@@ -183,7 +201,10 @@ def entry_parts(path: str, routine: Routine) -> tuple[dict[str, Any], dict[str, 
     stats = routine.stats()
     if breaker is not None:  # the live breaker's figures, not a stored statistic
         stats.pop("circuit_breaker", None)
-    added = {
+    added = {  # in the order of the entry, after serialize()'s keys
+        "error_handler": None if handler is None else handler.serialize(),
+        "timeout": spec.timeout,
+        "circuit_breaker": None if breaker is None else breaker.serialize(),
         "stats": stats,
         "slots": [
             {
@@ -197,27 +218,16 @@ def entry_parts(path: str, routine: Routine) -> tuple[dict[str, Any], dict[str, 
             {"name": event.name, "output_params": list(event.output_params)}
             for event in spec.events.values()
         ],
-        "error_handler": None if handler is None else handler.serialize(),
-        "timeout": spec.timeout,
-        "circuit_breaker": None if breaker is None else breaker.serialize(),
     }
     return described, added
 
 
 def assemble_entry(described: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
     """The entry from its parts (see :func:`entry_parts`); seconds as floats."""
+    entry = {**described, **added}
     handler, breaker = added["error_handler"], added["circuit_breaker"]
-    entry = dict(described)
-    entry.update(
-        error_handler=None
-        if handler is None
-        else float_seconds(handler, HANDLER_FLOATS),
-        timeout=added["timeout"],
-        circuit_breaker=None
-        if breaker is None
-        else float_seconds(breaker, BREAKER_FLOATS),
-        stats=added["stats"],
-        slots=added["slots"],
-        events=added["events"],
-    )
+    if handler is not None:
+        entry["error_handler"] = float_seconds(handler, HANDLER_FLOATS)
+    if breaker is not None:
+        entry["circuit_breaker"] = float_seconds(breaker, BREAKER_FLOATS)
     return entry
