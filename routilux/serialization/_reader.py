@@ -43,6 +43,7 @@ _FLOW_KEYS = frozenset(
 )  # fmt: skip
 _V1_FLOW = {"default_timeout": None, "history_limit": None}
 _LINK_KEYS = ("source", "event", "target", "slot")
+_LINK_FIELDS = frozenset({*_LINK_KEYS, "param_mapping"})
 
 Link = tuple[str, str, str, str, dict[str, str] | None]
 
@@ -223,13 +224,36 @@ def _strategy(doc: dict[str, Any]) -> tuple[str, int]:
 def _read_links(doc: dict[str, Any]) -> list[Link]:
     links: list[Link] = []
     for index, item in enumerate(field(doc, "connections", "", is_list, "a list")):
-        path = f"connections[{index}]"
-        if not isinstance(item, dict):
-            raise SerializationError(f"{path}: expected an object")
-        no_unknown_keys(item, (*_LINK_KEYS, "param_mapping"), path)
-        source, event, target, slot = (
-            field(item, key, path, is_name, "a non-empty string") for key in _LINK_KEYS
-        )
-        mapping = field(item, "param_mapping", path, is_mapping, "an object of strings")
-        links.append((source, event, target, slot, mapping or None))
+        link = _plain_link(item)
+        links.append(link if link is not None else _read_link(item, index))
     return links
+
+
+def _plain_link(item: Any) -> Link | None:
+    """The link, when ``item`` is a connection the field checks would pass as is."""
+    if type(item) is not dict or item.keys() != _LINK_FIELDS:
+        return None
+    source, event, target = item["source"], item["event"], item["target"]
+    slot, mapping = item["slot"], item["param_mapping"]
+    names = (source, event, target, slot)
+    if (
+        not all(type(name) is str and name for name in names)
+        or type(mapping) is not dict
+    ):
+        return None
+    if mapping and not all(type(value) is str for value in mapping.values()):
+        return None
+    return source, event, target, slot, mapping or None
+
+
+def _read_link(item: Any, index: int) -> Link:
+    """Check a connection field by field: the first problem names its path."""
+    path = f"connections[{index}]"
+    if not isinstance(item, dict):
+        raise SerializationError(f"{path}: expected an object")
+    no_unknown_keys(item, _LINK_FIELDS, path)
+    source, event, target, slot = (
+        field(item, key, path, is_name, "a non-empty string") for key in _LINK_KEYS
+    )
+    mapping = field(item, "param_mapping", path, is_mapping, "an object of strings")
+    return source, event, target, slot, mapping or None

@@ -126,6 +126,47 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
         field(entry, "class", path, is_name, "'module:QualifiedName'"), f"{path}.class"
     )
     expected = dict(entry)
+    layout = version >= 2  # version 1 did not record slots and events
+    if _plain(entry, layout):  # the common entry: nothing to check or convert
+        handler = timeout = breaker = None
+    else:
+        handler, timeout, breaker = _settings(entry, expected, path, resolver)
+        if layout:
+            field(entry, "slots", path, is_list, "a list")
+            field(entry, "events", path, is_list, "a list")
+    routine = _construct(cls, path)
+    _restore(routine, entry, handler, timeout, breaker, path)
+    if layout:
+        _restore_merges(routine, entry["slots"], path)
+    _compare(routine, expected, rid, layout)
+    return routine
+
+
+def _plain(entry: dict[str, Any], layout: bool) -> bool:
+    """True when every field is there with its type and no setting is made.
+
+    The field checks would pass such an entry without a word; for any other they
+    run, and say what is wrong.
+    """
+    get = entry.get
+    return (
+        type(get("config")) is dict
+        and type(get("stats")) is dict
+        and get("max_concurrency", _MISSING) is None
+        and get("timeout", _MISSING) is None
+        and get("error_handler", _MISSING) is None
+        and get("circuit_breaker", _MISSING) is None
+        and (not layout or type(get("slots")) is type(get("events")) is list)
+    )
+
+
+def _settings(
+    entry: dict[str, Any], expected: dict[str, Any], path: str, resolver: Resolver
+) -> tuple[ErrorHandler | None, float | None, dict[str, Any] | None]:
+    """Check the fields of an entry; its error handler, timeout and breaker.
+
+    ``expected`` gets them as a rebuilt routine describes them (seconds as floats).
+    """
     field(entry, "config", path, is_dict, "an object")
     field(entry, "stats", path, is_dict, "an object")
     field(entry, "max_concurrency", path, _is_limit, "null or an int >= 1")
@@ -143,16 +184,7 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
         expected["circuit_breaker"] = breaker = float_seconds(breaker, BREAKER_FLOATS)
     if timeout is not None:
         expected["timeout"] = timeout = float(timeout)
-    layout = version >= 2  # version 1 did not record slots and events
-    if layout:
-        field(entry, "slots", path, is_list, "a list")
-        field(entry, "events", path, is_list, "a list")
-    routine = _construct(cls, path)
-    _restore(routine, entry, handler, timeout, breaker, path)
-    if layout:
-        _restore_merges(routine, entry["slots"], path)
-    _compare(routine, expected, rid, layout)
-    return routine
+    return handler, timeout, breaker
 
 
 def _is_limit(value: Any) -> bool:
@@ -204,20 +236,33 @@ def _restore(
 def _restore_merges(routine: Routine, slots: list[Any], path: str) -> None:
     """Apply merge strategies named in the document (registered names only)."""
     for index, item in enumerate(slots):
-        where = f"{path}.slots[{index}]"
-        if not isinstance(item, dict):
-            raise SerializationError(f"{where}: expected an object, got {short(item)}")
-        name = field(item, "name", where, _is_text, "a string")
-        merge = field(
-            item, "merge_strategy", where, _is_optional_text, "null or a name"
-        )
+        if type(item) is dict and type(item.get("name")) is str:
+            name, merge = item["name"], item.get("merge_strategy", _MISSING)
+        else:
+            name = merge = _MISSING
+        if type(merge) not in _NAME_OR_NULL:  # say what is wrong with it
+            name, merge = _slot_item(item, f"{path}.slots[{index}]")
         slot = routine.get_slot(name)
         if slot is None or merge is None or slot.merger.name == merge:
             continue
         try:
             slot.merge_strategy = merge
         except RoutiluxError as exc:
-            raise SerializationError(f"{where}.merge_strategy: {exc}") from exc
+            raise SerializationError(
+                f"{path}.slots[{index}].merge_strategy: {exc}"
+            ) from exc
+
+
+_NAME_OR_NULL = (str, type(None))
+
+
+def _slot_item(item: Any, where: str) -> tuple[str, str | None]:
+    """The name and merge strategy of a slot's item; or what is wrong with it."""
+    if not isinstance(item, dict):
+        raise SerializationError(f"{where}: expected an object, got {short(item)}")
+    name = field(item, "name", where, _is_text, "a string")
+    merge = field(item, "merge_strategy", where, _is_optional_text, "null or a name")
+    return name, merge
 
 
 def _is_text(value: Any) -> bool:
