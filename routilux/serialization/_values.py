@@ -79,10 +79,15 @@ def exact_copy(value: Any, levels: int = MAX_DEPTH) -> Any:
     copy = orjson.loads(raw)
     if copy != value:
         return None
-    # Fewer brackets than levels cannot nest too deep; else count the levels.
-    if raw.count(b"{") + raw.count(b"[") >= levels and not nests_within(copy, levels):
-        return None
+    if _may_nest(raw, levels) and not nests_within(copy, levels):
+        return None  # too deep
     return copy
+
+
+def _may_nest(raw: bytes, levels: int) -> bool:
+    """False when JSON text ``raw`` surely nests fewer than ``levels`` deep."""
+    # Each level takes two characters and an opening bracket: count only past that.
+    return len(raw) >= 2 * levels and raw.count(b"{") + raw.count(b"[") >= levels
 
 
 def nests_within(value: Any, levels: int) -> bool:

@@ -141,10 +141,10 @@ def _required_arguments(cls: type) -> tuple[str, ...]:
 
 def _check_rebuildable(path: str, routine: Routine) -> None:
     cls: type = type(routine)
-    required = list(_required_arguments(cls))
+    required = _required_arguments(cls)
     if required:
         raise SerializationError(
-            f"{path}: {type(routine).__name__}() requires {required}, so it cannot "
+            f"{path}: {cls.__name__}() requires {list(required)}, so it cannot "
             "be rebuilt from a document; give those parameters defaults and keep the "
             "values in set_config()"
         )
