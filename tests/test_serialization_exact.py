@@ -1,0 +1,279 @@
+"""The fast ways documents are written and read keep every check of the slow ones.
+
+``Flow.from_json`` and ``Flow.load`` read the document orjson decoded as it is;
+loading compares a rebuilt routine with its entry without writing it out; the
+common entry and connection are checked in one step; writing copies an entry in one
+orjson round trip. Each falls back to the field-by-field way whenever anything is
+off, so the messages are those of ``Flow.deserialize`` on a dict.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+import pytest
+
+from routilux import Flow, Routine, SerializationError
+from routilux.serialization import MAX_DEPTH
+
+from .routines import Collector, Relay, Source
+from .test_serialization import mutate, sample_flow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+def message_of(load: Callable[[], Any]) -> str:
+    with pytest.raises(SerializationError) as caught:
+        load()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("routines.relay.config", [1]),
+        ("routines.relay.config", KeyError),
+        ("routines.relay.stats", None),
+        ("routines.relay.max_concurrency", 0),
+        ("routines.relay.max_concurrency", True),
+        ("routines.relay.timeout", "1"),
+        ("routines.relay.timeout", 0),
+        ("routines.relay.error_handler", []),
+        ("routines.relay.circuit_breaker", {"x": 1}),
+        ("routines.relay.slots", {}),
+        ("routines.relay.slots", KeyError),
+        ("routines.relay.slots.0", "input"),
+        ("routines.relay.slots.0.name", 3),
+        ("routines.relay.slots.0.name", "in"),
+        ("routines.relay.slots.0.merge_strategy", KeyError),
+        ("routines.relay.slots.0.merge_strategy", 1),
+        ("routines.relay.slots.0.merge_strategy", "zip"),
+        ("routines.relay.slots.0.handler", "go"),
+        ("routines.relay.events", None),
+        ("routines.relay.events.0.output_params", []),
+        ("routines.relay.extra", 1),
+        ("routines.relay.max_concurrency", 2.0),
+        ("connections.0", []),
+        ("connections.0.source", ""),
+        ("connections.0.event", 5),
+        ("connections.0.slot", KeyError),
+        ("connections.0.param_mapping", None),
+        ("connections.0.param_mapping", {"a": 1}),
+        ("connections.0.colour", "red"),
+        ("connections.1.target", "ghost"),
+    ],
+)
+def test_from_json_says_what_deserialize_says(path: str, value: Any) -> None:
+    flow = sample_flow()
+    document = mutate(flow.serialize(), path, value)
+    flow.shutdown()
+    said = message_of(lambda: Flow.deserialize(document))
+    assert message_of(lambda: Flow.from_json(orjson.dumps(document))) == said
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("where", ["config", "stats"])
+def test_a_read_document_is_still_limited_in_depth(where: str, tmp_path: Path) -> None:
+    flow = sample_flow()
+    document = flow.serialize()
+    flow.shutdown()
+    # The entry's config sits 3 levels down: 125 more levels are the most allowed.
+    document["routines"]["relay"][where]["x"] = nested(124)
+    loaded = Flow.from_json(orjson.dumps(document))
+    assert loaded.to_json() == orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    loaded.shutdown()
+    document["routines"]["relay"][where]["x"] = nested(125)
+    said = message_of(lambda: Flow.deserialize(document))
+    assert said.startswith(f"routines.relay.{where}.x[0]")
+    assert f"nested more than {MAX_DEPTH} levels deep" in said
+    assert message_of(lambda: Flow.from_json(orjson.dumps(document))) == said
+    path = tmp_path / "deep.json"
+    path.write_bytes(orjson.dumps(document))
+    assert message_of(lambda: Flow.load(path)) == f"{path}: {said}"
+
+
+class Shifty(Routine):
+    """Rebuilds its config through ``shift``: a value equal to the original, or not."""
+
+    shift: ClassVar[Callable[[Any], Any]] = staticmethod(lambda value: value)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_config(x=1)
+        self.define_slot("trigger")
+
+    def deserialize(self, data: dict[str, Any]) -> None:
+        super().deserialize(data)
+        self.set_config(x=Shifty.shift(self.get_config("x")))
+
+
+@pytest.mark.parametrize(
+    ("original", "shift", "holds"),
+    [
+        (1, float, "1.0"),
+        (1, bool, "True"),
+        (0.0, lambda v: -v, "-0.0"),
+        (None, lambda v: math.nan, "nan"),
+        ([1, 2], lambda v: [1, 2.0], "2.0"),
+        ({"a": 1}, lambda v: {"a": True}, "True"),
+    ],
+)
+def test_a_rebuilt_value_must_be_written_exactly_as_read(
+    original: Any, shift: Callable[[Any], Any], holds: str
+) -> None:
+    flow = Flow()
+    routine = Shifty()
+    routine.set_config(x=original)
+    flow.add_routine(routine, "shifty")
+    document = flow.serialize()
+    raw = flow.to_json()
+    flow.shutdown()
+    Shifty.shift = staticmethod(shift)  # type: ignore[assignment]
+    try:
+        said = message_of(lambda: Flow.deserialize(document))
+        assert message_of(lambda: Flow.from_json(raw)) == said
+    finally:
+        Shifty.shift = staticmethod(lambda value: value)  # type: ignore[assignment]
+    assert said.startswith("routines.shifty.config") or "written back" in said
+    assert holds in said
+
+
+def test_a_tuple_is_written_as_the_list_it_was_read_as() -> None:
+    flow = Flow()
+    routine = Shifty()
+    routine.set_config(x=[1, 2])
+    flow.add_routine(routine, "shifty")
+    raw = flow.to_json()
+    flow.shutdown()
+    Shifty.shift = staticmethod(tuple)  # type: ignore[assignment]
+    try:
+        loaded = Flow.from_json(raw)
+    finally:
+        Shifty.shift = staticmethod(lambda value: value)  # type: ignore[assignment]
+    assert loaded.routines["shifty"].get_config("x") == (1, 2)
+    assert loaded.to_json() == raw
+    loaded.shutdown()
+
+
+class Plain(enum.Enum):
+    ONE = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (uuid.UUID(int=1), r"config.x: UUID is not a JSON value"),
+        (Plain.ONE, r"config.x: Plain is not a JSON value"),
+        ({"a": (1, math.inf)}, r"config.x.a\[1\]: inf is not a JSON number"),
+    ],
+)
+def test_values_orjson_would_write_are_refused_when_json_cannot_hold_them(
+    value: Any, message: str
+) -> None:
+    relay = Relay()
+    relay.set_config(x=value)
+    flow = Flow()
+    flow.add_routine(relay, "relay")
+    with pytest.raises(SerializationError, match=r"^routines.relay." + message):
+        flow.serialize()
+    flow.shutdown()
+
+
+class Named(Routine):
+    """Slots and events with names beyond ASCII."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("entrée", handler=self.go)
+        self.define_event("sortie", ["valeur_é"])
+
+    def go(self, **data: Any) -> None:
+        self.emit("sortie", **data)
+
+
+def test_names_beyond_ascii_round_trip() -> None:
+    flow = Flow()
+    flow.add_routine(Named(), "named")
+    flow.add_routine(Collector(), "sink")
+    flow.connect("named", "sortie", "sink", "input", {"valeur_é": "v"})
+    raw = flow.to_json()
+    loaded = Flow.from_json(raw)
+    assert loaded.to_json() == raw
+    assert loaded.serialize()["routines"]["named"]["slots"][0]["name"] == "entrée"
+    flow.shutdown()
+    loaded.shutdown()
+
+
+def test_connections_are_written_in_the_order_they_were_made() -> None:
+    flow = Flow()
+    flow.add_routine(Source(), "src")
+    for name in ("a", "b", "c"):
+        flow.add_routine(Collector(), name)
+        flow.connect("src", "output", name, "input")
+    flow.disconnect("src", "output", "a", "input")
+    flow.connect("src", "output", "a", "input", {"value": "v"})
+    written = flow.serialize()["connections"]
+    assert [c["target"] for c in written] == ["b", "c", "a"]
+    assert [c["param_mapping"] for c in written] == [{}, {}, {"value": "v"}]
+    assert written == [
+        {
+            "source": c.source_routine_id,
+            "event": c.source_event.name if c.source_event else None,
+            "target": c.target_routine_id,
+            "slot": c.target_slot.name if c.target_slot else None,
+            "param_mapping": c.param_mapping,
+        }
+        for c in flow.connections
+    ]
+    loaded = Flow.from_json(flow.to_json())
+    assert loaded.serialize()["connections"] == written
+    flow.shutdown()
+    loaded.shutdown()
+
+
+def test_a_written_document_shares_nothing_with_the_flow() -> None:
+    flow = Flow()
+    source = Source()
+    source.set_config(nested={"list": [1, 2]})
+    source.set_stat("seen", [3])
+    flow.add_routine(source, "src")
+    document = flow.serialize()
+    entry = document["routines"]["src"]
+    entry["config"]["nested"]["list"].append(9)
+    entry["stats"]["seen"].append(9)
+    entry["slots"][0]["name"] = "changed"
+    entry["events"][0]["output_params"].append("changed")
+    assert source.get_config("nested") == {"list": [1, 2]}
+    assert source.get_stat("seen") == [3]
+    assert flow.serialize()["routines"]["src"]["slots"][0]["name"] == "trigger"
+    assert flow.serialize()["routines"]["src"]["events"][0]["output_params"] == [
+        "value",
+        "tag",
+    ]
+    flow.shutdown()
+
+
+def test_setting_the_same_value_keeps_a_routines_spec() -> None:
+    relay = Relay()
+    spec = relay.get_spec()
+    relay.set_timeout(None)
+    relay.set_error_handler(None)
+    relay.set_max_concurrency(None)
+    assert relay.get_spec() is spec
+    relay.set_timeout(1.5)
+    changed = relay.get_spec()
+    assert changed is not spec and changed.timeout == 1.5
+    relay.set_max_concurrency(2)
+    assert relay.get_spec().max_concurrency == 2
