@@ -104,6 +104,28 @@ def test_a_read_document_is_still_limited_in_depth(where: str, tmp_path: Path) -
     assert message_of(lambda: Flow.load(path)) == f"{path}: {said}"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "routines.relay.error_handler.retryable_exceptions",
+        "routines.relay.slots.0.handler",
+        "routines.relay.extra",
+        "routines.sink.config.x",
+        "connections.1.param_mapping.value",
+        "surprise",
+    ],
+)
+def test_a_value_nested_too_deep_is_named_first_wherever_it_is(path: str) -> None:
+    flow = sample_flow()
+    document = flow.serialize()
+    flow.shutdown()
+    document["routines"]["relay"]["error_handler"] = {"strategy": "continue"}
+    document = mutate(document, path, nested(MAX_DEPTH))  # and a bad handler before
+    said = message_of(lambda: Flow.deserialize(document))
+    assert f"nested more than {MAX_DEPTH} levels deep" in said
+    assert message_of(lambda: Flow.from_json(orjson.dumps(document))) == said
+
+
 class Shifty(Routine):
     """Rebuilds its config through ``shift``: a value equal to the original, or not."""
 

@@ -133,8 +133,8 @@ def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan
         data: The document.
         resolver: Finds the classes it names.
         fresh: ``data`` was just decoded by orjson and nothing else holds it: it is
-            plain JSON already, so only its depth is checked, and it is read as it
-            is instead of copied first.
+            plain JSON already, so it is read as it is instead of copied first, and
+            each entry is let go once read.
 
     Raises:
         SerializationError: Naming the path of the first problem.
@@ -144,9 +144,22 @@ def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan
             f"a flow document must be an object, got {type(data).__name__}"
         )
     version = _version(data)
-    # Plain values, or the path of the first that is not (too deep, in fresh data).
-    fresh = fresh and nests_within(data, MAX_DEPTH)
-    doc = data if fresh else json_copy(data, "")
+    if not fresh:  # plain values, or the path of the first that is not
+        return _read(json_copy(data, ""), resolver, version, fresh=False)
+    try:
+        return _read(data, resolver, version, fresh=True)
+    except Exception:
+        # Fresh data is checked for depth only where routines keep values (their
+        # configs and stats: deeper values anywhere else fail their own checks).
+        # Whatever went wrong, a value nested too deep is named first, as when
+        # the whole document is copied before it is read.
+        json_copy(data, "")
+        raise
+
+
+def _read(
+    doc: dict[str, Any], resolver: Resolver, version: int, *, fresh: bool
+) -> FlowPlan:
     if version == 1:
         doc = {**_V1_FLOW, **doc}
     no_unknown_keys(doc, _FLOW_KEYS, "")
@@ -163,6 +176,8 @@ def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan
         raise SerializationError("routines: a routine id must not be empty")
     routines = {}
     for rid, entry in entries.items():
+        if fresh:
+            _check_kept_depth(rid, entry)
         routines[rid] = read_routine(rid, entry, resolver, version)
         if fresh:  # nothing else holds the entry: let it go (20,000 objects for 2,000)
             entries[rid] = None
@@ -177,6 +192,25 @@ def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan
         routines,
         links,
     )
+
+
+#: How deep a routine's config and stats are: document, routines, entry, them.
+_KEPT_AT = 3
+
+
+def _check_kept_depth(rid: str, entry: Any) -> None:
+    """Refuse a config or stats in ``entry`` nested deeper than a document may."""
+    if type(entry) is not dict:
+        return  # read_routine says what is wrong
+    for key in ("config", "stats"):
+        kept = entry.get(key)
+        if type(kept) is not dict or _CONTAINERS.isdisjoint(map(type, kept.values())):
+            continue  # not a dict (read_routine says so), or flat: one level
+        if not nests_within(kept, MAX_DEPTH - _KEPT_AT):
+            json_copy(kept, f"routines.{rid}.{key}", _KEPT_AT)  # raises, naming it
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def _version(data: dict[str, Any]) -> int:

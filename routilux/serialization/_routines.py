@@ -125,11 +125,11 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
     cls = resolver.routine_class(
         field(entry, "class", path, is_name, "'module:QualifiedName'"), f"{path}.class"
     )
-    expected = dict(entry)
     layout = version >= 2  # version 1 did not record slots and events
     if _plain(entry, layout):  # the common entry: nothing to check or convert
-        handler = timeout = breaker = None
-    else:
+        expected, handler, timeout, breaker = entry, None, None, None
+    else:  # as the rebuilt routine describes it: seconds as floats
+        expected = dict(entry)
         handler, timeout, breaker = _settings(entry, expected, path, resolver)
         if layout:
             field(entry, "slots", path, is_list, "a list")
