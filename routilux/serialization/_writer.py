@@ -158,35 +158,34 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
             is not plain JSON (``routines.<id>.config.<key>``).
     """
     path = f"routines.{rid}"
-    described, added = entry_parts(path, routine)
-    # The common case: one orjson round trip copies both parts.
-    copied = exact_copy([described, added])
-    if copied is None:  # the walk names the first value JSON cannot hold
-        own = json_copy(described, path)
-        listed = json_copy({key: added[key] for key in _LISTED}, path)
-        handler = json_copy(added["error_handler"], f"{path}.error_handler")
-        breaker = json_copy(added["circuit_breaker"], f"{path}.circuit_breaker")
-        copied = [
-            own,
-            {
-                "error_handler": handler,
-                "timeout": added["timeout"],
-                "circuit_breaker": breaker,
-                **listed,
-            },
-        ]
-    return assemble_entry(*copied)
+    described, added, layout, plain = entry_parts(path, routine)
+    # The common case: one orjson round trip copies what needs it (the rows of
+    # plain names are new objects already).
+    copied = exact_copy([described, added] if plain else [described, added, layout])
+    if copied is not None:
+        return assemble_entry(copied[0], copied[1], layout if plain else copied[2])
+    # The walk names the first value JSON cannot hold.
+    own = json_copy(described, path)
+    listed = json_copy({"stats": added["stats"], **layout}, path)
+    settings = {
+        "error_handler": json_copy(added["error_handler"], f"{path}.error_handler"),
+        "timeout": added["timeout"],
+        "circuit_breaker": json_copy(
+            added["circuit_breaker"], f"{path}.circuit_breaker"
+        ),
+        "stats": listed.pop("stats"),
+    }
+    return assemble_entry(own, settings, listed)
 
 
-#: What the flow adds to a routine's own description, besides its settings.
-_LISTED = ("stats", "slots", "events")
-
-
-def entry_parts(path: str, routine: Routine) -> tuple[dict[str, Any], dict[str, Any]]:
+def entry_parts(
+    path: str, routine: Routine
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], bool]:
     """What a routine's entry is made of, not yet copied.
 
-    ``serialize()``'s dict, and what the flow adds: stats, slots, events, error
-    handler, timeout and circuit breaker.
+    ``serialize()``'s dict; the error handler, timeout, circuit breaker and stats
+    the flow adds; the slots and events, as new rows of the spec's names; and
+    whether all those names are plain (ASCII text, or null where null may be).
 
     Raises:
         SerializationError: For a constructor that needs arguments, or a
@@ -206,25 +205,35 @@ def entry_parts(path: str, routine: Routine) -> tuple[dict[str, Any], dict[str, 
         "timeout": spec.timeout,
         "circuit_breaker": None if breaker is None else breaker.serialize(),
         "stats": stats,
-        "slots": [
-            {
-                "name": slot.name,
-                "merge_strategy": slot.merge_strategy,
-                "handler": slot.handler_name,
-            }
-            for slot in spec.slots.values()
-        ],
-        "events": [
-            {"name": event.name, "output_params": list(event.output_params)}
-            for event in spec.events.values()
-        ],
     }
-    return described, added
+    plain = True
+    slots = []
+    for slot in spec.slots.values():
+        name, merge, handler_name = slot.name, slot.merge_strategy, slot.handler_name
+        plain = plain and _text(name) and _text_or_none(merge, handler_name)
+        slots.append({"name": name, "merge_strategy": merge, "handler": handler_name})
+    events = []
+    for event in spec.events.values():
+        params = list(event.output_params)
+        plain = plain and _text(event.name) and all(map(_text, params))
+        events.append({"name": event.name, "output_params": params})
+    return described, added, {"slots": slots, "events": events}, plain
 
 
-def assemble_entry(described: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+def _text(value: object) -> bool:
+    # ASCII text holds no lone surrogate; other text is left to the copy to check.
+    return type(value) is str and value.isascii()
+
+
+def _text_or_none(*values: object) -> bool:
+    return all(value is None or _text(value) for value in values)
+
+
+def assemble_entry(
+    described: dict[str, Any], added: dict[str, Any], layout: dict[str, Any]
+) -> dict[str, Any]:
     """The entry from its parts (see :func:`entry_parts`); seconds as floats."""
-    entry = {**described, **added}
+    entry = {**described, **added, **layout}
     handler, breaker = added["error_handler"], added["circuit_breaker"]
     if handler is not None:
         entry["error_handler"] = float_seconds(handler, HANDLER_FLOATS)
