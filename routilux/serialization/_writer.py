@@ -206,27 +206,31 @@ def entry_parts(
         "circuit_breaker": None if breaker is None else breaker.serialize(),
         "stats": stats,
     }
-    plain = True
+    names: list[Any] = []  # to check at once whether they are all plain
     slots = []
     for slot in spec.slots.values():
         name, merge, handler_name = slot.name, slot.merge_strategy, slot.handler_name
-        plain = plain and _text(name) and _text_or_none(merge, handler_name)
+        names += (name, merge, handler_name)
         slots.append({"name": name, "merge_strategy": merge, "handler": handler_name})
     events = []
     for event in spec.events.values():
         params = list(event.output_params)
-        plain = plain and _text(event.name) and all(map(_text, params))
+        names += (event.name, *params)
         events.append({"name": event.name, "output_params": params})
-    return described, added, {"slots": slots, "events": events}, plain
+    return described, added, {"slots": slots, "events": events}, _plain_text(names)
 
 
-def _text(value: object) -> bool:
-    # ASCII text holds no lone surrogate; other text is left to the copy to check.
-    return type(value) is str and value.isascii()
+def _plain_text(names: list[Any]) -> bool:
+    """True when every name is None or a str (not a subclass) of ASCII characters.
+
+    ASCII text holds no lone surrogate; other text is left to the copy to check.
+    """
+    return _TEXT_OR_NULL.issuperset(map(type, names)) and (
+        "".join(filter(None, names)).isascii()
+    )
 
 
-def _text_or_none(*values: object) -> bool:
-    return all(value is None or _text(value) for value in values)
+_TEXT_OR_NULL = frozenset({str, type(None)})
 
 
 def assemble_entry(
