@@ -86,7 +86,8 @@ def flow_from_dict(
             classes and exception types the registry does not know.
         flow_class: The class of a new flow (default :class:`~routilux.Flow`).
         fresh: ``data`` comes straight from :func:`from_json` and nothing else
-            holds it, so it is read without a copy (its depth is still checked).
+            holds it: it is read without a copy, and used up (each routine entry
+            is dropped once read). Its depth is still checked.
 
     Raises:
         SerializationError: Naming the path of the first problem; on failure

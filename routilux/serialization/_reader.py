@@ -134,7 +134,7 @@ def read_flow(data: Any, resolver: Resolver, *, fresh: bool = False) -> FlowPlan
         resolver: Finds the classes it names.
         fresh: ``data`` was just decoded by orjson and nothing else holds it: it is
             plain JSON already, so it is read as it is instead of copied first, and
-            each entry is let go once read.
+            each routine entry is dropped from it once read.
 
     Raises:
         SerializationError: Naming the path of the first problem.
