@@ -88,7 +88,11 @@ class _RoutineInternals:
     def __setattr__(self, name: str, value: Any) -> None:
         # A setting that changes invalidates the spec built from the settings;
         # setting the same object again (loading a default, say) keeps it.
-        if name != "spec" and getattr(self, name) is not value:
+        if (
+            name != "spec"
+            and self.spec is not None
+            and getattr(self, name) is not value
+        ):
             object.__setattr__(self, "spec", None)
         object.__setattr__(self, name, value)
 
