@@ -238,6 +238,40 @@ def test_names_beyond_ascii_round_trip() -> None:
     loaded.shutdown()
 
 
+class Tag(str, enum.Enum):
+    IN = "in"
+
+
+class Tagged(Routine):
+    """A slot named by a str subclass, and an event documenting a lone surrogate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot(Tag.IN, handler=self.go)
+        self.define_event("out", ["fine"])
+
+    def go(self, **data: Any) -> None:
+        self.emit("out", **data)
+
+
+def test_names_that_are_not_plain_text_are_written_as_plain_text() -> None:
+    flow = Flow()
+    tagged = Tagged()
+    flow.add_routine(tagged, "tagged")
+    row = flow.serialize()["routines"]["tagged"]["slots"][0]
+    assert row["name"] == "in" and type(row["name"]) is str
+    event = tagged.get_event("out")
+    assert event is not None
+    event.output_params.append("\ud800")
+    tagged.define_event("later")  # a new spec, listing the surrogate
+    with pytest.raises(
+        SerializationError,
+        match=r"^routines.tagged.events\[0\].output_params\[1\]: text with a lone",
+    ):
+        flow.serialize()
+    flow.shutdown()
+
+
 def test_connections_are_written_in_the_order_they_were_made() -> None:
     flow = Flow()
     flow.add_routine(Source(), "src")
