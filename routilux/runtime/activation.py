@@ -191,6 +191,7 @@ class Activation:
         "children",
         "counted",  # set while the flow's max_pending counts it (see pressure.py)
         "emitted",
+        "fair_key",
         "job",
         "key",
         "limit",
@@ -240,6 +241,9 @@ class Activation:
         self.children: list[Activation] | None = None
         #: ``(event, payload)`` of every emit; made on first use.
         self.emitted: list[tuple[str, dict[str, Any]]] | None = None
+        #: Strategies take ready activations round-robin over jobs (by job id:
+        #: a strategy may hold the key after the job ended, never the job).
+        self.fair_key = job.job_state.job_id
 
     @property
     def activation(self) -> Activation:

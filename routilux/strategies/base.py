@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..exceptions import ConfigurationError, DuplicateNameError, UnknownStrategyError
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
     from concurrent.futures import Future
 
 _log = logging.getLogger("routilux.strategies")
@@ -52,10 +53,20 @@ class Task(Protocol):
     Attributes:
         limit_key: Tasks with the same key share a concurrency limit.
         limit: At most this many tasks of ``limit_key`` run at once (None: no limit).
+        fair_key: The job the task belongs to. A strategy that runs several jobs at
+            once takes their ready tasks in turn, one per job with work, so that
+            one job's backlog does not hold up the jobs started after it.
+
+    .. versionchanged:: 1.0
+       ``fair_key``.
     """
 
     limit_key: str
     limit: int | None
+
+    @property
+    def fair_key(self) -> Hashable:
+        """The job the task belongs to (see above)."""
 
     def run(self) -> Future[None] | None:
         """Do the work.

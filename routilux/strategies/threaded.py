@@ -1,4 +1,17 @@
-"""The concurrent strategy: activations run on a ThreadPoolExecutor."""
+"""The concurrent strategy: activations run on a ThreadPoolExecutor.
+
+Ready tasks wait in one FIFO per job (a task's ``fair_key``), and workers take them
+round-robin over the jobs that have some: one task of the first job, one of the
+next, and so on. A job that queues 10,000 activations at once therefore does not
+hold up the jobs started after it.
+
+A task over its routine's ``max_concurrency`` (``limit_key``, ``limit``) waits in
+the routine's queue and becomes ready when one of that routine's tasks ends.
+
+``ThreadedStrategy._lock`` guards all of it (the FIFOs, the rotation, the gates
+and the counters). It is never held while a task runs, and never together with a
+job's ledger lock.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable
     from concurrent.futures import Future
 
 from ..checks import wait_limit
@@ -23,15 +36,16 @@ class ThreadedStrategy:
 
     ``execute`` returns at once; many jobs may run at the same time.
 
-    Ready tasks wait in one FIFO. A pool thread that takes work keeps taking it
-    until the FIFO is empty (a *drainer*), and a new pool task is started only while
+    Ready tasks wait in one FIFO per job, taken round-robin across the jobs with
+    work (see the module docstring). A pool thread that takes work keeps taking it
+    until no task is ready (a *drainer*), and a new pool task is started only while
     fewer than ``max_workers`` drainers run. A busy pool therefore hands work over
-    through the FIFO alone, with no future or thread wake-up per activation, while an
-    idle worker is always put to use as soon as work arrives.
+    through the FIFOs alone, with no future or thread wake-up per activation, while
+    an idle worker is always put to use as soon as work arrives.
 
     A routine's ``max_concurrency`` is enforced without blocking workers: an
-    activation over the limit waits in a per-routine queue and joins the FIFO when one
-    of that routine's activations ends.
+    activation over the limit waits in a per-routine queue and becomes ready when
+    one of that routine's activations ends.
 
     The worker threads start with the strategy and end at :meth:`shutdown`.
 
@@ -47,10 +61,16 @@ class ThreadedStrategy:
         self.max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=name_prefix)
         self._state = StrategyState.OPEN
-        # Guards everything below: the FIFO, the counters and the gates.
+        # Guards everything below: the FIFOs, the rotation, the gates, the counters.
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._ready: deque[Task] = deque()
+        # fair key (job) -> its ready tasks; _turns lists the keys that have some,
+        # in the order they take their next turn. The FIFO of the job that ran
+        # dry last stays in _ready, empty (_spare), for that job's next task: a
+        # chain of activations then costs no FIFO made and dropped per hop.
+        self._ready: dict[Hashable, deque[Task]] = {}
+        self._turns: deque[Hashable] = deque()
+        self._spare: Hashable | None = None
         self._dropping = False
         self._drainers = 0
         self._in_flight = 0  # accepted and not yet finished (queued + parked + busy)
@@ -91,25 +111,84 @@ class ThreadedStrategy:
             self.submit(task)
 
     def submit(self, task: Task) -> None:
-        """Queue ``task``, or park it behind its routine's concurrency limit.
+        """Queue ``task``, or keep it behind its routine's concurrency limit.
 
         Thread-safe.
         """
-        limit = task.limit
         with self._lock:
             self._in_flight += 1
-            if limit is not None:
-                key = task.limit_key
-                running = self._gate_running.get(key, 0)
-                if running >= limit:
-                    self._gate_waiting.setdefault(key, deque()).append(task)
+            if task.limit is not None:
+                if not self._admit_locked(task):
                     return
-                self._gate_running[key] = running + 1
-            self._ready.append(task)
+            else:  # the common case: _push_locked, inlined
+                key = task.fair_key
+                queue = self._ready.get(key)
+                if queue is None:
+                    self._ready[key] = deque((task,))
+                    self._turns.append(key)
+                else:
+                    if not queue:  # the spare: its job is back in the rotation
+                        self._spare = None
+                        self._turns.append(key)
+                    queue.append(task)
             if self._drainers >= self.max_workers:
                 return
             self._drainers += 1
         self._spawn_drainer()
+
+    def _admit_locked(self, task: Task) -> bool:
+        """Pass ``task`` through its routine's gate (lock held); True: it is ready."""
+        limit = task.limit
+        if limit is not None:
+            key = task.limit_key
+            running = self._gate_running.get(key, 0)
+            if running >= limit:
+                self._gate_waiting.setdefault(key, deque()).append(task)
+                return False
+            self._gate_running[key] = running + 1
+        self._push_locked(task)
+        return True
+
+    def _push_locked(self, task: Task) -> None:
+        """Append ``task`` to its job's ready FIFO (lock held).
+
+        A job that had none joins the rotation at the back.
+        """
+        key = task.fair_key
+        queue = self._ready.get(key)
+        if queue is None:
+            self._ready[key] = deque((task,))
+            self._turns.append(key)
+        else:
+            if not queue:  # the spare
+                self._spare = None
+                self._turns.append(key)
+            queue.append(task)
+
+    def _take_locked(self) -> Task:
+        """The next ready task, round-robin over jobs (lock held, one is ready).
+
+        The job at the head of the rotation gives one task and goes to the back
+        if it has more; a job left with none leaves the rotation, and its FIFO
+        becomes the spare.
+        """
+        turns = self._turns
+        key = turns[0]
+        queue = self._ready[key]
+        task = queue.popleft()
+        if not queue:
+            turns.popleft()
+            self._keep_spare_locked(key)
+        elif len(turns) > 1:
+            turns.rotate(-1)
+        return task
+
+    def _keep_spare_locked(self, key: Hashable) -> None:
+        """Keep the empty FIFO of ``key`` for its job's next task; drop the last."""
+        spare = self._spare
+        if spare is not None:
+            del self._ready[spare]
+        self._spare = key
 
     def _spawn_drainer(self) -> None:
         try:
@@ -124,20 +203,24 @@ class ThreadedStrategy:
     def _drop_ready(self) -> None:
         while True:
             with self._lock:
-                if not self._ready or self._drainers:
+                if not self._turns or self._drainers:
                     return
-                task = self._ready.popleft()
+                task = self._take_locked()
             run_task(task, dropping=True)
-            self._settle(task, ran=False)
+            with self._lock:
+                # What the drop frees (a gate's next task) is dropped by this
+                # loop, not by drainers the pool can no longer start.
+                self._drainers -= self._settle_locked(task, ran=False)
 
     def _drain(self) -> None:
         lock = self._lock
+        turns = self._turns
         ready = self._ready
         with lock:
-            if not ready:
+            if not turns:
                 self._drainers -= 1
                 return
-            task: Task | None = ready.popleft()
+            task: Task | None = self._take_locked()
             self._busy += 1
             dropping = self._dropping
         while task is not None:
@@ -154,9 +237,18 @@ class ThreadedStrategy:
                         spawn = self._settle_locked(done, ran=not dropping)
                     else:
                         self._awaiting += 1
-                        spawn = False
-                    if ready:
-                        task = ready.popleft()
+                        spawn = 0
+                    if turns:  # _take_locked, inlined: the hot path
+                        key = turns[0]
+                        queue = ready[key]
+                        task = queue.popleft()
+                        if not queue:
+                            turns.popleft()
+                            if self._spare is not None:
+                                del ready[self._spare]
+                            self._spare = key
+                        elif len(turns) > 1:
+                            turns.rotate(-1)
                         self._busy += 1
                         dropping = self._dropping
                     else:
@@ -165,7 +257,7 @@ class ThreadedStrategy:
                 if pending is not None:
                     pending.add_done_callback(self._settler(done))
                 if spawn:
-                    self._spawn_drainer()
+                    self._spawn_drainers(spawn)
 
     def _settler(self, task: Task) -> Callable[[Future[None]], None]:
         def settle(_: Future[None]) -> None:
@@ -179,32 +271,46 @@ class ThreadedStrategy:
                 self._awaiting -= 1
             spawn = self._settle_locked(task, ran)
         if spawn:
+            self._spawn_drainers(spawn)
+
+    def _spawn_drainers(self, count: int) -> None:
+        for _ in range(count):
             self._spawn_drainer()
 
-    def _settle_locked(self, task: Task, ran: bool) -> bool:
-        """Account for a finished task (lock held); True: start a drainer."""
+    def _settle_locked(self, task: Task, ran: bool) -> int:
+        """Account for a finished task (lock held); returns drainers to start."""
         if ran:
             self._completed += 1
         else:
             self._dropped += 1
         self._in_flight -= 1
-        spawn = False
+        if not self._in_flight:
+            self._idle.notify_all()
+        if task.limit is None:
+            return 0
+        return self._free_places_locked(task)
+
+    def _free_places_locked(self, task: Task) -> int:
+        """Hand the gate place a finished task held on (lock held); drainers to start.
+
+        It goes to the next task of that routine. Even while dropping: a drainer
+        drops it, or, when the pool is gone, _drop_ready does. Left waiting it
+        would strand.
+        """
+        ready = 0
         if task.limit is not None:
             key = task.limit_key
             waiting = self._gate_waiting.get(key)
             if waiting:
-                # The freed place goes to the next parked task of that routine.
-                self._ready.append(waiting.popleft())
-                # Even while dropping: a drainer drops it, or, when the pool is
-                # gone, _spawn_drainer does. Left in the FIFO it would strand.
-                if self._drainers < self.max_workers:
-                    self._drainers += 1
-                    spawn = True
+                self._push_locked(waiting.popleft())  # the freed place goes on
+                ready += 1
             else:
                 self._gate_running[key] -= 1
-        if not self._in_flight:
-            self._idle.notify_all()
-        return spawn
+        spawn = min(ready, self.max_workers - self._drainers)
+        if spawn > 0:
+            self._drainers += spawn
+            return spawn
+        return 0
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running. Thread-safe."""
@@ -232,7 +338,12 @@ class ThreadedStrategy:
         self._executor.shutdown(wait=False)
 
     def stats(self) -> dict[str, Any]:
-        """Pool statistics: workers, busy, queued, completed, dropped. Thread-safe."""
+        """Pool statistics. Thread-safe.
+
+        ``workers``, ``busy``, ``awaiting`` (handed to the event loop),
+        ``queued`` (accepted, not started), ``completed``, ``dropped``,
+        and ``jobs_ready`` (jobs with a task ready to run).
+        """
         with self._lock:
             return {
                 "strategy": self.name,
@@ -242,5 +353,6 @@ class ThreadedStrategy:
                 "queued": self._in_flight - self._busy - self._awaiting,
                 "completed": self._completed,
                 "dropped": self._dropped,
+                "jobs_ready": len(self._turns),
                 "state": self._state.value,
             }

@@ -28,7 +28,7 @@ from ..routine import Routine
 from ..strategies.base import StrategyState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable
 
     from ..strategies.base import ExecutionStrategy, Task
 
@@ -45,6 +45,7 @@ class ProbeTask:
         key: Its concurrency key.
         limit: Its concurrency limit (None: none).
         action: Called by :meth:`run`; may raise or return a future.
+        fair_key: The job it stands for.
     """
 
     def __init__(
@@ -52,9 +53,12 @@ class ProbeTask:
         key: str = "probe",
         limit: int | None = None,
         action: Callable[[], Future[None] | None] | None = None,
+        *,
+        fair_key: Hashable = "probe-job",
     ) -> None:
         self.limit_key = key
         self.limit = limit
+        self.fair_key = fair_key
         self._action = action
         self.runs = 0
         self.drops: list[str] = []
