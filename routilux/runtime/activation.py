@@ -202,6 +202,7 @@ class Activation:
         "routine",
         "routine_id",
         "routine_spec",
+        "serial_key",
         "state",
         "task",
         "timed_out",
@@ -244,6 +245,8 @@ class Activation:
         #: Strategies take ready activations round-robin over jobs (by job id:
         #: a strategy may hold the key after the job ended, never the job).
         self.fair_key = job.job_state.job_id
+        #: Its session lane, ``(routine_id, lane)``, or None.
+        self.serial_key: tuple[str, str | int] | None = None
 
     @property
     def activation(self) -> Activation:

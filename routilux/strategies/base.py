@@ -56,9 +56,12 @@ class Task(Protocol):
         fair_key: The job the task belongs to. A strategy that runs several jobs at
             once takes their ready tasks in turn, one per job with work, so that
             one job's backlog does not hold up the jobs started after it.
+        serial_key: Tasks with the same serial key run one at a time, in the
+            order they were submitted, across jobs (None: no such rule). For an
+            activation in a session lane it is ``(routine_id, lane)``.
 
     .. versionchanged:: 1.0
-       ``fair_key``.
+       ``fair_key`` and ``serial_key``.
     """
 
     limit_key: str
@@ -67,6 +70,10 @@ class Task(Protocol):
     @property
     def fair_key(self) -> Hashable:
         """The job the task belongs to (see above)."""
+
+    @property
+    def serial_key(self) -> Hashable | None:
+        """The task's session lane, or None (see above)."""
 
     def run(self) -> Future[None] | None:
         """Do the work.

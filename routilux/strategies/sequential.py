@@ -1,4 +1,12 @@
-"""The sequential strategy: one task at a time, FIFO, in the calling thread."""
+"""The sequential strategy: one task at a time, FIFO, in the calling thread.
+
+Several threads may run sequential jobs at once. What must hold across them is
+kept here: a routine's ``max_concurrency`` (a :class:`_Gate` per routine) and the
+session lanes (:class:`_Turns`: tasks with the same ``serial_key`` run one at a
+time, in the order they asked, handed over first come, first served).
+``SequentialStrategy._lock`` guards the gates and turns by key and the counters;
+it is never held while a task runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
     from concurrent.futures import Future
 
 from ..checks import wait_limit
@@ -54,6 +63,80 @@ class _Gate:
     def free(self, _: object = None) -> None:
         """Give a place back (also a future's done callback, from any thread)."""
         self._semaphore.release()
+
+
+class _Turns:
+    """Session lanes across the threads running sequential jobs.
+
+    A serial key is held by one task at a time; tasks that ask for a held key
+    wait in line and the key is handed straight to the first of them when it is
+    freed, so they run in the order they asked. Keys no task holds are forgotten.
+    """
+
+    __slots__ = ("_held", "_lock")
+
+    def __init__(self) -> None:
+        # Guards _held: serial key -> [holder thread id (None while the holder
+        # awaits on an event loop), waiters in line as (lock, thread id)].
+        self._lock = threading.Lock()
+        self._held: dict[Hashable, list[Any]] = {}
+
+    def acquire(self, task: Task) -> None:
+        """Wait for the turn of ``task.serial_key``; then this thread holds it."""
+        key = task.serial_key
+        me = threading.get_ident()
+        with self._lock:
+            entry = self._held.get(key)
+            if entry is None:
+                self._held[key] = [me, deque()]
+                return
+            if entry[0] == me:
+                # A handler in this lane started a nested job through the same
+                # lane in its own thread: waiting would wait for ourselves.
+                raise ReentrantCallError(
+                    f"session lane {key!r} is already running in this thread: a "
+                    "nested sequential job through it would wait for itself; use "
+                    "the concurrent strategy or another session"
+                )
+            waiter = threading.Lock()
+            waiter.acquire()
+            entry[1].append((waiter, me))
+        try:
+            waiter.acquire()  # released by free() once the key is handed to us
+        except BaseException:
+            self._give_up(key, waiter)
+            raise
+
+    def _give_up(self, key: Hashable, waiter: threading.Lock) -> None:
+        """A wait was interrupted (Ctrl-C): leave the line, or pass the turn on."""
+        with self._lock:
+            line = self._held[key][1]
+            for index, (lock, _) in enumerate(line):
+                if lock is waiter:
+                    del line[index]
+                    return
+        self.free(key)  # it was handed to us meanwhile
+
+    def leave(self, key: Hashable) -> None:
+        """This thread goes on; the key stays held (its task awaits elsewhere)."""
+        with self._lock:
+            self._held[key][0] = None
+
+    def free(self, key: Hashable) -> None:
+        """Hand the key to the next in line, or forget it."""
+        with self._lock:
+            entry = self._held[key]
+            if not entry[1]:
+                del self._held[key]
+                return
+            waiter, thread = entry[1].popleft()
+            entry[0] = thread
+        waiter.release()
+
+    def counts(self) -> tuple[int, int]:
+        """``(keys held, tasks in line)``."""
+        with self._lock:
+            return len(self._held), sum(len(e[1]) for e in self._held.values())
 
 
 class _SequentialLane:
@@ -128,26 +211,49 @@ class _SequentialLane:
             raise interrupt  # Ctrl-C in this thread, once the job is settled
 
     def _run(self, task: Task) -> Future[None] | None:
-        if task.limit is None:
+        if task.limit is None and task.serial_key is None:
             return run_task(task, reraise_interrupts=True)
-        gate = self._strategy.gate(task)
+        return self._run_held(task)
+
+    def _run_held(self, task: Task) -> Future[None] | None:
+        """Run a task that takes its lane's turn and its routine's place first."""
+        turns = self._strategy.turns if task.serial_key is not None else None
+        gate = self._strategy.gate(task) if task.limit is not None else None
         try:
-            gate.acquire(task)
+            if turns is not None:
+                turns.acquire(task)
         except ReentrantCallError as exc:
             task.fail(exc)
+            return None
+        try:
+            if gate is not None:
+                gate.acquire(task)
+        except ReentrantCallError as exc:
+            task.fail(exc)
+            self._free(task, turns, None)
             return None
         pending = None
         try:
             pending = run_task(task, reraise_interrupts=True)
         finally:
-            gate.leave()
+            if gate is not None:
+                gate.leave()
+            if turns is not None:
+                turns.leave(task.serial_key)
             if pending is None:
-                gate.free()
+                self._free(task, turns, gate)
             else:
                 # The handler goes on awaiting on the event loop: it keeps its
-                # place until then, though this thread moves on to other tasks.
-                pending.add_done_callback(gate.free)
+                # places until then, though this thread moves on to other tasks.
+                pending.add_done_callback(lambda _: self._free(task, turns, gate))
         return pending
+
+    @staticmethod
+    def _free(task: Task, turns: _Turns | None, gate: _Gate | None) -> None:
+        if gate is not None:
+            gate.free()
+        if turns is not None:
+            turns.free(task.serial_key)
 
 
 class SequentialStrategy:
@@ -176,6 +282,8 @@ class SequentialStrategy:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._gates: dict[str, _Gate] = {}
+        #: The session lanes of every thread running jobs here.
+        self.turns = _Turns()
 
     @property
     def state(self) -> StrategyState:
@@ -223,7 +331,12 @@ class SequentialStrategy:
             self.wait_idle(timeout)
 
     def stats(self) -> dict[str, Any]:
-        """Pool-like statistics. Thread-safe."""
+        """Pool-like statistics. Thread-safe.
+
+        ``lanes`` counts session lanes a task holds, ``lane_queued`` the tasks
+        waiting for their lane's turn.
+        """
+        lanes, lane_queued = self.turns.counts()
         with self._lock:
             return {
                 "strategy": self.name,
@@ -233,5 +346,7 @@ class SequentialStrategy:
                 "queued": 0,
                 "completed": self._completed,
                 "dropped": 0,
+                "lanes": lanes,
+                "lane_queued": lane_queued,
                 "state": self._state.value,
             }

@@ -2,11 +2,17 @@
 
 Ready tasks wait in one FIFO per job (a task's ``fair_key``), and workers take them
 round-robin over the jobs that have some: one task of the first job, one of the
-next, and so on. A job that queues 10,000 activations at once therefore does not
-hold up the jobs started after it.
+next, and so on. A job that queues 10,000 activations at once, or a long chain,
+therefore does not hold up the jobs started after it.
 
-A task over its routine's ``max_concurrency`` (``limit_key``, ``limit``) waits in
-the routine's queue and becomes ready when one of that routine's tasks ends.
+Before a task is ready it passes two gates, in this order:
+
+1. its *serial key* (a session lane): tasks with the same ``serial_key`` run one
+   at a time, in the order they were submitted; the others wait in that key's
+   queue and the next one goes on when the running one ends;
+2. its routine's ``max_concurrency`` (``limit_key``, ``limit``): a task over the
+   limit waits in the routine's queue and becomes ready when one of that
+   routine's tasks ends.
 
 ``ThreadedStrategy._lock`` guards all of it (the FIFOs, the rotation, the gates
 and the counters). It is never held while a task runs, and never together with a
@@ -43,9 +49,9 @@ class ThreadedStrategy:
     through the FIFOs alone, with no future or thread wake-up per activation, while
     an idle worker is always put to use as soon as work arrives.
 
-    A routine's ``max_concurrency`` is enforced without blocking workers: an
-    activation over the limit waits in a per-routine queue and becomes ready when
-    one of that routine's activations ends.
+    A routine's ``max_concurrency`` and a session lane's one-at-a-time rule are
+    enforced without blocking workers: a task that must wait is kept in a queue of
+    its routine (or lane) and becomes ready when the task ahead of it ends.
 
     The worker threads start with the strategy and end at :meth:`shutdown`.
 
@@ -80,6 +86,10 @@ class ThreadedStrategy:
         self._dropped = 0
         self._gate_running: dict[str, int] = {}
         self._gate_waiting: dict[str, deque[Task]] = {}
+        # serial key -> the tasks behind the one that holds it (an entry exists
+        # while some task of the key is queued, running or awaiting).
+        self._serials: dict[Hashable, deque[Task]] = {}
+        self._serial_waiting = 0
         self._start_workers()
 
     def _start_workers(self) -> None:
@@ -111,14 +121,14 @@ class ThreadedStrategy:
             self.submit(task)
 
     def submit(self, task: Task) -> None:
-        """Queue ``task``, or keep it behind its routine's concurrency limit.
+        """Queue ``task``, or keep it behind its lane or its routine's limit.
 
         Thread-safe.
         """
         with self._lock:
             self._in_flight += 1
-            if task.limit is not None:
-                if not self._admit_locked(task):
+            if task.serial_key is not None or task.limit is not None:
+                if not self._admit_held_locked(task):
                     return
             else:  # the common case: _push_locked, inlined
                 key = task.fair_key
@@ -135,6 +145,18 @@ class ThreadedStrategy:
                 return
             self._drainers += 1
         self._spawn_drainer()
+
+    def _admit_held_locked(self, task: Task) -> bool:
+        """Pass ``task`` through its lane, then its gate (lock held); True: ready."""
+        serial = task.serial_key
+        if serial is not None:
+            waiting = self._serials.get(serial)
+            if waiting is not None:
+                waiting.append(task)
+                self._serial_waiting += 1
+                return False
+            self._serials[serial] = deque()
+        return self._admit_locked(task)
 
     def _admit_locked(self, task: Task) -> bool:
         """Pass ``task`` through its routine's gate (lock held); True: it is ready."""
@@ -208,8 +230,8 @@ class ThreadedStrategy:
                 task = self._take_locked()
             run_task(task, dropping=True)
             with self._lock:
-                # What the drop frees (a gate's next task) is dropped by this
-                # loop, not by drainers the pool can no longer start.
+                # What the drop frees (a gate's or a lane's next task) is dropped
+                # by this loop, not by drainers the pool can no longer start.
                 self._drainers -= self._settle_locked(task, ran=False)
 
     def _drain(self) -> None:
@@ -286,16 +308,16 @@ class ThreadedStrategy:
         self._in_flight -= 1
         if not self._in_flight:
             self._idle.notify_all()
-        if task.limit is None:
+        if task.limit is None and task.serial_key is None:
             return 0
         return self._free_places_locked(task)
 
     def _free_places_locked(self, task: Task) -> int:
-        """Hand the gate place a finished task held on (lock held); drainers to start.
+        """Hand the places a finished task held on (lock held); drainers to start.
 
-        It goes to the next task of that routine. Even while dropping: a drainer
-        drops it, or, when the pool is gone, _drop_ready does. Left waiting it
-        would strand.
+        Its routine's gate goes to the next task of that routine, its lane to the
+        lane's next task. Even while dropping: a drainer drops them, or, when the
+        pool is gone, _drop_ready does. Left waiting they would strand.
         """
         ready = 0
         if task.limit is not None:
@@ -306,6 +328,14 @@ class ThreadedStrategy:
                 ready += 1
             else:
                 self._gate_running[key] -= 1
+        serial = task.serial_key
+        if serial is not None:
+            behind = self._serials[serial]
+            if behind:
+                self._serial_waiting -= 1
+                ready += self._admit_locked(behind.popleft())
+            else:
+                del self._serials[serial]
         spawn = min(ready, self.max_workers - self._drainers)
         if spawn > 0:
             self._drainers += spawn
@@ -342,7 +372,9 @@ class ThreadedStrategy:
 
         ``workers``, ``busy``, ``awaiting`` (handed to the event loop),
         ``queued`` (accepted, not started), ``completed``, ``dropped``,
-        and ``jobs_ready`` (jobs with a task ready to run).
+        ``jobs_ready`` (jobs with a task ready to run), ``lanes`` (session lanes
+        with a task queued or running) and ``lane_queued`` (tasks waiting behind
+        their lane's running one).
         """
         with self._lock:
             return {
@@ -354,5 +386,7 @@ class ThreadedStrategy:
                 "completed": self._completed,
                 "dropped": self._dropped,
                 "jobs_ready": len(self._turns),
+                "lanes": len(self._serials),
+                "lane_queued": self._serial_waiting,
                 "state": self._state.value,
             }

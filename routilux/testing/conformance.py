@@ -46,6 +46,7 @@ class ProbeTask:
         limit: Its concurrency limit (None: none).
         action: Called by :meth:`run`; may raise or return a future.
         fair_key: The job it stands for.
+        serial_key: Its session lane (None: none).
     """
 
     def __init__(
@@ -55,10 +56,12 @@ class ProbeTask:
         action: Callable[[], Future[None] | None] | None = None,
         *,
         fair_key: Hashable = "probe-job",
+        serial_key: Hashable | None = None,
     ) -> None:
         self.limit_key = key
         self.limit = limit
         self.fair_key = fair_key
+        self.serial_key = serial_key
         self._action = action
         self.runs = 0
         self.drops: list[str] = []
@@ -234,6 +237,55 @@ def check_concurrency_limit(factory: Callable[[], ExecutionStrategy]) -> None:
         strategy.shutdown(wait=True, timeout=WAIT)
 
 
+def check_serial_keys(factory: Callable[[], ExecutionStrategy]) -> None:
+    """Tasks sharing a serial key run one at a time, in the order submitted.
+
+    Four keys, 50 tasks each, submitted interleaved and spread over two jobs
+    (fair keys); each key's tasks must run in submission order and never
+    overlap. Every task runs.
+    """
+    keys, per_key = 4, 50
+    guard = threading.Lock()
+    running: dict[int, int] = dict.fromkeys(range(keys), 0)
+    seen: dict[int, list[int]] = {key: [] for key in range(keys)}
+    overlaps: list[int] = []
+
+    def step(key: int, index: int) -> None:
+        with guard:
+            running[key] += 1
+            if running[key] > 1:
+                overlaps.append(key)
+            seen[key].append(index)
+        with guard:
+            running[key] -= 1
+
+    def task(job: str, key: int, index: int) -> Task:
+        return ProbeTask(
+            action=lambda: step(key, index), fair_key=job, serial_key=("lane", key)
+        )
+
+    strategy = factory()
+    try:
+        # Submitted from this thread in order; the strategy must keep that order
+        # per key, whatever the jobs (fair keys) the tasks belong to.
+        tasks = [
+            task(f"job{index % 2}", key, index)
+            for index in range(per_key)
+            for key in range(keys)
+        ]
+        lane = strategy.open_lane()
+        for item in tasks:
+            lane.submit(item)
+        if strategy.blocking:
+            lane.start([])
+        assert strategy.wait_idle(WAIT)
+        assert not overlaps, f"tasks of one serial key overlapped: {overlaps[:5]}"
+        for key in range(keys):
+            assert seen[key] == list(range(per_key)), f"key {key} ran {seen[key]}"
+    finally:
+        strategy.shutdown(wait=True, timeout=WAIT)
+
+
 def check_shutdown(factory: Callable[[], ExecutionStrategy]) -> None:
     """Shutdown is idempotent, closes the strategy, and refuses new lanes."""
     strategy = factory()
@@ -260,6 +312,7 @@ CHECKS: dict[str, Callable[[Callable[[], ExecutionStrategy]], None]] = {
     "failure_reported": check_failure_reported,
     "future_in_flight": check_future_in_flight,
     "concurrency_limit": check_concurrency_limit,
+    "serial_keys": check_serial_keys,
     "shutdown": check_shutdown,
 }
 
