@@ -51,6 +51,8 @@ class Connection:
         param_mapping: The renaming, a dict (empty when none).
         source_routine_id: The source routine's id (set by ``Flow.connect``).
         target_routine_id: The target routine's id (set by ``Flow.connect``).
+        lane_key: The payload key whose value is the session lane of what goes
+            through (set by ``Flow.connect``; None: the job's session).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Connection:
         self._targets = frozenset(mapping.values()) if mapping else _NO_TARGETS
         self.source_routine_id: str | None = None
         self.target_routine_id: str | None = None
+        self.lane_key: str | None = None
         if link and source_event is not None and target_slot is not None:
             source_event.connect(target_slot, self.param_mapping or None)
 
@@ -87,14 +90,20 @@ class Connection:
             self.source_event.disconnect(self.target_slot)
 
     def serialize(self) -> dict[str, Any]:
-        """Describe the connection by routine ids, event, slot and mapping."""
-        return {
+        """Describe the connection by routine ids, event, slot and mapping.
+
+        With ``lane_key`` when it has one.
+        """
+        described: dict[str, Any] = {
             "source_routine_id": self.source_routine_id,
             "source_event": self.source_event.name if self.source_event else None,
             "target_routine_id": self.target_routine_id,
             "target_slot": self.target_slot.name if self.target_slot else None,
             "param_mapping": dict(self.param_mapping),
         }
+        if self.lane_key is not None:
+            described["lane_key"] = self.lane_key
+        return described
 
     def __repr__(self) -> str:
         event = self.source_event.name if self.source_event else None

@@ -25,6 +25,8 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     ├── CircuitOpenError (RuntimeError)        a routine's circuit breaker is open
     ├── JoinIncompleteError (RuntimeError)     an ``all_sources`` join some source
     │                                          never completed (``on_missing="fail"``)
+    ├── SessionError (RuntimeError)            ``session_state`` read outside a
+    │                                          session (no handler, or no lane)
     ├── CheckpointError                        a checkpoint store cannot read or write
     ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
     └── RoutineTimeoutError (TimeoutError)     an activation ran past its timeout
@@ -52,6 +54,7 @@ __all__ = [
     "RoutiluxError",
     "RoutineTimeoutError",
     "SerializationError",
+    "SessionError",
     "StrategyShutdownError",
     "UnknownEventError",
     "UnknownMergeStrategyError",
@@ -164,6 +167,17 @@ class JoinIncompleteError(RoutiluxError, RuntimeError):
         super().__init__(message)
         self.missing = list(missing or [])
         self.arrived = list(arrived or [])
+
+
+class SessionError(RoutiluxError, RuntimeError):
+    """``routine.session_state`` was read where there is no session.
+
+    Outside the routine's own handler, or in an activation that belongs to no
+    session: its job was started without ``session=`` and its connection names
+    no ``lane_key``.
+
+    .. versionadded:: 1.0
+    """
 
 
 class CheckpointError(RoutiluxError):

@@ -22,11 +22,12 @@ from .exceptions import (
 from .flow_dead_letters import FlowDeadLetters
 from .flow_documents import FlowDocuments
 from .runtime.runner import FlowRunner
+from .runtime.sessions import DEFAULT_SESSION_TTL, SessionStates, check_lane
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 from .wiring import Wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     import networkx as nx
@@ -68,6 +69,11 @@ class Flow(FlowDocuments, FlowDeadLetters):
             order, and never blocks them (see :mod:`routilux.runtime.pressure`).
         on_full: With ``max_pending``: ``"block"`` (wait for room) or ``"raise"``
             (refuse with :class:`~routilux.QueueFullError`).
+        session_ttl: Seconds a routine's idle ``session_state`` is kept when the
+            routine sets no TTL of its own (0: dropped as soon as it idles; None:
+            kept as long as the flow). See :doc:`/guide/sessions`.
+        session_clock: The monotonic clock session expiry reads
+            (``time.monotonic``; give a fake one in tests).
 
     Raises:
         ConfigurationError: For a setting of the wrong type or out of range (a
@@ -98,6 +104,8 @@ class Flow(FlowDocuments, FlowDeadLetters):
         checkpoint_store: CheckpointStore | str | Path | None = None,
         max_pending: int | None = None,
         on_full: Literal["block", "raise"] = "block",
+        session_ttl: float | None = DEFAULT_SESSION_TTL,
+        session_clock: Callable[[], float] | None = None,
     ) -> None:
         check_max_workers(max_workers)
         history_limit = optional_positive_int(history_limit, "history_limit")
@@ -110,6 +118,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
             )
         self.on_full = on_full
         timeout = optional_seconds(default_timeout, "default_timeout")
+        sessions = SessionStates.checked(session_ttl, session_clock)
         _check_arguments(flow_id, error_handler, checkpoint_store)
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self.error_handler: ErrorHandler | None = error_handler
@@ -120,6 +129,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
         self._owns_store = False
         self._wiring = Wiring(self)
         self._runner = FlowRunner(self, self._wiring)
+        self._runner.sessions = sessions
         self._strategy_name = "sequential"
         self._max_workers = 1
         self._requested_workers = max_workers
@@ -181,16 +191,29 @@ class Flow(FlowDocuments, FlowDeadLetters):
         target_routine_id: str,
         target_slot: str,
         param_mapping: dict[str, str] | None = None,
+        *,
+        lane_key: str | None = None,
     ) -> Connection:
         """Wire an event of one routine to a slot of another (or the same).
 
-        Fan-in, fan-out and self-loops are allowed.
+        Fan-in, fan-out and self-loops are allowed. ``param_mapping`` renames
+        parameters (``{source_param: target_param}``). ``lane_key`` names a key
+        of the (renamed) payload whose value, a str or an int, is the session
+        lane of each activation made through this connection: activations of
+        the target routine in one lane run one at a time, in arrival order,
+        across jobs (see :doc:`/guide/sessions`); None: the job's session, if
+        any.
+
+        .. versionadded:: 1.0
+           ``lane_key``.
 
         Raises:
             UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
                 missing.
             DuplicateNameError: When exactly this connection exists.
-            ConfigurationError: When ``param_mapping`` is not a str -> str dict.
+            ConfigurationError: When ``param_mapping`` is not a str -> str dict,
+                or ``lane_key`` is neither None nor a non-empty str, or names a
+                lane for a slot whose policy is not ``each``.
         """
         connection = self._wiring.connect(
             source_routine_id,
@@ -198,6 +221,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
             target_routine_id,
             target_slot,
             param_mapping,
+            lane_key=lane_key,
         )
         return connection
 
@@ -293,6 +317,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
         execution_strategy: str | None = None,
         *,
         timeout: float | None = None,
+        session: str | int | None = None,
     ) -> JobState:
         """Start a job at the ``trigger`` slot of ``entry_routine_id``.
 
@@ -306,12 +331,22 @@ class Flow(FlowDocuments, FlowDeadLetters):
                 flow's own setting is unchanged).
             timeout: Cancel the job (``cancel_source="timeout"``) if it runs longer
                 than this many seconds.
+            session: Run the job in this session (a str or an int): each of its
+                activations is in that session's lane, unless its connection
+                names a ``lane_key``. Activations of one routine in one lane run
+                one at a time, in arrival order, across jobs, and share that
+                routine's ``session_state`` (see :doc:`/guide/sessions`).
+
+                .. versionadded:: 1.0
 
         Raises:
             UnknownRoutineError: For an unknown id.
             EntryPointError: When the routine has no ``trigger`` slot.
             UnknownStrategyError: For an unknown per-call strategy name.
             StrategyShutdownError: After :meth:`shutdown`.
+            ConfigurationError: For ``entry_params`` that are not a dict, a
+                ``timeout`` out of range, or a ``session`` that is not a str or
+                an int.
         """
         if self._runner.closed:
             raise StrategyShutdownError(
@@ -325,8 +360,10 @@ class Flow(FlowDocuments, FlowDeadLetters):
             )
         name, workers = self._strategy_for(execution_strategy)
         seconds = optional_seconds(timeout, "timeout")
+        if session is not None:
+            check_lane(session, "execute(): session")
         return self._runner.execute(
-            entry_routine_id, dict(entry_params or {}), name, workers, seconds
+            entry_routine_id, dict(entry_params or {}), name, workers, seconds, session
         )
 
     def _strategy_for(self, name: str | None) -> tuple[str, int]:
@@ -343,6 +380,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
         execution_strategy: str | None = None,
         *,
         timeout: float | None = None,
+        session: str | int | None = None,
     ) -> JobState:
         """Run a job from code that is itself async; returns once the job stopped.
 
@@ -364,10 +402,15 @@ class Flow(FlowDocuments, FlowDeadLetters):
                 entry_params,
                 execution_strategy,
                 timeout=timeout,
+                session=session,
             )
         else:
             job = self.execute(
-                entry_routine_id, entry_params, execution_strategy, timeout=timeout
+                entry_routine_id,
+                entry_params,
+                execution_strategy,
+                timeout=timeout,
+                session=session,
             )
         await job.wait_async()
         return job
@@ -512,7 +555,11 @@ class Flow(FlowDocuments, FlowDeadLetters):
         mean and the p50/p95 durations over every job the flow ran (percentiles
         over the latest 4,096 durations of each routine); ``active_jobs`` and
         ``paused_jobs`` count jobs now; ``dead_letters`` counts the dead letters
-        held in memory and not replayed (see :meth:`dead_letters`).
+        held in memory and not replayed (see :meth:`dead_letters`). ``sessions``
+        has the session lanes with work now (``lanes``, and ``lane_queued``:
+        activations waiting for their lane's turn) and the session states kept
+        (``states``, over ``sessions`` distinct sessions; ``in_use`` by running
+        handlers; idle ones are dropped after ``ttl`` seconds).
         """
         return self._runner.stats()
 

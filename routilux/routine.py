@@ -31,6 +31,7 @@ from .exceptions import ConfigurationError, DuplicateNameError, UnknownEventErro
 from .registry import class_key, register_routine_class
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import ExecutionContext, current_frame
+from .runtime.sessions import SessionStateAttribute, optional_ttl
 from .slot import Slot
 from .spec import EventSpec, RoutineSpec
 
@@ -56,6 +57,7 @@ class _RoutineInternals:
         "error_handler",
         "events",
         "max_concurrency",
+        "session_ttl",
         "slots",
         "spec",
         "stats_lock",
@@ -70,6 +72,7 @@ class _RoutineInternals:
     max_concurrency: int | None
     timeout: float | None
     breaker: CircuitBreaker | None
+    session_ttl: float | None
     stats_lock: threading.Lock  # guards _stats: handlers on many threads update it
 
     def __init__(self, default_id: str, max_concurrency: int | None) -> None:
@@ -83,6 +86,7 @@ class _RoutineInternals:
         init(self, "max_concurrency", max_concurrency)
         init(self, "timeout", None)
         init(self, "breaker", None)
+        init(self, "session_ttl", None)
         init(self, "stats_lock", threading.Lock())
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -113,6 +117,15 @@ class Routine:
     """
 
     max_concurrency: ClassVar[int | None] = None
+
+    #: The routine's state for the session of the running activation: a dict,
+    #: kept per session while the session is in use and dropped after
+    #: ``session_ttl`` idle seconds (see :meth:`set_session_ttl` and
+    #: :doc:`/guide/sessions`). Raises :class:`SessionError` outside the
+    #: routine's handlers or in an activation without a session.
+    #:
+    #: .. versionadded:: 1.0
+    session_state = SessionStateAttribute()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -206,6 +219,7 @@ class Routine:
             max_concurrency=self.get_max_concurrency(),
             error_handler=rx.error_handler,
             circuit_breaker=rx.breaker,
+            session_ttl=rx.session_ttl,
         )
 
     def get_slot(self, name: str) -> Slot | None:
@@ -440,6 +454,39 @@ class Routine:
     def get_timeout(self) -> float | None:
         """The routine's timeout in seconds, or None."""
         return self._rx.timeout
+
+    def set_session_ttl(self, seconds: float | None) -> None:
+        """Keep this routine's idle :attr:`session_state` for ``seconds``.
+
+        A session's state is dropped once no handler of the routine has used it
+        for ``seconds`` (0: as soon as the last one ends); the next activation of
+        that session starts with an empty dict. None: the flow's
+        ``session_ttl``.
+
+        Raises:
+            ConfigurationError: When ``seconds`` is not None or a number >= 0 (a
+                negative one, NaN, infinity or a bool); the TTL is unchanged.
+
+        .. versionadded:: 1.0
+        """
+        self._rx.session_ttl = optional_ttl(seconds, f"{self._describe()}: session_ttl")
+
+    def get_session_ttl(self) -> float | None:
+        """The routine's own session TTL in seconds, or None (the flow's).
+
+        .. versionadded:: 1.0
+        """
+        return self._rx.session_ttl
+
+    def get_session(self) -> str | int | None:
+        """The session (lane) of this routine's running activation, or None.
+
+        .. versionadded:: 1.0
+        """
+        frame = current_frame()
+        if frame is None or frame.routine is not self:
+            return None
+        return frame.activation.lane
 
     def set_circuit_breaker(
         self,

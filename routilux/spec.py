@@ -75,6 +75,8 @@ class RoutineSpec:
         max_concurrency: Activations that may run at once (None: any).
         error_handler: The routine's own error policy, or None (the flow's).
         circuit_breaker: Its circuit breaker, or None.
+        session_ttl: Seconds its idle session states are kept (None: the flow's
+            setting).
     """
 
     class_key: str
@@ -85,3 +87,4 @@ class RoutineSpec:
     max_concurrency: int | None
     error_handler: ErrorHandler | None
     circuit_breaker: CircuitBreaker | None
+    session_ttl: float | None = None

@@ -23,6 +23,7 @@ from .exceptions import (
     UnknownSlotError,
 )
 from .routine import Routine, spec_of
+from .runtime import sessions as lanes
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -165,6 +166,8 @@ class Wiring:
         target_routine_id: str,
         target_slot: str,
         param_mapping: dict[str, str] | None = None,
+        *,
+        lane_key: str | None = None,
     ) -> Connection:
         """Wire an event of one routine to a slot of another (or the same).
 
@@ -172,7 +175,9 @@ class Wiring:
             UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
                 missing.
             DuplicateNameError: When exactly this connection exists.
-            ConfigurationError: When ``param_mapping`` is not a str -> str dict.
+            ConfigurationError: When ``param_mapping`` is not a str -> str dict,
+                or ``lane_key`` is not None or a non-empty str into an ``each``
+                slot.
         """
         routines = self._routines  # the usual case in two lookups each
         source = routines.get(source_routine_id)
@@ -188,6 +193,7 @@ class Wiring:
             if param_mapping is None
             else _check_mapping(param_mapping, source_routine_id, source_event)
         )
+        lanes.check_connection(lane_key, slot, f"{target_routine_id}.{target_slot}")
         key = (source_event, target_slot)
         if self._graph.has_edge(source_routine_id, target_routine_id, key=key):
             raise DuplicateNameError(
@@ -198,12 +204,14 @@ class Wiring:
         connection = Connection(event, slot, mapping, link=False)
         connection.source_routine_id = source_routine_id
         connection.target_routine_id = target_routine_id
+        connection.lane_key = lane_key
         self._graph.add_edge(
             source_routine_id,
             target_routine_id,
             key=key,
             connection=connection,
             param_mapping=mapping,
+            lane_key=lane_key,
             order=next(self._order),
         )
         self.version += 1

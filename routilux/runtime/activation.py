@@ -10,8 +10,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..connection import apply_mapping
+from ..exceptions import SessionError
 from ..policies import EACH
 from .context import ExecutionContext
+from .sessions import check_lane
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from ..routine import Routine
     from ..slot import Slot
     from .ledger import JobLedger
+    from .sessions import Lane, SessionState
 
 __all__ = ["Activation", "ActivationState", "Route", "RouteTable"]
 
@@ -29,6 +32,7 @@ class Route:
     __slots__ = (
         "_mapping",
         "_targets",
+        "lane_key",
         "merger",
         "policy",
         "routine",
@@ -43,8 +47,11 @@ class Route:
         routine: Routine,
         slot: Slot,
         mapping: dict[str, str] | None,
+        lane_key: str | None = None,
     ) -> None:
         self.routine_id = routine_id
+        #: The payload key whose value is an activation's lane (None: the job's).
+        self.lane_key = lane_key
         self.routine = routine
         self.slot = slot
         self.merger = slot.merger
@@ -63,6 +70,26 @@ class Route:
             return dict(data)
         return apply_mapping(data, self._mapping, self._targets)
 
+    def lane_of(self, payload: dict[str, Any]) -> Lane:
+        """The lane an arrival's (mapped) payload names through ``lane_key``.
+
+        Raises:
+            ConfigurationError: When the payload lacks the key, or its value is
+                not a str or an int.
+        """
+        key = self.lane_key
+        assert key is not None, "only routes with a lane key have lanes to read"
+        value = payload.get(key)
+        if type(value) is str or type(value) is int:
+            return value  # the common case, checked without building a message
+        what = f"lane_key {key!r} of the connection into {self.routine_id}."
+        what += self.slot.name
+        if key not in payload:
+            what += f": the payload has no {key!r} (keys: {sorted(payload)}); it"
+        else:
+            what += f": payload[{key!r}]"
+        return check_lane(value, what)
+
 
 class RouteTable:
     """A flow's connections compiled for the hot path.
@@ -79,6 +106,7 @@ class RouteTable:
         "by_event",
         "ids",
         "joined",
+        "laned",
         "sinks",
         "targets",
     )
@@ -86,19 +114,19 @@ class RouteTable:
     def __init__(
         self,
         routines: dict[str, Routine],
-        links: list[tuple[str, str, str, str, dict[str, str] | None]],
+        links: list[tuple[str, str, str, str, dict[str, str] | None, str | None]],
     ) -> None:
         self._routines = dict(routines)
         self._entries: dict[str, Route] = {}  # entry routes, made on first use
         self.ids = {id(routine): rid for rid, routine in routines.items()}
         grouped: dict[tuple[str, str], list[Route]] = {}
-        for source_id, event_name, target_id, slot_name, mapping in links:
+        for source_id, event_name, target_id, slot_name, mapping, lane in links:
             target = routines[target_id]
             slot = target.get_slot(slot_name)
             if slot is None:  # the flow checks this on connect; keep the table safe
                 continue
             grouped.setdefault((source_id, event_name), []).append(
-                Route(target_id, target, slot, mapping)
+                Route(target_id, target, slot, mapping, lane)
             )
         self.by_event = {key: tuple(routes) for key, routes in grouped.items()}
         feeders: dict[tuple[str, str], list[str]] = {}
@@ -116,6 +144,12 @@ class RouteTable:
             for key, routes in self.by_event.items()
             if any(route.policy is not None for route in routes)
         )
+        #: Events with a route whose lane comes from the payload (``lane_key``).
+        self.laned = frozenset(
+            key
+            for key, routes in self.by_event.items()
+            if any(route.lane_key is not None for route in routes)
+        )
         self.targets = {
             key: tuple(route.routine_id for route in routes)
             for key, routes in self.by_event.items()
@@ -123,6 +157,17 @@ class RouteTable:
         sources = {source_id for source_id, *_ in links}
         #: Routines with no outgoing connection: what they return is the result.
         self.sinks = frozenset(routines) - sources
+
+    def check_lanes(self, key: tuple[str, str], data: dict[str, Any]) -> None:
+        """Check the lanes an emit on a laned event names, before any is made.
+
+        Raises:
+            ConfigurationError: For the first connection whose lane key the data
+                lacks or holds a value of the wrong type.
+        """
+        for route in self.by_event[key]:
+            if route.lane_key is not None:
+                route.lane_of(route.map(data))
 
     def route_to(self, routine_id: str, slot_name: str) -> Route | None:
         """A route straight into a routine's slot; None when either is unknown.
@@ -203,6 +248,7 @@ class Activation:
         "routine_id",
         "routine_spec",
         "serial_key",
+        "session_entry",
         "state",
         "task",
         "timed_out",
@@ -245,8 +291,13 @@ class Activation:
         #: Strategies take ready activations round-robin over jobs (by job id:
         #: a strategy may hold the key after the job ended, never the job).
         self.fair_key = job.job_state.job_id
-        #: Its session lane, ``(routine_id, lane)``, or None.
-        self.serial_key: tuple[str, str | int] | None = None
+        #: ``(routine_id, lane)`` when it has a session lane: from the payload
+        #: (its connection's ``lane_key``), else the job's session.
+        self.serial_key: tuple[str, Lane] | None = (
+            (None if job.session is None else (self.routine_id, job.session))
+            if route.lane_key is None
+            else (self.routine_id, route.lane_of(self.params))
+        )
 
     @property
     def activation(self) -> Activation:
@@ -257,6 +308,49 @@ class Activation:
         """The public view of the running handler's context."""
         job = self.job
         return ExecutionContext(job.flow, job.job_state, self.routine_id)
+
+    @property
+    def lane(self) -> Lane | None:
+        """Its session lane (a session id or a ``lane_key`` value), or None."""
+        serial = self.serial_key
+        return None if serial is None else serial[1]
+
+    def set_lane(self, lane: Lane | None) -> None:
+        """Put the activation in ``lane`` (a resumed one keeps the lane it had)."""
+        self.serial_key = None if lane is None else (self.routine_id, lane)
+
+    #: The session state its handler read, released when the handler ends
+    #: (unset until then: most activations never read one).
+    session_entry: SessionState | None
+
+    def session_state(self) -> dict[str, Any]:
+        """The routine's state for this activation's lane (see ``sessions``).
+
+        Raises:
+            SessionError: When the activation has no lane.
+        """
+        entry: SessionState | None = getattr(self, "session_entry", None)
+        if entry is None:
+            lane = self.lane
+            sessions = self.job.sessions
+            if lane is None or sessions is None:
+                raise SessionError(
+                    f"routine {self.routine_id!r} read session_state in an "
+                    "activation without a session: start the job with "
+                    "flow.execute(..., session=...) or connect with lane_key=..."
+                )
+            ttl = self.routine_spec.session_ttl
+            entry = self.session_entry = sessions.acquire(self.routine_id, lane, ttl)
+        return entry.data
+
+    def end_session(self) -> None:
+        """The handler has ended: its session state starts to idle."""
+        entry: SessionState | None = getattr(self, "session_entry", None)
+        if entry is not None:
+            self.session_entry = None
+            sessions = self.job.sessions
+            assert sessions is not None
+            sessions.release(entry)
 
     def run(self) -> Future[None] | None:
         """Run the handler within the job (never raises)."""
@@ -271,23 +365,35 @@ class Activation:
         self.job.fail(self, error)
 
     def spec(self) -> dict[str, Any]:
-        """The activation as JSON-ready data (the strategies' Task protocol)."""
-        return {
+        """The activation as JSON-ready data (the strategies' Task protocol).
+
+        With ``lane`` when it has one.
+        """
+        spec: dict[str, Any] = {
             "job_id": self.job.job_state.job_id,
             "routine_id": self.routine_id,
             "slot": self.route.slot.name,
             "payload": self.payload,
             "attempt": self.attempts,
         }
+        if self.lane is not None:
+            spec["lane"] = self.lane
+        return spec
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready description for ``JobState.pending_tasks``."""
-        return {
+        """A JSON-ready description for ``JobState.pending_tasks``.
+
+        With ``lane`` when it has one, so that a resumed job keeps it.
+        """
+        described: dict[str, Any] = {
             "routine_id": self.route.routine_id,
             "slot": self.route.slot.name,
             "payload": self.payload,
             "params": self.params,
         }
+        if self.lane is not None:
+            described["lane"] = self.lane
+        return described
 
     def checkpoint(self) -> dict[str, Any]:
         """The pending-activation entry a checkpoint store keeps."""

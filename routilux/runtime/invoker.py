@@ -148,11 +148,17 @@ def invoke(
             value = _call_retrying(activation, handler, stop_signal(), on_retry)
     except Aborted as aborted:
         activation.aborted = True
+        activation.end_session()
         return Outcome(error=aborted.error, attempts=activation.attempts)
     except BaseException as exc:  # noqa: BLE001 - every error becomes the outcome
+        activation.end_session()
         return Outcome(error=exc, attempts=activation.attempts)
     finally:
         leave(token)
+    # A session lane's state idles from now; a returned awaitable goes on with
+    # it (invoke_async ends it).
+    if activation.serial_key is not None and not inspect.isawaitable(value):
+        activation.end_session()
     return Outcome(value, None, activation.attempts)
 
 
@@ -243,6 +249,7 @@ async def invoke_async(
         return Outcome(error=exc, attempts=activation.attempts)
     finally:
         leave(token)
+        activation.end_session()
     return Outcome(value=value, attempts=activation.attempts)
 
 

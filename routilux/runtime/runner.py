@@ -29,6 +29,7 @@ from .jobs import FlowJobs
 from .ledger import JobLedger
 from .observers import Observers
 from .pressure import FlowPressure
+from .sessions import SessionStates, check_lane
 from .stats import FlowStats
 from .watchdog import Watchdog
 
@@ -71,6 +72,8 @@ class FlowRunner:
             if limit is not None
             else None
         )
+        #: What routines keep per session (``routine.session_state``).
+        self.sessions = SessionStates()
 
     # -- wiring --
 
@@ -87,6 +90,7 @@ class FlowRunner:
                     c.target_routine_id or "",
                     c.target_slot.name if c.target_slot else "",
                     c.param_mapping or None,
+                    c.lane_key,
                 )
                 for c in flow.connections
             ]
@@ -117,6 +121,7 @@ class FlowRunner:
         name: str,
         workers: int,
         timeout: float | None = None,
+        session: str | int | None = None,
     ) -> JobState:
         """Start a job (checked by the flow) and return its state.
 
@@ -127,6 +132,7 @@ class FlowRunner:
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
         run = self._new_run(JobState._for_run(self._flow.flow_id), lane)
+        run.session = session
         run.lane_blocks = strategy.blocking
         self._jobs.add(run)
         if timeout is not None:
@@ -217,6 +223,7 @@ class FlowRunner:
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
         )
         run.dead_letters = self.dead_letters
+        run.sessions = self.sessions
         return run
 
     def _job_stopped(self, run: JobLedger) -> None:
@@ -343,6 +350,8 @@ class FlowRunner:
                 )
             activation = Activation(run, route, dict(item.get("payload") or {}))
             activation.key = item.get("id")
+            if item.get("lane") is not None:
+                activation.set_lane(check_lane(item["lane"], f"{where}[{index}].lane"))
             activations.append(activation)
         return activations
 
@@ -406,11 +415,13 @@ class FlowRunner:
     def stats(self) -> dict[str, Any]:
         """Pool statistics, jobs, and routine figures over every job of the flow."""
         figures = self.stats_of_jobs.snapshot()
+        strategies = self._catalog.stats()
         return {
             "flow_id": self._flow.flow_id,
-            "strategies": self._catalog.stats(),
+            "strategies": strategies,
             "active_jobs": len(self._jobs),
             "paused_jobs": len(self._paused),
+            "sessions": self._session_stats(strategies),
             "jobs": figures["jobs"],
             "routines": figures["routines"],
             "dead_letters": self.dead_letters.waiting(),
@@ -421,3 +432,12 @@ class FlowRunner:
                 if (breaker := routine.get_circuit_breaker()) is not None
             },
         }
+
+    def _session_stats(self, strategies: dict[str, Any]) -> dict[str, Any]:
+        """Session lanes in the strategies now, and the session states kept."""
+        figures = self.sessions.stats()
+        figures["lanes"] = sum(s.get("lanes", 0) for s in strategies.values())
+        figures["lane_queued"] = sum(
+            s.get("lane_queued", 0) for s in strategies.values()
+        )
+        return figures

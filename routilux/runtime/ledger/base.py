@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..dead_letters import DeadLetterBox
     from ..observers import Observers
     from ..pressure import FlowPressure
+    from ..sessions import Lane, SessionStates
     from ..watchdog import Watchdog
     from .inboxes import JobInboxes
 
@@ -69,6 +70,11 @@ class LedgerBase:
             ``max_concurrency`` (shared by the flow's jobs; None: no limits).
         pressure: The flow's ``max_pending`` bound (None: no bound).
     """
+
+    #: The job's session, the lane of activations whose connection names no
+    #: lane key; and the flow's session states. Both set by the runner.
+    session: Lane | None = None
+    sessions: SessionStates | None = None
 
     def __init__(
         self,

@@ -187,6 +187,8 @@ class JobLedger(Running):
         """
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key)
+        if self.routes.laned and routes is not None and key in self.routes.laned:
+            self.routes.check_lanes(key, data)  # a bad lane: nothing is made
         joined = routes is not None and key in self.routes.joined
         if not routes:
             activations = []
