@@ -571,3 +571,39 @@ def test_issue_9_a_paused_job_keeps_its_lanes() -> None:
         assert mine == sorted(mine)
     # A paused job's document keeps the lanes too (resumed on another host).
     assert all("lane" in task for task in document["pending_tasks"])
+
+
+# -- the flow document -----------------------------------------------------------
+
+
+def test_issue_9_flow_documents_keep_lane_keys() -> None:
+    flow, _ = lane_flow("concurrent", workers=2)
+    flow.shutdown()  # only its document is wanted
+    flow.add_routine(Watcher(), "plain")
+    flow.connect("source", "output", "plain", "input")
+    document = flow.serialize()
+    links = document["connections"]
+    assert links[0]["lane_key"] == "user_id"
+    assert "lane_key" not in links[1]  # documents without lanes are unchanged
+
+    again = Flow.from_json(flow.to_json())
+    assert [c.lane_key for c in again.connections] == ["user_id", None]
+    assert again.to_json() == flow.to_json()
+    with again:
+        job = again.execute("source", {"keys": KEYS, "count": 8})
+        assert job.wait(WAIT)
+    assert job.status is JobStatus.COMPLETED, job.errors
+    watcher = again.routines["watcher"]
+    assert isinstance(watcher, Watcher)
+    assert dict(watcher.most) == dict.fromkeys(KEYS, 1)
+
+
+@pytest.mark.parametrize("bad", ["", 3, None, ["user_id"]])
+def test_issue_9_a_bad_lane_key_in_a_document_names_its_path(bad: Any) -> None:
+    from routilux import SerializationError
+
+    flow, _ = lane_flow("sequential")
+    document = flow.serialize()
+    document["connections"][0]["lane_key"] = bad
+    with pytest.raises(SerializationError, match=r"connections\[0\]\.lane_key"):
+        Flow.deserialize(document)

@@ -12,7 +12,8 @@ state::
                            "stats": {...},
                            "slots": [{"name", "merge_strategy", "handler"}],
                            "events": [{"name", "output_params"}]}},
-     "connections": [{"source", "event", "target", "slot", "param_mapping"}]}
+     "connections": [{"source", "event", "target", "slot", "param_mapping",
+                      "lane_key" (only when the connection has one)}]}
 
 Version 1 (the first cut) had no stats, slots, events, timeouts, circuit breakers,
 ``default_timeout`` or ``history_limit``; it still loads, with those empty. Other
@@ -31,7 +32,9 @@ declares (merge strategies are restored by registered name), and the rebuilt rou
 must describe itself exactly as the document does. So a document that loads writes
 back byte for byte. Every problem raises :class:`~routilux.SerializationError`
 naming its path (``routines.fetcher1.config``), and nothing is returned or changed
-half-built. A circuit breaker's clock and an error handler's ``sleep`` are not kept.
+half-built. A circuit breaker's clock and an error handler's ``sleep`` are not kept,
+nor are session settings (a flow's ``session_ttl`` and ``session_clock``, a
+routine's ``set_session_ttl``): set them again after loading.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ _V1_FLOW = {"default_timeout": None, "history_limit": None}
 _LINK_KEYS = ("source", "event", "target", "slot")
 _LINK_FIELDS = frozenset({*_LINK_KEYS, "param_mapping"})
 
-Link = tuple[str, str, str, str, dict[str, str] | None]
+#: ``(source, event, target, slot, param_mapping, lane_key)``.
+Link = tuple[str, str, str, str, dict[str, str] | None, str | None]
 
 
 @dataclass
@@ -121,7 +122,7 @@ class FlowPlan:
         index = 0
         try:
             for index, link in enumerate(self.links):  # noqa: B007 (in the error)
-                flow.connect(*link)
+                flow.connect(*link[:5], lane_key=link[5])
         except RoutiluxError as exc:
             raise SerializationError(f"connections[{index}]: {exc}") from exc
 
@@ -277,7 +278,7 @@ def _plain_link(item: Any) -> Link | None:
         return None
     if mapping and not all(type(value) is str for value in mapping.values()):
         return None
-    return source, event, target, slot, mapping or None
+    return source, event, target, slot, mapping or None, None
 
 
 def _read_link(item: Any, index: int) -> Link:
@@ -285,9 +286,14 @@ def _read_link(item: Any, index: int) -> Link:
     path = f"connections[{index}]"
     if not isinstance(item, dict):
         raise SerializationError(f"{path}: expected an object")
-    no_unknown_keys(item, _LINK_FIELDS, path)
+    no_unknown_keys(item, (*_LINK_FIELDS, "lane_key"), path)
     source, event, target, slot = (
         field(item, key, path, is_name, "a non-empty string") for key in _LINK_KEYS
     )
     mapping = field(item, "param_mapping", path, is_mapping, "an object of strings")
-    return source, event, target, slot, mapping or None
+    lane_key = (
+        field(item, "lane_key", path, is_name, "a non-empty string")
+        if "lane_key" in item
+        else None
+    )
+    return source, event, target, slot, mapping or None, lane_key

@@ -64,11 +64,11 @@ def _connections(flow: Flow) -> list[dict[str, Any]]:
     """The connections in the order they were made, read from the flow's graph.
 
     Each edge is keyed ``(event, slot)`` and holds its ``param_mapping`` (None for
-    none) and its ``order``.
+    none), its ``order`` and its ``lane_key`` (written only when set).
     """
     # iter(): a generator, so sorted() does not walk the view once more for len().
     edges = sorted(iter(flow.graph.edges(keys=True, data=True)), key=_made)
-    return [
+    links = [
         {
             "source": source,
             "event": event,
@@ -80,6 +80,10 @@ def _connections(flow: Flow) -> list[dict[str, Any]]:
         }
         for index, (source, target, (event, slot), data) in enumerate(edges)
     ]
+    for link, (*_, data) in zip(links, edges, strict=True):
+        if data.get("lane_key") is not None:  # only then: older documents unchanged
+            link["lane_key"] = data["lane_key"]
+    return links
 
 
 def _made(edge: tuple[str, str, tuple[str, str], dict[str, Any]]) -> int:
