@@ -88,6 +88,25 @@ EXPECTED: dict[str, list[str]] = {
         "job status: completed; store: job completed, 0 pending",
         "Example finished in",
     ],
+    "session_affinity_demo.py": [
+        "=== 1. Three sessions, run concurrently ===",
+        "started 3 jobs, one per session, on 4 workers",
+        "all three sessions ran at the same time: True",
+        "job statuses: completed, completed, completed",
+        "classification_1234: steps [1, 2, 3]; positive=2, negative=1",
+        "translation_5678: steps [1, 2, 3]; again->encore, good->bonne, "
+        "hello->bonjour, night-><night>, world->monde",
+        "summarization_9012: steps [1, 2, 3]; 3 sentences read",
+        "=== 2. One more operation per session: the context is still there ===",
+        "classification_1234 step 4: {'positive': 3, 'negative': 1}",
+        "translation_5678 step 4: {'translation': 'bonjour monde', 'glossary': 5}",
+        "summarization_9012 step 4: {'summary': '4 sentences, 100 chars'}",
+        "=== 3. Pool statistics ===",
+        "session states kept: 3 (3 sessions, 0 in use); lanes busy now: 0; "
+        "idle states expire after 300s",
+        "jobs completed: 6",
+        "Demo finished.",
+    ],
     "state_management_example.py": [
         "=== 1. The JobState of a finished job ===",
         "routine pricer error_continued",
