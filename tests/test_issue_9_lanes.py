@@ -275,6 +275,33 @@ def test_issue_9_a_nested_sequential_job_through_its_own_lane_is_refused() -> No
     assert "session lane ('nester', 's')" in inner.errors[0].message
 
 
+def test_issue_9_the_manual_strategy_keeps_lanes_in_every_interleaving() -> None:
+    from routilux.testing import CHECKS, ManualStrategy, explore, yield_point
+
+    class Yielding(Watcher):
+        def take(self, seq: int, user_id: str | None = None) -> None:
+            lane = self.get_session()
+            self.enter(lane, seq)
+            yield_point()  # another activation may run here, but not of this lane
+            self.leave(lane)
+
+    def scenario(seed: int) -> None:
+        flow = Flow(execution_strategy=ManualStrategy(seed))
+        watcher = Yielding(meet=())
+        flow.add_routine(Source(), "source")
+        flow.add_routine(watcher, "watcher")
+        flow.connect("source", "output", "watcher", "input", lane_key="user_id")
+        job = flow.execute("source", {"keys": KEYS[:3], "count": 12})
+        assert job.status is JobStatus.COMPLETED, job.errors
+        assert dict(watcher.seen) == {
+            key: list(range(n, 12, 3)) for n, key in enumerate(KEYS[:3])
+        }
+        assert set(watcher.most.values()) == {1}
+
+    assert explore(scenario, range(20)) is None
+    CHECKS["serial_keys"](lambda: ManualStrategy(seed=3))
+
+
 # -- session state ---------------------------------------------------------------
 
 

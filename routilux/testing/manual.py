@@ -14,8 +14,9 @@ fails.
 
 A routine's ``max_concurrency`` holds: an activation whose routine has no place
 left (its other activations hold them, perhaps paused at a yield point) is not
-chosen until one finishes. ``execute`` returns when the job is done, as with
-the sequential strategy.
+chosen until one finishes. So do session lanes: of a job's activations with the
+same ``serial_key`` only the earliest unfinished one may be chosen.
+``execute`` returns when the job is done, as with the sequential strategy.
 """
 
 from __future__ import annotations
@@ -200,7 +201,9 @@ class ManualStrategy:
             turns = lane.take_turns()
             if not turns:
                 return
-            choices = [t for t in turns if not t.finished and self._may_run(t, running)]
+            choices = [
+                t for t in turns if not t.finished and self._may_run(t, running, turns)
+            ]
             if not choices:  # only async handlers still awaiting on the loop
                 lane.wait_for_more(len(turns), 0.01)
                 continue
@@ -212,9 +215,16 @@ class ManualStrategy:
             turn.step()
 
     @staticmethod
-    def _may_run(turn: _Turn, running: dict[str, int]) -> bool:
+    def _may_run(turn: _Turn, running: dict[str, int], turns: list[_Turn]) -> bool:
         if turn.started:
             return True
+        serial = turn.task.serial_key
+        if serial is not None:
+            # Its lane's turn: the earliest of the lane not yet done (``turns``
+            # is in submission order; done ones were forgotten above).
+            first = next(t for t in turns if t.task.serial_key == serial)
+            if first is not turn:
+                return False
         limit = turn.task.limit
         return limit is None or running.get(turn.task.limit_key, 0) < limit
 
