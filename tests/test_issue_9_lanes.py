@@ -413,6 +413,53 @@ def test_issue_9_lane_key_and_session_share_the_state_of_a_lane() -> None:
     assert stats["sessions"] == 2
 
 
+@pytest.mark.parametrize("cancel_first", [False, True])
+def test_issue_9_a_returned_awaitable_keeps_the_session_until_it_ends(
+    cancel_first: bool,
+) -> None:
+    # A sync handler that returns an awaitable holds its session state until the
+    # awaitable is done, and lets go of it even when it never begins (the job
+    # was cancelled meanwhile).
+    seen: list[int] = []
+
+    class Later(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.go)
+
+        def go(self) -> Any:
+            state = self.session_state
+            state["n"] = state.get("n", 0) + 1
+            if cancel_first:
+                context = self.get_execution_context()
+                assert context is not None
+                context.flow.cancel(context.job_state)
+
+            # An awaitable, not a coroutine: one that never begins is not
+            # reported as never awaited.
+            class Finish:
+                def __await__(self) -> Any:
+                    seen.append(state["n"])
+                    return
+                    yield
+
+            return Finish()
+
+    for strategy in ("sequential", "concurrent"):
+        flow = Flow(execution_strategy=strategy, max_workers=2)
+        flow.add_routine(Later(), "later")
+        with flow:
+            for _ in range(2):
+                job = flow.execute("later", session="s")
+                assert job.wait(WAIT)
+            stats = flow.get_stats()["sessions"]
+        assert stats["states"] == 1
+        assert stats["in_use"] == 0
+        expected = JobStatus.CANCELLED if cancel_first else JobStatus.COMPLETED
+        assert job.status is expected, job.errors
+    assert seen == ([] if cancel_first else [1, 2, 1, 2])
+
+
 def test_issue_9_session_state_outside_a_session_raises() -> None:
     book = Notebook()
     with pytest.raises(SessionError, match="only there while"):

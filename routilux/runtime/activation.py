@@ -354,7 +354,15 @@ class Activation:
 
     def run(self) -> Future[None] | None:
         """Run the handler within the job (never raises)."""
-        return self.job.run(self)
+        pending = self.job.run(self)
+        if pending is not None and self.serial_key is not None:
+            # The invoker ends the session when the awaited handler ends; a
+            # handler cancelled before it began never got there.
+            pending.add_done_callback(self._end_session_when_done)
+        return pending
+
+    def _end_session_when_done(self, _: Future[None]) -> None:
+        self.end_session()
 
     def drop(self, reason: str) -> None:
         """Account for the activation without running it."""
