@@ -643,8 +643,26 @@ def test_issue_9_a_paused_job_keeps_its_lanes() -> None:
     for lane in ("a", "b"):
         mine = [seq for who, seq in slow.seen if who == lane]
         assert mine == sorted(mine)
-    # A paused job's document keeps the lanes too (resumed on another host).
+    # A paused job's document keeps the lanes too: resumed from it (as another
+    # host would), its held activations run in their lanes.
     assert all("lane" in task for task in document["pending_tasks"])
+    other = Slow()
+    again = Flow(flow.flow_id, execution_strategy="concurrent", max_workers=2)
+    again.add_routine(Source(), "source")
+    again.add_routine(other, "slow")
+    again.connect("source", "output", "slow", "input", lane_key="user_id")
+    with again:
+        resumed = again.resume(JobState.deserialize(document))
+        assert resumed.wait(WAIT)
+    assert resumed.status is JobStatus.COMPLETED, resumed.errors
+    held = [
+        (task["lane"], task["payload"]["seq"]) for task in document["pending_tasks"]
+    ]
+    assert sorted(other.seen) == sorted(held)
+    for lane in ("a", "b"):  # each lane in the order it was held
+        assert [x for x in other.seen if x[0] == lane] == [
+            x for x in held if x[0] == lane
+        ]
 
 
 # -- the flow document -----------------------------------------------------------
