@@ -156,15 +156,16 @@ def main() -> None:
             assert job.wait(30)
             print(f"{session} step 4: {job.result()['assistant']}")
 
-        print("=== 3. Pool statistics ===")
-        stats = flow.get_stats()
-        sessions = stats["sessions"]
-        print(
-            f"session states kept: {sessions['states']} ({sessions['sessions']} "
-            f"sessions, {sessions['in_use']} in use); lanes busy now: "
-            f"{sessions['lanes']}; idle states expire after {sessions['ttl']:.0f}s"
-        )
-        print(f"jobs completed: {stats['jobs'].get('completed', 0)}")
+    # Leaving the block waited for the pool to be idle: the figures are final.
+    print("=== 3. Pool statistics ===")
+    stats = flow.get_stats()
+    sessions = stats["sessions"]
+    print(
+        f"session states kept: {sessions['states']} ({sessions['sessions']} "
+        f"sessions, {sessions['in_use']} in use); lanes busy now: "
+        f"{sessions['lanes']}; idle states expire after {sessions['ttl']:.0f}s"
+    )
+    print(f"jobs completed: {stats['jobs'].get('completed', 0)}")
     print("Demo finished.")
 
 
