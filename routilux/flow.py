@@ -8,6 +8,7 @@ all of its input first, so a failure leaves the flow as it was.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +23,7 @@ from .exceptions import (
 from .flow_dead_letters import FlowDeadLetters
 from .flow_documents import FlowDocuments
 from .runtime.runner import FlowRunner
-from .runtime.sessions import DEFAULT_SESSION_TTL, SessionStates, check_lane
+from .runtime.sessions import DEFAULT_SESSION_TTL, SessionStates, optional_lane
 from .strategies.base import ExecutionStrategy, check_max_workers, registered_strategies
 from .wiring import Wiring
 
@@ -196,13 +197,9 @@ class Flow(FlowDocuments, FlowDeadLetters):
     ) -> Connection:
         """Wire an event of one routine to a slot of another (or the same).
 
-        Fan-in, fan-out and self-loops are allowed. ``param_mapping`` renames
-        parameters (``{source_param: target_param}``). ``lane_key`` names a key
-        of the (renamed) payload whose value, a str or an int, is the session
-        lane of each activation made through this connection: activations of
-        the target routine in one lane run one at a time, in arrival order,
-        across jobs (see :doc:`/guide/sessions`); None: the job's session, if
-        any.
+        Fan-in, fan-out and self-loops are allowed. With ``lane_key``, what goes
+        through is in the session lane that key of its (renamed) payload names,
+        a str or an int (see :doc:`/guide/sessions`).
 
         .. versionadded:: 1.0
            ``lane_key``.
@@ -211,9 +208,9 @@ class Flow(FlowDocuments, FlowDeadLetters):
             UnknownRoutineError, UnknownEventError, UnknownSlotError: Naming what is
                 missing.
             DuplicateNameError: When exactly this connection exists.
-            ConfigurationError: When ``param_mapping`` is not a str -> str dict,
-                or ``lane_key`` is neither None nor a non-empty str, or names a
-                lane for a slot whose policy is not ``each``.
+            ConfigurationError: For a ``param_mapping`` that is not a str -> str
+                dict, or a ``lane_key`` that is not a non-empty str into an
+                ``each`` slot.
         """
         connection = self._wiring.connect(
             source_routine_id,
@@ -331,11 +328,9 @@ class Flow(FlowDocuments, FlowDeadLetters):
                 flow's own setting is unchanged).
             timeout: Cancel the job (``cancel_source="timeout"``) if it runs longer
                 than this many seconds.
-            session: Run the job in this session (a str or an int): each of its
-                activations is in that session's lane, unless its connection
-                names a ``lane_key``. Activations of one routine in one lane run
-                one at a time, in arrival order, across jobs, and share that
-                routine's ``session_state`` (see :doc:`/guide/sessions`).
+            session: Run the job in this session, a str or an int: its
+                activations are in that lane unless their connection names a
+                ``lane_key`` (see :doc:`/guide/sessions`).
 
                 .. versionadded:: 1.0
 
@@ -344,9 +339,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
             EntryPointError: When the routine has no ``trigger`` slot.
             UnknownStrategyError: For an unknown per-call strategy name.
             StrategyShutdownError: After :meth:`shutdown`.
-            ConfigurationError: For ``entry_params`` that are not a dict, a
-                ``timeout`` out of range, or a ``session`` that is not a str or
-                an int.
+            ConfigurationError: For bad ``entry_params``, ``timeout`` or ``session``.
         """
         if self._runner.closed:
             raise StrategyShutdownError(
@@ -360,8 +353,7 @@ class Flow(FlowDocuments, FlowDeadLetters):
             )
         name, workers = self._strategy_for(execution_strategy)
         seconds = optional_seconds(timeout, "timeout")
-        if session is not None:
-            check_lane(session, "execute(): session")
+        optional_lane(session, "execute(): session")
         return self._runner.execute(
             entry_routine_id, dict(entry_params or {}), name, workers, seconds, session
         )
@@ -395,23 +387,18 @@ class Flow(FlowDocuments, FlowDeadLetters):
         import asyncio
 
         name, workers = self._strategy_for(execution_strategy)
+        call = functools.partial(
+            self.execute,
+            entry_routine_id,
+            entry_params,
+            execution_strategy,
+            timeout=timeout,
+            session=session,
+        )
         if self._runner.strategy_blocks(name, workers):
-            job = await asyncio.to_thread(
-                self.execute,
-                entry_routine_id,
-                entry_params,
-                execution_strategy,
-                timeout=timeout,
-                session=session,
-            )
+            job = await asyncio.to_thread(call)
         else:
-            job = self.execute(
-                entry_routine_id,
-                entry_params,
-                execution_strategy,
-                timeout=timeout,
-                session=session,
-            )
+            job = call()
         await job.wait_async()
         return job
 
@@ -555,11 +542,9 @@ class Flow(FlowDocuments, FlowDeadLetters):
         mean and the p50/p95 durations over every job the flow ran (percentiles
         over the latest 4,096 durations of each routine); ``active_jobs`` and
         ``paused_jobs`` count jobs now; ``dead_letters`` counts the dead letters
-        held in memory and not replayed (see :meth:`dead_letters`). ``sessions``
-        has the session lanes with work now (``lanes``, and ``lane_queued``:
-        activations waiting for their lane's turn) and the session states kept
-        (``states``, over ``sessions`` distinct sessions; ``in_use`` by running
-        handlers; idle ones are dropped after ``ttl`` seconds).
+        held in memory and not replayed (see :meth:`dead_letters`); ``sessions``
+        counts session lanes with work and session states kept
+        (:doc:`/guide/sessions`).
         """
         return self._runner.stats()
 

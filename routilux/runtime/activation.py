@@ -13,7 +13,7 @@ from ..connection import apply_mapping
 from ..exceptions import SessionError
 from ..policies import EACH
 from .context import ExecutionContext
-from .sessions import check_lane
+from .sessions import lane_of
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -69,26 +69,6 @@ class Route:
         if self._mapping is None:
             return dict(data)
         return apply_mapping(data, self._mapping, self._targets)
-
-    def lane_of(self, payload: dict[str, Any]) -> Lane:
-        """The lane an arrival's (mapped) payload names through ``lane_key``.
-
-        Raises:
-            ConfigurationError: When the payload lacks the key, or its value is
-                not a str or an int.
-        """
-        key = self.lane_key
-        assert key is not None, "only routes with a lane key have lanes to read"
-        value = payload.get(key)
-        if type(value) is str or type(value) is int:
-            return value  # the common case, checked without building a message
-        what = f"lane_key {key!r} of the connection into {self.routine_id}."
-        what += self.slot.name
-        if key not in payload:
-            what += f": the payload has no {key!r} (keys: {sorted(payload)}); it"
-        else:
-            what += f": payload[{key!r}]"
-        return check_lane(value, what)
 
 
 class RouteTable:
@@ -167,7 +147,7 @@ class RouteTable:
         """
         for route in self.by_event[key]:
             if route.lane_key is not None:
-                route.lane_of(route.map(data))
+                lane_of(route.lane_key, route, route.map(data))
 
     def route_to(self, routine_id: str, slot_name: str) -> Route | None:
         """A route straight into a routine's slot; None when either is unknown.
@@ -296,7 +276,7 @@ class Activation:
         self.serial_key: tuple[str, Lane] | None = (
             (None if job.session is None else (self.routine_id, job.session))
             if route.lane_key is None
-            else (self.routine_id, route.lane_of(self.params))
+            else (self.routine_id, lane_of(route.lane_key, route, self.params))
         )
 
     @property

@@ -41,6 +41,8 @@ __all__ = [
     "check_connection",
     "check_lane",
     "check_lane_key",
+    "lane_of",
+    "optional_lane",
     "optional_ttl",
 ]
 
@@ -66,6 +68,32 @@ def check_lane(value: object, what: str) -> Lane:
         f"{what} must be a str or an int, got {type(value).__name__} "
         f"{_repr.repr(value)}"
     )
+
+
+def lane_of(key: str, route: Any, payload: dict[str, Any]) -> Lane:
+    """The lane ``payload`` names through a connection's lane ``key``.
+
+    ``route`` (its ``routine_id`` and ``slot``) names the connection in errors.
+
+    Raises:
+        ConfigurationError: When the payload lacks the key, or its value is not
+            a str or an int.
+    """
+    value = payload.get(key)
+    if type(value) is str or type(value) is int:
+        return value  # the common case, checked without building a message
+    what = f"lane_key {key!r} of the connection into {route.routine_id}."
+    what += route.slot.name
+    if key not in payload:
+        what += f": the payload has no {key!r} (keys: {sorted(payload)}); it"
+    else:
+        what += f": payload[{key!r}]"
+    return check_lane(value, what)
+
+
+def optional_lane(value: object, what: str) -> Lane | None:
+    """``value`` when it is None or can name a lane (see :func:`check_lane`)."""
+    return None if value is None else check_lane(value, what)
 
 
 def check_lane_key(value: object, what: str) -> str | None:
