@@ -271,3 +271,46 @@ def test_async_retries_use_an_injected_sleep(asynchronous: bool) -> None:
         assert waited == [100.0, 200.0]
     finally:
         flow.shutdown(wait=True)
+
+
+def test_a_returned_coroutine_cancelled_before_it_began_is_closed() -> None:
+    # A sync handler returns a coroutine, and the job is cancelled before the
+    # event loop starts it: it is closed, so Python has nothing to warn about.
+    import gc
+    import warnings
+
+    started = threading.Event()
+    release = threading.Event()
+    made: list[Any] = []
+
+    class Blocker(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("input", handler=self.work)
+
+        def work(self, value: int, **_: Any) -> Any:
+            started.set()
+            release.wait(WAIT)
+
+            async def never() -> None:
+                return None
+
+            coroutine = never()
+            made.append(coroutine)
+            return coroutine
+
+    flow = _flow("concurrent", 1, Blocker())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            job = flow.execute("source")
+            assert started.wait(WAIT)
+            flow.cancel(job)  # halted: the coroutine the handler returns never runs
+            release.set()
+            assert job.wait(WAIT)
+            assert flow.wait_for_completion(WAIT)
+            gc.collect()
+        assert made and made[0].cr_frame is None  # closed (or finished)
+    finally:
+        release.set()
+        flow.shutdown(wait=True)

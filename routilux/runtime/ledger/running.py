@@ -117,6 +117,12 @@ class Running(Failures):
         with self._lock:
             self._error(record, exc)
 
+    def _async_gate(self, activation: Activation) -> asyncio.Semaphore | None:
+        """The semaphore holding an async routine to its max_concurrency, if any."""
+        limit = activation.routine_spec.max_concurrency
+        gates = self._async_gates
+        return gates.gate(activation.routine_id, limit) if limit and gates else None
+
     def _start_async(
         self,
         activation: Activation,
@@ -134,21 +140,13 @@ class Running(Failures):
         """
         done: Future[None] = Future()
         began = [_perf() if start is None else start]
-        limit = activation.routine_spec.max_concurrency if first is None else None
-        gates = self._async_gates
-        gate = gates.gate(activation.routine_id, limit) if limit and gates else None
+        gate = self._async_gate(activation) if first is None else None
         with self._lock:
             self._awaiting.add(activation)
 
         def finish(task: asyncio.Task[Outcome]) -> None:
             try:
-                outcome = (
-                    Outcome(
-                        error=asyncio.CancelledError(), attempts=activation.attempts
-                    )
-                    if task.cancelled()
-                    else task.result()
-                )
+                outcome = _task_outcome(task, activation, first)
                 self.settle(activation, outcome, handler, began[0])
             except BaseException as exc:  # noqa: BLE001 - ends in the job
                 self.fail(activation, exc)
@@ -324,3 +322,16 @@ class Running(Failures):
             self._hand(activations)
         else:
             self._finish(0)
+
+
+def _task_outcome(
+    task: asyncio.Task[Outcome], activation: Activation, first: Any
+) -> Outcome:
+    """The outcome of an activation's task on the event loop."""
+    if not task.cancelled():
+        return task.result()
+    if inspect.iscoroutine(first) and (
+        inspect.getcoroutinestate(first) == inspect.CORO_CREATED
+    ):
+        first.close()  # cancelled before it began: it will never be awaited
+    return Outcome(error=asyncio.CancelledError(), attempts=activation.attempts)
