@@ -239,19 +239,13 @@ class Batch:
         return f"Batch({self.size})"
 
 
-class _BatchInbox:
-    __slots__ = ("_items", "_size")
+class _ItemsInbox:
+    """What Batch and Window share: arrivals kept in order, flushed as one call."""
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
         self._items: list[dict[str, Any]] = []
-
-    def offer(self, source: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        self._items.append(payload)
-        if len(self._items) < self._size:
-            return []
-        items, self._items = self._items, []
-        return [{ITEMS: items}]
 
     def flush(self) -> list[dict[str, Any]]:
         if not self._items:
@@ -261,6 +255,21 @@ class _BatchInbox:
 
     def waiting(self) -> bool:
         return bool(self._items)
+
+
+class _BatchInbox(_ItemsInbox):
+    __slots__ = ("_size",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+
+    def offer(self, source: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        self._items.append(payload)
+        if len(self._items) < self._size:
+            return []
+        items, self._items = self._items, []
+        return [{ITEMS: items}]
 
 
 class Window:
@@ -309,13 +318,13 @@ class Window:
         return f"Window({self.seconds:g})"
 
 
-class _WindowInbox:
-    __slots__ = ("_clock", "_ends", "_items", "_seconds")
+class _WindowInbox(_ItemsInbox):
+    __slots__ = ("_clock", "_ends", "_seconds")
 
     def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        super().__init__()
         self._seconds = seconds
         self._clock = clock
-        self._items: list[dict[str, Any]] = []
         self._ends = 0.0
 
     def offer(self, source: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -328,15 +337,6 @@ class _WindowInbox:
             self._ends = now + self._seconds
         self._items.append(payload)
         return calls
-
-    def flush(self) -> list[dict[str, Any]]:
-        if not self._items:
-            return []
-        items, self._items = self._items, []
-        return [{ITEMS: items}]
-
-    def waiting(self) -> bool:
-        return bool(self._items)
 
 
 _NAMED: dict[str, Callable[[], SlotPolicy]] = {
