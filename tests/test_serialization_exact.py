@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routilux import Flow, Routine, SerializationError
 from routilux.serialization import MAX_DEPTH
 
 from .routines import Collector, Relay, Source
 from .test_serialization import mutate, sample_flow
+from .test_serialization_fuzz import ALLOWED, flow_documents, mutated
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -333,3 +336,41 @@ def test_setting_the_same_value_keeps_a_routines_spec() -> None:
     assert changed is not spec and changed.timeout == 1.5
     relay.set_max_concurrency(2)
     assert relay.get_spec().max_concurrency == 2
+
+
+def outcome(load: Callable[[], Flow]) -> str:
+    """What loading gives: the document written back, or the error's message."""
+    try:
+        flow = load()
+    except SerializationError as exc:
+        return f"error: {exc}"
+    try:
+        return flow.to_json().decode()
+    finally:
+        flow.shutdown()
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_from_json_and_deserialize_agree_on_any_mutated_document(
+    data: st.DataObject,
+) -> None:
+    document = data.draw(mutated(flow_documents()))
+    if data.draw(st.booleans()):  # and now and then a value nested near the limit
+        routines = document.get("routines")
+        if isinstance(routines, dict) and isinstance(routines.get("relay"), dict):
+            depth = data.draw(
+                st.sampled_from([MAX_DEPTH - 4, MAX_DEPTH - 3, MAX_DEPTH])
+            )
+            routines["relay"]["config"] = {"deep": nested(depth)}
+    try:
+        raw = orjson.dumps(document)
+    except TypeError:
+        return  # not JSON: from_json never sees it
+    plain = orjson.loads(raw)
+    read = outcome(lambda: Flow.deserialize(plain, allowed_modules=ALLOWED))
+    assert outcome(lambda: Flow.from_json(raw, allowed_modules=ALLOWED)) == read
