@@ -51,6 +51,7 @@ from .hooks import ActivationInfo, FlowHooks, Outcome
 from .job_state import JobState, JobStatus
 from .merge import AppendView, register_merge_strategy
 from .policies import AllSources, Batch, Inbox, SlotPolicy, Window
+from .pool_stats import InboxStats, PoolStats, RoutineStats
 from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus
 from .resilience import CircuitBreaker, CircuitState, ErrorHandler, ErrorStrategy
 from .routine import Routine
@@ -105,6 +106,7 @@ __all__ = [
     "ForeignJobError",
     "HandlerBinding",
     "Inbox",
+    "InboxStats",
     "JobCancelledError",
     "JobFailedError",
     "JobState",
@@ -113,6 +115,7 @@ __all__ = [
     "JobTimeoutError",
     "JoinIncompleteError",
     "Outcome",
+    "PoolStats",
     "QueueFullError",
     "ReentrantCallError",
     "ResultExtractor",
@@ -120,6 +123,7 @@ __all__ = [
     "Routine",
     "RoutineSpec",
     "RoutineState",
+    "RoutineStats",
     "RoutineStatus",
     "RoutineTimeoutError",
     "SequentialStrategy",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .graph import Finding
     from .hooks import FlowHooks
     from .persistence.base import CheckpointStore
+    from .pool_stats import PoolStats
     from .resilience import ErrorHandler
     from .routine import Routine
     from .tracking import ExecutionTracker
@@ -348,18 +349,26 @@ class Flow(FlowJobs, FlowDocuments, FlowDeadLetters):
         """The flow as Graphviz DOT text."""
         return graph_text.to_dot(self._wiring.graph, self.flow_id)
 
-    def get_stats(self) -> dict[str, Any]:
-        """Pool statistics, jobs and routine figures over every job. Thread-safe.
+    def get_stats(self) -> PoolStats:
+        """Pool statistics: a :class:`~routilux.PoolStats` snapshot. Thread-safe.
 
-        ``strategies`` holds each strategy's pool statistics (workers, busy,
-        awaiting, queued, completed, dropped); ``jobs`` counts the flow's finished
-        jobs by status; ``routines`` has, per routine id, counts, failures, the
+        Typed and also readable as a mapping (``stats.busy`` or
+        ``stats["busy"]``): the pool figures summed over the flow's strategies
+        (``workers``, ``busy``, ``awaiting``, ``queued``, ``completed``,
+        ``failed``, ``dropped``) and each strategy's own (``strategies``);
+        ``jobs`` counts the flow's finished jobs by status; ``routines`` has, per
+        routine id, a :class:`~routilux.RoutineStats` with counts, failures, the
         mean and the p50/p95 durations over every job the flow ran (percentiles
         over the latest 4,096 durations of each routine); ``active_jobs`` and
-        ``paused_jobs`` count jobs now; ``dead_letters`` counts the dead letters
-        held in memory and not replayed (see :meth:`dead_letters`); ``sessions``
-        counts session lanes with work and session states kept
-        (:doc:`/guide/sessions`).
+        ``paused_jobs`` count jobs now; ``inboxes`` the slot inboxes holding
+        payloads and how many; ``dead_letters`` counts the dead letters held in
+        memory and not replayed (see :meth:`dead_letters`); ``sessions`` counts
+        session lanes with work and session states kept
+        (:doc:`/guide/sessions`); ``pressure`` has the backpressure figures
+        (None without ``max_pending``); ``circuit_breakers`` each breaker's.
+
+        .. versionchanged:: 1.0
+           A :class:`~routilux.PoolStats` (a mapping) instead of a dict.
         """
         return self._runner.stats()
 

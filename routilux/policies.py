@@ -202,6 +202,11 @@ class _JoinInbox:
     def waiting(self) -> bool:
         return bool(self._arrived)
 
+    def __len__(self) -> int:
+        if self._policy.keep == "all":
+            return sum(len(payloads) for payloads in self._arrived.values())
+        return len(self._arrived)
+
     def _take(self) -> dict[str, Any]:
         arrived, self._arrived = self._arrived, {}
         return {SOURCES: arrived}
@@ -255,6 +260,9 @@ class _ItemsInbox:
 
     def waiting(self) -> bool:
         return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _BatchInbox(_ItemsInbox):

@@ -18,6 +18,7 @@ from ..exceptions import (
     RoutiluxError,
 )
 from ..job_state import JobState, JobStatus
+from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
@@ -412,26 +413,32 @@ class FlowRunner:
         for route in routes.by_event.get((routine_id, event_name), ()):
             route.slot.receive(route.map(data))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> PoolStats:
         """Pool statistics, jobs, and routine figures over every job of the flow."""
         figures = self.stats_of_jobs.snapshot()
         strategies = self._catalog.stats()
-        return {
-            "flow_id": self._flow.flow_id,
-            "strategies": strategies,
-            "active_jobs": len(self._jobs),
-            "paused_jobs": len(self._paused),
-            "sessions": self._session_stats(strategies),
-            "jobs": figures["jobs"],
-            "routines": figures["routines"],
-            "dead_letters": self.dead_letters.waiting(),
-            "pressure": self.pressure.stats() if self.pressure is not None else None,
-            "circuit_breakers": {
+        active = self._jobs.all()
+        fills = [run.inbox_fill() for run in active]
+        return PoolStats.build(
+            flow_id=self._flow.flow_id,
+            strategies=strategies,
+            active_jobs=len(active),
+            paused_jobs=len(self._paused),
+            sessions=self._session_stats(strategies),
+            jobs=figures["jobs"],
+            routines=figures["routines"],
+            inboxes=InboxStats(
+                waiting=sum(fill[0] for fill in fills),
+                payloads=sum(fill[1] for fill in fills),
+            ),
+            dead_letters=self.dead_letters.waiting(),
+            pressure=self.pressure.stats() if self.pressure is not None else None,
+            circuit_breakers={
                 rid: breaker.stats()
                 for rid, routine in self._flow.routines.items()
                 if (breaker := routine.get_circuit_breaker()) is not None
             },
-        }
+        )
 
     def _session_stats(self, strategies: dict[str, Any]) -> dict[str, Any]:
         """Session lanes in the strategies now, and the session states kept."""

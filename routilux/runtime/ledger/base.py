@@ -331,6 +331,12 @@ class LedgerBase:
             else:
                 self._slot_data.pop(slot, None)
 
+    def inbox_fill(self) -> tuple[int, int]:
+        """``(inboxes holding payloads, payloads held)`` in this job now."""
+        with self._lock:
+            inboxes = self._inboxes
+            return (0, 0) if inboxes is None else inboxes.fill()
+
     def take_parked(self) -> list[Activation]:
         """The activations held by a settled pause (for resume)."""
         with self._lock:

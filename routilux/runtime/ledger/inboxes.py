@@ -11,6 +11,7 @@ Everything here runs under the ledger's lock (inboxes keep no lock of their own)
 from __future__ import annotations
 
 import time
+from collections.abc import Sized
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -90,9 +91,17 @@ class JobInboxes:
             )
         return calls
 
-    def waiting_count(self) -> int:
-        """How many inboxes hold payloads (for stats)."""
-        return sum(1 for _, inbox in self._open.values() if inbox.waiting())
+    def fill(self) -> tuple[int, int]:
+        """``(inboxes holding payloads, payloads held)``, for stats.
+
+        An inbox of a user policy that has no ``__len__`` counts one payload.
+        """
+        waiting = items = 0
+        for _, inbox in self._open.values():
+            if inbox.waiting():
+                waiting += 1
+                items += len(inbox) if isinstance(inbox, Sized) else 1
+        return waiting, items
 
 
 def _take_skipped(inbox: Inbox) -> list[list[str]]:
