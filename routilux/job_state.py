@@ -66,8 +66,8 @@ HistoryEntry = tuple[str, str, Any, float]
 class _Results(Protocol):
     """What a ledger leaves a job for :meth:`JobState.result` (its outputs)."""
 
-    def result(self) -> dict[str, Any]:
-        """The job's result (see :meth:`JobState.result`)."""
+    def result(self, job: JobState) -> dict[str, Any]:
+        """``job``'s result (see :meth:`JobState.result`)."""
         ...
 
 
@@ -351,7 +351,7 @@ class JobState(BaseModel):
                 f"job {self.job_id!r} was not run by a flow in this process: its "
                 "result was not kept"
             )
-        return outputs.result()
+        return outputs.result(self)
 
     # -- serialization -----------------------------------------------------------
 

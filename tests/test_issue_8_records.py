@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, JobState, Routine
+from routilux import Flow, FlowHooks, JobState, Routine
 from routilux.record_log import RecordLog
 from routilux.tracking import ExecutionTracker
 
@@ -197,3 +197,78 @@ def test_a_kept_finished_job_holds_few_objects_for_the_collector() -> None:
     finally:
         flow.shutdown(wait=True)
     assert per_job <= 26, per_job
+
+
+class _Counting(FlowHooks):
+    def __init__(self) -> None:
+        self.ends = 0
+        self._guard = threading.Lock()
+
+    def on_job_end(self, job: JobState) -> None:
+        with self._guard:
+            self.ends += 1
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+@pytest.mark.parametrize("with_hooks", [False, True])
+def test_a_dropped_finished_job_leaves_no_reference_cycle(
+    strategy: str, with_hooks: bool
+) -> None:
+    # A job's ledger, state, observers and outputs refer to each other only one
+    # way: once the caller drops a finished job, reference counting frees all of
+    # it, and the garbage collector has nothing to find (a cycle per job cost
+    # ~8 us of collection per job and grew the older generations).
+    flow = _chain(strategy)
+    hooks = _Counting()
+    if with_hooks:
+        flow.add_hooks(hooks)
+    try:
+        for _ in range(20):  # first-use caches are not the jobs'
+            assert flow.execute("source", entry_params={"count": 2}).wait(30)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(300):
+                job = flow.execute("source", entry_params={"count": 2})
+                assert job.wait(30)
+                del job
+            assert flow.wait_for_completion(30)
+            unreachable = gc.collect()
+        finally:
+            gc.enable()
+    finally:
+        flow.shutdown(wait=True)
+    # Before: 38 objects in cycles per job (11,400 here).
+    assert unreachable < 100, unreachable
+    assert hooks.ends == (320 if with_hooks else 0)
+
+
+def test_a_hook_error_after_its_ledger_is_gone_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from routilux.runtime.observers import Observers
+    from routilux.runtime.stats import FlowStats
+
+    class Raising(FlowHooks):
+        def on_job_start(self, job: JobState) -> None:
+            raise RuntimeError("hook broke")
+
+    class Ledger:
+        def __init__(self) -> None:
+            self.recorded: list[str] = []
+
+        def record(self, where: str, exc: BaseException) -> None:
+            self.recorded.append(where)
+
+    job = JobState(flow_id="f")
+    ledger = Ledger()
+    observers = Observers(
+        job, ExecutionTracker("f"), FlowStats(), [Raising()], ledger.record
+    )
+    observers.job_started()
+    assert ledger.recorded == ["Raising.on_job_start"]
+    del ledger  # the observers hold it weakly
+    with caplog.at_level("ERROR", logger="routilux"):
+        observers.job_started()
+    assert "hook Raising.on_job_start raised" in caplog.text
+    assert "hook broke" in caplog.text

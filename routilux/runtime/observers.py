@@ -12,6 +12,7 @@ after releasing its own lock.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..hooks import ActivationInfo
@@ -50,7 +51,9 @@ class Observers:
         tracker: The job's :class:`ExecutionTracker`.
         stats: The flow's statistics over all its jobs.
         hooks: The flow's user hooks, in the order they were added.
-        on_hook_error: Records a hook's exception in the job.
+        on_hook_error: Records a hook's exception in the job (a bound method of
+            the ledger, held weakly: the ledger holds these observers, and a
+            cycle would leave every finished job to the garbage collector).
     """
 
     __slots__ = (
@@ -77,7 +80,7 @@ class Observers:
         self.tracker = tracker
         self._stats = stats
         self._hooks = tuple(hooks)
-        self._on_hook_error = on_hook_error
+        self._on_hook_error = weakref.WeakMethod(on_hook_error) if hooks else None
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: Records an emit in the tracker (the ledger's fast path).
         self.append_event = tracker.append_event
@@ -93,8 +96,15 @@ class Observers:
     def _call_one(self, hook: FlowHooks, name: str, args: tuple[Any, ...]) -> None:
         try:
             getattr(hook, name)(self._job, *args)
-        except BaseException as exc:  # noqa: BLE001 - recorded in the job
-            self._on_hook_error(f"{type(hook).__name__}.{name}", exc)
+        except BaseException as exc:  # recorded in the job: a hook never stops it
+            where = f"{type(hook).__name__}.{name}"
+            record = self._on_hook_error() if self._on_hook_error else None
+            if record is None:  # the job's ledger is gone: say so at least
+                log.error(
+                    "job %s: hook %s raised", self._job.job_id, where, exc_info=exc
+                )
+            else:
+                record(where, exc)
 
     def job_started(self) -> None:
         """The job starts or resumes."""

@@ -109,7 +109,7 @@ class LedgerBase:
         self._lock = threading.Lock()
         #: What the job produced; the JobState keeps only this (not the ledger),
         #: so a finished job a caller keeps does not keep its ledger alive.
-        self.outputs = JobOutputs(self._lock, job_state, routes.sinks)
+        self.outputs = JobOutputs(self._lock, routes.sinks)
         #: Appends a history record (see :class:`~routilux.record_log.RecordLog`).
         self._record = job_state._take_ownership(
             self._lock, self.outputs, history_limit
@@ -127,9 +127,6 @@ class LedgerBase:
         # Set on halt: ends retry waits early. Made on first need (most jobs
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
-        # Bound once: the hot path hands these to the invoker per activation.
-        self._stop_signal = self.stop_signal
-        self._on_retry = self._retry_error
         self._slot_data: dict[Any, dict[str, Any]] = {}
         #: Payloads waiting in slots with a policy; made at the first such arrival.
         self._inboxes: JobInboxes | None = None

@@ -24,17 +24,16 @@ class JobOutputs:
 
     Args:
         lock: The ledger's lock (guards the two dicts and ``first_error``).
-        job_state: The job.
         sinks: The routines with no outgoing connection.
     """
 
-    __slots__ = ("_job", "_lock", "first_error", "returned", "sinks", "unconsumed")
+    __slots__ = ("_lock", "first_error", "returned", "sinks", "unconsumed")
 
-    def __init__(
-        self, lock: threading.Lock, job_state: JobState, sinks: frozenset[str]
-    ) -> None:
+    def __init__(self, lock: threading.Lock, sinks: frozenset[str]) -> None:
+        # No reference to the JobState (which holds this): a finished job the
+        # caller drops is freed by reference counting, not left for the
+        # garbage collector as a cycle.
         self._lock = lock
-        self._job = job_state
         self.sinks = sinks
         #: routine id -> the last non-None value its handler returned.
         self.returned: dict[str, Any] = {}
@@ -43,8 +42,8 @@ class JobOutputs:
         #: The job's first error (the ``__cause__`` of JobFailedError).
         self.first_error: BaseException | None = None
 
-    def result(self) -> dict[str, Any]:
-        """What the job produced, by sink routine id (see :meth:`JobState.result`)."""
+    def result(self, job: JobState) -> dict[str, Any]:
+        """What ``job`` produced, by sink routine id (see :meth:`JobState.result`)."""
         with self._lock:
             merged = {
                 rid: value
@@ -53,7 +52,6 @@ class JobOutputs:
             }
             merged.update(self.returned)
             first = self.first_error
-        job = self._job
         if job.status is JobStatus.FAILED:
             text = safe_text(first) if first is not None else "no error recorded"
             raise JobFailedError(f"job {job.job_id!r} failed: {text}") from first

@@ -102,7 +102,7 @@ class Running(Failures):
                 activation, timeout, self.on_timeout
             )
         start = _perf()
-        outcome = invoke(activation, handler, self._stop_signal, self._on_retry)
+        outcome = invoke(activation, handler, self.stop_signal, self._retry_error)
         value = outcome.value
         if value is not None and inspect.isawaitable(value):
             return self._start_async(activation, value, handler, None, start)
