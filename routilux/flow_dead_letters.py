@@ -53,23 +53,29 @@ class FlowDeadLetters:
         )
 
     def replay(self, letters: Any) -> JobState:
-        """Run dead letters again, as one new job of this flow.
+        """Run dead letters again: in their own job while it is open, else anew.
 
-        The new job starts with one activation per letter: the letter's routine
-        and slot called with its payload, in the order given, on the flow's
-        strategy (a sequential flow returns when the job is done, a concurrent
-        one at once). The letters are marked replayed by the new job (in memory
-        and in the store), so :meth:`dead_letters` lists them no more; if they
-        fail again, the new job leaves new letters. Its history starts with a
-        ``(routine, "replay", {"dead_letters": [letter ids]})`` record.
-        Thread-safe.
+        Each letter becomes one activation: the letter's routine and slot called
+        with its payload, in the order given. When every letter comes from one
+        job that is still open in this process — running on a strategy that does
+        not block a caller's thread (``concurrent``), or paused — they join that
+        job: it is returned, and runs them (a paused job holds them with the
+        rest of its work until resumed). Otherwise they start one new job on the
+        flow's strategy (a sequential flow returns when the job is done, a
+        concurrent one at once); a sequential job still running in another
+        thread counts as not open, since its lane may be draining there. The
+        letters are marked replayed by the job that runs them (in memory and in
+        the store), so :meth:`dead_letters` lists them no more; if they fail
+        again, that job leaves new letters. A ``(routine, "replay",
+        {"dead_letters": [letter ids]})`` record marks where they entered the
+        job's history (the first record of a new job). Thread-safe.
 
         Args:
             letters: DeadLetters from :meth:`dead_letters` (a list or another
                 iterable; not a single letter).
 
         Returns:
-            The new job's JobState.
+            The JobState of the job that runs them (the original, or a new one).
 
         Raises:
             ConfigurationError: When ``letters`` is empty, is not an iterable of
@@ -79,8 +85,9 @@ class FlowDeadLetters:
                 slot the flow does not have.
             JobStateError: For a letter already replayed.
             CheckpointError: When the store cannot record the new job or mark the
-                letters (another process replayed one first); the job then ends
-                ``failed`` and the letters are left as they were.
+                letters (another process replayed one first); a new job then
+                ends ``failed``, an open job goes on without them, and the
+                letters are left as they were.
             StrategyShutdownError: After :meth:`shutdown`.
 
         .. versionadded:: 1.0

@@ -66,6 +66,14 @@ class Checkpointer:
         if fresh:
             self.store.record_step(self.job_id, added=[a.checkpoint() for a in fresh])
 
+    def add(self, activations: Sequence[Activation]) -> None:
+        """Store ``activations`` as pending work of the running job (new ids)."""
+        for activation in activations:
+            activation.key = self.key()
+        self.store.record_step(
+            self.job_id, added=[activation.checkpoint() for activation in activations]
+        )
+
     def step(
         self,
         activation: Activation,

@@ -211,6 +211,11 @@ class LedgerBase:
             activation.state = PARKED
         self._parked.extend(activations)
 
+    def _show_parked_locked(self) -> None:
+        """A settled pause lists what it holds in the JobState's pending tasks."""
+        if self._pause_settled:
+            self._set(pending_tasks=self._tasks([a.describe() for a in self._parked]))
+
     # -- halting and pausing --
 
     def _halt_locked(self, source: str, reason: str) -> bool:

@@ -91,6 +91,58 @@ class JobLedger(Running):
         record = {"dead_letters": list(letter_ids)}
         self._open(first, "replay", record, activations, mark)
 
+    def rejoin(
+        self,
+        activations: list[Activation],
+        letter_ids: list[str],
+        mark: Callable[[], None],
+    ) -> bool:
+        """Add dead letters' activations to this job while it is still open.
+
+        Open: running on a lane that does not block a caller's thread (a
+        blocking lane may be draining in another thread, where an activation
+        added now could be missed), or paused (they are held with the rest).
+        The activations are counted first, so the job cannot end meanwhile;
+        then stored (with a checkpoint store) and the letters marked.
+
+        Returns:
+            False, changing nothing, when the job is not open (finished,
+            finishing, halted, or running a blocking lane): replay it as a new
+            job then.
+
+        Raises:
+            Exception: Whatever the store or ``mark`` raised; the activations
+                are then taken back (the job goes on as it was).
+        """
+        first = activations[0].routine_id
+        with self._lock:
+            if (
+                self._ended
+                or self._halted is not None
+                or (self.lane_blocks and not self._paused)
+            ):
+                return False
+            self._record((first, "replay", {"dead_letters": list(letter_ids)}, _wall()))
+            self._pending += len(activations)
+            parked = self._paused
+            if parked:
+                self._park_locked(activations)
+                self._show_parked_locked()
+        try:
+            if self._checkpoint is not None:
+                self._checkpoint.add(activations)
+            mark()
+        except BaseException:
+            with self._lock:
+                if parked:
+                    self._parked = [a for a in self._parked if a not in activations]
+                    self._show_parked_locked()
+            self._finish(len(activations))
+            raise
+        if not parked:
+            self._hand(activations)
+        return True
+
     def _open(
         self,
         current: str,
