@@ -25,21 +25,19 @@ async          bench/async_handlers 1,000 async handlers (skipped if unsupported
 =============  ===================  =============================================
 
 The run ends with a markdown table (paste it into a note) and the seconds each
-case took.
+case took. ``--write-results FILE`` also writes the table, the machine and the
+load as JSON (bench/results.py); docs/performance.rst is built from
+docs/_static/bench.json, written this way.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from async_handlers import case_async
 from common import BenchFailure, Options, Row, load_average, markdown_table, say
@@ -47,9 +45,8 @@ from durability import case_checkpoint, case_documents
 from hops import case_chain
 from jobs import case_jobs
 from latency import case_fanout, case_step2
+from results import machine_facts, results_document, write_results
 from structure import case_connect, case_validate
-
-import routilux
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,43 +64,15 @@ CASES: dict[str, Callable[[Options], list[Row]]] = {
 }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git_head() -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def machine() -> str:
+def machine(facts: dict[str, Any]) -> str:
     return (
-        f"routilux {routilux.__version__} at {_git_head()}, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n"
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs ({_cpu_model()})\n"
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"{load_average()} at the start"
+        f"routilux {facts['routilux']} at {facts['git']}, {facts['date']}\n"
+        f"machine: {facts['platform']}, {facts['cpus']} CPUs ({facts['cpu']})\n"
+        f"Python {facts['python']}; {load_average()} at the start"
     )
 
 
-def parse(argv: list[str] | None) -> tuple[Options, list[str]]:
+def parse(argv: list[str] | None) -> tuple[Options, list[str], Path | None]:
     parser = argparse.ArgumentParser(
         description="routilux benchmarks (make bench)",
         epilog="cases: " + ", ".join(CASES),
@@ -128,6 +97,14 @@ def parse(argv: list[str] | None) -> tuple[Options, list[str]]:
     parser.add_argument(
         "--events", type=int, default=10_000, help="chain events at the middle size"
     )
+    parser.add_argument(
+        "--write-results",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the table and the machine as JSON (docs/_static/bench.json "
+        "feeds the documentation's performance page)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(CASES)
     unknown = [n for n in names if n not in CASES]
@@ -135,18 +112,20 @@ def parse(argv: list[str] | None) -> tuple[Options, list[str]]:
         parser.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     repeats = args.repeats or (3 if args.quick else 5)
     budget = args.budget or (3.0 if args.quick else 15.0)
-    return Options(repeats, budget, args.quick, args.events), names
+    opts = Options(repeats, budget, args.quick, args.events)
+    return opts, names, args.write_results
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts, names = parse(argv)
-    say(machine())
+    opts, names, results_path = parse(argv)
+    facts = machine_facts()
+    say(machine(facts))
     say(
         f"cases: {', '.join(names)}; median of up to {opts.repeats} repeats "
         f"(at least 3; cut after {opts.budget:g} s per measurement)"
     )
     rows: list[Row] = []
-    took: list[str] = []
+    took: dict[str, float] = {}
     failed: list[str] = []
     started = time.perf_counter()
     for name in names:
@@ -163,17 +142,21 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             say(f"BENCH FAILED ({name}), it raised:\n{traceback.format_exc()}")
             rows.append(Row(name, "ERROR", "-", "-", "-", "FAILED"))
-        took.append(f"{name} {time.perf_counter() - begin:.1f} s")
+        took[name] = time.perf_counter() - begin
     total = time.perf_counter() - started
     say()
     say(markdown_table(rows))
     say()
-    say(f"seconds per case: {', '.join(took)}; total {total:.0f} s")
+    per_case = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items())
+    say(f"seconds per case: {per_case}; total {total:.0f} s")
     say(f"{load_average()} at the end (other work on the machine skews figures)")
     say(
         "(#8) / (#3): the target's issue. Every repeat checked its counts; "
         + (f"FAILED: {', '.join(failed)}." if failed else "no work was lost.")
     )
+    if results_path is not None:
+        write_results(results_path, results_document(facts, opts, rows, took, failed))
+        say(f"results written to {results_path}")
     return 1 if failed else 0
 
 

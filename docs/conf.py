@@ -5,7 +5,8 @@ Build with ``make docs`` or, from the repository root::
     sphinx-build -W -b doctest docs docs/_build/doctest
     sphinx-build -W -b html docs docs/_build/html
 
-Only extensions that ship with Sphinx are used, so the build needs no network.
+Only extensions that ship with Sphinx, and one of our own in ``_ext/``, are used,
+so the build needs no network.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 # Document the checkout even when routilux is not installed in the environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Local extensions: _ext/bench_table.py renders docs/_static/bench.json.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 project = "routilux"
 author = "The routilux developers"
@@ -33,6 +36,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.napoleon",
+    "bench_table",
 ]
 
 # Docstrings are written in Google style (STYLE.md).

@@ -36,7 +36,8 @@ README = ROOT / "README.rst"
 
 PYTHON_LANGUAGES = {"python", "python3", "py", "py3", "pycon", "ipython", "default"}
 CODE_DIRECTIVE = re.compile(
-    r"^(?P<indent>[ \t]*)\.\. (?:code-block|code|sourcecode)::[ \t]*(?P<lang>\S*)[ \t]*$"
+    r"^(?P<indent>[ \t]*)\.\. (?:code-block|code|sourcecode)::"
+    r"[ \t]*(?P<lang>\S*)[ \t]*$"
 )
 DOCTEST_DIRECTIVE = re.compile(
     r"^\.\. (?P<kind>testsetup|testcode|testoutput|testcleanup|doctest)::"
@@ -48,21 +49,26 @@ FLAGS = (
 
 #: Python shown but not run, keyed by (page, first line of the block): keep short.
 SKIPPED: dict[tuple[str, str], str] = {
-    ("guide/durability.rst", 'flow = Flow.load("shop.json", allowed_modules=["myshop.routines"])'): (
-        "names an application's module (myshop.routines) that does not exist"
-    ),
-    ("guide/testing.rst", 'pytest_plugins = ["routilux.testing.plugin"]'): (
-        "a conftest.py line; tests/test_issue_11_testing.py uses the plugin"
-    ),
-    ("guide/testing.rst", "def test_my_flow(routilux_flow):"): (
-        "a pytest test body; tests/test_issue_11_testing.py runs the fixture"
-    ),
-    ("guide/observing.rst", "from routilux.telemetry import OpenTelemetryHooks"): (
-        "needs the otel extra; the page's testcode runs the same hooks with the SDK"
-    ),
-    ("guide/fan_in.rst", 'self.define_slot("input", handler=self.combine, policy="all_sources")'): (
-        "one line out of a routine; the page's testcode blocks run whole routines"
-    ),
+    (
+        "guide/durability.rst",
+        'flow = Flow.load("shop.json", allowed_modules=["myshop.routines"])',
+    ): "names an application's module (myshop.routines) that does not exist",
+    (
+        "guide/testing.rst",
+        'pytest_plugins = ["routilux.testing.plugin"]',
+    ): "a conftest.py line; tests/test_issue_11_testing.py uses the plugin",
+    (
+        "guide/testing.rst",
+        "def test_my_flow(routilux_flow):",
+    ): "a pytest test body; tests/test_issue_11_testing.py runs the fixture",
+    (
+        "guide/observing.rst",
+        "from routilux.telemetry import OpenTelemetryHooks",
+    ): "needs the otel extra; the page's testcode runs the same hooks with the SDK",
+    (
+        "guide/fan_in.rst",
+        'self.define_slot("input", handler=self.combine, policy="all_sources")',
+    ): "one line out of a routine; the page's testcode blocks run whole routines",
 }
 
 #: Pages run here as well as by ``make docs`` (the builtin pages have their own
@@ -124,7 +130,9 @@ def shown_blocks(text: str) -> list[Shown]:
         if match:
             indent = len(match.group("indent"))
             body, after = indented_body(lines, index + 1, indent)
-            found.append(Shown("code", match.group("lang") or "default", body, index + 1))
+            found.append(
+                Shown("code", match.group("lang") or "default", body, index + 1)
+            )
             index = after
             continue
         stripped = line.rstrip()
@@ -204,7 +212,14 @@ def test_the_rule_catches_each_kind_of_unrun_block(tmp_path: Path) -> None:
         (block.line, is_python(block) or ">>>" in block.text)
         for block in shown_blocks(page.read_text(encoding="utf-8"))
     ]
-    assert found == [(4, True), (8, True), (12, True), (17, False), (21, False), (25, False)]
+    assert found == [
+        (4, True),
+        (8, True),
+        (12, True),
+        (17, False),
+        (21, False),
+        (25, False),
+    ]
 
 
 # -- running pages the way Sphinx's doctest builder does ----------------------
@@ -270,7 +285,7 @@ def run_page(page: Path) -> None:
                     want = block.body + "\n"
                     assert checker.check_output(
                         want, printed, option_flags(block.options)
-                    ), f"{where}: the page shows\n{want}\nbut the code printed\n{printed}"
+                    ), f"{where}: the page shows\n{want}\nbut it printed\n{printed}"
                     printed = None
                     continue
                 if block.kind == "doctest":
@@ -285,10 +300,14 @@ def run_page(page: Path) -> None:
                     pytest.fail(f"{name(page)}: a block printed unchecked\n{printed}")
                 stream = io.StringIO()
                 with contextlib.redirect_stdout(stream):
-                    exec(compile(block.body, where, "exec", dont_inherit=True), namespace)
+                    exec(
+                        compile(block.body, where, "exec", dont_inherit=True), namespace
+                    )
                 printed = stream.getvalue() if block.kind == "testcode" else None
             if printed:
-                pytest.fail(f"{name(page)}: its last block printed unchecked\n{printed}")
+                pytest.fail(
+                    f"{name(page)}: its last block printed unchecked\n{printed}"
+                )
         finally:
             for block in cleanups:
                 exec(compile(block.body, name(page), "exec"), namespace)

@@ -1,4 +1,7 @@
-"""Every example and the README quick start run and print what they promise."""
+"""Every example runs and prints what it promises.
+
+The README's example is run by tests/test_docs_code_blocks.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import functools
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
-README = ROOT / "README.rst"
 RUN_TIMEOUT = 60  # seconds for one example; each one should take a few
 
 # Lines (or fragments of lines) each example must print. An example missing from
@@ -200,37 +201,3 @@ def test_example_imports_only_public_api(path: Path) -> None:
             assert not module.startswith("routilux.") or module in PUBLIC_PACKAGES, (
                 f"{path.name}:{node.lineno} imports {module}; use 'from routilux'"
             )
-
-
-def rst_block(text: str, language: str, after: str) -> str:
-    """The body of the first ``.. code-block:: <language>`` below *after*."""
-    lines = text[text.index(after) :].splitlines()
-    start = lines.index(f".. code-block:: {language}") + 1
-    body: list[str] = []
-    for line in lines[start:]:
-        if line.strip() and not line.startswith(" "):
-            break
-        body.append(line)
-    return textwrap.dedent("\n".join(body)).strip("\n") + "\n"
-
-
-@pytest.mark.timeout(RUN_TIMEOUT + 30)
-def test_readme_quick_start_prints_what_it_shows(tmp_path: Path) -> None:
-    readme = README.read_text(encoding="utf-8")
-    code = rst_block(readme, "python", after="Quick start")
-    shown = rst_block(readme, "text", after="It prints:")
-    script = tmp_path / "quick_start.py"
-    script.write_text(code, encoding="utf-8")
-
-    result = run_python(str(script))
-
-    assert result.returncode == 0, describe(result)
-    assert result.stdout == shown, describe(result)
-
-
-def test_readme_quick_start_matches_basic_example() -> None:
-    # The README promises that examples/basic_example.py is the same flow.
-    shown = rst_block(README.read_text(encoding="utf-8"), "text", after="It prints:")
-    expected = EXPECTED["basic_example.py"]
-    for line in shown.splitlines():
-        assert line in expected, f"README shows {line!r}, basic_example is not checked"
