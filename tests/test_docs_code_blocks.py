@@ -8,8 +8,8 @@ Sphinx's doctest builder. This file holds the rule that keeps it so:
   language), a ``::`` literal block whose text parses as Python, or ``>>>``
   lines inside a literal block (Sphinx runs a ``>>>`` paragraph, not a literal
   block) fails the test unless it is in :data:`SKIPPED`, with the reason;
-* the pages of the tutorial, the design pages and the performance page are run
-  here too, the way Sphinx runs them, so ``make test`` (on every Python of the
+* every page (but the built-in routines', which have their own test) is run
+  here too, the way Sphinx runs it, so ``make test`` (on every Python of the
   matrix) sees a page that drifted from the code;
 * the README's Python blocks are run, and each one's output is compared with the
   ``.. code-block:: text`` that follows it.
@@ -71,10 +71,12 @@ SKIPPED: dict[tuple[str, str], str] = {
     ): "one line out of a routine; the page's testcode blocks run whole routines",
 }
 
-#: Pages run here as well as by ``make docs`` (the builtin pages have their own
-#: test, tests/test_issue_11_builtin_docs.py).
+#: Pages run here as well as by ``make docs``: every page but the built-in
+#: routines' (tests/test_issue_11_builtin_docs.py runs those).
 RUN_HERE = sorted(
-    [*DOCS.glob("tutorial/*.rst"), *DOCS.glob("design/*.rst"), DOCS / "performance.rst"]
+    p
+    for p in DOCS.rglob("*.rst")
+    if "_build" not in p.parts and p.parent.name != "builtin"
 )
 
 

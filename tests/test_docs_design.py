@@ -141,3 +141,15 @@ def test_the_check_sees_an_upward_import() -> None:
     )
     found = [node.lineno for node in load_time_imports(ast.parse(source))]
     assert found == [1, 2]
+
+
+def test_the_runtime_page_names_every_runtime_module() -> None:
+    page = (ROOT / "docs" / "design" / "runtime.rst").read_text(encoding="utf-8")
+    runtime = PACKAGE / "runtime"
+    modules = [p for p in runtime.rglob("*.py") if p.name != "__init__.py"]
+    unnamed = [
+        str(p.relative_to(runtime))
+        for p in modules
+        if f"``{p.name}``" not in page and f"``runtime/{p.name}``" not in page
+    ]
+    assert unnamed == []
