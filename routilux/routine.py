@@ -19,9 +19,12 @@ The contract, in one place:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
+from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import membership
 from .checks import optional_positive_int
@@ -33,7 +36,7 @@ from .routine_settings import RoutineSettings, _RoutineInternals
 from .runtime.context import ExecutionContext, current_frame
 from .runtime.sessions import SessionStateAttribute
 from .slot import Slot
-from .spec import EventSpec, RoutineSpec
+from .spec import EventSpec, RoutineSpec, SlotSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -76,6 +79,13 @@ class Routine(RoutineSettings):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         optional_positive_int(cls.max_concurrency, "max_concurrency")
+        # The constructor that runs last (its own, or a mixin's before Routine
+        # in the MRO) notes what it declared.
+        init = cls.__dict__.get("__init__", cls.__init__)
+        if inspect.isfunction(init) and not (
+            init is Routine.__init__ or getattr(init, "_notes_declared", False)
+        ):
+            type.__setattr__(cls, "__init__", _noting_declared(init))
         register_routine_class(cls)
 
     def __init__(self) -> None:
@@ -84,6 +94,17 @@ class Routine(RoutineSettings):
         self._rx = _RoutineInternals(
             f"{type(self).__name__.lower()}_{next(_ids)}", type(self).max_concurrency
         )
+        if type(self).__init__ is Routine.__init__:  # no subclass __init__ to wait for
+            self._note_declared()
+
+    def _note_declared(self) -> None:
+        """Remember what the constructor declared.
+
+        Slots and events defined later are the instance's own: a document
+        describes them in full to rebuild them.
+        """
+        rx = self._rx
+        rx.declared = frozenset(rx.slots), frozenset(rx.events)
 
     # -- declaration ---------------------------------------------------------------
 
@@ -149,18 +170,25 @@ class Routine(RoutineSettings):
 
     def _build_spec(self) -> RoutineSpec:
         rx = self._rx
+        slots = {name: slot.describe() for name, slot in rx.slots.items()}
+        events = {
+            name: EventSpec(name, tuple(event.output_params))
+            for name, event in rx.events.items()
+        }
+        declared = rx.declared
+        own = declared is not None and not (
+            declared[0].issuperset(slots) and declared[1].issuperset(events)
+        )
+        if own:
+            assert declared is not None  # for mypy: own implies it
+            slots = _on_instance(slots, declared[0])
+            events = _on_instance(events, declared[1])
         return RoutineSpec(
             class_key=class_key(type(self)),
             default_id=rx.default_id,
-            slots=MappingProxyType(
-                {name: slot.describe() for name, slot in rx.slots.items()}
-            ),
-            events=MappingProxyType(
-                {
-                    name: EventSpec(name, tuple(event.output_params))
-                    for name, event in rx.events.items()
-                }
-            ),
+            slots=MappingProxyType(slots),
+            events=MappingProxyType(events),
+            instance_defined=own,
             timeout=rx.timeout,
             max_concurrency=self.get_max_concurrency(),
             error_handler=rx.error_handler,
@@ -339,3 +367,34 @@ class Routine(RoutineSettings):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._rx.default_id}>"
+
+
+# A bare Routine() is rebuilt from a document too: its slots and events are all
+# defined on the instance, and the document describes them in full.
+register_routine_class(Routine)
+
+
+_S = TypeVar("_S", SlotSpec, EventSpec)
+
+
+def _on_instance(specs: dict[str, _S], declared: frozenset[str]) -> dict[str, _S]:
+    """``specs``, those not ``declared`` marked as defined on the instance."""
+    return {
+        name: spec if name in declared else replace(spec, on_instance=True)
+        for name, spec in specs.items()
+    }
+
+
+def _noting_declared(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a subclass's ``__init__`` so the outermost one notes what it declared."""
+
+    @functools.wraps(init)
+    def __init__(self: Routine, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        # Only the constructor of the object's own class (the outermost) is done
+        # declaring; a base's __init__ returning is not the end of construction.
+        if type(self).__init__ is __init__ and hasattr(self, "_rx"):
+            self._note_declared()
+
+    __init__._notes_declared = True  # type: ignore[attr-defined]
+    return __init__

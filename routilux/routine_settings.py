@@ -33,6 +33,7 @@ class _RoutineInternals:
 
     __slots__ = (
         "breaker",
+        "declared",
         "default_id",
         "error_handler",
         "events",
@@ -46,6 +47,9 @@ class _RoutineInternals:
 
     spec: RoutineSpec | None  # built on demand, dropped on change
     default_id: str
+    # The slot and event names the class's constructor declared; None until the
+    # outermost __init__ returns. Later ones are defined on the instance.
+    declared: tuple[frozenset[str], frozenset[str]] | None
     slots: dict[str, Slot]
     events: dict[str, Event]
     error_handler: ErrorHandler | None
@@ -60,6 +64,7 @@ class _RoutineInternals:
         init = object.__setattr__
         init(self, "spec", None)
         init(self, "default_id", default_id)
+        init(self, "declared", None)
         init(self, "slots", {})
         init(self, "events", {})
         init(self, "error_handler", None)

@@ -38,6 +38,9 @@ class SlotSpec:
         is_async: True when the handler is ``async def``.
         policy: The name of the slot's policy (``"each"``, ``"all_sources"``,
             ``"batch"``, ``"window"`` or one's own).
+        on_instance: True when the slot was defined on the routine after its
+            constructor returned (a bare ``Routine()``'s slots, say), so a flow
+            document must describe it in full.
     """
 
     name: str
@@ -47,6 +50,7 @@ class SlotSpec:
     merge_strategy: str | None
     is_async: bool
     policy: str = "each"
+    on_instance: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,13 @@ class EventSpec:
     Attributes:
         name: The event's name.
         output_params: The parameter names it documents.
+        on_instance: True when the event was defined on the routine after its
+            constructor returned.
     """
 
     name: str
     output_params: tuple[str, ...]
+    on_instance: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class RoutineSpec:
         circuit_breaker: Its circuit breaker, or None.
         session_ttl: Seconds its idle session states are kept (None: the flow's
             setting).
+        instance_defined: True when some slot or event is ``on_instance``.
     """
 
     class_key: str
@@ -88,3 +96,4 @@ class RoutineSpec:
     error_handler: ErrorHandler | None
     circuit_breaker: CircuitBreaker | None
     session_ttl: float | None = None
+    instance_defined: bool = False

@@ -15,12 +15,12 @@ from ..exceptions import SerializationError
 from ..registry import find_routine_class
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from types import ModuleType
 
     from ..routine import Routine
 
-__all__ = ["Resolver"]
+__all__ = ["Resolver", "static_attribute"]
 
 # Exception types error handlers may name without an allow-list entry.
 _EXCEPTION_MODULES = frozenset({"routilux.exceptions"})
@@ -70,7 +70,7 @@ class Resolver:
                 f"{path}: unknown routine class {key!r}: it is not registered (define "
                 "or import it before loading) and its module is not in allowed_modules"
             )
-        found = _attribute(self._import(module, path), qualname)
+        found = static_attribute(self._import(module, path), qualname)
         cls = find_routine_class(key)  # defining the class registered it
         if cls is None:
             what = "no" if found is _MISSING else "no Routine subclass"
@@ -78,6 +78,38 @@ class Resolver:
                 f"{path}: module {module!r} has {what} {qualname!r}"
             )
         return cls
+
+    def handler_function(self, key: str, path: str) -> Callable[..., Any]:
+        """The module-level function ``key`` (``module:qualname``) names.
+
+        Only a module listed in ``allowed_modules`` is looked in: a document
+        naming any function of any imported module could call ``os.system``.
+
+        Raises:
+            SerializationError: When the module is not allowed, or it has no
+                function by that name defined in it.
+        """
+        module, _, qualname = key.partition(":")
+        if not module or not qualname or "<" in qualname:
+            raise SerializationError(
+                f"{path}: expected 'module:qualname' of a module-level function, "
+                f"got {key!r}"
+            )
+        if module not in self.allowed:
+            raise SerializationError(
+                f"{path}: handler function {key!r}: its module is not in "
+                "allowed_modules (list it to load handlers from it)"
+            )
+        found = static_attribute(self._import(module, path), qualname)
+        if not (
+            inspect.isfunction(found)
+            and found.__module__ == module
+            and found.__qualname__ == qualname
+        ):
+            raise SerializationError(
+                f"{path}: module {module!r} defines no function {qualname!r}"
+            )
+        return found
 
     def exception_type(self, name: str, path: str) -> type[BaseException]:
         """The exception type written as ``module.QualifiedName``.
@@ -99,7 +131,7 @@ class Resolver:
                     "module in allowed_modules to load it"
                 )
             owner = max(owners, key=len)
-            found = _attribute(self._import(owner, path), name[len(owner) + 1 :])
+            found = static_attribute(self._import(owner, path), name[len(owner) + 1 :])
         if not (isinstance(found, type) and issubclass(found, BaseException)):
             raise SerializationError(f"{path}: {name!r} is not an exception type")
         return found
@@ -118,8 +150,13 @@ def _is_module_name(name: object) -> bool:
     return isinstance(name, str) and all(p.isidentifier() for p in name.split("."))
 
 
-def _attribute(module: ModuleType, qualname: str) -> Any:
-    """Look ``qualname`` up without calling ``__getattr__`` (no lazy imports)."""
+def static_attribute(module: ModuleType | None, qualname: str) -> Any:
+    """Look ``qualname`` up without calling ``__getattr__`` (no lazy imports).
+
+    A missing name (or module) gives a private sentinel, never None.
+    """
+    if module is None:
+        return _MISSING
     found: Any = module
     for part in qualname.split("."):
         found = inspect.getattr_static(found, part, _MISSING)

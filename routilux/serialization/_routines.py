@@ -9,6 +9,7 @@ import orjson
 from .. import checks
 from ..exceptions import RoutiluxError, SerializationError
 from ..resilience import ErrorHandler, ErrorStrategy
+from ._instance import define_instance_items
 from ._values import (
     field,
     float_seconds,
@@ -137,6 +138,7 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
     routine = _construct(cls, path)
     _restore(routine, entry, handler, timeout, breaker, path)
     if layout:
+        define_instance_items(routine, entry, path, resolver)
         _restore_merges(routine, entry["slots"], path)
     _compare(routine, expected, rid, layout)
     return routine

@@ -221,6 +221,12 @@ def entry_parts(
         params = list(event.output_params)
         names += (event.name, *params)
         events.append({"name": event.name, "output_params": params})
+    if spec.instance_defined and any(s.on_instance for s in spec.slots.values()):
+        # Rows to rebuild slots from: copied and checked in full.
+        from ._instance import describe_instance_rows
+
+        describe_instance_rows(path, routine, spec, slots)
+        return described, added, {"slots": slots, "events": events}, False
     return described, added, {"slots": slots, "events": events}, _plain_text(names)
 
 
