@@ -25,6 +25,7 @@ from ._compat import InstanceOrClassMethod
 from ._views import new_fields, own_fields
 from .checks import wait_limit
 from .exceptions import JobStateError, SerializationError
+from .job_copies import copy_job
 from .job_documents import (
     JOB_KIND,
     JOB_SCHEMA_VERSION,
@@ -119,7 +120,9 @@ class JobState(BaseModel):
     On a job a flow runs (:attr:`is_owned`) every field is read-only: assigning
     one, or changing ``routine_states``, ``pending_tasks``, ``pause_points`` or
     ``errors`` in place, raises :class:`~routilux.JobStateError`. Copies of
-    them (``list(job.errors)``, ``copy.deepcopy``) are plain and yours.
+    them (``list(job.errors)``, ``copy.deepcopy``) are plain and yours, and so
+    is a copy of the job itself (``job.model_copy()``, ``copy.copy(job)``,
+    ``copy.deepcopy(job)``): unowned, editable, a snapshot of the job when copied.
     """
 
     model_config = ConfigDict(
@@ -225,6 +228,14 @@ class JobState(BaseModel):
         if callbacks:
             for callback in callbacks:
                 _wake(callback)
+
+    def __copy__(self) -> JobState:
+        """An unowned copy, with containers of its own (:mod:`routilux.job_copies`)."""
+        return copy_job(self, None)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> JobState:
+        """An unowned deep copy (see :mod:`routilux.job_copies`)."""
+        return copy_job(self, {} if memo is None else memo)
 
     @property
     def is_owned(self) -> bool:
