@@ -21,7 +21,7 @@ from ..job_state import JobState, JobStatus
 from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
 from ..tracking import ExecutionTracker
-from .activation import Activation, RouteTable
+from .activation import Activation, Route, RouteTable
 from .aio import AsyncGates
 from .checkpoint import Checkpointer, next_key
 from .context import current_frame
@@ -356,19 +356,21 @@ class FlowRunner:
             raise JobStateError(
                 f"job {job_id!r} is {job_state.status.value}: nothing to resume"
             )
+        planned = self._plan(job_state, pending, "pending_activations")
         run = self._new_run(job_state, None, next_key(pending))
-        activations = self._activations(run, job_state, pending, "pending_activations")
-        return run, activations
+        return run, _activations(run, planned)
 
-    def _activations(
-        self,
-        run: JobLedger,
-        job_state: JobState,
-        items: list[dict[str, Any]],
-        where: str,
-    ) -> list[Activation]:
+    def _plan(
+        self, job_state: JobState, items: list[dict[str, Any]], where: str
+    ) -> list[_Planned]:
+        """Check every pending item before a run is made (a refusal changes nothing).
+
+        Raises:
+            ConfigurationError: For an item whose routine or slot the flow lacks,
+                a payload that is not a dict, or a bad lane; naming its index.
+        """
         routes = self.routes()
-        activations = []
+        planned: list[_Planned] = []
         for index, item in enumerate(items):
             route = routes.route_to(str(item.get("routine_id")), str(item.get("slot")))
             if route is None:
@@ -377,12 +379,17 @@ class FlowRunner:
                     f"{item.get('routine_id')!r}.{item.get('slot')!r}, which flow "
                     f"{self._flow.flow_id!r} does not have"
                 )
-            activation = Activation(run, route, dict(item.get("payload") or {}))
-            activation.key = item.get("id")
-            if item.get("lane") is not None:
-                activation.set_lane(check_lane(item["lane"], f"{where}[{index}].lane"))
-            activations.append(activation)
-        return activations
+            payload = item.get("payload") or {}
+            if not isinstance(payload, dict):
+                raise ConfigurationError(
+                    f"{where}[{index}].payload of job {job_state.job_id!r} is a "
+                    f"{type(payload).__name__}, not a dict"
+                )
+            lane = item.get("lane")
+            if lane is not None:
+                lane = check_lane(lane, f"{where}[{index}].lane")
+            planned.append((route, dict(payload), item.get("id"), lane))
+        return planned
 
     def _rebuild(self, job_state: JobState) -> tuple[JobLedger, list[Activation]]:
         """A run for a paused JobState made elsewhere, from its pending tasks."""
@@ -393,9 +400,10 @@ class FlowRunner:
                 f"job {job_state.job_id!r} started at routine {current!r}, which flow "
                 f"{self._flow.flow_id!r} does not have"
             )
+        planned = self._plan(job_state, list(job_state.pending_tasks), "pending_tasks")
+        # Only now, with nothing left to refuse, does the run take the job over.
         run = self._new_run(job_state, None)
-        tasks = list(job_state.pending_tasks)
-        return run, self._activations(run, job_state, tasks, "pending_tasks")
+        return run, _activations(run, planned)
 
     def cancel(self, job_state: JobState, reason: str, source: str = "user") -> bool:
         """Stop a running or paused job; False when it had already stopped."""
@@ -476,3 +484,18 @@ class FlowRunner:
             s.get("lane_queued", 0) for s in strategies.values()
         )
         return figures
+
+
+#: A checked pending item: its route, payload, activation key and lane.
+_Planned = tuple[Route, dict[str, Any], Any, Any]
+
+
+def _activations(run: JobLedger, planned: list[_Planned]) -> list[Activation]:
+    activations = []
+    for route, payload, key, lane in planned:
+        activation = Activation(run, route, payload)
+        activation.key = key
+        if lane is not None:
+            activation.set_lane(lane)
+        activations.append(activation)
+    return activations
