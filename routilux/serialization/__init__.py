@@ -10,7 +10,8 @@ state::
                            "max_concurrency": ..., "error_handler": ...,
                            "timeout": ..., "circuit_breaker": null | {...},
                            "stats": {...},
-                           "slots": [{"name", "merge_strategy", "handler"}],
+                           "slots": [{"name", "merge_strategy", "handler",
+                                      "instance" (defined on the instance)}],
                            "events": [{"name", "output_params"}]}},
      "connections": [{"source", "event", "target", "slot", "param_mapping",
                       "lane_key" (only when the connection has one)}]}
@@ -26,15 +27,20 @@ list exactly: a listed package does not admit its submodules (Python imports a
 listed module's parent packages as part of importing it). Exception types named by
 error handlers resolve the same way, besides builtins and ``routilux.exceptions``.
 
-Reading is strict: every value must be plain JSON, unknown keys are refused, slots
-and events are not built from the document but checked against what the class
-declares (merge strategies are restored by registered name), and the rebuilt routine
-must describe itself exactly as the document does. So a document that loads writes
-back byte for byte. Every problem raises :class:`~routilux.SerializationError`
-naming its path (``routines.fetcher1.config``), and nothing is returned or changed
-half-built. A circuit breaker's clock and an error handler's ``sleep`` are not kept,
-nor are session settings (a flow's ``session_ttl`` and ``session_clock``, a
-routine's ``set_session_ttl``): set them again after loading.
+Reading is strict: every value must be plain JSON, unknown keys are refused, the
+slots and events a class declares are not built from the document but checked
+against it (merge strategies are restored by registered name), and the rebuilt
+routine must describe itself exactly as the document does. Slots defined on the
+instance after construction (all of a bare ``Routine()``'s) are described in full
+and rebuilt, their handlers named as methods of the routine's class or module-level
+functions of an allowed module (see :mod:`routilux.serialization._instance`);
+events a document lists that the rebuilt routine lacks are defined on it. So a
+document that loads writes back byte for byte. Every problem raises
+:class:`~routilux.SerializationError` naming its path
+(``routines.fetcher1.config``), and nothing is returned or changed half-built. A
+circuit breaker's clock, a ``Window`` policy's clock and an error handler's
+``sleep`` are not kept, nor are session settings (a flow's ``session_ttl`` and
+``session_clock``, a routine's ``set_session_ttl``): set them again after loading.
 """
 
 from __future__ import annotations
