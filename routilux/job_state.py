@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from ._compat import InstanceOrClassMethod
 from ._views import new_fields, own_fields
 from .checks import wait_limit
-from .exceptions import JobStateError, SerializationError
+from .exceptions import ConfigurationError, JobStateError, SerializationError
 from .job_copies import copy_job
 from .job_documents import (
     JOB_KIND,
@@ -155,7 +155,10 @@ class JobState(BaseModel):
     _on_done: list[Callable[[], None]] = PrivateAttr()
 
     def __init__(self, flow_id: str = "", **fields: Any) -> None:
-        super().__init__(flow_id=flow_id, **fields)
+        try:
+            super().__init__(flow_id=flow_id, **fields)
+        except ValidationError as exc:  # one hierarchy: a RoutiluxError, a ValueError
+            raise ConfigurationError(f"JobState {invalid(exc, '')}") from exc
 
     def __setattr__(self, name: str, value: Any) -> None:
         private = self.__pydantic_private__
@@ -165,7 +168,12 @@ class JobState(BaseModel):
                 f"job {self.job_id!r} is run by a flow: its {name!r} is read-only "
                 "(use flow.pause/resume/cancel to change what the job does)"
             )
-        super().__setattr__(name, value)
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"job {self.job_id!r}: {invalid(exc, '')}"
+            ) from exc
 
     # -- ownership (the runtime's ledger) ------------------------------------------
 

@@ -16,10 +16,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationError,
     model_serializer,
 )
 
 from ._compat import ReadsLikeADict
+from .exceptions import ConfigurationError
 
 __all__ = ["ErrorRecord", "ExecutionRecord", "RoutineState", "RoutineStatus"]
 
@@ -134,7 +136,22 @@ class ExecutionRecord(BaseModel):
         }
         if timestamp is not None:
             fields["timestamp"] = timestamp
-        super().__init__(**fields)
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:  # one hierarchy: a RoutiluxError, a ValueError
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "arguments"
+            raise ConfigurationError(
+                f"ExecutionRecord {where}: {first['msg']}"
+            ) from exc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A record is a snapshot of the job's history: changing it would change
+        # nothing, so it is refused (a JobState builds new ones on every read).
+        raise ConfigurationError(
+            f"ExecutionRecord is read-only: cannot set {name!r} (build a new one, "
+            "or use job.record_execution() to add to a job's history)"
+        )
 
     def serialize(self) -> dict[str, Any]:
         """A JSON-ready dict with an ISO timestamp."""
