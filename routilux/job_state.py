@@ -19,7 +19,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
 from ._views import new_fields, own_fields
@@ -41,7 +41,15 @@ from .job_documents import (
 )
 from .latch import Latch
 from .record_log import RecordLog
-from .records import ErrorRecord, ExecutionRecord, RoutineState, RoutineStatus, now_utc
+from .records import (
+    CheckedModel,
+    ErrorRecord,
+    ExecutionRecord,
+    RoutineState,
+    RoutineStatus,
+    bad_value,
+    now_utc,
+)
 from .serialization import from_json, read_file, write_atomic
 
 if TYPE_CHECKING:
@@ -94,7 +102,7 @@ class JobStatus(str, Enum):
 _FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-class JobState(BaseModel):
+class JobState(CheckedModel):
     """The state of one execution of a flow.
 
     Args:
@@ -156,9 +164,9 @@ class JobState(BaseModel):
 
     def __init__(self, flow_id: str = "", **fields: Any) -> None:
         try:
-            super().__init__(flow_id=flow_id, **fields)
+            super().__init__(**{"flow_id": flow_id, **fields})
         except ValidationError as exc:  # one hierarchy: a RoutiluxError, a ValueError
-            raise ConfigurationError(f"JobState {invalid(exc, '')}") from exc
+            raise bad_value(exc, "JobState") from exc
 
     def __setattr__(self, name: str, value: Any) -> None:
         private = self.__pydantic_private__

@@ -7,9 +7,10 @@ written for 0.9 keeps working while new code can use attributes.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
@@ -23,7 +24,17 @@ from pydantic import (
 from ._compat import ReadsLikeADict
 from .exceptions import ConfigurationError
 
-__all__ = ["ErrorRecord", "ExecutionRecord", "RoutineState", "RoutineStatus"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "CheckedModel",
+    "ErrorRecord",
+    "ExecutionRecord",
+    "RoutineState",
+    "RoutineStatus",
+    "bad_value",
+]
 
 
 def now_utc() -> datetime:
@@ -103,7 +114,37 @@ class ErrorRecord(ReadsLikeADict):
     time: float = 0.0
 
 
-class ExecutionRecord(BaseModel):
+_validating: ContextVar[bool] = ContextVar("routilux_model_validate", default=False)
+
+
+class CheckedModel(BaseModel):
+    """A model whose constructor raises ConfigurationError for bad values.
+
+    A RoutiluxError (and a ValueError, as pydantic's ValidationError is) naming
+    the field. Inside :meth:`model_validate`, which runs the constructor too, the
+    ValidationError is left as it is, so a document reader names its own path.
+    """
+
+    @classmethod
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
+        """As pydantic's; a bad value raises ValidationError."""
+        token = _validating.set(True)
+        try:
+            return super().model_validate(*args, **kwargs)
+        finally:
+            _validating.reset(token)
+
+
+def bad_value(exc: ValidationError, what: str) -> Exception:
+    """What a CheckedModel's constructor raises for ``exc``: see the class."""
+    if _validating.get():
+        return exc
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "arguments"
+    return ConfigurationError(f"{what} {where}: {first['msg']}")
+
+
+class ExecutionRecord(CheckedModel):
     """One entry of a job's history: a routine emitted an event (or started, ended).
 
     Args:
@@ -139,11 +180,7 @@ class ExecutionRecord(BaseModel):
         try:
             super().__init__(**fields)
         except ValidationError as exc:  # one hierarchy: a RoutiluxError, a ValueError
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "arguments"
-            raise ConfigurationError(
-                f"ExecutionRecord {where}: {first['msg']}"
-            ) from exc
+            raise bad_value(exc, "ExecutionRecord") from exc
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A record is a snapshot of the job's history: changing it would change
