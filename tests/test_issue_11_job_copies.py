@@ -126,16 +126,22 @@ def test_a_copy_of_a_running_job_is_a_snapshot() -> None:
 
 def test_copies_taken_while_workers_write_are_consistent() -> None:
     for _ in range(5):
-        with _flow("concurrent", workers=8) as flow:
+        gate = threading.Event()
+        with _flow("concurrent", Sink(gate), workers=8) as flow:
             job = flow.execute("source", {"count": 200})
             sizes = []
             while not job.is_done:
+                if len(sizes) == 5:  # five copies of a job surely running
+                    gate.set()
                 twin = job.model_copy()
+                assert not twin.is_owned
                 sizes.append((len(twin.execution_history), len(twin.routine_states)))
+            gate.set()
             assert job.wait(10)
             final = copy.deepcopy(job)
+        assert len(sizes) >= 5
         assert sizes == sorted(sizes)  # each copy holds all its predecessor held
-        # source start + 200 emits + completed, as the original has it exactly.
-        assert len(final.execution_history) == len(job.execution_history)
+        # source: start, 200 emits, completed; the copy has exactly what the job has.
         assert len(job.get_execution_history("source")) == 202
+        assert len(final.execution_history) == len(job.execution_history)
         assert final.serialize() == job.serialize()
