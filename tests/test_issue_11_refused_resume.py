@@ -9,11 +9,12 @@ can be fixed and resumed.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
-from routilux import ConfigurationError, Flow, JobState, Routine
+from routilux import ConfigurationError, Flow, JobState, QueueFullError, Routine
 from routilux.persistence import JsonFileCheckpointStore
 
 
@@ -133,3 +134,40 @@ def test_a_refused_resume_from_a_checkpoint_store_starts_no_run(tmp_path: Any) -
     assert sink.seen == [1, 2]
     again.shutdown()
     store.close()
+
+
+class Held(Source):
+    """An entry routine that holds its place in the flow until told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def start(self) -> None:
+        assert self.gate.wait(10), "the test never opened the gate"
+        super().start()
+
+
+def test_a_resume_a_full_flow_refuses_leaves_the_job_as_it_was() -> None:
+    flow = _flow("concurrent", max_workers=2, max_pending=1, on_full="raise")
+    held = Held()
+    flow.remove_routine("source")
+    flow.add_routine(held, "source")
+    flow.connect("source", "output", "sink", "input")
+    try:
+        busy = flow.execute("source")  # takes the flow's one place
+        job = _paused(GOOD)
+        before = job.serialize()
+        tracker = flow.execution_tracker
+        with pytest.raises(QueueFullError, match="max_pending=1"):
+            flow.resume(job)
+        assert not job.is_owned and job.serialize() == before
+        assert flow.execution_tracker is tracker
+        held.gate.set()
+        assert busy.wait(10)
+        resumed = flow.resume(job)
+        assert resumed is job and job.wait(10) and job.status == "completed"
+        assert sorted(flow.routines["sink"].seen) == [1, 7]  # type: ignore[attr-defined]
+    finally:
+        held.gate.set()
+        flow.shutdown()

@@ -293,8 +293,8 @@ class FlowRunner:
         if isinstance(job, str):
             run_of_id = self._jobs.get(job) or self._paused.get(job)
             if run_of_id is None:
-                run, activations = self._load(job)
-                return self._restart(run, activations, name, workers)
+                self._wait_for_room()  # before a run is made: a refusal makes none
+                return self._restart(*self._load(job), name, workers, waited=True)
             job = run_of_id.job_state
         job_state = job
         held: JobLedger | None = self._paused.pop(job_state.job_id, None)
@@ -305,10 +305,16 @@ class FlowRunner:
                 return active.job_state
             job_state.wait()  # settling right now: the run is filed as paused first
             return self.resume(job_state, name, workers)
-        elif self._stored(job_state.job_id):
-            run, activations = self._load(job_state.job_id)
-        elif job_state.status is JobStatus.PAUSED:
-            run, activations = self._rebuild(job_state)
+        elif (stored := self._stored(job_state.job_id)) or (
+            job_state.status is JobStatus.PAUSED
+        ):
+            # Room first: a full flow refuses before the run takes the job over.
+            self._wait_for_room()
+            if stored:
+                run, activations = self._load(job_state.job_id)
+            else:
+                run, activations = self._rebuild(job_state)
+            return self._restart(run, activations, name, workers, waited=True)
         elif job_state.status.is_final:
             return job_state  # nothing to resume: it is returned as it is
         else:
@@ -319,9 +325,16 @@ class FlowRunner:
         return self._restart(run, activations, name, workers)
 
     def _restart(
-        self, run: JobLedger, activations: list[Activation], name: str, workers: int
+        self,
+        run: JobLedger,
+        activations: list[Activation],
+        name: str,
+        workers: int,
+        *,
+        waited: bool = False,
     ) -> JobState:
-        self._wait_for_room()
+        if not waited:
+            self._wait_for_room()
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
         run.lane_blocks = strategy.blocking
