@@ -166,7 +166,13 @@ class FlowJobs:
             JobStateError: When the job runs and no pause was asked for, or has
                 not started here (a pending JobState).
             ConfigurationError: When a held activation targets a routine or slot
-                this flow does not have.
+                this flow does not have (or has a payload that is not a dict, or
+                a bad lane).
+            QueueFullError: When the flow is full (``max_pending`` with
+                ``on_full="raise"``).
+
+        A refused resume leaves a JobState from elsewhere as it was: not taken
+        over by the flow, still yours to change and resume.
         """
         if self._runner.closed:
             raise StrategyShutdownError(
