@@ -363,6 +363,11 @@ def _sink_slot(document: dict[str, Any]) -> dict[str, Any]:
             "no-such-merge",
         ),
         (
+            lambda d: _sink_slot(d).pop("instance"),
+            "routines.sink.slots",
+            "the class does not declare 'input' and its row has no 'instance'",
+        ),
+        (
             lambda d: d["routines"]["counter"]["events"][0].update(output_params=[1]),
             "routines.counter.events[0].output_params",
             "a list of names",
@@ -392,6 +397,7 @@ def _sink_slot(document: dict[str, Any]) -> dict[str, Any]:
         "bad-batch",
         "unknown-key",
         "unknown-merge",
+        "no-instance-description",
         "bad-output-params",
         "duplicate-event",
         "duplicate-slot",

@@ -334,7 +334,16 @@ def _layout_mismatch(path: str, want: Any, got: list[Any], name: str) -> str:
     listed = [i.get("name") if isinstance(i, dict) else i for i in want]
     declared = [i["name"] for i in got]
     if listed != declared:
-        return f"{path}: the document lists {listed} but {name} declares {declared}"
+        missing = [n for n in listed if n not in declared]
+        hint = (
+            f"; the class does not declare {missing[0]!r} and its row has no "
+            "'instance' description to define it from"
+            if missing and path.endswith(".slots")
+            else ""
+        )
+        return (
+            f"{path}: the document lists {listed} but {name} declares {declared}{hint}"
+        )
     index = next(
         i
         for i, (w, g) in enumerate(zip(want, got, strict=True))
