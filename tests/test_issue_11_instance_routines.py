@@ -341,6 +341,11 @@ def _sink_slot(document: dict[str, Any]) -> dict[str, Any]:
             "expected null",
         ),
         (
+            lambda d: _sink_slot(d)["instance"].update(policy={"name": ["each"]}),
+            "routines.sink.slots[0].instance.policy.name",
+            "expected one of ['all_sources', 'batch', 'each', 'window']",
+        ),
+        (
             lambda d: _sink_slot(d)["instance"].update(policy={"name": "sometimes"}),
             "routines.sink.slots[0].instance.policy.name",
             "expected",
@@ -393,6 +398,7 @@ def _sink_slot(document: dict[str, Any]) -> dict[str, Any]:
         "base-method",
         "unknown-method",
         "bad-reference",
+        "unhashable-policy",
         "unknown-policy",
         "bad-batch",
         "unknown-key",

@@ -234,7 +234,7 @@ def _resolve_handler(
 
 
 def _read_policy(value: dict[str, Any], where: str) -> SlotPolicy:
-    name = field(value, "name", where, lambda v: v in _POLICIES, str(sorted(_POLICIES)))
+    name = field(value, "name", where, _is_policy_name, f"one of {sorted(_POLICIES)}")
     make, keys = _POLICIES[name]
     no_unknown_keys(value, ("name", *keys), where)
     if make is None:
@@ -245,6 +245,10 @@ def _read_policy(value: dict[str, Any], where: str) -> SlotPolicy:
     except RoutiluxError as exc:
         raise SerializationError(f"{where}: {exc}") from exc
     return policy
+
+
+def _is_policy_name(value: Any) -> bool:
+    return isinstance(value, str) and value in _POLICIES
 
 
 def _is_present(value: Any) -> bool:
