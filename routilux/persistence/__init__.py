@@ -2,8 +2,10 @@
 
 :class:`SQLiteCheckpointStore` (one SQLite file, safe for threads and processes) is
 the default; :class:`JsonFileCheckpointStore` (one JSON file per job) serves quick
-use. Both implement the :class:`CheckpointStore` protocol, and the
-:class:`DeadLetterStore` protocol, keeping dead letters beside the jobs.
+use. Both implement the :class:`CheckpointStore` protocol, the
+:class:`DeadLetterStore` protocol, keeping dead letters beside the jobs, and the
+:class:`PruningStore` protocol, forgetting old jobs (``prune``, or as they go
+with ``retention=``:class:`Retention`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from ..exceptions import CheckpointError
 from .base import CheckpointStore
 from .dead_letters import DeadLetterStore
 from .jsonfile import JsonFileCheckpointStore
+from .retention import PruningStore, Retention
 from .sqlite import SQLiteCheckpointStore
 
 __all__ = [
     "CheckpointStore",
     "DeadLetterStore",
     "JsonFileCheckpointStore",
+    "PruningStore",
+    "Retention",
     "SQLiteCheckpointStore",
     "checkpoint_store",
 ]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
-from . import letter_files
+from . import file_retention, letter_files
 from .base import (
     ClosingStore,
     activation_fields,
@@ -37,9 +38,14 @@ from .base import (
     text,
 )
 from .dead_letters import letter_row
+from .retention import FINISHED, Retention, prune_plan
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Collection, Iterator, Sequence
+    from datetime import timedelta
+
+    from .base import JobRow
+    from .retention import PrunePlan
 
 __all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
 
@@ -63,10 +69,19 @@ class JsonFileCheckpointStore(ClosingStore):
             loses nothing.
         read_only: Only read, e.g. a directory without write permission; writes
             raise :class:`~routilux.CheckpointError`.
+        retention: Prune finished jobs as they accumulate (see
+            :class:`~routilux.persistence.Retention`): at the first job this
+            store records as finished, then once every ``retention.every``.
+
+            .. versionadded:: 1.0
+
+    Opening a directory for writing deletes the temporary files a process
+    killed in the middle of a write left there.
 
     Raises:
         CheckpointError: When ``directory`` cannot be created, is not a directory,
-            or cannot be written (unless ``read_only``).
+            or cannot be written (unless ``read_only``); for a ``retention`` that
+            is not a :class:`~routilux.persistence.Retention`.
     """
 
     def __init__(
@@ -75,14 +90,29 @@ class JsonFileCheckpointStore(ClosingStore):
         *,
         fsync: bool = False,
         read_only: bool = False,
+        retention: Retention | None = None,
     ) -> None:
+        if retention is not None and not isinstance(retention, Retention):
+            raise CheckpointError(
+                f"retention must be None or a Retention, got {type(retention).__name__}"
+            )
         self._dir = Path(directory)
         self._fsync = fsync
         self._read_only = read_only
+        self._retention = retention
         prepare_directory(self._dir, self._dir, read_only=read_only)
-        # Guards the files of this directory (every read-modify-write) and _closed.
+        # Guards the files of this directory (every read-modify-write), _closed
+        # and _until_prune (finished jobs until the next amortized prune).
         self._lock = threading.Lock()
         self._closed = False
+        self._until_prune = 1
+        if not read_only:
+            try:
+                file_retention.remove_temporary_files(self._dir)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"{self._dir}: cannot remove temporary files: {exc}"
+                ) from exc
 
     @property
     def directory(self) -> Path:
@@ -110,7 +140,8 @@ class JsonFileCheckpointStore(ClosingStore):
         with self._guard(f"save job {row.job_id!r}", write=True):
             old = self._read(path)
             pending = [] if old is None else old["pending_activations"]
-            self._write(path, document, pending)
+            if not self._retain(row, path):
+                self._write(path, document, pending)
 
     def record_step(
         self,
@@ -139,7 +170,8 @@ class JsonFileCheckpointStore(ClosingStore):
         """
         path = self._file(job_id)
         where = str(self._dir)
-        new = None if job is None else stored_job(job, where, job_id)[1]
+        checked = None if job is None else stored_job(job, where, job_id)
+        new = None if checked is None else checked[1]
         fresh = [_activation(a, job_id, where) for a in added]
         with self._guard(f"record a step of job {job_id!r}", write=True):
             old = self._read(path)
@@ -158,7 +190,8 @@ class JsonFileCheckpointStore(ClosingStore):
                 pending.pop(activation_id, None)
             for activation in fresh:
                 pending[activation["id"]] = activation
-            self._write(path, document, list(pending.values()))
+            if checked is None or not self._retain(checked[0], path):
+                self._write(path, document, list(pending.values()))
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
@@ -230,6 +263,33 @@ class JsonFileCheckpointStore(ClosingStore):
             suppress(FileNotFoundError),
         ):
             path.unlink()
+
+    def prune(
+        self,
+        *,
+        older_than: float | timedelta | None = None,
+        status: str | Collection[str] | None = None,
+        keep_last: int | None = None,
+        flow_id: str | None = None,
+    ) -> int:
+        """Delete the stored jobs that match; return how many. Thread-safe.
+
+        The rule is :meth:`SQLiteCheckpointStore.prune
+        <routilux.persistence.SQLiteCheckpointStore.prune>`'s: matching status,
+        older than ``older_than``, not among the ``keep_last`` newest of its
+        flow; replayed dead letters go with the job, waiting ones stay. Reads
+        every job file, then removes one file per job.
+
+        Raises:
+            CheckpointError: For a bad argument (naming it), a corrupt file, or
+                when a file cannot be removed (jobs removed before it stay
+                removed).
+
+        .. versionadded:: 1.0
+        """
+        plan = prune_plan(older_than, status, keep_last, flow_id)
+        with self._guard("prune jobs", write=True):
+            return len(self._prune(plan))
 
     # -- the DeadLetterStore protocol -------------------------------------------
 
@@ -316,6 +376,49 @@ class JsonFileCheckpointStore(ClosingStore):
                 yield
             except OSError as exc:
                 raise CheckpointError(f"{self._dir}: cannot {action}: {exc}") from exc
+
+    def _retain(self, row: JobRow, path: Path) -> bool:
+        """Count a finished job; prune by the retention when its turn comes.
+
+        Runs before the job's own file is written, counting the job as it is
+        about to be (as SQLite prunes in the transaction that writes it): a
+        failing prune leaves that file as it was.
+
+        Returns:
+            True when the prune took the job itself (its file is gone: the
+            caller writes nothing).
+        """
+        policy = self._retention
+        if policy is None or row.status not in FINISHED:
+            return False
+        self._until_prune -= 1
+        if self._until_prune > 0:
+            return False
+        self._until_prune = policy.every
+        return row.job_id in self._prune(policy.plan(), (row, path))
+
+    def _prune(
+        self, plan: PrunePlan, writing: tuple[JobRow, Path] | None = None
+    ) -> list[str]:
+        """Delete what ``plan`` matches; ``writing`` is a job about to be written.
+
+        Returns:
+            The ids of the jobs deleted.
+        """
+        rows = [] if writing is None else [writing]
+        for path in self._files():
+            if writing is not None and path == writing[1]:
+                continue  # counted as it is about to be
+            found = self._read(path)
+            if found is not None:
+                rows.append((job_row(found["job"], str(path)), path))
+        return file_retention.prune_files(
+            rows,
+            plan,
+            time.time(),
+            lambda job_id: self._letters_dir / self._file(job_id).name,
+            self._fsync,
+        )
 
     def _file(self, job_id: str) -> Path:
         if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):

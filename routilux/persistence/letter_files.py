@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["LETTERS", "add_letter", "mark_replayed", "read_letters"]
+__all__ = [
+    "LETTERS",
+    "add_letter",
+    "letters_in",
+    "mark_replayed",
+    "read_letters",
+    "write_letters",
+]
 
 #: The subdirectory of the store's directory that holds the letter files.
 LETTERS = "dead_letters"
@@ -137,6 +144,24 @@ def _read(path: Path) -> list[dict[str, Any]]:
     for letter in letters:
         letter_row(letter, str(path))
     return letters
+
+
+def letters_in(path: Path) -> list[dict[str, Any]]:
+    """The letters of one file, checked, in their order ([] when there is none).
+
+    Raises:
+        CheckpointError: When the file is corrupt.
+    """
+    return _read(path)
+
+
+def write_letters(path: Path, letters: list[dict[str, Any]], fsync: bool) -> None:
+    """Replace a letter file atomically with ``letters``.
+
+    Raises:
+        OSError: When the file cannot be written.
+    """
+    _write(path, letters, fsync)
 
 
 def _write(path: Path, letters: list[dict[str, Any]], fsync: bool) -> None:

@@ -132,6 +132,33 @@ class Database:
                 _rollback(conn)
                 raise
 
+    @contextmanager
+    def connection(
+        self, action: str, begin: str | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and hand out the connection outside any transaction.
+
+        For statements that cannot run in one (``VACUUM``, WAL checkpoints).
+        sqlite3 errors are the caller's to map (see :meth:`failure`).
+
+        Args:
+            action: What is done, for error messages.
+            begin: :data:`WRITE` to refuse a read-only store; else None.
+
+        Raises:
+            CheckpointError: When the store is closed, or a write is asked of a
+                read-only store.
+        """
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise CheckpointError(f"{self.path}: cannot {action}: store is closed")
+            if begin == WRITE and self.read_only:
+                raise CheckpointError(
+                    f"{self.path}: cannot {action}: the store was opened read-only"
+                )
+            yield conn
+
     def close(self) -> None:
         """Close the connection. Idempotent and thread-safe."""
         with self._lock:
@@ -206,6 +233,10 @@ class Database:
             else:
                 with _opening_lock(None if self.memory else self.path):
                     version = _user_version(conn)
+                    if version == 0:
+                        # Only takes effect before the first table is made: a
+                        # new file gives pruned space back (see .retention).
+                        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                     conn.execute("PRAGMA journal_mode = WAL")
                     conn.execute(f"PRAGMA synchronous = {self.synchronous}")
                     if version == 0:

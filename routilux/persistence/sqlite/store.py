@@ -8,6 +8,7 @@ the layout, concurrency and durability.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from ...checks import non_negative_seconds
@@ -21,11 +22,14 @@ from ..base import (
     summary,
     text,
 )
-from . import letters
+from ..retention import FINISHED, Retention, prune_plan
+from . import letters, retention
 from .database import READ, WRITE, Database
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import sqlite3
+    from collections.abc import Collection, Sequence
+    from datetime import timedelta
     from pathlib import Path
 
 __all__ = ["SQLiteCheckpointStore"]
@@ -71,6 +75,11 @@ class SQLiteCheckpointStore(ClosingStore):
         synchronous: ``"NORMAL"`` survives a killed process, ``"FULL"`` a power cut.
         read_only: Open for reading only, e.g. a database in a directory without
             write permission. Writes then raise :class:`~routilux.CheckpointError`.
+        retention: Prune finished jobs as they accumulate (see
+            :class:`~routilux.persistence.Retention`): at the first job this
+            store records as finished, then once every ``retention.every``.
+
+            .. versionadded:: 1.0
 
     Raises:
         CheckpointError: For a ``busy_timeout`` out of range (NaN, infinity,
@@ -94,7 +103,12 @@ class SQLiteCheckpointStore(ClosingStore):
         busy_timeout: float = 5.0,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         read_only: bool = False,
+        retention: Retention | None = None,
     ) -> None:
+        if retention is not None and not isinstance(retention, Retention):
+            raise CheckpointError(
+                f"retention must be None or a Retention, got {type(retention).__name__}"
+            )
         if synchronous not in ("NORMAL", "FULL"):
             raise CheckpointError(
                 f"synchronous must be NORMAL or FULL: {synchronous!r}"
@@ -107,6 +121,11 @@ class SQLiteCheckpointStore(ClosingStore):
             raise CheckpointError(str(exc)) from exc
         self._db = Database(path, busy_timeout, synchronous, read_only)
         self._path = self._db.path
+        self._retention = retention
+        # Finished jobs recorded until the next amortized prune (under the
+        # database's lock): the first finished job prunes, so a short-lived
+        # process prunes too.
+        self._until_prune = 1
 
     @property
     def path(self) -> Path:
@@ -134,6 +153,9 @@ class SQLiteCheckpointStore(ClosingStore):
         row = self._job_params(job)
         with self._db.transaction(f"save job {row[0]!r}", WRITE) as conn:
             conn.execute(_UPSERT_JOB, row)
+            pruned = self._retain(conn, row[2])
+        if pruned:
+            retention.give_back_space(self._db, best_effort=True)
 
     def record_step(
         self,
@@ -173,6 +195,9 @@ class SQLiteCheckpointStore(ClosingStore):
                 conn.executemany(_DELETE_PENDING, removed)
             if inserted:
                 conn.executemany(_INSERT_PENDING, inserted)
+            pruned = job_params is not None and self._retain(conn, job_params[2])
+        if pruned:
+            retention.give_back_space(self._db, best_effort=True)
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
@@ -239,6 +264,59 @@ class SQLiteCheckpointStore(ClosingStore):
             conn.execute(_DELETE_JOB_PENDING, (job_id,))
             conn.execute(_DELETE_JOB, (job_id,))
 
+    def prune(
+        self,
+        *,
+        older_than: float | timedelta | None = None,
+        status: str | Collection[str] | None = None,
+        keep_last: int | None = None,
+        flow_id: str | None = None,
+    ) -> int:
+        """Delete the stored jobs that match, in one transaction; return how many.
+
+        A job is deleted when its status is in ``status``, it was last updated
+        more than ``older_than`` ago (when given), and it is not among the
+        ``keep_last`` most recently updated matching jobs of its flow (when
+        given). Its pending activations go with it, and so do its dead letters
+        that were replayed; letters waiting to be replayed are kept. The freed
+        space is then given back to the file system (see
+        :meth:`compact` for a file made before routilux 1.0). Thread-safe.
+
+        Args:
+            older_than: Seconds (a number >= 0) or a ``timedelta``.
+            status: A status or a collection of them, among ``completed``,
+                ``failed``, ``cancelled`` and ``paused`` (default: the first
+                three). Running jobs are never pruned.
+            keep_last: Keep this many of the newest matching jobs per flow.
+            flow_id: Only jobs of this flow.
+
+        Raises:
+            CheckpointError: For a bad argument (naming it), or when the
+                database cannot be written; nothing is deleted then.
+
+        .. versionadded:: 1.0
+        """
+        plan = prune_plan(older_than, status, keep_last, flow_id)
+        with self._db.transaction("prune jobs", WRITE) as conn:
+            count = retention.delete_jobs(conn, plan, time.time())
+        if count:
+            retention.give_back_space(self._db, best_effort=False)
+        return count
+
+    def compact(self) -> None:
+        """Rebuild the file at its smallest (``VACUUM``). Thread-safe.
+
+        Also switches a file made before routilux 1.0 to incremental vacuum, so
+        that later prunes give their space back. It rewrites the whole file and
+        waits for other connections' writes: run it when the store is quiet.
+
+        Raises:
+            CheckpointError: When the database cannot be written.
+
+        .. versionadded:: 1.0
+        """
+        retention.compact(self._db)
+
     def close(self) -> None:
         """Close the connection. Idempotent and thread-safe."""
         self._db.close()
@@ -289,6 +367,21 @@ class SQLiteCheckpointStore(ClosingStore):
         letters.mark_replayed(self._db, letter_ids, job_id)
 
     # -- internals --------------------------------------------------------------
+
+    def _retain(self, conn: sqlite3.Connection, status: str) -> bool:
+        """Count a finished job; prune by the retention when its turn comes.
+
+        Runs inside the write that recorded the job (database lock held), so
+        the prune is atomic with it and fails with it.
+        """
+        policy = self._retention
+        if policy is None or status not in FINISHED:
+            return False
+        self._until_prune -= 1
+        if self._until_prune > 0:
+            return False
+        self._until_prune = policy.every
+        return retention.delete_jobs(conn, policy.plan(), time.time()) > 0
 
     def _job_params(
         self, job: dict[str, Any], job_id: str | None = None
