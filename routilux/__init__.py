@@ -39,6 +39,7 @@ from .exceptions import (
     SerializationError,
     SessionError,
     StrategyShutdownError,
+    TopologyChangedError,
     UnknownEventError,
     UnknownMergeStrategyError,
     UnknownRoutineError,
@@ -65,6 +66,7 @@ from .strategies import (
     ThreadedStrategy,
     register_strategy,
 )
+from .topology import FlowTopology, TopologyChanges
 from .tracking import ExecutionTracker
 
 __version__ = "1.0.0.dev0"
@@ -103,6 +105,7 @@ __all__ = [
     "Finding",
     "Flow",
     "FlowHooks",
+    "FlowTopology",
     "ForeignJobError",
     "HandlerBinding",
     "Inbox",
@@ -138,6 +141,8 @@ __all__ = [
     "TextRenderer",
     "ThreadedStrategy",
     "TimeProvider",
+    "TopologyChangedError",
+    "TopologyChanges",
     "UnknownEventError",
     "UnknownMergeStrategyError",
     "UnknownRoutineError",

@@ -13,7 +13,9 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   ├── UnknownStrategyError               no execution strategy by that name
     │   ├── UnknownMergeStrategyError          no merge strategy by that name
     │   ├── EntryPointError                    entry routine has no ``trigger`` slot
-    │   └── ForeignJobError                    a JobState of another flow
+    │   ├── ForeignJobError                    a JobState of another flow
+    │   └── TopologyChangedError               a job resumed on a flow of another
+    │                                          shape (routines, slots, connections)
     ├── SerializationError (ValueError)        a document that cannot be read or written
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
     ├── QueueFullError (RuntimeError)          a full flow refuses work (max_pending)
@@ -37,6 +39,11 @@ where it helps, what to do instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .topology import TopologyChanges
+
 __all__ = [
     "CheckpointError",
     "CircuitOpenError",
@@ -56,6 +63,7 @@ __all__ = [
     "SerializationError",
     "SessionError",
     "StrategyShutdownError",
+    "TopologyChangedError",
     "UnknownEventError",
     "UnknownMergeStrategyError",
     "UnknownRoutineError",
@@ -102,6 +110,25 @@ class EntryPointError(ConfigurationError):
 
 class ForeignJobError(ConfigurationError):
     """A JobState was passed to a flow it does not belong to."""
+
+
+class TopologyChangedError(ConfigurationError):
+    """A stored job was resumed on a flow whose shape changed since.
+
+    Attributes:
+        job_id: The job.
+        changes: A :class:`routilux.topology.TopologyChanges`: every routine,
+            slot, event and connection added and removed.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str = "", changes: TopologyChanges | None = None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.changes = changes
 
 
 class SerializationError(RoutiluxError, ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from .checks import instance_of, optional_seconds
+from .checks import flag, instance_of, optional_seconds
 from .exceptions import ConfigurationError, ForeignJobError, StrategyShutdownError
 from .runtime.sessions import optional_lane
 
@@ -149,7 +149,9 @@ class FlowJobs:
         """
         return self._runner.pause(self._own(job_state, "pause"), reason, checkpoint)
 
-    def resume(self, job_state: JobState | str) -> JobState:
+    def resume(
+        self, job_state: JobState | str, *, allow_changes: bool = False
+    ) -> JobState:
         """Run a paused or interrupted job on: its held activations are queued again.
 
         Works for a job paused in this process, for a paused JobState loaded from
@@ -160,6 +162,17 @@ class FlowJobs:
         strategies return when it is done. A job that has finished is returned as
         it is, without effect (its status tells). Thread-safe.
 
+        A job from a document (the store, or a loaded JobState) is checked
+        against this flow's shape (see :mod:`routilux.topology`).
+
+        Args:
+            job_state: The job, or its id in the flow's checkpoint store.
+            allow_changes: Resume a job stored by a flow of another shape: the
+                activations it held for routines or slots that are gone are
+                dropped and recorded in ``job.errors``, the rest runs.
+
+                .. versionadded:: 1.0
+
         Raises:
             ConfigurationError: When ``job_state`` is neither a JobState nor a str.
             ForeignJobError: When the job belongs to another flow.
@@ -168,6 +181,9 @@ class FlowJobs:
             ConfigurationError: When a held activation targets a routine or slot
                 this flow does not have (or has a payload that is not a dict, or
                 a bad lane).
+            TopologyChangedError: When the job was stored by a flow of another
+                shape, listing what was added and removed (not with
+                ``allow_changes``).
             QueueFullError: When the flow is full (``max_pending`` with
                 ``on_full="raise"``).
 
@@ -182,7 +198,8 @@ class FlowJobs:
         job = (
             job_state if isinstance(job_state, str) else self._own(job_state, "resume")
         )
-        return self._runner.resume(job, self._strategy_name, self._max_workers)
+        allow = flag(allow_changes, "Flow.resume: allow_changes")
+        return self._runner.resume(job, self._strategy_name, self._max_workers, allow)
 
     def cancel(self, job_state: JobState, reason: str = "") -> bool:
         """Cancel a running or paused job.

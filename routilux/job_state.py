@@ -51,6 +51,7 @@ from .records import (
     now_utc,
 )
 from .serialization import from_json, read_file, write_atomic
+from .topology import FlowTopology  # noqa: TC001 - pydantic reads field types
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -124,6 +125,11 @@ class JobState(CheckedModel):
         cancel_source: Who cancelled it: user, timeout, shutdown or stop-on-error.
         created_at: When the job was created.
         updated_at: When the status last changed.
+        topology: The shape of the flow the job last started or resumed on (a
+            :class:`~routilux.topology.FlowTopology`), which a resume from a
+            document checks; None for a job no flow ran, or stored before 1.0.
+
+            .. versionadded:: 1.0
 
     On a job a flow runs (:attr:`is_owned`) every field is read-only: assigning
     one, or changing ``routine_states``, ``pending_tasks``, ``pause_points`` or
@@ -151,6 +157,7 @@ class JobState(CheckedModel):
     cancel_source: CancelSource | None = None
     created_at: datetime = Field(default_factory=now_utc)
     updated_at: datetime = Field(default_factory=now_utc)
+    topology: FlowTopology | None = None
 
     _history: RecordLog[HistoryEntry] = PrivateAttr(
         default_factory=lambda: RecordLog(4)
@@ -520,6 +527,7 @@ _RUN_DEFAULTS: dict[str, Any] = {
     "current_routine_id": None,
     "cancel_reason": None,
     "cancel_source": None,
+    "topology": None,
 }
 
 

@@ -40,11 +40,21 @@ class Checkpointer:
         job_id: The job.
         first_key: The first activation number to hand out (resumed jobs continue
             after the numbers already in the store).
+        discard: Ids of stored pending activations the resumed job dropped (their
+            routine or slot is gone: see :mod:`routilux.topology`); the first
+            step removes them.
     """
 
-    def __init__(self, store: CheckpointStore, job_id: str, first_key: int = 0) -> None:
+    def __init__(
+        self,
+        store: CheckpointStore,
+        job_id: str,
+        first_key: int = 0,
+        discard: Sequence[str] | None = None,
+    ) -> None:
         self.store = store
         self.job_id = job_id
+        self._discard = list(discard or ())
         self._keys = itertools.count(first_key)  # next() is atomic: no lock needed
         self._saved_at = time.monotonic()
         #: Set after an error: the next step writes the job document too.
@@ -63,8 +73,13 @@ class Checkpointer:
         for activation in fresh:
             activation.key = self.key()
         self.store.save_job(_document(job_state))
-        if fresh:
-            self.store.record_step(self.job_id, added=[a.checkpoint() for a in fresh])
+        if fresh or self._discard:
+            self.store.record_step(
+                self.job_id,
+                finished=self._discard,
+                added=[a.checkpoint() for a in fresh],
+            )
+            self._discard = []
 
     def add(self, activations: Sequence[Activation]) -> None:
         """Store ``activations`` as pending work of the running job (new ids)."""

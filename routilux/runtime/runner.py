@@ -20,6 +20,7 @@ from ..exceptions import (
 from ..job_state import JobState, JobStatus
 from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
+from ..topology import FlowTopology, TopologyCache, reconcile
 from ..tracking import ExecutionTracker
 from .activation import Activation, Route, RouteTable
 from .aio import AsyncGates
@@ -37,6 +38,7 @@ from .watchdog import Watchdog
 if TYPE_CHECKING:
     from ..flow import Flow
     from ..hooks import FlowHooks
+    from ..records import ErrorRecord
     from ..routine import Routine
     from ..strategies.base import ExecutionStrategy
     from ..wiring import Wiring
@@ -62,6 +64,7 @@ class FlowRunner:
         self._async_gates = AsyncGates()
         self._routes: RouteTable | None = None
         self._version = -1  # the wiring version _routes was compiled from
+        self._topology = TopologyCache()
         self.closed = False
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
@@ -98,6 +101,13 @@ class FlowRunner:
             routes = RouteTable(dict(flow.routines), links)
             self._routes, self._version = routes, version
         return routes
+
+    def topology(self) -> FlowTopology:
+        """The flow's topology now (made again only after a change)."""
+        flow = self._flow
+        return self._topology.current(
+            self._wiring.version, flow.routines, lambda: flow.connections
+        )
 
     # -- strategies --
 
@@ -224,13 +234,20 @@ class FlowRunner:
         if run.interrupt is not None:
             raise run.interrupt  # Ctrl-C during a sequential job, now settled
 
-    def _new_run(self, job_state: JobState, lane: Any, first_key: int = 0) -> JobLedger:
+    def _new_run(
+        self,
+        job_state: JobState,
+        lane: Any,
+        first_key: int = 0,
+        discard: list[str] | None = None,
+        dropped: ErrorRecord | None = None,
+    ) -> JobLedger:
         flow = self._flow
         tracker = ExecutionTracker(flow.flow_id, flow.history_limit)
         flow.execution_tracker = tracker
         store = flow.checkpoint_store
         checkpoint = (
-            Checkpointer(store, job_state.job_id, first_key)
+            Checkpointer(store, job_state.job_id, first_key, discard)
             if store is not None
             else None
         )
@@ -248,6 +265,7 @@ class FlowRunner:
             self._async_gates,
             self.pressure,
         )
+        run.stamp(self.topology(), dropped)
         run.observers = Observers(
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
         )
@@ -285,16 +303,25 @@ class FlowRunner:
             )
         return run.pause(reason, checkpoint)
 
-    def resume(self, job: JobState | str, name: str, workers: int) -> JobState:
+    def resume(
+        self,
+        job: JobState | str,
+        name: str,
+        workers: int,
+        allow_changes: bool = False,
+    ) -> JobState:
         """Run a paused or interrupted job on (the same job, same id).
 
-        ``job`` is a JobState, or a job id to load from the checkpoint store.
+        ``job`` is a JobState, or a job id to load from the checkpoint store. A
+        job from a document is checked against the flow's topology first.
         """
         if isinstance(job, str):
             run_of_id = self._jobs.get(job) or self._paused.get(job)
             if run_of_id is None:
                 self._wait_for_room()  # before a run is made: a refusal makes none
-                return self._restart(*self._load(job), name, workers, waited=True)
+                return self._restart(
+                    *self._load(job, allow_changes), name, workers, waited=True
+                )
             job = run_of_id.job_state
         job_state = job
         held: JobLedger | None = self._paused.pop(job_state.job_id, None)
@@ -304,16 +331,16 @@ class FlowRunner:
             if active.unpause():  # its pause had not settled: it just goes on
                 return active.job_state
             job_state.wait()  # settling right now: the run is filed as paused first
-            return self.resume(job_state, name, workers)
+            return self.resume(job_state, name, workers, allow_changes)
         elif (stored := self._stored(job_state.job_id)) or (
             job_state.status is JobStatus.PAUSED
         ):
             # Room first: a full flow refuses before the run takes the job over.
             self._wait_for_room()
             if stored:
-                run, activations = self._load(job_state.job_id)
+                run, activations = self._load(job_state.job_id, allow_changes)
             else:
-                run, activations = self._rebuild(job_state)
+                run, activations = self._rebuild(job_state, allow_changes)
             return self._restart(run, activations, name, workers, waited=True)
         elif job_state.status.is_final:
             return job_state  # nothing to resume: it is returned as it is
@@ -349,7 +376,9 @@ class FlowRunner:
             for summary in store.list_jobs(self._flow.flow_id)
         )
 
-    def _load(self, job_id: str) -> tuple[JobLedger, list[Activation]]:
+    def _load(
+        self, job_id: str, allow_changes: bool = False
+    ) -> tuple[JobLedger, list[Activation]]:
         """A run for a job kept in the flow's checkpoint store (after a crash)."""
         store = self._flow.checkpoint_store
         if store is None:
@@ -369,8 +398,10 @@ class FlowRunner:
             raise JobStateError(
                 f"job {job_id!r} is {job_state.status.value}: nothing to resume"
             )
-        planned = self._plan(job_state, pending, "pending_activations")
-        run = self._new_run(job_state, None, next_key(pending))
+        kept, dropped, record = self._reconcile(job_state, pending, allow_changes)
+        planned = self._plan(job_state, kept, "pending_activations")
+        discard = [str(item.get("id")) for item in dropped]
+        run = self._new_run(job_state, None, next_key(pending), discard, record)
         return run, _activations(run, planned)
 
     def _plan(
@@ -404,18 +435,40 @@ class FlowRunner:
             planned.append((route, dict(payload), item.get("id"), lane))
         return planned
 
-    def _rebuild(self, job_state: JobState) -> tuple[JobLedger, list[Activation]]:
+    def _reconcile(
+        self, job_state: JobState, items: list[dict[str, Any]], allow_changes: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ErrorRecord | None]:
+        """Check a job from a document against the flow (see :mod:`..topology`)."""
+        routes = self.routes()
+        return reconcile(
+            job_state,
+            self.topology(),
+            items,
+            lambda routine_id, slot: routes.route_to(routine_id, slot) is not None,
+            allow_changes,
+            self._flow.flow_id,
+        )
+
+    def _rebuild(
+        self, job_state: JobState, allow_changes: bool = False
+    ) -> tuple[JobLedger, list[Activation]]:
         """A run for a paused JobState made elsewhere, from its pending tasks."""
         routes = self.routes()
+        held = list(job_state.pending_tasks)
+        tasks, _, record = self._reconcile(job_state, held, allow_changes)
         current = job_state.current_routine_id
-        if current is not None and current not in routes.ids.values():
+        if (
+            not allow_changes
+            and current is not None
+            and current not in routes.ids.values()
+        ):
             raise ConfigurationError(
                 f"job {job_state.job_id!r} started at routine {current!r}, which flow "
                 f"{self._flow.flow_id!r} does not have"
             )
-        planned = self._plan(job_state, list(job_state.pending_tasks), "pending_tasks")
+        planned = self._plan(job_state, tasks, "pending_tasks")
         # Only now, with nothing left to refuse, does the run take the job over.
-        run = self._new_run(job_state, None)
+        run = self._new_run(job_state, None, dropped=record)
         return run, _activations(run, planned)
 
     def cancel(self, job_state: JobState, reason: str, source: str = "user") -> bool:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
     from ...strategies.base import JobLane
+    from ...topology import FlowTopology
     from ..activation import RouteTable
     from ..checkpoint import Checkpointer
     from ..dead_letters import DeadLetterBox
@@ -160,6 +161,16 @@ class LedgerBase:
             outputs.first_error = exc
         if self._checkpoint is not None:
             self._checkpoint.dirty = True  # the error goes to the store with the step
+
+    def stamp(self, topology: FlowTopology, dropped: ErrorRecord | None) -> None:
+        """Record the flow shape the job runs on, before it (re)starts.
+
+        ``dropped`` is the record of what a resume on a changed flow dropped.
+        """
+        with self._lock:
+            self._set(topology=topology)
+            if dropped is not None:
+                _append(self._errors, dropped)
 
     def stop_signal(self) -> threading.Event:
         """The event set when the job halts (retry waits end on it)."""
