@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 KINDS = ["sqlite", "jsonfile"]
-NOW = datetime.now(timezone.utc)
 
 
 def open_store(kind: str, tmp_path: Path, **options: Any) -> Any:
@@ -53,7 +52,8 @@ def store(kind: str, tmp_path: Path) -> Iterator[Any]:
 
 
 def ago(seconds: float) -> str:
-    return (NOW - timedelta(seconds=seconds)).isoformat()
+    """An ``updated_at`` this long before now (now: when the test runs)."""
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
 
 
 def job(
