@@ -246,8 +246,10 @@ class TopologyCache:
     """
 
     def __init__(self) -> None:
-        self._key: tuple[Any, ...] = ()
-        self._topology: FlowTopology | None = None
+        # One tuple (version, spec getters, specs, topology): threads starting
+        # jobs read it without a lock, and must never pair one change's key
+        # with another's topology.
+        self._entry: tuple[int, list[Any], list[Any], FlowTopology] | None = None
 
     def current(
         self, version: int, routines: Mapping[str, Any], connections: Any
@@ -260,17 +262,20 @@ class TopologyCache:
             connections: A callable returning the connections (called only when
                 the topology must be made again).
         """
-        key = (version, *(routine.get_spec() for routine in routines.values()))
-        cached = self._topology
-        if (
-            cached is None
-            or len(key) != len(self._key)
-            or key[0] != self._key[0]
-            or any(a is not b for a, b in zip(key[1:], self._key[1:], strict=True))
-        ):
-            cached = self._topology = FlowTopology.of(routines, connections())
-            self._key = key
-        return cached
+        entry = self._entry
+        if entry is not None and entry[0] == version:
+            # The same routines: a routine whose slots or events changed has
+            # a new spec. The getters are bound once (this runs per job).
+            for get_spec, spec in zip(entry[1], entry[2], strict=True):
+                if get_spec() is not spec:
+                    break
+            else:
+                return entry[3]
+        getters = [routine.get_spec for routine in routines.values()]
+        specs = [get_spec() for get_spec in getters]
+        topology = FlowTopology.of(routines, connections())
+        self._entry = (version, getters, specs, topology)
+        return topology
 
 
 def reconcile(
