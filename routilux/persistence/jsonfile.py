@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,14 +37,10 @@ from .base import (
     text,
 )
 from .dead_letters import letter_row
-from .retention import FINISHED, Retention, prune_plan
+from .retention import Retention, checked_retention
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Sequence
-    from datetime import timedelta
-
-    from .base import JobRow
-    from .retention import PrunePlan
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
 
@@ -56,7 +51,7 @@ _SUFFIX = ".json"
 _JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
 
-class JsonFileCheckpointStore(ClosingStore):
+class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
     """Checkpoints as one JSON file per job.
 
     Thread-safe (one lock serializes the writes of this store). Not safe for two
@@ -92,14 +87,10 @@ class JsonFileCheckpointStore(ClosingStore):
         read_only: bool = False,
         retention: Retention | None = None,
     ) -> None:
-        if retention is not None and not isinstance(retention, Retention):
-            raise CheckpointError(
-                f"retention must be None or a Retention, got {type(retention).__name__}"
-            )
+        self._retention = checked_retention(retention)
         self._dir = Path(directory)
         self._fsync = fsync
         self._read_only = read_only
-        self._retention = retention
         prepare_directory(self._dir, self._dir, read_only=read_only)
         # Guards the files of this directory (every read-modify-write), _closed
         # and _until_prune (finished jobs until the next amortized prune).
@@ -107,12 +98,7 @@ class JsonFileCheckpointStore(ClosingStore):
         self._closed = False
         self._until_prune = 1
         if not read_only:
-            try:
-                file_retention.remove_temporary_files(self._dir)
-            except OSError as exc:
-                raise CheckpointError(
-                    f"{self._dir}: cannot remove temporary files: {exc}"
-                ) from exc
+            file_retention.remove_temporary_files(self._dir)
 
     @property
     def directory(self) -> Path:
@@ -264,33 +250,6 @@ class JsonFileCheckpointStore(ClosingStore):
         ):
             path.unlink()
 
-    def prune(
-        self,
-        *,
-        older_than: float | timedelta | None = None,
-        status: str | Collection[str] | None = None,
-        keep_last: int | None = None,
-        flow_id: str | None = None,
-    ) -> int:
-        """Delete the stored jobs that match; return how many. Thread-safe.
-
-        The rule is :meth:`SQLiteCheckpointStore.prune
-        <routilux.persistence.SQLiteCheckpointStore.prune>`'s: matching status,
-        older than ``older_than``, not among the ``keep_last`` newest of its
-        flow; replayed dead letters go with the job, waiting ones stay. Reads
-        every job file, then removes one file per job.
-
-        Raises:
-            CheckpointError: For a bad argument (naming it), a corrupt file, or
-                when a file cannot be removed (jobs removed before it stay
-                removed).
-
-        .. versionadded:: 1.0
-        """
-        plan = prune_plan(older_than, status, keep_last, flow_id)
-        with self._guard("prune jobs", write=True):
-            return len(self._prune(plan))
-
     # -- the DeadLetterStore protocol -------------------------------------------
 
     def add_dead_letter(self, letter: dict[str, Any]) -> None:
@@ -376,49 +335,6 @@ class JsonFileCheckpointStore(ClosingStore):
                 yield
             except OSError as exc:
                 raise CheckpointError(f"{self._dir}: cannot {action}: {exc}") from exc
-
-    def _retain(self, row: JobRow, path: Path) -> bool:
-        """Count a finished job; prune by the retention when its turn comes.
-
-        Runs before the job's own file is written, counting the job as it is
-        about to be (as SQLite prunes in the transaction that writes it): a
-        failing prune leaves that file as it was.
-
-        Returns:
-            True when the prune took the job itself (its file is gone: the
-            caller writes nothing).
-        """
-        policy = self._retention
-        if policy is None or row.status not in FINISHED:
-            return False
-        self._until_prune -= 1
-        if self._until_prune > 0:
-            return False
-        self._until_prune = policy.every
-        return row.job_id in self._prune(policy.plan(), (row, path))
-
-    def _prune(
-        self, plan: PrunePlan, writing: tuple[JobRow, Path] | None = None
-    ) -> list[str]:
-        """Delete what ``plan`` matches; ``writing`` is a job about to be written.
-
-        Returns:
-            The ids of the jobs deleted.
-        """
-        rows = [] if writing is None else [writing]
-        for path in self._files():
-            if writing is not None and path == writing[1]:
-                continue  # counted as it is about to be
-            found = self._read(path)
-            if found is not None:
-                rows.append((job_row(found["job"], str(path)), path))
-        return file_retention.prune_files(
-            rows,
-            plan,
-            time.time(),
-            lambda job_id: self._letters_dir / self._file(job_id).name,
-            self._fsync,
-        )
 
     def _file(self, job_id: str) -> Path:
         if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):

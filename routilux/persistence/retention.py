@@ -38,6 +38,7 @@ __all__ = [
     "PrunePlan",
     "PruningStore",
     "Retention",
+    "checked_retention",
     "doomed_jobs",
     "prune_plan",
 ]
@@ -142,6 +143,19 @@ class Retention:
 
 
 _PRUNE_NAMES = ("prune: older_than", "prune: status", "prune: keep_last")
+
+
+def checked_retention(retention: Any) -> Retention | None:
+    """A store's ``retention`` argument, checked.
+
+    Raises:
+        CheckpointError: When it is neither None nor a :class:`Retention`.
+    """
+    if retention is not None and not isinstance(retention, Retention):
+        raise CheckpointError(
+            f"retention must be None or a Retention, got {type(retention).__name__}"
+        )
+    return retention
 
 
 class PrunePlan(NamedTuple):

@@ -22,7 +22,7 @@ from ..base import (
     summary,
     text,
 )
-from ..retention import FINISHED, Retention, prune_plan
+from ..retention import FINISHED, Retention, checked_retention, prune_plan
 from . import letters, retention
 from .database import READ, WRITE, Database
 
@@ -105,10 +105,7 @@ class SQLiteCheckpointStore(ClosingStore):
         read_only: bool = False,
         retention: Retention | None = None,
     ) -> None:
-        if retention is not None and not isinstance(retention, Retention):
-            raise CheckpointError(
-                f"retention must be None or a Retention, got {type(retention).__name__}"
-            )
+        checked_retention(retention)
         if synchronous not in ("NORMAL", "FULL"):
             raise CheckpointError(
                 f"synchronous must be NORMAL or FULL: {synchronous!r}"
@@ -274,21 +271,12 @@ class SQLiteCheckpointStore(ClosingStore):
     ) -> int:
         """Delete the stored jobs that match, in one transaction; return how many.
 
-        A job is deleted when its status is in ``status``, it was last updated
-        more than ``older_than`` ago (when given), and it is not among the
-        ``keep_last`` most recently updated matching jobs of its flow (when
-        given). Its pending activations go with it, and so do its dead letters
-        that were replayed; letters waiting to be replayed are kept. The freed
-        space is then given back to the file system (see
-        :meth:`compact` for a file made before routilux 1.0). Thread-safe.
-
-        Args:
-            older_than: Seconds (a number >= 0) or a ``timedelta``.
-            status: A status or a collection of them, among ``completed``,
-                ``failed``, ``cancelled`` and ``paused`` (default: the first
-                three). Running jobs are never pruned.
-            keep_last: Keep this many of the newest matching jobs per flow.
-            flow_id: Only jobs of this flow.
+        The rule and the arguments are those of
+        :class:`~routilux.persistence.PruningStore`: matching status, older
+        than ``older_than``, not among the ``keep_last`` newest of its flow;
+        replayed dead letters go with the job, waiting ones stay. The freed
+        space is then given back to the file system (see :meth:`compact` for a
+        file made before routilux 1.0). Thread-safe.
 
         Raises:
             CheckpointError: For a bad argument (naming it), or when the
