@@ -315,6 +315,25 @@ def test_a_flow_on_a_store_with_retention_keeps_the_last_jobs(
         flow.shutdown()
 
 
+@pytest.mark.parametrize("repeat", range(3))
+def test_retention_counts_exactly_under_concurrent_jobs(
+    kind: str, tmp_path: Path, repeat: int
+) -> None:
+    # 100 jobs on 8 threads: prunes at the 1st, 11th, ... 91st finished job,
+    # so the last one leaves keep_last, and 9 more finish after it.
+    retention = Retention(keep_last=4, every=10)
+    with open_store(kind, tmp_path / str(repeat), retention=retention) as store:
+        flow = Flow("busy", "concurrent", 8, checkpoint_store=store)
+        flow.add_routine(Echo(), "echo")
+        flow.add_routine(Sink(), "sink")
+        flow.connect("echo", "out", "sink", "in")
+        jobs = [flow.execute("echo", {"n": n}) for n in range(100)]
+        assert flow.wait_for_completion(timeout=60)
+        assert all(j.status is JobStatus.COMPLETED for j in jobs)
+        assert len(store.list_jobs()) == 4 + 9
+        flow.shutdown()
+
+
 # -- space ---------------------------------------------------------------------------
 
 
@@ -364,6 +383,8 @@ def test_retention_gives_space_back_as_it_goes(tmp_path: Path) -> None:
     with SQLiteCheckpointStore(path, retention=Retention(keep_last=1)) as store:
         store.save_job(job("last", age=0))
         assert stored(store) == ["last"]
+        # The database file shrinks at once; its WAL is reused by later writes.
+        assert os.path.getsize(path) <= before / 4
     assert file_size(path) <= before / 4
 
 

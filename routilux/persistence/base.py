@@ -16,7 +16,9 @@ Every failure of a store (corrupt, locked or unwritable file, unknown job, bad i
 raises :class:`routilux.CheckpointError` naming the file or job and what went wrong.
 
 Add a store by implementing the :class:`CheckpointStore` protocol; no registration is
-needed.
+needed. Forgetting old jobs (``prune``, ``retention=``) is a protocol of its own,
+:class:`~routilux.persistence.PruningStore`, which both built-in stores implement:
+a store without it still works, and keeps its jobs until it deletes them.
 """
 
 from __future__ import annotations

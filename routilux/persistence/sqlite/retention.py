@@ -83,10 +83,14 @@ def give_back_space(db: Database, *, best_effort: bool) -> None:
     Raises:
         CheckpointError: Without ``best_effort``, when SQLite fails.
     """
+    # TRUNCATE waits for readers (up to busy_timeout) and empties the WAL file;
+    # PASSIVE, in a job's own write, never waits: the database file shrinks
+    # once the WAL is copied back, and the WAL file is reused.
+    mode = "PASSIVE" if best_effort else "TRUNCATE"
     try:
         with db.connection("give space back") as conn:
             conn.executescript("PRAGMA incremental_vacuum;")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
     except sqlite3.Error as exc:
         if not best_effort:
             raise db.failure("give space back", exc) from exc
