@@ -334,6 +334,43 @@ def test_retention_counts_exactly_under_concurrent_jobs(
         flow.shutdown()
 
 
+def traced(store: SQLiteCheckpointStore) -> list[str]:
+    """Every statement the store's connection runs from now on."""
+    statements: list[str] = []
+    store._db._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
+    return statements
+
+
+@pytest.mark.parametrize("count", [10, 1000])
+def test_prune_runs_the_same_statements_for_any_number_of_jobs(
+    tmp_path: Path, count: int
+) -> None:
+    with SQLiteCheckpointStore(tmp_path / "x.db") as store:
+        for n in range(count):
+            store.save_job(job(f"j{n}", age=100))
+            store.record_step(f"j{n}", added=[activation("a")])
+        statements = traced(store)
+        assert store.prune() == count
+    deletes = [s for s in statements if s.lstrip().startswith("DELETE")]
+    # Two clears of the temporary table, pending, letters, jobs: never per job.
+    assert len(deletes) == 5, deletes
+
+
+def test_a_retention_prune_is_part_of_the_write_that_finishes_a_job(
+    tmp_path: Path,
+) -> None:
+    retention = Retention(keep_last=1, every=1)
+    with SQLiteCheckpointStore(tmp_path / "x.db", retention=retention) as store:
+        store.save_job(job("first", age=10))
+        statements = traced(store)
+        store.save_job(job("second", age=0))
+        assert stored(store) == ["second"]
+    begin = statements.index("BEGIN IMMEDIATE")
+    end = statements.index("COMMIT", begin)
+    inside = " ".join(statements[begin:end])
+    assert "INSERT INTO jobs" in inside and "DELETE FROM jobs" in inside
+
+
 # -- space ---------------------------------------------------------------------------
 
 
