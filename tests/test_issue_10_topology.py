@@ -346,3 +346,63 @@ def test_a_loaded_job_state_resumes_on_the_same_shape(tmp_path: Path) -> None:
     assert moved.status is JobStatus.COMPLETED and moved.errors == []
     assert there.routines["sink"].got == [0, 1, 2]  # type: ignore[attr-defined]
     there.shutdown()
+
+
+def test_allow_changes_on_a_job_without_a_fingerprint_drops_what_has_no_target(
+    store: Any,
+) -> None:
+    job_id = paused_job(store)
+    document = store.load(job_id)
+    document.pop("pending_activations")
+    del document["topology"]
+    store.save_job(document)
+    flow = build(store, sink=False)
+    job = flow.resume(job_id, allow_changes=True)
+    assert job.status is JobStatus.COMPLETED
+    record = job.errors[-1]
+    assert record["changes"] == {}  # nothing to compare with
+    assert [item["routine_id"] for item in record["dropped"]] == ["sink"]
+    flow.shutdown()
+
+
+class Counter(Routine):
+    """Counts its calls under a lock (the test reads it after the job)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("in", handler=self.take)
+        self.define_event("out", ["n"])
+
+    def take(self, n: int) -> None:
+        self.increment_stat("calls")
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_allow_changes_drops_exactly_the_lost_targets_on_eight_threads(
+    tmp_path: Path, repeat: int
+) -> None:
+    with SQLiteCheckpointStore(tmp_path / f"{repeat}.db") as store:
+        job_id = paused_job(store)
+        work = [
+            {"id": f"w{n}", "routine_id": "worker", "slot": "in", "payload": {"n": n}}
+            for n in range(300)
+        ]
+        lost = [
+            {"id": f"s{n}", "routine_id": "sink", "slot": "in", "payload": {"n": n}}
+            for n in range(200)
+        ]
+        store.record_step(job_id, added=work + lost)
+        flow = Flow("shop", "concurrent", 8, checkpoint_store=store)
+        flow.add_routine(Source(), "source")
+        flow.add_routine(Counter(), "worker")
+        flow.connect("source", "out", "worker", "in")
+        job = flow.resume(job_id, allow_changes=True)
+        assert job.wait(timeout=60)
+        assert job.status is JobStatus.COMPLETED
+        # The two worker.in held by the pause, and the 300 added.
+        assert flow.routines["worker"].get_stat("calls") == 302
+        dropped = job.errors[-1]["dropped"]
+        assert len(dropped) == 201  # the one sink.in held by the pause, and 200
+        assert {item["id"] for item in dropped} >= {item["id"] for item in lost}
+        assert store.pending(job_id) == []
+        flow.shutdown()
