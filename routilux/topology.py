@@ -12,9 +12,10 @@ a routine or slot that is gone are dropped and recorded in ``job.errors`` (one
 record, ``error_type="TopologyChangedError"``, with the ``changes`` and the
 ``dropped`` activations and their payloads), and the rest runs.
 
-What the shape leaves out: configuration, handlers, param mappings, lane keys
-and policies. Changing those does not stop a resume. A job stored before
-fingerprints existed has no topology and resumes as it always did.
+What the shape leaves out: configuration, handlers, param mappings, lane keys,
+policies, and the module a routine's class was imported from (a script's
+classes live in ``__main__``). Changing those does not stop a resume. A job
+stored before fingerprints existed has no topology and resumes as it always did.
 
 .. versionadded:: 1.0
 """
@@ -33,7 +34,7 @@ from .exceptions import TopologyChangedError
 from .records import ErrorRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from .job_state import JobState
 
@@ -282,7 +283,7 @@ def reconcile(
     job_state: JobState,
     current: FlowTopology,
     items: list[dict[str, Any]],
-    delivers: Any,
+    delivers: Callable[[str, str], bool],
     allow_changes: bool,
     flow_id: str,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ErrorRecord | None]:

@@ -72,14 +72,20 @@ class Checkpointer:
         fresh = [a for a in activations if a.key is None]
         for activation in fresh:
             activation.key = self.key()
-        self.store.save_job(_document(job_state))
-        if fresh or self._discard:
+        if self._discard:
+            # What a resume on a changed flow dropped leaves the store in the
+            # same step as the document recording the drop: never one alone.
             self.store.record_step(
                 self.job_id,
                 finished=self._discard,
                 added=[a.checkpoint() for a in fresh],
+                job=_document(job_state),
             )
             self._discard = []
+            return
+        self.store.save_job(_document(job_state))
+        if fresh:
+            self.store.record_step(self.job_id, added=[a.checkpoint() for a in fresh])
 
     def add(self, activations: Sequence[Activation]) -> None:
         """Store ``activations`` as pending work of the running job (new ids)."""
