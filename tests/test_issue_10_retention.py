@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from routilux.persistence import (
     Retention,
     SQLiteCheckpointStore,
 )
+from routilux.persistence import retention as retention_module
 from routilux.persistence.sqlite import database as sqlite_database
 
 if TYPE_CHECKING:
@@ -520,3 +522,8 @@ def test_temporary_files_of_dead_letters_go_too(tmp_path: Path) -> None:
     (directory / "notes.tmp").write_bytes(b"mine")  # not a name the store makes
     JsonFileCheckpointStore(directory).close()
     assert sorted(p.name for p in directory.rglob("*") if p.is_file()) == ["notes.tmp"]
+
+
+def test_the_retention_docstring_examples_run() -> None:
+    result = doctest.testmod(retention_module)
+    assert result.attempted >= 2 and result.failed == 0

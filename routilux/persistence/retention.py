@@ -106,8 +106,9 @@ class Retention:
         ConfigurationError: For a bad value, naming the setting.
 
     Example:
-        >>> Retention(max_age=timedelta(days=7), keep_last=100).max_age_seconds
-        604800.0
+        >>> week = Retention(max_age=timedelta(days=7), keep_last=100)
+        >>> week.max_age_seconds, week.status_names
+        (604800.0, ('cancelled', 'completed', 'failed'))
     """
 
     max_age: float | timedelta | None = None
