@@ -13,6 +13,7 @@ from routilux import (
     JobState,
     JobStatus,
     Routine,
+    SerializationError,
     TopologyChangedError,
     TopologyChanges,
 )
@@ -406,3 +407,20 @@ def test_allow_changes_drops_exactly_the_lost_targets_on_eight_threads(
         assert {item["id"] for item in dropped} >= {item["id"] for item in lost}
         assert store.pending(job_id) == []
         flow.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("topology", "path"),
+    [
+        (5, "topology"),
+        ({"routines": []}, "topology.fingerprint"),
+        ({"fingerprint": "x", "routines": [{"id": "a"}]}, "topology.routines.0"),
+        ({"fingerprint": "x", "connections": [["a", "b"]]}, "topology.connections"),
+        ({"fingerprint": "x", "extra": 1}, "topology.extra"),
+    ],
+)
+def test_a_bad_topology_in_a_document_names_its_path(topology: Any, path: str) -> None:
+    document = build().execute("source", {"count": 1}).serialize()
+    document["topology"] = topology
+    with pytest.raises(SerializationError, match=path.replace(".", r"\.")):
+        JobState.deserialize(document)
