@@ -3,9 +3,9 @@
 The jobs to delete are chosen by one query (a window function ranks each flow's
 matching jobs, newest first, for ``keep_last``) into a temporary table; three
 ``DELETE ... WHERE job_id IN`` statements then remove the jobs, their pending
-activations and their replayed dead letters. Measured on a two-core machine,
-10,000 jobs go in about a tenth of a second this way, where deleting them one
-by one took 2.7 s.
+activations and their replayed dead letters. Measured on a shared two-core
+machine, 10,000 jobs (25 MB) went in 0.22 s this way, giving the space back
+included, where ``delete()`` one by one took 0.72 s and left the file as big.
 
 Space: a database this routilux creates has ``auto_vacuum=INCREMENTAL``, so
 after a prune :func:`give_back_space` returns the freed pages to the file
