@@ -373,6 +373,26 @@ def test_a_retention_prune_is_part_of_the_write_that_finishes_a_job(
     assert "INSERT INTO jobs" in inside and "DELETE FROM jobs" in inside
 
 
+def locked(*args: Any, **kwargs: Any) -> Any:
+    raise sqlite3.OperationalError("database is locked")
+
+
+def test_space_not_given_back_fails_a_prune_but_not_a_finishing_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retention = Retention(keep_last=1, every=1)
+    with SQLiteCheckpointStore(tmp_path / "x.db", retention=retention) as store:
+        store.save_job(job("first", age=10))
+        monkeypatch.setattr(store._db, "connection", locked)
+        # The job's write and its prune are done; the space comes back later.
+        store.save_job(job("second", age=0))
+        assert stored(store) == ["second"]
+        store.save_job(job("third", "paused", age=20))  # retention leaves it
+        with pytest.raises(CheckpointError, match="give space back.*locked"):
+            store.prune(status="paused")
+        assert stored(store) == ["second"]  # the prune itself was committed
+
+
 # -- space ---------------------------------------------------------------------------
 
 

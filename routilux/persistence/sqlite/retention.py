@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import CheckpointError
 from .database import WRITE
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ def give_back_space(db: Database, *, best_effort: bool) -> None:
 
     Runs outside any transaction (``incremental_vacuum`` must be stepped to its
     end, which ``executescript`` does). With ``best_effort`` a failure (another
-    process holds the database) is ignored: the free pages stay in the file,
-    later writes reuse them, and the next prune tries again.
+    process holds the database, or another thread closed the store) is
+    ignored: the free pages stay in the file, later writes reuse them, and the
+    next prune tries again.
 
     Raises:
         CheckpointError: Without ``best_effort``, when SQLite fails.
@@ -94,6 +96,9 @@ def give_back_space(db: Database, *, best_effort: bool) -> None:
     except sqlite3.Error as exc:
         if not best_effort:
             raise db.failure("give space back", exc) from exc
+    except CheckpointError:  # closed meanwhile by another thread
+        if not best_effort:
+            raise
 
 
 def compact(db: Database) -> None:
