@@ -388,7 +388,7 @@ def test_space_not_given_back_fails_a_prune_but_not_a_finishing_job(
         store.save_job(job("second", age=0))
         assert stored(store) == ["second"]
         store.save_job(job("third", "paused", age=20))  # retention leaves it
-        with pytest.raises(CheckpointError, match="give space back.*locked"):
+        with pytest.raises(CheckpointError, match=r"give space back.*locked"):
             store.prune(status="paused")
         assert stored(store) == ["second"]  # the prune itself was committed
 
