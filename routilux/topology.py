@@ -13,8 +13,9 @@ record, ``error_type="TopologyChangedError"``, with the ``changes`` and the
 ``dropped`` activations and their payloads), and the rest runs.
 
 What the shape leaves out: configuration, handlers, param mappings, lane keys,
-policies, and the module a routine's class was imported from (a script's
-classes live in ``__main__``). Changing those does not stop a resume. A job
+policies, and routines' classes (recorded, not compared: a class refactored,
+renamed or run from a script's ``__main__`` with the same slots and events is
+the same shape). Changing those does not stop a resume. A job
 stored before fingerprints existed has no topology and resumes as it always did.
 
 .. versionadded:: 1.0
@@ -72,11 +73,14 @@ class FlowTopology(BaseModel):
     """The shape of a flow: what ``JobState.topology`` holds.
 
     Immutable. Two flows have the same fingerprint exactly when they have the
-    same routine ids, classes (by qualified name: a class run in ``__main__`` is
-    the same as when imported from its module), slots, events and connections.
+    same routine ids, slots, events and connections. A routine's class is
+    described, not compared: a class changed or moved to another module (a
+    script's classes live in ``__main__``) with the same slots and events is
+    the same shape, as a changed handler is.
 
     Attributes:
-        fingerprint: ``"sha256:"`` and the hex digest of the rest.
+        fingerprint: ``"sha256:"`` and the hex digest of the routine ids,
+            slots, events and connections.
         routines: One :class:`RoutineShape` per routine, by id.
         connections: ``(source, event, target, slot)`` tuples, sorted.
     """
@@ -135,9 +139,9 @@ class FlowTopology(BaseModel):
         def removed(key: str) -> Any:
             return tuple(sorted(mine[key] - theirs[key]))
 
-        def keyed(topology: FlowTopology, names: Any) -> Any:
+        def keyed(topology: FlowTopology, ids: Any) -> Any:
             keys = {r.id: r.class_key for r in topology.routines}
-            return tuple((routine_id, keys[routine_id]) for routine_id, _ in names)
+            return tuple((routine_id, keys[routine_id]) for (routine_id,) in ids)
 
         return TopologyChanges(
             routines_added=keyed(other, added("routines")),
@@ -151,28 +155,14 @@ class FlowTopology(BaseModel):
         )
 
 
-def _class_name(class_key: str) -> str:
-    """The qualified name of a class key: the module is not part of the shape.
-
-    A flow run as a script has its classes in ``__main__``; the same classes
-    imported by the process that resumes its jobs are in their module.
-    """
-    return class_key.rpartition(":")[2]
-
-
 def _identity(shape: RoutineShape) -> dict[str, Any]:
-    """What the fingerprint covers of a routine."""
-    return {
-        "id": shape.id,
-        "class": _class_name(shape.class_key),
-        "slots": shape.slots,
-        "events": shape.events,
-    }
+    """What the fingerprint covers of a routine: not its class (see the module)."""
+    return {"id": shape.id, "slots": shape.slots, "events": shape.events}
 
 
 def _parts(topology: FlowTopology) -> dict[str, set[tuple[str, ...]]]:
     return {
-        "routines": {(r.id, _class_name(r.class_key)) for r in topology.routines},
+        "routines": {(r.id,) for r in topology.routines},
         "slots": {(r.id, slot) for r in topology.routines for slot in r.slots},
         "events": {(r.id, event) for r in topology.routines for event in r.events},
         "connections": set(topology.connections),
@@ -185,8 +175,8 @@ class TopologyChanges:
 
     Each field is sorted, and is the exact set difference between the two
     flows: a removed routine's slots, events and connections are listed as
-    removed too, and a routine whose class changed (its qualified name) is
-    removed and added.
+    removed too. Routines are compared by id; each is listed with the class it
+    has in the flow it belongs to.
 
     Attributes:
         routines_added: ``(routine_id, class_key)`` in the flow, not in the job's.
