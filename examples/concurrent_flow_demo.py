@@ -12,7 +12,9 @@
    ``set_execution_strategy``.
 
 The fetchers only sleep, so the demo needs no network and finishes in a few
-seconds. Run it with ``python examples/concurrent_flow_demo.py`` or ``make demo``.
+seconds. Run it with ``python examples/concurrent_flow_demo.py``; ``make_flow``
+gives its flow to the command line (``routilux run
+examples/concurrent_flow_demo.py:make_flow``).
 """
 
 from __future__ import annotations
@@ -84,10 +86,11 @@ class Aggregator(Routine):
         self.seen_lock = threading.Lock()
         self.snapshots: list[list[str]] = []
 
-    def aggregate(self, data: Any, source: Any) -> None:
+    def aggregate(self, data: Any, source: Any) -> list[str]:
         sources = source if isinstance(source, list) else [source]
         with self.seen_lock:
             self.snapshots.append(list(sources))
+        return sorted(sources)  # the job's result: the sources seen so far
 
     def collected(self) -> list[str]:
         """The sources of the most complete view the handler was given."""
@@ -123,6 +126,12 @@ def build_flow(
         flow.connect("dispatcher", "go", fetcher_id, "trigger")
         flow.connect(fetcher_id, "output", "aggregator", "input")
     return flow
+
+
+def make_flow() -> Flow:
+    """The demo's flow for the command line: ``routilux run
+    examples/concurrent_flow_demo.py:make_flow --json``."""
+    return build_flow("concurrent_demo")
 
 
 def run_and_time(flow: Flow) -> tuple[Any, float]:

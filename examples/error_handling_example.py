@@ -97,6 +97,21 @@ class Sink(Routine):
             self.received.append(data)
 
 
+def make_failing_flow() -> Flow:
+    """start -> fragile (STOP, the default) -> report: every job fails.
+
+    For the command line: ``routilux run
+    examples/error_handling_example.py:make_failing_flow`` exits 1.
+    """
+    flow = Flow(flow_id="failing")
+    flow.add_routine(Start(), "start")
+    flow.add_routine(Fragile(), "fragile")
+    flow.add_routine(Sink(), "report")
+    flow.connect("start", "output", "fragile", "input")
+    flow.connect("fragile", "output", "report", "input")
+    return flow
+
+
 # --------------------------------------------------------------------------
 # 1. The four strategies
 # --------------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""What a TARGET names: a flow document, ``module:attribute`` or ``file.py:attribute``.
+
+* ``flow.json`` (any path that is not a ``.py`` file): a document written by
+  :meth:`routilux.Flow.save`, loaded with :meth:`routilux.Flow.load`;
+* ``package.module:name``: the module is imported as ``python -m`` would find it
+  (the current directory comes first on ``sys.path``);
+* ``path/to/file.py:name``: that file is loaded as a module (its own directory
+  is put on ``sys.path`` too, so it can import its neighbours).
+
+``name`` is a :class:`~routilux.Flow`, or a function that takes no argument and
+returns one. Whatever is wrong raises :class:`TargetError` naming the target.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigurationError, SerializationError
+from ..flow import Flow
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+
+__all__ = ["TargetError", "load_target", "search_here"]
+
+_MISSING = object()
+
+
+class TargetError(ConfigurationError):
+    """A TARGET that names no flow: a missing file, a bad import, not a Flow."""
+
+
+def load_target(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
+    """The flow ``target`` names (see the module docstring).
+
+    Args:
+        target: The TARGET argument.
+        allowed_modules: Modules a flow document may import routine classes from.
+
+    Raises:
+        TargetError: Naming the target and what is wrong with it.
+    """
+    module_part, _, attribute = target.rpartition(":")
+    # "C:\\flows\\f.json" has a colon too: a drive letter is no module.
+    if module_part and attribute and not _is_drive(module_part):
+        return _from_attribute(target, module_part, attribute)
+    if target.endswith(".py"):
+        raise TargetError(f"{target}: name the flow in the file, as {target}:make_flow")
+    return _from_document(target, allowed_modules)
+
+
+def _is_drive(text: str) -> bool:
+    return len(text) == 1 and text.isalpha()
+
+
+def _from_document(path: str, allowed_modules: Iterable[str]) -> Flow:
+    if not os.path.exists(path):
+        raise TargetError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise TargetError(f"{path}: is a directory, not a flow document")
+    try:
+        return Flow.load(path, allowed_modules=list(allowed_modules))
+    except SerializationError as exc:
+        raise TargetError(f"not a flow document: {exc}") from exc
+    except OSError as exc:
+        raise TargetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _from_attribute(target: str, module_name: str, attribute: str) -> Flow:
+    module = _import(target, module_name)
+    value: Any = module
+    for part in attribute.split("."):
+        value = getattr(value, part, _MISSING)
+        if value is _MISSING:
+            raise TargetError(
+                f"{target}: module {module.__name__!r} has no attribute {attribute!r}"
+            )
+    if callable(value) and not isinstance(value, Flow):
+        value = _call(target, value)
+    if not isinstance(value, Flow):
+        raise TargetError(
+            f"{target}: is a {type(value).__name__}, not a Flow or a function "
+            "returning one"
+        )
+    return value
+
+
+def _call(target: str, function: Any) -> Any:
+    try:
+        return function()
+    except Exception as exc:
+        raise TargetError(
+            f"{target}: calling it raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _import(target: str, module_name: str) -> ModuleType:
+    if module_name.endswith(".py"):
+        return _import_file(target, Path(module_name))
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise TargetError(f"{target}: {module_name!r} is not a module name")
+    search_here()
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise TargetError(f"{target}: no module named {module_name!r}") from exc
+        raise _import_failed(target, module_name, exc) from exc
+    except Exception as exc:
+        raise _import_failed(target, module_name, exc) from exc
+
+
+def _import_file(target: str, path: Path) -> ModuleType:
+    if not path.is_file():
+        raise TargetError(f"{target}: no such file {str(path)!r}")
+    name = path.stem
+    if not name.isidentifier():
+        raise TargetError(f"{target}: {path.name!r} is not a module file name")
+    _put_first_on_path(str(path.resolve().parent))
+    search_here()
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - .py always loads
+        raise TargetError(f"{target}: cannot load {str(path)!r}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered first, as an import would: dataclasses and pickling look it up.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise _import_failed(target, str(path), exc) from exc
+    return module
+
+
+def _import_failed(target: str, what: str, exc: BaseException) -> TargetError:
+    return TargetError(
+        f"{target}: importing {what!r} raised {type(exc).__name__}: {exc}"
+    )
+
+
+def search_here() -> None:
+    """Put the current directory first on ``sys.path``, as ``python -m`` does."""
+    _put_first_on_path(os.getcwd())
+
+
+def _put_first_on_path(directory: str) -> None:
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
