@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+STAMP_CLI := $(VENV)/.installed-cli
 
 .PHONY: venv demo test lint fmt bench docs matrix check clean
 
@@ -20,10 +21,16 @@ $(STAMP_DEV): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP_RUN)
 
+$(STAMP_CLI): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[cli]'
+	touch $@ $(STAMP_RUN)
+
 venv: $(STAMP_DEV)
 
-demo: $(STAMP_RUN)
-	$(BIN)/python examples/concurrent_flow_demo.py
+# Installs the `routilux` command (the [cli] extra) and runs a bundled demo;
+# then try `$(BIN)/routilux demo affinity` or `$(BIN)/routilux --help`.
+demo: $(STAMP_CLI)
+	$(BIN)/routilux demo concurrent
 
 test: $(STAMP_DEV)
 	$(BIN)/python -m pytest -q

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .cli_helpers import FLOWS, ROOT, TESTS, cli, cli_process, target
 from routilux import Flow
 from routilux.persistence import SQLiteCheckpointStore
+
+from .cli_helpers import FLOWS, ROOT, TESTS, cli, cli_process, target
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.filterwarnings("error")
 
