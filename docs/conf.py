@@ -5,8 +5,9 @@ Build with ``make docs`` or, from the repository root::
     sphinx-build -W -b doctest docs docs/_build/doctest
     sphinx-build -W -b html docs docs/_build/html
 
-Only extensions that ship with Sphinx, and one of our own in ``_ext/``, are used,
-so the build needs no network.
+Besides Sphinx's own extensions and one of our own in ``_ext/``, sphinx-click
+writes the command-line reference from the ``routilux`` command itself (it comes
+with the ``docs`` extra); the build needs no network.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.napoleon",
     "bench_table",
+    "sphinx_click",
 ]
 
 # Docstrings are written in Google style (STYLE.md).

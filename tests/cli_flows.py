@@ -160,6 +160,15 @@ def make_two_entries() -> Flow:
     return flow
 
 
+def make_no_entry() -> Flow:
+    """double -> total: nothing can start a job (an error finding)."""
+    flow = Flow("cli-no-entry")
+    flow.add_routine(Double(), "double")
+    flow.add_routine(Total(), "total")
+    flow.connect("double", "value", "total", "input")
+    return flow
+
+
 not_a_flow = 42
 
 

@@ -315,3 +315,40 @@ def test_import_routilux_imports_no_cli_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout == "[]\n"
+
+
+def test_nothing_below_the_command_imports_it() -> None:
+    """The command is the top layer: no other module of routilux imports it."""
+    import ast
+
+    package = ROOT / "routilux"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent.name == "cli" or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.split(".")[0] in ("click", "rich") or "cli" in name.split(".")
+            ]
+    assert offenders == []
+
+
+def test_without_the_cli_extra_the_command_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['click'] = None; "
+        "import runpy; runpy.run_module('routilux', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("routilux: error: the command needs the cli extra")
+    assert done.stderr.endswith("pip install 'routilux[cli]'\n")

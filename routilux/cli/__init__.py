@@ -7,6 +7,8 @@ click and rich; ``import routilux`` never imports this package. The command is
 
 from __future__ import annotations
 
+import sys
+
 __all__ = ["main"]
 
 
@@ -17,6 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 completed, 1 failed (or validation errors), 2 a usage
         or load error.
     """
-    from .app import run
-
+    try:
+        from .app import run
+    except ImportError as exc:
+        if exc.name not in ("click", "rich"):
+            raise
+        print(
+            f"routilux: error: the command needs the cli extra ({exc}): "
+            "pip install 'routilux[cli]'",
+            file=sys.stderr,
+        )
+        return 2
     return run(argv)

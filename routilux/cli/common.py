@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Failure",
     "console",
+    "counted",
     "dump_json",
     "load_flow",
     "open_store",
@@ -100,6 +101,11 @@ def open_store(
     if not os.path.exists(path) and not create:
         raise Failure(f"{path}: no such checkpoint store")
     return SQLiteCheckpointStore(path, read_only=read_only)
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def dump_json(value: Any) -> str:

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import Failure, load_flow, open_store, store_option, target_arguments
+from .common import (
+    Failure,
+    counted,
+    load_flow,
+    open_store,
+    store_option,
+    target_arguments,
+)
 from .drawing import draw
 
 if TYPE_CHECKING:
@@ -86,6 +93,6 @@ def validate(target: str, allowed_modules: tuple[str, ...]) -> None:
         click.echo(str(finding))
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
-    click.echo(f"{errors} errors, {warnings} warnings")
+    click.echo(f"{counted(errors, 'error')}, {counted(warnings, 'warning')}")
     if errors:
-        raise Failure(f"flow {flow.flow_id!r}: {errors} errors", code=1)
+        raise Failure(f"flow {flow.flow_id!r}: {counted(errors, 'error')}", code=1)

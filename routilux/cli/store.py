@@ -11,6 +11,7 @@ from rich.table import Table
 from .common import (
     Failure,
     console,
+    counted,
     dump_json,
     load_flow,
     open_store,
@@ -40,11 +41,11 @@ def jobs(
     if as_json:
         click.echo(dump_json(found))
         return
-    table = Table("job", "flow", "status", "updated", box=None)
+    table = Table("job", "flow", "status", "updated", box=None, pad_edge=False)
     for job in found:
         table.add_row(job["job_id"], job["flow_id"], job["status"], job["updated_at"])
     console().print(table)
-    click.echo(f"{len(found)} jobs")
+    click.echo(counted(len(found), "job"))
 
 
 @click.command()
@@ -79,7 +80,13 @@ def show(job_id: str, store_path: str, as_json: bool) -> None:
 @click.option(
     "--replay", is_flag=True, help="Run the letters again as one job of TARGET."
 )
-@click.option("--allow-module", "allowed_modules", multiple=True, metavar="MODULE")
+@click.option(
+    "--allow-module",
+    "allowed_modules",
+    multiple=True,
+    metavar="MODULE",
+    help="A module a flow document may import routine classes from.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--no-progress", is_flag=True, help="Print no progress (--replay).")
 def dead_letters(
@@ -113,7 +120,9 @@ def dead_letters(
     if as_json:
         click.echo(dump_json(letters))
         return
-    table = Table("letter", "job", "routine.slot", "error", "attempts", box=None)
+    table = Table(
+        "letter", "job", "routine.slot", "error", "attempts", box=None, pad_edge=False
+    )
     for letter in letters:
         table.add_row(
             letter["letter_id"],
@@ -123,7 +132,7 @@ def dead_letters(
             str(letter["attempts"]),
         )
     console().print(table)
-    click.echo(f"{len(letters)} dead letters")
+    click.echo(counted(len(letters), "dead letter"))
 
 
 def _replay(
@@ -176,7 +185,9 @@ def _short(value: Any) -> str:
 
 
 def _states_table(states: dict[str, Any]) -> Table:
-    table = Table("routine", "status", "error", title="routine states", box=None)
+    table = Table(
+        "routine", "status", "error", title="routine states", box=None, pad_edge=False
+    )
     for rid, state in states.items():
         state = state if isinstance(state, dict) else {}
         error = state.get("error")
@@ -186,7 +197,9 @@ def _states_table(states: dict[str, Any]) -> Table:
 
 
 def _history_table(history: list[Any]) -> Table:
-    table = Table("time", "routine", "event", "data", title="history", box=None)
+    table = Table(
+        "time", "routine", "event", "data", title="history", box=None, pad_edge=False
+    )
     for record in history:
         if isinstance(record, dict):
             table.add_row(
@@ -199,7 +212,9 @@ def _history_table(history: list[Any]) -> Table:
 
 
 def _errors_table(errors: list[Any]) -> Table:
-    table = Table("routine.slot", "attempt", "error", title="errors", box=None)
+    table = Table(
+        "routine.slot", "attempt", "error", title="errors", box=None, pad_edge=False
+    )
     for error in errors:
         if isinstance(error, dict):
             table.add_row(
