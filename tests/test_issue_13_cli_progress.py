@@ -17,7 +17,7 @@ import threading
 import pytest
 
 from routilux import ErrorHandler, ErrorStrategy, Flow
-from routilux.cli.display import PlainView, final_lines, make_view
+from routilux.cli.display import PlainView, QuietView, final_lines
 from routilux.cli.progress import Progress
 
 from . import cli_flows
@@ -197,14 +197,15 @@ def test_counts_are_exact_over_many_threads_and_jobs(repeat: int) -> None:
         "flaky": 480,
     }
     written = "".join(stream.text).splitlines()
-    assert written[-5:] == final_lines(snap)[-5:]
+    final = final_lines(snap)
+    assert written[-len(final) :] == final
     assert sum(" started (flow " in line for line in written) == 12
 
 
 def test_queued_counts_what_is_waiting_and_never_runs_below_zero() -> None:
     """Sequential, first in first out: every double runs, then every total."""
     seen: list[tuple[int, int]] = []
-    progress = Progress(make_view(_Lines(), wanted=False))  # type: ignore[arg-type]
+    progress = Progress(QuietView())
     flow = cli_flows.make_counting()
     total = flow.routines["total"]
 
@@ -239,3 +240,17 @@ def test_hooks_run_on_threads_do_not_lose_lines() -> None:
         thread.join()
     lines = "".join(stream.text).splitlines()
     assert sorted(lines) == sorted(f"{n}-{k}" for n in range(8) for k in range(200))
+
+
+def test_elapsed_runs_from_the_first_start_to_the_last_end() -> None:
+    now = [1.0]
+    progress = Progress(QuietView(), clock=lambda: now[0])
+    flow = progress.watch(cli_flows.make_counting())
+    with flow, progress:
+        assert progress.snapshot().elapsed == 0.0
+        job = flow.execute("numbers", {"count": 1})  # starts at 1.0, ends at 1.0
+        now[0] = 4.5
+        second = flow.execute("numbers", {"count": 1})  # from 4.5 to 4.5
+        now[0] = 100.0
+    assert job.status.value == second.status.value == "completed"
+    assert progress.snapshot().elapsed == 3.5

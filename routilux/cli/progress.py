@@ -53,7 +53,8 @@ class Snapshot:
     """Everything a view shows, copied at one moment.
 
     Attributes:
-        elapsed: Seconds since the first job started (0 before).
+        elapsed: Seconds from the first job's start to now, or to the end of
+            the last job when none runs (0 before any started).
         total: The sum over routines.
         queued: The estimate described in the module docstring.
         routines: Routine id -> its figures, in the order first seen.
@@ -104,6 +105,7 @@ class Progress(FlowHooks):
         self._clock = clock
         self._lock = threading.Lock()
         self._started_at: float | None = None
+        self._stopped_at: float | None = None  # when the last running job ended
         self._routines: dict[str, RoutineCounts] = {}
         self._handed: Counter[tuple[str, str, str]] = Counter()
         self._fed: set[tuple[str, str, str]] = set()
@@ -142,9 +144,10 @@ class Progress(FlowHooks):
                 rid: RoutineCounts(c.running, c.done, c.failed, c.retries)
                 for rid, c in self._routines.items()
             }
-            elapsed = (
-                0.0 if self._started_at is None else self._clock() - self._started_at
-            )
+            elapsed = 0.0
+            if self._started_at is not None:
+                end = self._stopped_at
+                elapsed = (self._clock() if end is None else end) - self._started_at
             queued = sum(max(0, d - t) for d, t in self._queues.values())
             running, ended = self._jobs_running, dict(self._jobs_ended)
         total = RoutineCounts(
@@ -159,6 +162,7 @@ class Progress(FlowHooks):
         with self._lock:
             if self._started_at is None:
                 self._started_at = self._clock()
+            self._stopped_at = None
             self._jobs_running += 1
             self._queues[job.job_id] = [0, 0]
         self._view.job_started(job)
@@ -201,6 +205,8 @@ class Progress(FlowHooks):
         """Count an ended job by its status."""
         with self._lock:
             self._jobs_running -= 1
+            if self._jobs_running == 0:
+                self._stopped_at = self._clock()
             self._jobs_ended[job.status.value] += 1
             self._queues.pop(job.job_id, None)
         self._view.job_ended(job)
