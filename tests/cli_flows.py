@@ -152,6 +152,26 @@ def make_gated() -> Flow:
     return flow
 
 
+class Slow(Routine):
+    """Takes a while per value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.work)
+
+    def work(self, value: int) -> None:
+        threading.Event().wait(0.05)
+
+
+def make_slow() -> Flow:
+    """numbers -> slow on 2 workers: 0.05 s per value."""
+    flow = Flow("cli-slow", execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(Numbers(), "numbers")
+    flow.add_routine(Slow(), "slow")
+    flow.connect("numbers", "value", "slow", "input")
+    return flow
+
+
 def make_two_entries() -> Flow:
     """Two routines that can start a job: --entry must choose."""
     flow = Flow("cli-two-entries")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -352,3 +353,60 @@ def test_without_the_cli_extra_the_command_says_what_to_install() -> None:
     assert done.stdout == ""
     assert done.stderr.startswith("routilux: error: the command needs the cli extra")
     assert done.stderr.endswith("pip install 'routilux[cli]'\n")
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_job_and_exits_1() -> None:
+    command = ["run", target("make_slow"), "--param", "count=2000"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routilux", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # "job ... started": the job runs
+    assert first.startswith("job ") and first.endswith(" started (flow cli-slow)\n")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "finished: jobs: 0 running, 1 cancelled" in out
+    assert err.count("\n") == 1
+    assert err.endswith(" cancelled: cancelled by user: interrupted\n")
+
+
+def test_a_file_named_like_a_loaded_module_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clash = tmp_path / "json.py"
+    clash.write_text("from routilux import Flow\nflow = Flow('clash')\n")
+    got = cli(capsys, "validate", f"{clash}:flow")
+    assert got.code == 2
+    assert got.err.startswith(
+        f"routilux: error: {clash}:flow: another module named 'json' is already "
+        "loaded ("
+    )
+    assert sys.modules["json"].__file__ != str(clash)  # json was left alone
+
+
+def test_the_same_file_twice_is_loaded_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    module = tmp_path / "count_loads_cli.py"
+    module.write_text(
+        "from routilux import Flow\nLOADS = []\nLOADS.append(1)\n"
+        "def make_flow():\n    return Flow(f'loads-{len(LOADS)}')\n"
+    )
+    for _ in range(2):
+        got = cli(capsys, "graph", f"{module}:make_flow")
+        assert got.out.splitlines()[0] == "flow loads-1"
+
+
+def test_a_document_whose_name_has_a_colon(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "flow:v2.json"
+    with Flow("colon") as flow:
+        flow.save(path)
+    got = cli(capsys, "validate", str(path))
+    assert (got.code, got.out) == (0, "0 errors, 0 warnings\n")

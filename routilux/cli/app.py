@@ -64,9 +64,9 @@ def run(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="routilux", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        _error("aborted")
-        return 1
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -200,7 +200,13 @@ def watched(
     began = time.perf_counter()
     with progress:
         job = start()
-        job.wait()
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C: the job ends cancelled (and says so) instead of the
+            # command waiting for it at shutdown.
+            flow.cancel(job, "interrupted")
+            job.wait()
     return job, time.perf_counter() - began
 
 

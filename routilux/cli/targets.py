@@ -47,8 +47,10 @@ def load_target(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
         TargetError: Naming the target and what is wrong with it.
     """
     module_part, _, attribute = target.rpartition(":")
-    # "C:\\flows\\f.json" has a colon too: a drive letter is no module.
-    if module_part and attribute and not _is_drive(module_part):
+    # "C:\\flows\\f.json" has a colon too: a drive letter is no module, and
+    # an existing document is read whatever its name holds.
+    document = os.path.isfile(target) and not target.endswith(".py")
+    if module_part and attribute and not _is_drive(module_part) and not document:
         return _from_attribute(target, module_part, attribute)
     if target.endswith(".py"):
         raise TargetError(f"{target}: name the flow in the file, as {target}:make_flow")
@@ -122,6 +124,16 @@ def _import_file(target: str, path: Path) -> ModuleType:
     name = path.stem
     if not name.isidentifier():
         raise TargetError(f"{target}: {path.name!r} is not a module file name")
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        # Loaded before (by an earlier TARGET, or imported): the same file is
+        # used as it is; another module of that name is not replaced.
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
+            return loaded
+        raise TargetError(
+            f"{target}: another module named {name!r} is already loaded "
+            f"({getattr(loaded, '__file__', None) or 'built in'})"
+        )
     _put_first_on_path(str(path.resolve().parent))
     search_here()
     spec = importlib.util.spec_from_file_location(name, path)
