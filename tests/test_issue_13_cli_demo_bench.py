@@ -23,6 +23,7 @@ def console_script() -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_demo_affinity_as_a_new_user_runs_it() -> None:
     done = subprocess.run(
         [str(console_script()), "demo", "affinity"],

@@ -1,26 +1,29 @@
 """docs/cli.rst: every console example runs and prints what the page shows.
 
-Each ``$ routilux ...`` line of a ``console`` block is run as
-``python -m routilux ...`` in a scratch directory that links to the checkout's
-``examples``; stdout and stderr together are compared with the lines after it,
-``...`` matching anything and runs of spaces matching any run of spaces.
+Each ``$ routilux ...`` line of a ``console`` block is run (in this process,
+as :func:`routilux.cli.main`) in a scratch directory that links to the
+checkout's ``examples``; stdout and stderr together are compared with the lines
+after it, ``...`` matching anything and runs of spaces matching any run of
+spaces. tests/test_issue_13_cli_run.py runs the command as a process too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import doctest
-import os
+import io
 import shlex
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-import pytest
+from routilux.cli import main
 
 from .cli_helpers import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 PAGE = ROOT / "docs" / "cli.rst"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -57,24 +60,20 @@ def test_the_page_has_examples() -> None:
     assert len(commands) >= 10
 
 
-@pytest.mark.slow
-def test_every_console_example_prints_what_the_page_shows(tmp_path: Path) -> None:
+def test_every_console_example_prints_what_the_page_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the command adds to it
     checker = doctest.OutputChecker()
     for command, shown in examples():
         words = shlex.split(command)
         assert words[0] == "routilux"
-        done = subprocess.run(
-            [sys.executable, "-m", "routilux", *words[1:]],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-            env=dict(os.environ, COLUMNS="200"),
-            check=False,
-        )
-        printed = "".join(line.rstrip() + "\n" for line in done.stdout.splitlines())
+        both = io.StringIO()
+        with contextlib.redirect_stdout(both), contextlib.redirect_stderr(both):
+            main(words[1:])
+        printed = "".join(line.rstrip() + "\n" for line in both.getvalue().splitlines())
         assert checker.check_output(shown, printed, FLAGS), (
             f"$ {command}\n--- shown ---\n{shown}--- printed ---\n{printed}"
         )

@@ -71,6 +71,7 @@ def run_in_pty(*args: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_live_progress_on_a_terminal_ends_with_the_exact_counts() -> None:
     code, raw = run_in_pty("run", target("make_retrying"), "--param", "count=5")
     assert code == 0, raw
@@ -92,6 +93,7 @@ def test_live_progress_on_a_terminal_ends_with_the_exact_counts() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_live_progress_of_a_failing_run_and_no_progress() -> None:
     code, raw = run_in_pty("run", target("make_failing"))
     assert code == 1

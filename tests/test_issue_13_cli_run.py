@@ -205,6 +205,8 @@ def test_malformed_params_json_and_bad_param_exit_2(
     assert got.err == "routilux: error: --param 'count': expected KEY=VALUE\n"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_a_flow_document_runs(tmp_path: Path) -> None:
     path = tmp_path / "flow.json"
     script = f"import cli_flows; cli_flows.make_counting().save({str(path)!r})"
@@ -275,6 +277,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert got.code == 0 and got.out.startswith("routilux, version ")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_example_make_flow_as_a_new_user_runs_it() -> None:
     got = cli_process(
         "run", "examples/concurrent_flow_demo.py:make_flow", "--json", cwd=ROOT
@@ -287,6 +291,8 @@ def test_example_make_flow_as_a_new_user_runs_it() -> None:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_example_failing_flow_as_a_process_exits_1_with_one_line() -> None:
     got = cli_process(
         "run", "examples/error_handling_example.py:make_failing_flow", "--no-progress"
@@ -297,6 +303,8 @@ def test_example_failing_flow_as_a_process_exits_1_with_one_line() -> None:
     assert "fragile.input raised ValueError: cannot parse record 42" in got.err
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_module_attribute_from_the_current_directory(tmp_path: Path) -> None:
     (tmp_path / "myflows.py").write_text(
         "from routilux import Flow\nflow = Flow('empty')\n"
@@ -306,6 +314,8 @@ def test_module_attribute_from_the_current_directory(tmp_path: Path) -> None:
     assert got.out == "0 errors, 0 warnings\n"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_import_routilux_imports_no_cli_library() -> None:
     code = (
         "import sys, routilux; "
@@ -341,6 +351,8 @@ def test_nothing_below_the_command_imports_it() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
 def test_without_the_cli_extra_the_command_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['click'] = None; "
@@ -356,20 +368,33 @@ def test_without_the_cli_extra_the_command_says_what_to_install() -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_the_job_and_exits_1() -> None:
-    command = ["run", target("make_slow"), "--param", "count=2000"]
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
+@pytest.mark.parametrize("strategy", ["concurrent", "sequential"])
+def test_ctrl_c_cancels_the_job_and_exits_1(strategy: str) -> None:
+    # A process started in the background ignores SIGINT, and so would its
+    # children: this one takes Python's default handler back, as a terminal's
+    # foreground process has it.
+    script = (
+        "import runpy, signal, sys; "
+        "signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"sys.argv = ['routilux', 'run', {target('make_slow')!r}, "
+        f"'--param', 'count=2000', '--strategy', {strategy!r}]; "
+        "runpy.run_module('routilux', run_name='__main__')"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "routilux", *command],
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert process.stdout is not None
-    first = process.stdout.readline()  # "job ... started": the job runs
+    # "job ... started" is printed by the hooks once the job has started: from
+    # then on the interrupt finds it, even before execute() returned it.
+    first = process.stdout.readline()
     assert first.startswith("job ") and first.endswith(" started (flow cli-slow)\n")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1
+    out, err = process.communicate(timeout=100)
+    assert process.returncode == 1, err
     assert "finished: jobs: 0 running, 1 cancelled" in out
     assert err.count("\n") == 1
     assert err.endswith(" cancelled: cancelled by user: interrupted\n")

@@ -114,6 +114,7 @@ class Progress(FlowHooks):
         self._queues: dict[str, list[int]] = {}
         self._jobs_running = 0
         self._jobs_ended: Counter[str] = Counter()
+        self._started: list[JobState] = []
 
     def watch(self, flow: Flow) -> Flow:
         """Count ``flow``'s jobs from now on (its hooks keep this object)."""
@@ -155,6 +156,11 @@ class Progress(FlowHooks):
         )
         return Snapshot(elapsed, total, queued, routines, running, ended)
 
+    def jobs_started(self) -> list[JobState]:
+        """Every job started (or resumed) under watch, in start order."""
+        with self._lock:
+            return list(self._started)
+
     # -- hooks -----------------------------------------------------------------
 
     def on_job_start(self, job: JobState) -> None:
@@ -164,6 +170,7 @@ class Progress(FlowHooks):
                 self._started_at = self._clock()
             self._stopped_at = None
             self._jobs_running += 1
+            self._started.append(job)
             self._queues[job.job_id] = [0, 0]
         self._view.job_started(job)
 

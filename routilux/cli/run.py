@@ -24,6 +24,7 @@ from .common import (
     target_arguments,
 )
 from .display import make_view
+from .interrupt import cancelling_on_ctrl_c
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -198,15 +199,11 @@ def watched(
     progress = Progress(make_view(stream, wanted=not no_progress))
     progress.watch(flow)
     began = time.perf_counter()
-    with progress:
+    with progress, cancelling_on_ctrl_c(flow, progress) as interrupted:
         job = start()
-        try:
-            job.wait()
-        except KeyboardInterrupt:
-            # Ctrl-C: the job ends cancelled (and says so) instead of the
-            # command waiting for it at shutdown.
+        if interrupted.is_set():  # it came before this job started
             flow.cancel(job, "interrupted")
-            job.wait()
+        job.wait()
     return job, time.perf_counter() - began
 
 

@@ -8,7 +8,8 @@
   is put on ``sys.path`` too, so it can import its neighbours).
 
 ``name`` is a :class:`~routilux.Flow`, or a function that takes no argument and
-returns one. Whatever is wrong raises :class:`TargetError` naming the target.
+returns one. Whatever is wrong raises :class:`~routilux.ConfigurationError`
+naming the target (the command exits 2 with its message).
 """
 
 from __future__ import annotations
@@ -27,13 +28,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import ModuleType
 
-__all__ = ["TargetError", "load_target", "search_here"]
+__all__ = ["load_target", "search_here"]
 
 _MISSING = object()
-
-
-class TargetError(ConfigurationError):
-    """A TARGET that names no flow: a missing file, a bad import, not a Flow."""
 
 
 def load_target(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
@@ -44,7 +41,7 @@ def load_target(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
         allowed_modules: Modules a flow document may import routine classes from.
 
     Raises:
-        TargetError: Naming the target and what is wrong with it.
+        ConfigurationError: Naming the target and what is wrong with it.
     """
     module_part, _, attribute = target.rpartition(":")
     # "C:\\flows\\f.json" has a colon too: a drive letter is no module, and
@@ -53,7 +50,9 @@ def load_target(target: str, allowed_modules: Iterable[str] = ()) -> Flow:
     if module_part and attribute and not _is_drive(module_part) and not document:
         return _from_attribute(target, module_part, attribute)
     if target.endswith(".py"):
-        raise TargetError(f"{target}: name the flow in the file, as {target}:make_flow")
+        raise ConfigurationError(
+            f"{target}: name the flow in the file, as {target}:make_flow"
+        )
     return _from_document(target, allowed_modules)
 
 
@@ -63,15 +62,15 @@ def _is_drive(text: str) -> bool:
 
 def _from_document(path: str, allowed_modules: Iterable[str]) -> Flow:
     if not os.path.exists(path):
-        raise TargetError(f"{path}: no such file")
+        raise ConfigurationError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise TargetError(f"{path}: is a directory, not a flow document")
+        raise ConfigurationError(f"{path}: is a directory, not a flow document")
     try:
         return Flow.load(path, allowed_modules=list(allowed_modules))
     except SerializationError as exc:
-        raise TargetError(f"not a flow document: {exc}") from exc
+        raise ConfigurationError(f"not a flow document: {exc}") from exc
     except OSError as exc:
-        raise TargetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _from_attribute(target: str, module_name: str, attribute: str) -> Flow:
@@ -80,13 +79,13 @@ def _from_attribute(target: str, module_name: str, attribute: str) -> Flow:
     for part in attribute.split("."):
         value = getattr(value, part, _MISSING)
         if value is _MISSING:
-            raise TargetError(
+            raise ConfigurationError(
                 f"{target}: module {module.__name__!r} has no attribute {attribute!r}"
             )
     if callable(value) and not isinstance(value, Flow):
         value = _call(target, value)
     if not isinstance(value, Flow):
-        raise TargetError(
+        raise ConfigurationError(
             f"{target}: is a {type(value).__name__}, not a Flow or a function "
             "returning one"
         )
@@ -97,7 +96,7 @@ def _call(target: str, function: Any) -> Any:
     try:
         return function()
     except Exception as exc:
-        raise TargetError(
+        raise ConfigurationError(
             f"{target}: calling it raised {type(exc).__name__}: {exc}"
         ) from exc
 
@@ -106,13 +105,15 @@ def _import(target: str, module_name: str) -> ModuleType:
     if module_name.endswith(".py"):
         return _import_file(target, Path(module_name))
     if not all(part.isidentifier() for part in module_name.split(".")):
-        raise TargetError(f"{target}: {module_name!r} is not a module name")
+        raise ConfigurationError(f"{target}: {module_name!r} is not a module name")
     search_here()
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
-            raise TargetError(f"{target}: no module named {module_name!r}") from exc
+            raise ConfigurationError(
+                f"{target}: no module named {module_name!r}"
+            ) from exc
         raise _import_failed(target, module_name, exc) from exc
     except Exception as exc:
         raise _import_failed(target, module_name, exc) from exc
@@ -120,17 +121,17 @@ def _import(target: str, module_name: str) -> ModuleType:
 
 def _import_file(target: str, path: Path) -> ModuleType:
     if not path.is_file():
-        raise TargetError(f"{target}: no such file {str(path)!r}")
+        raise ConfigurationError(f"{target}: no such file {str(path)!r}")
     name = path.stem
     if not name.isidentifier():
-        raise TargetError(f"{target}: {path.name!r} is not a module file name")
+        raise ConfigurationError(f"{target}: {path.name!r} is not a module file name")
     loaded = sys.modules.get(name)
     if loaded is not None:
         # Loaded before (by an earlier TARGET, or imported): the same file is
         # used as it is; another module of that name is not replaced.
         if Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
             return loaded
-        raise TargetError(
+        raise ConfigurationError(
             f"{target}: another module named {name!r} is already loaded "
             f"({getattr(loaded, '__file__', None) or 'built in'})"
         )
@@ -138,7 +139,7 @@ def _import_file(target: str, path: Path) -> ModuleType:
     search_here()
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:  # pragma: no cover - .py always loads
-        raise TargetError(f"{target}: cannot load {str(path)!r}")
+        raise ConfigurationError(f"{target}: cannot load {str(path)!r}")
     module = importlib.util.module_from_spec(spec)
     # Registered first, as an import would: dataclasses and pickling look it up.
     sys.modules[name] = module
@@ -150,8 +151,8 @@ def _import_file(target: str, path: Path) -> ModuleType:
     return module
 
 
-def _import_failed(target: str, what: str, exc: BaseException) -> TargetError:
-    return TargetError(
+def _import_failed(target: str, what: str, exc: BaseException) -> ConfigurationError:
+    return ConfigurationError(
         f"{target}: importing {what!r} raised {type(exc).__name__}: {exc}"
     )
 
