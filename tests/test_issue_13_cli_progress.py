@@ -110,6 +110,31 @@ def test_live_progress_of_a_failing_run_and_no_progress() -> None:
     assert "activations" not in raw and "\x1b[?25l" not in raw
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a process of its own: slow on a loaded machine
+def test_live_progress_of_a_demo() -> None:
+    code, raw = run_in_pty("demo", "errors")
+    assert code == 0
+    assert "\x1b[?25l" in raw
+    text = ANSI.sub("", raw).replace("\r", "")
+    assert "1 dead letter(s): ['fetch_prices']" in text
+    last = [
+        line.rstrip() for line in text[text.rindex("finished: jobs:") :].splitlines()
+    ]
+    assert last[0] == "finished: jobs: 0 running, 1 completed"
+    assert _without_time(last[1]) == (
+        "activations: 8 done, 0 queued, 0 running, 1 failed, 1 retries"
+    )
+    assert [row.split() for row in last[3:9]] == [
+        ["fanout", "0", "1", "0", "0"],
+        ["fetch_orders", "0", "1", "0", "0"],
+        ["fetch_customers", "0", "1", "0", "0"],
+        ["fetch_inventory", "0", "1", "0", "1"],
+        ["fetch_prices", "0", "1", "1", "0"],
+        ["collector", "0", "3", "0", "0"],
+    ]
+
+
 def test_plain_progress_when_not_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -435,3 +435,23 @@ def test_a_document_whose_name_has_a_colon(
         flow.save(path)
     got = cli(capsys, "validate", str(path))
     assert (got.code, got.out) == (0, "0 errors, 0 warnings\n")
+
+
+def test_timeout_cancels_the_job(capsys: pytest.CaptureFixture[str]) -> None:
+    got = cli(
+        capsys,
+        "run",
+        target("make_slow"),
+        "--param",
+        "count=2000",
+        "--timeout",
+        "0.2",
+        "--json",
+        "--no-progress",
+    )
+    assert got.code == 1
+    assert json.loads(got.out)["status"] == "cancelled"
+    assert got.err.endswith(
+        " cancelled: cancelled by timeout: the job ran longer than its timeout of "
+        "0.2s\n"
+    )
