@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ..flow import Flow
     from ..job_state import JobState
 
+_WAKE_SECONDS = 0.2
+
 __all__ = ["entry_of", "parse_params", "resume", "run_command", "watched"]
 
 
@@ -88,7 +90,7 @@ def run_command(
         )
     finally:
         _close(flow)
-    report(job, elapsed, as_json)
+    report(flow, job, elapsed, as_json)
 
 
 @click.command()
@@ -114,7 +116,7 @@ def resume(
         )
     finally:
         _close(flow)
-    report(job, elapsed, as_json)
+    report(flow, job, elapsed, as_json)
 
 
 def _close(flow: Flow) -> None:
@@ -203,12 +205,16 @@ def watched(
         job = start()
         if interrupted.is_set():  # it came before this job started
             flow.cancel(job, "interrupted")
-        job.wait()
+        # Python runs signal handlers in the main thread only, and a SIGINT
+        # that a worker thread received does not wake a blocked wait: wake up
+        # now and then so that Ctrl-C is handled at once.
+        while not job.wait(_WAKE_SECONDS):
+            pass
     return job, time.perf_counter() - began
 
 
-def summary(job: JobState, elapsed: float) -> dict[str, Any]:
-    """The job as ``--json`` prints it."""
+def summary(flow: Flow, job: JobState, elapsed: float) -> dict[str, Any]:
+    """The job as ``--json`` prints it (with the strategy it ran on)."""
     result: Any = None
     if job.status.value == "completed":
         try:
@@ -219,6 +225,8 @@ def summary(job: JobState, elapsed: float) -> dict[str, Any]:
         "job_id": job.job_id,
         "flow_id": job.flow_id,
         "status": job.status.value,
+        "strategy": flow.execution_strategy,
+        "workers": flow.max_workers,
         "seconds": round(elapsed, 6),
         "result": result,
         "routine_states": {
@@ -238,9 +246,9 @@ def summary(job: JobState, elapsed: float) -> dict[str, Any]:
     }
 
 
-def report(job: JobState, elapsed: float, as_json: bool) -> None:
+def report(flow: Flow, job: JobState, elapsed: float, as_json: bool) -> None:
     """Print the summary; raise :class:`Failure` (exit 1) unless it completed."""
-    facts = summary(job, elapsed)
+    facts = summary(flow, job, elapsed)
     if as_json:
         click.echo(dump_json(facts))
     elif job.status.value == "completed":

@@ -159,7 +159,7 @@ def _replay(
         flow.shutdown(wait=True)
         if flow.checkpoint_store is not None:
             flow.checkpoint_store.close()
-    report(job, elapsed, as_json)
+    report(flow, job, elapsed, as_json)
 
 
 class _store:  # lower case: used as a context manager, like open()
