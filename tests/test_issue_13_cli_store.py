@@ -198,3 +198,85 @@ def test_replay_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert got.err == (
         f"routilux: error: {store}: no dead letters of flow 'cli-counting' to replay\n"
     )
+
+
+def test_prune_forgets_what_matches(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "jobs.sqlite"
+    counting = [run_into(capsys, store, "make_counting") for _ in range(3)]
+    failed = run_into(capsys, store, "make_failing")
+    paused = paused_job(store)
+    got = cli(capsys, "prune", "--store", str(store), "--keep-last", "1")
+    assert (got.code, got.out, got.err) == (0, "pruned 2 jobs\n", "")
+    with SQLiteCheckpointStore(store) as kept:
+        left = {job["job_id"] for job in kept.list_jobs()}
+    assert left == {counting[-1], failed, paused}  # the newest of each flow
+    got = cli(capsys, "prune", "--store", str(store), "--all", "--status", "failed")
+    assert got.out == "pruned 1 job\n"
+    got = cli(capsys, "prune", "--store", str(store), "--older-than", "1h")
+    assert got.out == "pruned 0 jobs\n"  # nothing is an hour old
+    got = cli(capsys, "prune", "--store", str(store), "--all", "--flow", "nope")
+    assert got.out == "pruned 0 jobs\n"
+    got = cli(
+        capsys,
+        "prune",
+        "--store",
+        str(store),
+        "--older-than",
+        "0",
+        "--status",
+        "paused",
+    )
+    assert got.out == "pruned 1 job\n"
+    with SQLiteCheckpointStore(store) as kept:
+        assert [job["job_id"] for job in kept.list_jobs()] == [counting[-1]]
+
+
+def test_prune_of_a_json_file_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "jobs"
+    JsonFileCheckpointStore(folder).close()
+    for _ in range(2):
+        run_into(capsys, folder, "make_counting")
+    got = cli(capsys, "prune", "--store", str(folder), "--older-than", "0s")
+    assert got.out == "pruned 2 jobs\n"
+    got = cli(capsys, "jobs", "--store", str(folder), "--json")
+    assert json.loads(got.out) == []
+
+
+def test_prune_refuses_what_would_delete_by_mistake(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "jobs.sqlite"
+    job_id = run_into(capsys, store, "make_counting")
+    got = cli(capsys, "prune", "--store", str(store))
+    assert (got.code, got.err) == (
+        2,
+        "routilux: error: name --older-than or --keep-last (or --all for every job)\n",
+    )
+    for bad in ("7x", "-1", "d", "1.5.2h"):
+        got = cli(capsys, "prune", "--store", str(store), "--older-than", bad)
+        assert got.code == 2 and got.err.startswith(
+            f"routilux: error: --older-than {bad!r}: expected a number of seconds"
+        )
+    got = cli(capsys, "prune", "--store", str(store), "--all", "--status", "running")
+    assert got.code == 2 and "'running' is not one of" in got.err
+    got = cli(capsys, "prune", "--store", str(tmp_path / "none.sqlite"), "--all")
+    assert got.code == 2 and "no such checkpoint store" in got.err
+    with SQLiteCheckpointStore(store) as kept:
+        assert [job["job_id"] for job in kept.list_jobs()] == [job_id]
+
+
+def test_parse_age() -> None:
+    from routilux.cli.prune import parse_age
+
+    assert [parse_age(t) for t in ("90", "90s", "1.5m", "2h", "7d", "1w")] == [
+        90.0,
+        90.0,
+        90.0,
+        7200.0,
+        604800.0,
+        604800.0,
+    ]

@@ -18,6 +18,7 @@ from .bench import bench
 from .common import Failure
 from .demo import demo
 from .graph import graph, validate
+from .prune import prune
 from .run import resume, run_command
 from .store import dead_letters, jobs, show
 
@@ -51,6 +52,7 @@ for _command in (
     jobs,
     show,
     dead_letters,
+    prune,
     demo,
     bench,
 ):
