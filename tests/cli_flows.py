@@ -172,6 +172,15 @@ def make_slow() -> Flow:
     return flow
 
 
+def make_gated_without_total() -> Flow:
+    """make_gated's flow id, without its total routine: another shape."""
+    flow = Flow("cli-gated", execution_strategy="concurrent", max_workers=2)
+    flow.add_routine(Numbers(), "numbers")
+    flow.add_routine(Gate(), "gate")
+    flow.connect("numbers", "value", "gate", "input")
+    return flow
+
+
 def make_two_entries() -> Flow:
     """Two routines that can start a job: --entry must choose."""
     flow = Flow("cli-two-entries")

@@ -280,3 +280,31 @@ def test_parse_age() -> None:
         604800.0,
         604800.0,
     ]
+
+
+def test_resume_on_a_changed_flow_needs_allow_changes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "jobs.sqlite"
+    job_id = paused_job(store)
+    changed = target("make_gated_without_total")
+    got = cli(capsys, "resume", job_id, "--store", str(store), changed)
+    assert got.code == 2 and got.err.count("\n") == 1
+    assert "routines removed: total" in got.err
+    with SQLiteCheckpointStore(store) as kept:
+        assert kept.load(job_id)["status"] == "paused"
+    got = cli(
+        capsys,
+        "resume",
+        job_id,
+        "--store",
+        str(store),
+        changed,
+        "--allow-changes",
+        "--json",
+        "--no-progress",
+    )
+    assert got.code == 0, got.err
+    summary = json.loads(got.out)
+    assert summary["status"] == "completed"
+    assert [e["error_type"] for e in summary["errors"]] == ["TopologyChangedError"]

@@ -97,6 +97,12 @@ def run_command(
 @click.argument("job_id")
 @store_option(required=True)
 @target_arguments
+@click.option(
+    "--allow-changes",
+    is_flag=True,
+    help="Resume on a flow whose shape changed: activations that lost their "
+    "routine or slot are dropped (and recorded).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="Print no progress.")
 def resume(
@@ -104,6 +110,7 @@ def resume(
     store_path: str,
     target: str,
     allowed_modules: tuple[str, ...],
+    allow_changes: bool,
     as_json: bool,
     no_progress: bool,
 ) -> None:
@@ -112,7 +119,10 @@ def resume(
     try:
         flow.checkpoint_store = open_store(store_path, writable=True)
         job, elapsed = watched(
-            flow, lambda: flow.resume(job_id), as_json=as_json, no_progress=no_progress
+            flow,
+            lambda: flow.resume(job_id, allow_changes=allow_changes),
+            as_json=as_json,
+            no_progress=no_progress,
         )
     finally:
         _close(flow)
