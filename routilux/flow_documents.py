@@ -49,6 +49,7 @@ class FlowDocuments:
         data: dict[str, Any],
         *,
         allowed_modules: Iterable[str] | None = None,
+        allowed_classes: Iterable[type] | None = None,
     ) -> Flow:
         """Rebuild from :meth:`serialize` output.
 
@@ -60,15 +61,25 @@ class FlowDocuments:
             data: The document.
             allowed_modules: Modules (exact names) that may be imported to find
                 routine classes the registry does not know; nothing else is
-                imported.
+                imported. This limits imports only: any Routine subclass the
+                process has already imported loads from any document.
+            allowed_classes: For documents from sources you do not trust: the
+                only classes the document may name (routine classes, exception
+                types besides builtins and routilux's own, classes of config
+                values). Any other is refused with a SerializationError naming
+                the class and its path.
 
         Raises:
             SerializationError: Naming the path of whatever is wrong in ``data``;
                 nothing is returned and the instance is left unchanged.
         """
         if not isinstance(owner, type):
-            return flow_from_dict(data, owner, allowed_modules)
-        return flow_from_dict(data, None, allowed_modules, owner)
+            return flow_from_dict(
+                data, owner, allowed_modules, allowed_classes=allowed_classes
+            )
+        return flow_from_dict(
+            data, None, allowed_modules, owner, allowed_classes=allowed_classes
+        )
 
     def to_json(self) -> bytes:
         """The structure as JSON bytes, keys sorted (equal flows, equal bytes).
@@ -79,14 +90,23 @@ class FlowDocuments:
 
     @classmethod
     def from_json(
-        cls, raw: bytes | str, *, allowed_modules: Iterable[str] | None = None
+        cls,
+        raw: bytes | str,
+        *,
+        allowed_modules: Iterable[str] | None = None,
+        allowed_classes: Iterable[type] | None = None,
     ) -> Flow:
         """A new flow from :meth:`to_json` output (see :meth:`deserialize`).
 
         Thread-safe.
         """
         return flow_from_dict(
-            from_json(raw), None, allowed_modules, _flow_class(cls), fresh=True
+            from_json(raw),
+            None,
+            allowed_modules,
+            _flow_class(cls),
+            fresh=True,
+            allowed_classes=allowed_classes,
         )
 
     def save(self, path: str | Path) -> None:
@@ -99,9 +119,15 @@ class FlowDocuments:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, allowed_modules: Iterable[str] | None = None
+        cls,
+        path: str | Path,
+        *,
+        allowed_modules: Iterable[str] | None = None,
+        allowed_classes: Iterable[type] | None = None,
     ) -> Flow:
-        """A new flow from a file written by :meth:`save`. Thread-safe.
+        """A new flow from a file written by :meth:`save` (see :meth:`deserialize`).
+
+        Thread-safe.
 
         Raises:
             FileNotFoundError: When ``path`` does not exist.
@@ -110,7 +136,12 @@ class FlowDocuments:
         """
         try:
             return flow_from_dict(
-                read_document(path), None, allowed_modules, _flow_class(cls), fresh=True
+                read_document(path),
+                None,
+                allowed_modules,
+                _flow_class(cls),
+                fresh=True,
+                allowed_classes=allowed_classes,
             )
         except SerializationError as exc:
             if str(exc).startswith(f"{path}: "):

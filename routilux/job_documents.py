@@ -1,8 +1,10 @@
 """JobState documents: how a job is written to JSON and read back, checked.
 
 The JSON side of :class:`~routilux.JobState`: history entries as plain objects,
-field values pydantic cannot write described by their ``repr``, and strict reading
-that names the path of every problem (``execution_history[3].timestamp``).
+user values (payloads, pause points, routine states, errors, history data) in the
+tagged encoding of :mod:`routilux.serialization`, so they read back as the same
+types, and strict reading that names the path of every problem
+(``execution_history[3].timestamp``).
 """
 
 from __future__ import annotations
@@ -10,28 +12,28 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from .exceptions import SerializationError
-from .merge import AppendView
 from .records import ErrorRecord, ExecutionRecord, RoutineState
-from .serialization import json_copy
+from .serialization import ClassPolicy, decode_value, encode_value
 
 if TYPE_CHECKING:
     from .job_state import HistoryEntry, JobState
 
 __all__ = [
+    "FRAME",
     "JOB_KIND",
     "JOB_SCHEMA_VERSION",
     "adopt_record",
     "check_pending",
     "history_json",
     "invalid",
+    "job_document",
     "job_fields",
-    "json_default",
-    "json_fields",
     "read_history",
+    "record_values",
+    "snapshot",
     "to_record",
 ]
 
@@ -60,43 +62,76 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def json_default(value: Any) -> Any:
-    """How orjson writes a value it does not know (records, views, the rest)."""
-    # History data is user payload: keep what JSON can hold, describe the rest.
-    if isinstance(value, BaseModel):  # a record: its fields, each described alike
-        return value.model_dump(exclude_none=isinstance(value, RoutineState))
-    if isinstance(value, AppendView):  # what an append slot hands: a JSON list
-        return list(value)
-    return repr(value)
-
-
 JOB_SCHEMA_VERSION = 1
 JOB_KIND = "routilux.job"
 _RECORD_KEYS = frozenset({"routine_id", "event_name", "data", "timestamp"})
 
 
-def json_fields(model: BaseModel) -> dict[str, Any]:
-    """``model_dump(mode="json")``, describing a field pydantic cannot write."""
+#: Fields that hold user values: written in the tagged encoding.
+_VALUE_FIELDS = frozenset({"routine_states", "pending_tasks", "pause_points", "errors"})
+#: Levels of a JobState document around the values it holds (for MAX_DEPTH):
+#: ``pending_tasks[0].payload``, ``routine_states.<id>.<key>`` and alike.
+FRAME = 3
+
+
+def snapshot(state: JobState) -> dict[str, Any]:
+    """The fields of ``state`` as a new dict, ready for :func:`job_document`.
+
+    Typed fields as JSON (ISO datetimes, status text); the fields holding user
+    values as shallow copies of their Python values, so that encoding them may
+    happen outside the job's lock.
+    """
+    scalars = state.model_dump(mode="json", exclude=set(_VALUE_FIELDS))
+    values = {
+        "routine_states": {
+            rid: record_values(record, drop_none=True)
+            for rid, record in state.routine_states.items()
+        },
+        "pending_tasks": [dict(task) for task in state.pending_tasks],
+        "pause_points": [dict(point) for point in state.pause_points],
+        "errors": [record_values(error) for error in state.errors],
+    }
+    return {
+        name: values[name] if name in _VALUE_FIELDS else scalars[name]
+        for name in type(state).model_fields
+    }
+
+
+def record_values(record: BaseModel, *, drop_none: bool = False) -> dict[str, Any]:
+    """A record's fields and extra keys as their Python values."""
+    values = {name: getattr(record, name) for name in type(record).model_fields}
+    values.update(record.__pydantic_extra__ or {})
+    if drop_none:  # as RoutineState writes itself: only what was recorded
+        return {key: value for key, value in values.items() if value is not None}
+    return values
+
+
+def job_document(
+    job_id: str, fields: dict[str, Any], history: list[HistoryEntry]
+) -> dict[str, Any]:
+    """The JobState document: ``fields`` and ``history`` in the tagged encoding.
+
+    Raises:
+        SerializationError: Naming the job and the path of a value no encoding
+            holds (``pending_tasks[0].payload.items[3].price``).
+    """
+    fields["execution_history"] = [history_json(entry) for entry in history]
     try:
-        return model.model_dump(mode="json")
-    except ValueError:  # a payload pydantic cannot write: only that field falls back
-        return {name: _json_field(model, name) for name in type(model).model_fields}
+        encoded = encode_value(fields, "", frame=FRAME)
+    except SerializationError as exc:
+        raise SerializationError(f"job {job_id!r} cannot be written: {exc}") from exc
+    return {"schema_version": JOB_SCHEMA_VERSION, "kind": JOB_KIND, **encoded}
 
 
-def _json_field(model: BaseModel, name: str) -> Any:
-    try:
-        return model.model_dump(mode="json", include={name})[name]
-    except ValueError:
-        return orjson.loads(orjson.dumps(getattr(model, name), default=json_default))
-
-
-def job_fields(cls: type[JobState], data: Any) -> tuple[dict[str, Any], Any]:
-    """The model fields of a JobState document, checked, and its raw history."""
+def job_fields(
+    cls: type[JobState], data: Any, classes: ClassPolicy | None = None
+) -> tuple[dict[str, Any], Any]:
+    """The model fields of a JobState document, values decoded, and its history."""
     if not isinstance(data, dict):
         raise SerializationError(
             f"a JobState document must be an object, got {type(data).__name__}"
         )
-    fields: dict[str, Any] = json_copy(data, "")
+    fields: dict[str, Any] = decode_value(data, "", classes, frame=FRAME)
     version = fields.pop("schema_version", JOB_SCHEMA_VERSION)
     if type(version) is not int or version != JOB_SCHEMA_VERSION:
         raise SerializationError(
@@ -137,8 +172,11 @@ def check_pending(tasks: list[dict[str, Any]]) -> None:
         for key in ("routine_id", "slot"):
             if not isinstance(task.get(key), str):
                 raise SerializationError(f"{path}.{key}: expected a string")
-        if not isinstance(task.get("payload") or {}, dict):
-            raise SerializationError(f"{path}.payload: expected an object")
+        payload = task.get("payload", {})
+        if not isinstance(payload, dict):
+            raise SerializationError(
+                f"{path}.payload: expected an object, got {type(payload).__name__}"
+            )
 
 
 def read_history(history: Any) -> list[HistoryEntry]:

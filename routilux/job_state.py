@@ -33,10 +33,10 @@ from .job_documents import (
     check_pending,
     history_json,
     invalid,
+    job_document,
     job_fields,
-    json_default,
-    json_fields,
     read_history,
+    snapshot,
     to_record,
 )
 from .latch import Latch
@@ -50,11 +50,11 @@ from .records import (
     bad_value,
     now_utc,
 )
-from .serialization import from_json, read_file, write_atomic
+from .serialization import ClassPolicy, from_json, read_file, write_atomic
 from .topology import FlowTopology  # noqa: TC001 - pydantic reads field types
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
 __all__ = [
@@ -392,30 +392,24 @@ class JobState(CheckedModel):
     def serialize(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO datetimes) including the execution history.
 
-        The document carries ``schema_version`` and ``kind``. Payload values JSON
-        cannot hold are written as their ``repr``.
+        The document carries ``schema_version`` and ``kind``. Payloads, pause
+        points, routine states, errors and history data are written in the tagged
+        encoding (see the durability guide), so :meth:`deserialize` gives back
+        the same types and values.
 
         Raises:
-            SerializationError: For a payload no JSON can hold (an integer beyond
-                64 bits, nesting deeper than 254 levels).
+            SerializationError: For a value no encoding holds (an ``object()``,
+                a lambda, a socket...), naming the job and the path of the value
+                (``pending_tasks[0].payload.items[3].price``).
         """
         lock = self._owner_lock
         if lock is None:
             self._adopt_plain_records()
-            data, history = json_fields(self), self._history.snapshot()
+            fields, history = snapshot(self), self._history.snapshot()
         else:
             with lock:  # a consistent snapshot while workers run
-                data, history = json_fields(self), self._history.snapshot()
-        try:
-            data["execution_history"] = [history_json(entry) for entry in history]
-            raw = orjson.dumps(data, default=json_default)
-        except TypeError as exc:
-            raise SerializationError(
-                f"job {self.job_id!r} cannot be written as JSON: {exc}"
-            ) from exc
-        return {"schema_version": JOB_SCHEMA_VERSION, "kind": JOB_KIND} | dict(
-            orjson.loads(raw)
-        )
+                fields, history = snapshot(self), self._history.snapshot()
+        return job_document(self.job_id, fields, history)
 
     def _adopt_plain_records(self) -> None:
         # 0.9-style code may store plain dicts in routine_states and errors.
@@ -433,7 +427,12 @@ class JobState(CheckedModel):
                 )
 
     @InstanceOrClassMethod
-    def deserialize(owner: Any, data: dict[str, Any]) -> JobState:
+    def deserialize(
+        owner: Any,
+        data: dict[str, Any],
+        *,
+        allowed_classes: Iterable[type] | None = None,
+    ) -> JobState:
         """Rebuild a JobState from :meth:`serialize` output.
 
         Called on the class it returns a new JobState. Called on an instance, as
@@ -441,20 +440,28 @@ class JobState(CheckedModel):
         fills that instance and returns it. Documents without ``schema_version``
         (written before it was added) load.
 
+        Args:
+            data: The document.
+            allowed_classes: When given, the only classes whose values (enum
+                members, pydantic models, dataclasses) the document may
+                rebuild. By default any such class the process has imported
+                may be (nothing is ever imported).
+
         Raises:
             SerializationError: For anything but a JobState document, naming the
                 path of the problem (``execution_history[3].timestamp``); an
                 instance is then left as it was.
             JobStateError: Called on a job a flow runs (it is read-only).
         """
+        classes = ClassPolicy(allowed_classes)
         if isinstance(owner, type):
-            return owner._from_document(data)  # type: ignore[attr-defined,no-any-return]
+            return owner._from_document(data, classes)  # type: ignore[attr-defined,no-any-return]
         if owner.is_owned:
             raise JobStateError(
                 f"job {owner.job_id!r} is run by a flow: it cannot be replaced by a "
                 "document (JobState.deserialize(data) makes a new one)"
             )
-        loaded = type(owner)._from_document(data)
+        loaded = type(owner)._from_document(data, classes)
         object.__setattr__(owner, "__dict__", loaded.__dict__)
         object.__setattr__(
             owner, "__pydantic_fields_set__", loaded.__pydantic_fields_set__
@@ -463,9 +470,9 @@ class JobState(CheckedModel):
         return owner  # type: ignore[no-any-return]
 
     @classmethod
-    def _from_document(cls, data: dict[str, Any]) -> JobState:
+    def _from_document(cls, data: dict[str, Any], classes: ClassPolicy) -> JobState:
         try:
-            fields, history = job_fields(cls, data)
+            fields, history = job_fields(cls, data, classes)
             state = cls.model_validate(fields)
             check_pending(state.pending_tasks)
             entries = read_history(history)
@@ -486,12 +493,22 @@ class JobState(CheckedModel):
         """Write the JobState as JSON to ``path``, creating parent directories.
 
         The file is replaced in one step: a reader never sees half of it.
+
+        Raises:
+            SerializationError: As :meth:`serialize`; the file is then left as
+                it was.
         """
         write_atomic(path, orjson.dumps(self.serialize(), option=orjson.OPT_INDENT_2))
 
     @classmethod
-    def load(cls, path: str | Path) -> JobState:
+    def load(
+        cls, path: str | Path, *, allowed_classes: Iterable[type] | None = None
+    ) -> JobState:
         """Read a JobState written by :meth:`save`.
+
+        Args:
+            path: The file.
+            allowed_classes: See :meth:`deserialize`.
 
         Raises:
             FileNotFoundError: When ``path`` does not exist.
@@ -500,7 +517,7 @@ class JobState(CheckedModel):
         """
         raw = read_file(path)
         try:
-            return cls.deserialize(from_json(raw))
+            return cls.deserialize(from_json(raw), allowed_classes=allowed_classes)
         except SerializationError as exc:
             raise SerializationError(f"{path}: {exc}") from exc
 

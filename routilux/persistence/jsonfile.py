@@ -4,6 +4,9 @@ Each job lives in ``<directory>/<job_id>.json``::
 
     {"schema_version": 1, "job": {...}, "pending_activations": [...]}
 
+Payloads are kept in routilux's tagged JSON encoding and read back as the same
+types (see :mod:`.base`).
+
 Every write replaces the whole file atomically (a temporary file in the same
 directory, then ``os.replace``), so a reader or a killed process never sees half a
 file. A step rewrites the job's file (about half a millisecond, most of it the
@@ -29,18 +32,21 @@ from .base import (
     activation_fields,
     decode,
     encode,
+    encoded_values,
     job_row,
     prepare_directory,
+    read_payload,
     replace_file,
     stored_job,
     summary,
     text,
+    value_classes,
 )
 from .dead_letters import letter_row
 from .retention import Retention, checked_retention
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
 
@@ -64,6 +70,10 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
             loses nothing.
         read_only: Only read, e.g. a directory without write permission; writes
             raise :class:`~routilux.CheckpointError`.
+        allowed_classes: When given, the only classes whose values (enum members,
+            pydantic models, dataclasses) stored payloads, letters and job
+            documents may rebuild; by default any such class the process has
+            imported (nothing is imported).
         retention: Prune finished jobs as they accumulate (see
             :class:`~routilux.persistence.Retention`): at the first job this
             store records as finished, then once every ``retention.every``.
@@ -86,8 +96,12 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         fsync: bool = False,
         read_only: bool = False,
         retention: Retention | None = None,
+        allowed_classes: Iterable[type] | None = None,
     ) -> None:
         self._retention = checked_retention(retention)
+        self._classes = value_classes(allowed_classes)
+        #: As given: the runtime reads this store's job documents with it.
+        self.allowed_classes = allowed_classes
         self._dir = Path(directory)
         self._fsync = fsync
         self._read_only = read_only
@@ -188,7 +202,7 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         path = self._file(job_id)
         with self._guard(f"read pending of job {job_id!r}"):
             found = self._read(path)
-        return [] if found is None else list(found["pending_activations"])
+        return [] if found is None else self._decoded(found, job_id)
 
     def load(self, job_id: str) -> dict[str, Any]:
         """Return the job document plus its ``pending_activations``. Thread-safe.
@@ -203,7 +217,7 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         if found is None:
             raise CheckpointError(f"{self._dir}: no checkpoint of job {job_id!r}")
         document: dict[str, Any] = found["job"]
-        document["pending_activations"] = found["pending_activations"]
+        document["pending_activations"] = self._decoded(found, job_id)
         return document
 
     def list_jobs(
@@ -293,7 +307,9 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
                 if job_id is not None
                 else letter_files.letter_files(self._letters_dir)
             )
-            return letter_files.read_letters(paths, flow_id, include_replayed)
+            return letter_files.read_letters(
+                paths, flow_id, include_replayed, self._classes
+            )
 
     def mark_dead_letters_replayed(
         self, letter_ids: Sequence[str], job_id: str
@@ -374,6 +390,20 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
             )
         return found
 
+    def _decoded(self, found: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
+        """The pending activations of a checked file, payloads decoded."""
+        where = str(self._file(job_id))
+        activations = []
+        for index, item in enumerate(found["pending_activations"]):
+            what = f"job {job_id!r}: pending_activations[{index}]"
+            if not isinstance(item, dict):
+                raise CheckpointError(f"{where}: {what}: expected an object")
+            payload = read_payload(
+                item.get("payload"), None, where, what, self._classes
+            )
+            activations.append({**item, "payload": payload})
+        return activations
+
     def _write(
         self, path: Path, job: dict[str, Any], pending: list[dict[str, Any]]
     ) -> None:
@@ -392,9 +422,10 @@ def _activation(activation: dict[str, Any], job_id: str, where: str) -> dict[str
     activation_id, routine_id, slot, payload = activation_fields(
         activation, job_id, where
     )
+    what = f"activation {activation_id!r} of job {job_id!r}"
     return {
         "id": activation_id,
         "routine_id": routine_id,
         "slot": slot,
-        "payload": payload,
+        "payload": encoded_values(payload, where, what),  # as the file keeps it
     }

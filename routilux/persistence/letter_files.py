@@ -16,12 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
-from .base import decode, encode, replace_file
+from .base import decode, decode_values, encode, encoded_values, replace_file
 from .dead_letters import MISSING, check_ids, letter_row, not_markable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
+
+    from ..serialization import ClassPolicy
 
 __all__ = [
     "LETTERS",
@@ -46,25 +48,29 @@ def add_letter(path: Path, letter: dict[str, Any], fsync: bool) -> None:
             file cannot be written.
     """
     row = letter_row(letter, str(path))
-    encode(letter, str(path), f"dead letter {row.letter_id!r}")  # JSON-ready?
+    stored = encoded_values(letter, str(path), f"dead letter {row.letter_id!r}")
     letters = _read(path)
     for index, kept in enumerate(letters):
         if kept.get("letter_id") == row.letter_id:
-            letters[index] = {**letter, "replayed_by": kept.get("replayed_by")}
+            letters[index] = {**stored, "replayed_by": kept.get("replayed_by")}
             break
     else:
-        letters.append(dict(letter))
+        letters.append(stored)
     path.parent.mkdir(exist_ok=True)
     _write(path, letters, fsync)
 
 
 def read_letters(
-    paths: Sequence[Path], flow_id: str | None, include_replayed: bool
+    paths: Sequence[Path],
+    flow_id: str | None,
+    include_replayed: bool,
+    classes: ClassPolicy,
 ) -> list[dict[str, Any]]:
     """The letters of these files that match, oldest ``failed_at`` first.
 
     Raises:
-        CheckpointError: When a file is corrupt (the message names it).
+        CheckpointError: When a file is corrupt or a letter's values do not
+            decode (the message names it).
     """
     found = []
     for path in paths:
@@ -72,7 +78,8 @@ def read_letters(
             if flow_id not in (None, letter["flow_id"]):
                 continue
             if include_replayed or letter.get("replayed_by") is None:
-                found.append(letter)
+                what = f"dead letter {letter.get('letter_id')!r}"
+                found.append(decode_values(letter, None, str(path), what, classes))
     found.sort(key=_failed_at)  # stable: a job's letters keep their order
     return found
 

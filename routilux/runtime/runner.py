@@ -388,7 +388,9 @@ class FlowRunner:
             )
         document = store.load(job_id)
         pending = list(document.pop("pending_activations", []))
-        job_state = JobState.deserialize(document)
+        job_state = JobState.deserialize(  # the store's class allow-list, if any
+            document, allowed_classes=getattr(store, "allowed_classes", None)
+        )
         if job_state.flow_id != self._flow.flow_id:
             raise ForeignJobError(
                 f"job {job_id!r} belongs to flow {job_state.flow_id!r}, "
@@ -423,9 +425,12 @@ class FlowRunner:
                     f"{item.get('routine_id')!r}.{item.get('slot')!r}, which flow "
                     f"{self._flow.flow_id!r} does not have"
                 )
-            payload = item.get("payload") or {}
+            payload = item.get("payload", {})  # [] or 0 is no empty payload
             if not isinstance(payload, dict):
-                raise ConfigurationError(
+                # From a store (a custom one: the built-in ones check): its
+                # record is at fault; from a JobState, the caller's input.
+                error = CheckpointError if where == "pending_activations" else None
+                raise (error or ConfigurationError)(
                     f"{where}[{index}].payload of job {job_state.job_id!r} is a "
                     f"{type(payload).__name__}, not a dict"
                 )

@@ -26,6 +26,14 @@ its module in ``allowed_modules``, by importing that module. The name must be in
 list exactly: a listed package does not admit its submodules (Python imports a
 listed module's parent packages as part of importing it). Exception types named by
 error handlers resolve the same way, besides builtins and ``routilux.exceptions``.
+``allowed_modules`` only limits what is imported: any Routine subclass the process
+has already imported loads from any document. For documents from sources you do not
+trust, pass ``allowed_classes``: then only the listed classes are named, routines
+and the classes of config values alike.
+
+Routine configs (and whatever a routine's ``serialize()`` returns) are written in
+the tagged encoding of :mod:`._tags`, so a ``Decimal``, ``datetime``, tuple or enum
+member reads back as itself.
 
 Reading is strict: every value must be plain JSON, unknown keys are refused, the
 slots and events a class declares are not built from the document but checked
@@ -54,7 +62,12 @@ import orjson
 
 from ..exceptions import SerializationError
 from ._reader import FlowPlan, read_flow
-from ._resolver import Resolver
+from ._resolver import ClassPolicy, Resolver
+from ._tags import dumps as dumps_value
+from ._tags import encode as encode_value
+from ._untag import decode as decode_value
+from ._untag import loads as loads_value
+from ._untag import tagged
 from ._values import MAX_DEPTH, json_copy
 from ._writer import MAX_WORKERS, SCHEMA_VERSION, flow_to_dict
 
@@ -67,12 +80,18 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_WORKERS",
     "SCHEMA_VERSION",
+    "ClassPolicy",
+    "decode_value",
+    "dumps_value",
+    "encode_value",
     "flow_from_dict",
     "flow_to_dict",
     "from_json",
     "json_copy",
+    "loads_value",
     "read_document",
     "read_file",
+    "tagged",
     "to_json",
     "write_atomic",
 ]
@@ -85,6 +104,7 @@ def flow_from_dict(
     flow_class: type[Flow] | None = None,
     *,
     fresh: bool = False,
+    allowed_classes: Iterable[type] | None = None,
 ) -> Flow:
     """Build a Flow from a document, or fill ``into`` (a flow with no routines).
 
@@ -97,12 +117,17 @@ def flow_from_dict(
         fresh: ``data`` comes straight from :func:`from_json` and nothing else
             holds it: it is read without a copy, and used up (each routine entry
             is dropped once read). Its depth is still checked.
+        allowed_classes: When given, the only classes the document may name:
+            routine classes, exception types (besides builtins and routilux's
+            own) and the classes of config values (enums, pydantic models,
+            dataclasses). By default any class already imported, or defined in
+            ``allowed_modules``, may be named.
 
     Raises:
         SerializationError: Naming the path of the first problem; on failure
             nothing is returned and ``into`` is unchanged.
     """
-    resolver = Resolver(allowed_modules)
+    resolver = Resolver(allowed_modules, allowed_classes)
     if into is not None and into.routines:
         raise SerializationError(
             f"cannot deserialize into flow {into.flow_id!r}: it already has routines "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import inspect
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SerializationError
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
 
     from ..routine import Routine
 
-__all__ = ["Resolver", "static_attribute"]
+__all__ = ["ClassPolicy", "Resolver", "static_attribute"]
 
 # Exception types error handlers may name without an allow-list entry.
 _EXCEPTION_MODULES = frozenset({"routilux.exceptions"})
+# Exception types no allow-list needs to name.
+_TRUSTED_EXCEPTIONS = frozenset({"builtins", "routilux.exceptions"})
 _MISSING: Any = object()
 
 
@@ -38,7 +41,11 @@ class Resolver:
         SerializationError: When ``allowed_modules`` is not a list of module names.
     """
 
-    def __init__(self, allowed_modules: Iterable[str] | None) -> None:
+    def __init__(
+        self,
+        allowed_modules: Iterable[str] | None,
+        allowed_classes: Iterable[type] | None = None,
+    ) -> None:
         if isinstance(allowed_modules, (str, bytes)):
             raise SerializationError(
                 "allowed_modules must be a list of module names, not one string"
@@ -53,6 +60,8 @@ class Resolver:
         if bad:
             raise SerializationError(f"allowed_modules: not module names: {bad}")
         self.allowed: frozenset[str] = allowed
+        #: Which classes values in the document may name (and routines, errors).
+        self.classes = ClassPolicy(allowed_classes, allowed)
 
     def routine_class(self, key: str, path: str) -> type[Routine]:
         """The Routine subclass registered as ``key`` (``module:QualifiedName``).
@@ -63,6 +72,7 @@ class Resolver:
         """
         cls = find_routine_class(key)
         if cls is not None:
+            self.classes.admit(cls, key, path)
             return cls
         module, _, qualname = key.partition(":")
         if module not in self.allowed:
@@ -77,6 +87,7 @@ class Resolver:
             raise SerializationError(
                 f"{path}: module {module!r} has {what} {qualname!r}"
             )
+        self.classes.admit(cls, key, path)
         return cls
 
     def handler_function(self, key: str, path: str) -> Callable[..., Any]:
@@ -134,16 +145,107 @@ class Resolver:
             found = static_attribute(self._import(owner, path), name[len(owner) + 1 :])
         if not (isinstance(found, type) and issubclass(found, BaseException)):
             raise SerializationError(f"{path}: {name!r} is not an exception type")
+        if module not in _TRUSTED_EXCEPTIONS:
+            self.classes.admit(found, name, path)
         return found
 
     def _import(self, module: str, path: str) -> ModuleType:
-        try:
-            return importlib.import_module(module)
-        except Exception as exc:  # the module's own code failed: report it
+        return import_allowed(module, path)
+
+
+class ClassPolicy:
+    """Which classes a document may name, for the values it rebuilds.
+
+    By default (``allowed_classes`` None) a class already imported by the
+    process, or defined in a module of ``allowed_modules`` (imported then), is
+    rebuilt when it is the kind the tag says (an Enum, a pydantic model, a
+    dataclass); no other class is ever called. With ``allowed_classes`` only
+    those exact classes are: routines, exception types outside builtins and
+    ``routilux.exceptions``, and values alike.
+
+    Raises:
+        SerializationError: When ``allowed_classes`` is not a collection of
+            classes.
+    """
+
+    def __init__(
+        self,
+        allowed_classes: Iterable[type] | None = None,
+        allowed_modules: Iterable[str] = (),
+    ) -> None:
+        self.modules = frozenset(allowed_modules)
+        self.classes: frozenset[type] | None = None
+        if allowed_classes is None:
+            return
+        if isinstance(allowed_classes, (type, str, bytes)):
             raise SerializationError(
-                f"{path}: importing allowed module {module!r} failed: "
-                f"{type(exc).__name__}: {exc}"
+                "allowed_classes must be a collection of classes, not one"
+            )
+        try:
+            classes = frozenset(allowed_classes)
+        except TypeError as exc:
+            raise SerializationError(
+                f"allowed_classes must be a collection of classes: {exc}"
             ) from exc
+        bad = sorted(repr(c) for c in classes if not isinstance(c, type))
+        if bad:
+            raise SerializationError(f"allowed_classes: not classes: {bad}")
+        self.classes = classes
+
+    def admit(self, cls: type, name: str, path: str) -> None:
+        """Refuse ``cls`` (written ``name`` at ``path``) unless it is allowed.
+
+        Raises:
+            SerializationError: When an allow-list is set and lacks ``cls``.
+        """
+        if self.classes is not None and cls not in self.classes:
+            raise SerializationError(
+                f"{path}: class {name!r} is not in allowed_classes"
+            )
+
+    def find(self, name: str, path: str, kind: str, fits: Callable[[type], bool]) -> type:
+        """The class written ``module:QualifiedName``, checked to be ``kind``.
+
+        Raises:
+            SerializationError: Naming the class and the path when its module is
+                neither imported nor allowed, it is not there, not ``kind``
+                (``fits`` says), or not in ``allowed_classes``.
+        """
+        module, colon, qualname = name.partition(":") if isinstance(name, str) else ("", "", "")
+        if not (colon and qualname and _is_module_name(module)):
+            raise SerializationError(
+                f"{path}: {short_name(name)} is not a class name ('module:Name')"
+            )
+        loaded = sys.modules.get(module)
+        if loaded is None:
+            if module not in self.modules:
+                raise SerializationError(
+                    f"{path}: class {name!r}: its module is not imported and not in "
+                    "allowed_modules"
+                )
+            loaded = import_allowed(module, path)
+        found = static_attribute(loaded, qualname)
+        if not (isinstance(found, type) and fits(found)):
+            raise SerializationError(f"{path}: {name!r} is not {kind}")
+        self.admit(found, name, path)
+        return found
+
+
+def import_allowed(module: str, path: str) -> ModuleType:
+    """Import an allowed module; its own failure becomes a SerializationError."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # the module's own code failed: report it
+        raise SerializationError(
+            f"{path}: importing allowed module {module!r} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def short_name(name: object) -> str:
+    """``repr(name)``, cut to 60 characters."""
+    text = repr(name)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _is_module_name(name: object) -> bool:

@@ -10,6 +10,7 @@ from .. import checks
 from ..exceptions import RoutiluxError, SerializationError
 from ..resilience import ErrorHandler, ErrorStrategy
 from ._instance import define_instance_items
+from ._untag import decode
 from ._values import (
     field,
     float_seconds,
@@ -136,7 +137,8 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
             field(entry, "slots", path, is_list, "a list")
             field(entry, "events", path, is_list, "a list")
     routine = _construct(cls, path)
-    _restore(routine, entry, handler, timeout, breaker, path)
+    values = decode(entry, path, resolver.classes)  # tagged config values rebuilt
+    _restore(routine, values, handler, timeout, breaker, path)
     if layout:
         define_instance_items(routine, entry, path, resolver)
         _restore_merges(routine, entry["slots"], path)

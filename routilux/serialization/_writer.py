@@ -7,6 +7,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SerializationError
+from ._tags import encode, is_plain
 from ._values import (
     exact_copy,
     float_seconds,
@@ -165,11 +166,15 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
     described, added, layout, plain = entry_parts(path, routine)
     # The common case: one orjson round trip copies what needs it (the rows of
     # plain names are new objects already).
-    copied = exact_copy([described, added] if plain else [described, added, layout])
+    parts = [described, added] if plain else [described, added, layout]
+    # exact_copy keeps an IntEnum as its int: only values that encode as
+    # themselves take it.
+    copied = exact_copy(parts) if is_plain(described) else None
     if copied is not None:
         return assemble_entry(copied[0], copied[1], layout if plain else copied[2])
-    # The walk names the first value JSON cannot hold.
-    own = json_copy(described, path)
+    # Values JSON cannot hold as themselves are tagged; the walk names the first
+    # value no encoding holds.
+    own = encode(described, path)
     listed = json_copy({"stats": added["stats"], **layout}, path)
     settings = {
         "error_handler": json_copy(added["error_handler"], f"{path}.error_handler"),

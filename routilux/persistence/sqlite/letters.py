@@ -5,8 +5,8 @@ Layout (created by :mod:`.database`)::
     dead_letters(seq INTEGER PRIMARY KEY, letter_id UNIQUE, flow_id, job_id,
                  replayed_by, document)
 
-``document`` is the letter as JSON without ``replayed_by``, which its column
-holds; ``seq`` keeps the letters in the order they were first kept.
+``document`` is the letter as tagged JSON (its payload keeps its types) without
+``replayed_by``, which its column holds; ``seq`` keeps the letters in the order they were first kept.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError
-from ..base import decode, encode
+from ..base import decode, decode_values, encode_values
 from ..dead_letters import MISSING, check_ids, letter_row, not_markable
 from .database import HAS_LETTERS, READ, WRITE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ...serialization import ClassPolicy
     from .database import Database
 
 __all__ = ["add_letter", "mark_replayed", "select_letters"]
@@ -43,14 +44,18 @@ def add_letter(db: Database, letter: dict[str, Any]) -> None:
     where = str(db.path)
     row = letter_row(letter, where)
     document = {k: v for k, v in letter.items() if k != "replayed_by"}
-    text = encode(document, where, f"dead letter {row.letter_id!r}").decode()
+    text = encode_values(document, where, f"dead letter {row.letter_id!r}").decode()
     params = (row.letter_id, row.flow_id, row.job_id, row.replayed_by, text)
     with db.transaction(f"keep dead letter {row.letter_id!r}", WRITE) as conn:
         conn.execute(_INSERT, params)
 
 
 def select_letters(
-    db: Database, flow_id: str | None, job_id: str | None, include_replayed: bool
+    db: Database,
+    flow_id: str | None,
+    job_id: str | None,
+    include_replayed: bool,
+    classes: ClassPolicy,
 ) -> list[dict[str, Any]]:
     """The letters that match, oldest first (see ``DeadLetterStore.dead_letters``)."""
     params = {
@@ -66,6 +71,7 @@ def select_letters(
     for letter_id, text, replayed_by in rows:
         what = f"the stored dead letter {letter_id!r}"
         letter = decode(text, str(db.path), what)
+        letter = decode_values(letter, text, str(db.path), what, classes)
         if not isinstance(letter, dict):
             raise CheckpointError(f"{db.path}: {what} is not an object")
         letter["replayed_by"] = replayed_by

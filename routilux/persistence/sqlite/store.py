@@ -18,9 +18,12 @@ from ..base import (
     activation_fields,
     decode,
     encode,
+    encode_values,
+    read_payload,
     stored_job,
     summary,
     text,
+    value_classes,
 )
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
 from . import letters, retention
@@ -28,7 +31,7 @@ from .database import READ, WRITE, Database
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Iterable, Sequence
     from datetime import timedelta
     from pathlib import Path
 
@@ -75,6 +78,10 @@ class SQLiteCheckpointStore(ClosingStore):
         synchronous: ``"NORMAL"`` survives a killed process, ``"FULL"`` a power cut.
         read_only: Open for reading only, e.g. a database in a directory without
             write permission. Writes then raise :class:`~routilux.CheckpointError`.
+        allowed_classes: When given, the only classes whose values (enum members,
+            pydantic models, dataclasses) stored payloads, letters and job
+            documents may rebuild; by default any such class the process has
+            imported (nothing is imported).
         retention: Prune finished jobs as they accumulate (see
             :class:`~routilux.persistence.Retention`): at the first job this
             store records as finished, then once every ``retention.every``.
@@ -104,8 +111,12 @@ class SQLiteCheckpointStore(ClosingStore):
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         read_only: bool = False,
         retention: Retention | None = None,
+        allowed_classes: Iterable[type] | None = None,
     ) -> None:
         checked_retention(retention)
+        self._classes = value_classes(allowed_classes)
+        #: As given: the runtime reads this store's job documents with it.
+        self.allowed_classes = allowed_classes
         if synchronous not in ("NORMAL", "FULL"):
             raise CheckpointError(
                 f"synchronous must be NORMAL or FULL: {synchronous!r}"
@@ -339,7 +350,9 @@ class SQLiteCheckpointStore(ClosingStore):
             CheckpointError: When the database cannot be read or a letter is
                 corrupt.
         """
-        return letters.select_letters(self._db, flow_id, job_id, include_replayed)
+        return letters.select_letters(
+            self._db, flow_id, job_id, include_replayed, self._classes
+        )
 
     def mark_dead_letters_replayed(
         self, letter_ids: Sequence[str], job_id: str
@@ -384,10 +397,13 @@ class SQLiteCheckpointStore(ClosingStore):
         activation_id, routine_id, slot, payload = activation_fields(
             activation, job_id, where
         )
-        encoded = encode(payload, where, f"activation {activation_id!r}").decode()
+        what = f"activation {activation_id!r} of job {job_id!r}"
+        encoded = encode_values(payload, where, what).decode()
         return (job_id, activation_id, routine_id, slot, encoded)
 
     def _activation(self, job_id: str, row: Sequence[Any]) -> dict[str, Any]:
         what = f"the stored payload of activation {row[0]!r} of job {job_id!r}"
-        payload = decode(row[3], str(self._path), what)
+        where = str(self._path)
+        data = decode(row[3], where, what)
+        payload = read_payload(data, row[3], where, what, self._classes)
         return {"id": row[0], "routine_id": row[1], "slot": row[2], "payload": payload}
