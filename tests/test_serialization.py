@@ -337,7 +337,8 @@ def test_everything_is_restored() -> None:
         assert flow.error_handler is not None
         assert flow.error_handler.retryable_exceptions == (KeyError,)
         source, relay = flow.routines["source"], flow.routines["relay"]
-        assert source.get_config("tag") == ["t", 1]
+        tag = source.get_config("tag")
+        assert tag == ("t", 1) and type(tag) is tuple  # issue 10: types kept
         assert source.get_timeout() == 2.0
         breaker = source.get_circuit_breaker()
         assert breaker is not None
@@ -517,12 +518,20 @@ def test_every_problem_names_its_path(path: str, value: Any, message: str) -> No
 def test_values_json_cannot_hold_are_refused_both_ways(
     value: Any, message: str
 ) -> None:
+    # Issue 10: writing tags what JSON cannot hold as itself (NaN, big ints,
+    # int keys, sets) and refuses the rest; a document handed in as Python
+    # values must still be plain JSON.
     relay = Relay()
     relay.set_config(x=value)
     flow = Flow()
     flow.add_routine(relay, "relay")
-    with pytest.raises(SerializationError, match=r"^routines.relay." + message):
-        flow.serialize()
+    if isinstance(value, str) or "object" in message:
+        written = message.replace("is not a JSON value", "is not a value routilux")
+        with pytest.raises(SerializationError, match=r"^routines.relay." + written):
+            flow.serialize()
+    else:
+        again = Flow.from_json(flow.to_json()).routines["relay"].get_config("x")
+        assert repr(again) == repr(value) and type(again) is type(value)
     relay.set_config(x=1)
     document = flow.serialize()
     document["routines"]["relay"]["config"]["x"] = value
@@ -551,16 +560,23 @@ class Colour(str, enum.Enum):
     RED = "red"
 
 
-def test_subclasses_of_json_types_are_written_as_plain_values() -> None:
+def test_enum_members_and_tuples_in_configs_keep_their_types() -> None:
+    # Before issue 10 they were written as the plain values ("red", [1, 2]).
     relay = Relay()
     relay.set_config(colour=Colour.RED, pair=(1, 2))
     flow = Flow()
     flow.add_routine(relay, "relay")
     document = flow.serialize()
     config = document["routines"]["relay"]["config"]
-    assert config == {"add": 0, "colour": "red", "pair": [1, 2]}
-    assert type(config["colour"]) is str
-    assert Flow.deserialize(document).to_json() == flow.to_json()
+    assert config == {
+        "add": 0,
+        "colour": {"$enum": [f"{__name__}:Colour", "red"]},
+        "pair": {"$tuple": [1, 2]},
+    }
+    loaded = Flow.deserialize(document)
+    assert loaded.routines["relay"].get_config("colour") is Colour.RED
+    assert loaded.routines["relay"].get_config("pair") == (1, 2)
+    assert loaded.to_json() == flow.to_json()
 
 
 def test_sequential_flows_have_one_worker() -> None:
@@ -743,6 +759,7 @@ def test_job_documents_carry_a_version_and_older_ones_load() -> None:
             r"^pending_tasks\[0\].payload: expected an object",
         ),
         ("job_id", float("nan"), r"^job_id: nan is not a JSON number"),
+        ("pending_tasks", [{"routine_id": "a", "slot": "b", "payload": []}], "got list"),
     ],
 )
 def test_bad_job_documents_name_the_path(path: str, value: Any, message: str) -> None:
@@ -772,17 +789,22 @@ def test_a_loaded_paused_job_counts_as_stopped() -> None:
     assert not JobState.deserialize(JobState("f").serialize()).is_done
 
 
-def test_payloads_json_cannot_hold_are_written_as_repr() -> None:
+def test_payloads_no_encoding_holds_are_refused_not_written_as_repr() -> None:
+    # Before issue 10 they were written as their repr(); a 128-bit int failed.
     job = JobState("f")
-    job.routine_states["a"] = {"status": "completed", "result": {1, 2}, "x": object}
-    job.record_execution("a", "output", {"value": object})
-    document = job.serialize()
-    assert document["routine_states"]["a"]["x"] == "<class 'object'>"
-    assert document["created_at"].endswith("Z")  # pydantic writes the other fields
-    assert document["execution_history"][0]["data"] == {"value": "<class 'object'>"}
-    assert JobState.deserialize(document).serialize() == document
+    job.routine_states["a"] = {"status": "completed", "result": {1, 2}}
     job.record_execution("a", "output", {"big": 2**70})
-    with pytest.raises(SerializationError, match=r"cannot be written as JSON"):
+    document = job.serialize()
+    assert document["created_at"].endswith("Z")  # pydantic writes the other fields
+    assert JobState.deserialize(document).serialize() == document
+    restored = JobState.deserialize(document)
+    assert restored.routine_states["a"]["result"] == {1, 2}
+    assert restored.execution_history[0].data == {"big": 2**70}
+    job.record_execution("a", "output", {"value": object})
+    with pytest.raises(
+        SerializationError,
+        match=r"cannot be written: execution_history\[1\].data.value: type is not",
+    ):
         job.serialize()
 
 

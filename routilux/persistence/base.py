@@ -408,7 +408,8 @@ def activation_fields(
     """Check a pending activation; return ``(id, routine_id, slot, payload)``.
 
     Raises:
-        CheckpointError: When a key is missing or an id is not a string.
+        CheckpointError: When a key is missing, an id is not a string or the
+            payload is not a dict.
     """
     try:
         fields = (
@@ -426,6 +427,11 @@ def activation_fields(
         raise CheckpointError(
             f"{where}: job {job_id!r}: activation id, routine_id and slot must be "
             f"strings; got {activation!r}"
+        )
+    if not isinstance(fields[3], dict):  # what an activation is called with
+        raise CheckpointError(
+            f"{where}: job {job_id!r}: activation {fields[0]!r}: payload must be an "
+            f"object (a dict), got {type(fields[3]).__name__}"
         )
     return fields
 

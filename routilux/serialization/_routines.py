@@ -10,7 +10,7 @@ from .. import checks
 from ..exceptions import RoutiluxError, SerializationError
 from ..resilience import ErrorHandler, ErrorStrategy
 from ._instance import define_instance_items
-from ._untag import decode
+from ._untag import decode_keys
 from ._values import (
     field,
     float_seconds,
@@ -27,6 +27,7 @@ from ._values import (
     short,
 )
 from ._writer import (
+    ADDED_KEYS,
     BREAKER_FLOATS,
     HANDLER_FLOATS,
     assemble_entry,
@@ -137,7 +138,8 @@ def read_routine(rid: str, entry: Any, resolver: Resolver, version: int) -> Rout
             field(entry, "slots", path, is_list, "a list")
             field(entry, "events", path, is_list, "a list")
     routine = _construct(cls, path)
-    values = decode(entry, path, resolver.classes)  # tagged config values rebuilt
+    # What serialize() wrote is tagged (configs); what the flow adds is plain.
+    values = decode_keys(entry, path, resolver.classes, ADDED_KEYS)
     _restore(routine, values, handler, timeout, breaker, path)
     if layout:
         define_instance_items(routine, entry, path, resolver)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -22,15 +23,17 @@ from pydantic import BaseModel, ValidationError
 from ..exceptions import SerializationError
 from ._resolver import ClassPolicy
 from ._tags import TAG_MARK
-from ._values import MAX_DEPTH, join, short
+from ._values import MAX_DEPTH, exact_copy, join, short
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["decode", "loads", "tagged"]
+__all__ = ["decode", "decode_keys", "loads", "tagged"]
 
 _MARKED = b'{"' + TAG_MARK.encode()
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+_INT_RANGE = range(-(2**63), 2**64)
 _DEFAULT = ClassPolicy()
 _FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
@@ -76,13 +79,31 @@ def decode(
         SerializationError: Naming the path of a value that is not JSON, a
             malformed or unknown tag, a refused class, or nesting too deep.
     """
+    if type(data) in _CONTAINERS:
+        copy = exact_copy(data, MAX_DEPTH + frame)
+        if copy is not None:  # plain JSON without a tag: nothing to rebuild
+            return copy
     return _decode(data, path, -frame, classes or _DEFAULT)
+
+
+def decode_keys(
+    data: dict[str, Any], path: str, classes: ClassPolicy, skip: frozenset[str]
+) -> dict[str, Any]:
+    """A copy of the object ``data`` with its values decoded, but for ``skip``'s.
+
+    Raises:
+        SerializationError: As :func:`decode`.
+    """
+    return {
+        key: value if key in skip else _decode(value, join(path, key), 1, classes)
+        for key, value in data.items()
+    }
 
 
 def _decode(data: Any, path: str, depth: int, classes: ClassPolicy) -> Any:
     kind = type(data)
     if kind in _SCALARS:
-        return data
+        return _scalar(data, path)
     if depth >= MAX_DEPTH:
         raise SerializationError(
             f"{path or 'value'}: nested more than {MAX_DEPTH} levels deep"
@@ -103,6 +124,23 @@ def _decode(data: Any, path: str, depth: int, classes: ClassPolicy) -> Any:
             raise SerializationError(f"{path or 'value'}: key {short(key)} is not text")
         out[key] = _decode(value, join(path, key), depth + 1, classes)
     return out
+
+
+def _scalar(value: Any, path: str) -> Any:
+    """A JSON scalar as it is; what JSON cannot hold is refused."""
+    kind = type(value)
+    if kind is float and not math.isfinite(value):
+        raise SerializationError(f"{path or 'value'}: {value} is not a JSON number")
+    if kind is int and value not in _INT_RANGE:
+        raise SerializationError(f"{path or 'value'}: integer outside 64 bits")
+    if kind is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(
+                f"{path or 'value'}: text with a lone surrogate"
+            ) from None
+    return value
 
 
 def _untag(tag: str, body: Any, path: str, depth: int, classes: ClassPolicy) -> Any:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..routine import Routine
 
 __all__ = [
+    "ADDED_KEYS",
     "KIND",
     "MAX_WORKERS",
     "SCHEMA_VERSION",
@@ -37,6 +38,11 @@ SCHEMA_VERSION = 2
 KIND = "routilux.flow"
 #: The most worker threads a document may ask for (they start with the flow).
 MAX_WORKERS = 1024
+#: The keys of a routine entry the flow adds, written as plain JSON; the rest
+#: (what the routine's ``serialize()`` returns) is in the tagged encoding.
+ADDED_KEYS = frozenset(
+    {"error_handler", "timeout", "circuit_breaker", "stats", "slots", "events"}
+)
 #: Error-handler and breaker fields kept as float seconds or factors.
 HANDLER_FLOATS = ("retry_delay", "retry_backoff")
 BREAKER_FLOATS = ("reset_timeout",)
@@ -159,8 +165,9 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
     """One routine's entry: its own ``serialize()`` plus what the flow adds.
 
     Raises:
-        SerializationError: For a constructor that needs arguments or a value that
-            is not plain JSON (``routines.<id>.config.<key>``).
+        SerializationError: For a constructor that needs arguments, a config value
+            no encoding holds (``routines.<id>.config.<key>``), or a setting or
+            statistic that is not plain JSON.
     """
     path = f"routines.{rid}"
     described, added, layout, plain = entry_parts(path, routine)
