@@ -27,11 +27,8 @@ from .checks import wait_limit
 from .exceptions import ConfigurationError, JobStateError, SerializationError
 from .job_copies import copy_job
 from .job_documents import (
-    JOB_KIND,
-    JOB_SCHEMA_VERSION,
     adopt_record,
     check_pending,
-    history_json,
     invalid,
     job_document,
     job_fields,

@@ -131,4 +131,3 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, (datetime, time)):
         return a == b and repr(a.replace(fold=0)) == repr(b.replace(fold=0))
     return bool(a == b)
-

@@ -8,8 +8,7 @@ routine classes included, for documents from sources one does not trust.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -19,6 +18,9 @@ from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 
 from .payload_values import Colour, Money, Point
 from .routines import Relay
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _COLOUR = f"{Colour.__module__}:Colour"
 
@@ -100,13 +102,16 @@ def test_a_store_rebuilds_only_the_allowed_classes(kind: str, tmp_path: Path) ->
         store.save_job(JobState("flow", job_id="job").serialize())
         payload = {"colour": Colour.PAIR}
         store.record_step(
-            "job", added=[{"id": "a1", "routine_id": "r", "slot": "s", "payload": payload}]
+            "job",
+            added=[{"id": "a1", "routine_id": "r", "slot": "s", "payload": payload}],
         )
     with opener(allowed_classes=[Colour]) as store:
         assert store.pending("job")[0]["payload"] == payload
-    with opener(allowed_classes=[]) as store:
-        with pytest.raises(CheckpointError, match=rf"colour: class '{_COLOUR}' is not"):
-            store.pending("job")
+    with (
+        opener(allowed_classes=[]) as store,
+        pytest.raises(CheckpointError, match=rf"colour: class '{_COLOUR}' is not"),
+    ):
+        store.pending("job")
     with pytest.raises(CheckpointError, match=r"allowed_classes must be a collection"):
         opener(allowed_classes=Colour)
 
@@ -157,5 +162,7 @@ def test_a_class_defined_in_a_function_is_refused_at_write_time() -> None:
 
     job = JobState("flow")
     job.pending_tasks = [{"routine_id": "r", "slot": "s", "payload": {"v": Local.A}}]
-    with pytest.raises(SerializationError, match=r"payload\.v: class .*Local.* cannot be"):
+    with pytest.raises(
+        SerializationError, match=r"payload\.v: class .*Local.* cannot be"
+    ):
         job.serialize()

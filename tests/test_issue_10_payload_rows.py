@@ -14,8 +14,7 @@ import math
 import sqlite3
 import uuid
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -24,6 +23,9 @@ from routilux import CheckpointError, Flow, JobState, JobStatus, Routine
 from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 
 from .payload_values import same
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Hue(enum.Enum):

@@ -759,7 +759,11 @@ def test_job_documents_carry_a_version_and_older_ones_load() -> None:
             r"^pending_tasks\[0\].payload: expected an object",
         ),
         ("job_id", float("nan"), r"^job_id: nan is not a JSON number"),
-        ("pending_tasks", [{"routine_id": "a", "slot": "b", "payload": []}], "got list"),
+        (
+            "pending_tasks",
+            [{"routine_id": "a", "slot": "b", "payload": []}],
+            "got list",
+        ),
     ],
 )
 def test_bad_job_documents_name_the_path(path: str, value: Any, message: str) -> None:

@@ -14,8 +14,8 @@ A pending activation is a dict::
 
 The job document is plain JSON (:meth:`~routilux.JobState.serialize` output, its
 values already tagged) and is kept as it is. Payloads and dead letters hold Python
-values: the stores write them in routilux's tagged JSON encoding
-(:func:`routilux.serialization.dumps_value`) and read them back as the same types.
+values: the stores write them in routilux's tagged JSON encoding (see
+:mod:`.payloads`) and read them back as the same types.
 
 Every failure of a store (corrupt, locked or unwritable file, unknown job, bad input)
 raises :class:`routilux.CheckpointError` naming the file or job and what went wrong,
@@ -43,18 +43,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
-from ..exceptions import CheckpointError, SerializationError
+from ..exceptions import CheckpointError
 from ..merge import AppendView
-from ..serialization import (
-    ClassPolicy,
-    decode_value,
-    dumps_value,
-    encode_value,
-    tagged,
-)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from pathlib import Path
     from types import TracebackType
 
@@ -252,78 +244,6 @@ def encode(value: Any, where: str, what: str) -> bytes:
         return orjson.dumps(value, default=_view_as_list)
     except orjson.JSONEncodeError as exc:
         raise CheckpointError(f"{where}: {what} is not JSON-ready: {exc}") from exc
-
-
-def encode_values(value: Any, where: str, what: str) -> bytes:
-    """``value`` (a payload, a dead letter) in routilux's tagged JSON encoding.
-
-    Raises:
-        SerializationError: For a value no encoding holds, naming the store,
-            ``what`` and the path of the value (``payload.items[3].price``).
-    """
-    try:
-        return dumps_value(value, _PATHS.get(what.split(" ", 1)[0], "value"))
-    except SerializationError as exc:
-        raise SerializationError(f"{where}: {what}: {exc}") from exc
-
-
-def encoded_values(value: Any, where: str, what: str) -> Any:
-    """Like :func:`encode_values`, as a plain JSON value rather than text."""
-    try:
-        return encode_value(value, _PATHS.get(what.split(" ", 1)[0], "value"))
-    except SerializationError as exc:
-        raise SerializationError(f"{where}: {what}: {exc}") from exc
-
-
-# What the paths in messages start with, by the first word of ``what``.
-_PATHS = {"activation": "payload", "dead": "letter"}
-
-
-def decode_values(
-    data: Any, raw: str | bytes | None, where: str, what: str, classes: ClassPolicy
-) -> Any:
-    """Decode tagged values read back (``raw``: their text, when at hand).
-
-    Raises:
-        CheckpointError: Naming the store, ``what`` and the path of a tag that
-            does not decode or names a class that is not allowed.
-    """
-    if raw is not None and not tagged(raw):
-        return data  # no tag in the text: nothing to decode
-    try:
-        return decode_value(data, "", classes)
-    except SerializationError as exc:
-        raise CheckpointError(f"{where}: {what}: {exc}") from exc
-
-
-def read_payload(
-    data: Any, raw: str | bytes | None, where: str, what: str, classes: ClassPolicy
-) -> dict[str, Any]:
-    """A stored payload decoded; it must be an object (a dict).
-
-    Raises:
-        CheckpointError: Naming the store, ``what`` and the path when a tag does
-            not decode or the payload is not an object.
-    """
-    payload = decode_values(data, raw, where, what, classes)
-    if not isinstance(payload, dict):
-        raise CheckpointError(
-            f"{where}: {what}: payload: expected an object, got "
-            f"{type(payload).__name__}; delete or repair the record"
-        )
-    return payload
-
-
-def value_classes(allowed_classes: Iterable[type] | None) -> ClassPolicy:
-    """The classes a store's stored values may name (see ``allowed_classes``).
-
-    Raises:
-        CheckpointError: When ``allowed_classes`` is not a collection of classes.
-    """
-    try:
-        return ClassPolicy(allowed_classes)
-    except SerializationError as exc:
-        raise CheckpointError(str(exc)) from exc
 
 
 def _view_as_list(value: Any) -> list[Any]:

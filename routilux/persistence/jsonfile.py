@@ -4,8 +4,7 @@ Each job lives in ``<directory>/<job_id>.json``::
 
     {"schema_version": 1, "job": {...}, "pending_activations": [...]}
 
-Payloads are kept in routilux's tagged JSON encoding and read back as the same
-types (see :mod:`.base`).
+Payloads are kept in the tagged JSON encoding of :mod:`.payloads`.
 
 Every write replaces the whole file atomically (a temporary file in the same
 directory, then ``os.replace``), so a reader or a killed process never sees half a
@@ -32,17 +31,15 @@ from .base import (
     activation_fields,
     decode,
     encode,
-    encoded_values,
     job_row,
     prepare_directory,
-    read_payload,
     replace_file,
     stored_job,
     summary,
     text,
-    value_classes,
 )
 from .dead_letters import letter_row
+from .payloads import encoded_values, read_pending, value_classes
 from .retention import Retention, checked_retention
 
 if TYPE_CHECKING:
@@ -393,16 +390,7 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
     def _decoded(self, found: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
         """The pending activations of a checked file, payloads decoded."""
         where = str(self._file(job_id))
-        activations = []
-        for index, item in enumerate(found["pending_activations"]):
-            what = f"job {job_id!r}: pending_activations[{index}]"
-            if not isinstance(item, dict):
-                raise CheckpointError(f"{where}: {what}: expected an object")
-            payload = read_payload(
-                item.get("payload"), None, where, what, self._classes
-            )
-            activations.append({**item, "payload": payload})
-        return activations
+        return read_pending(found["pending_activations"], where, job_id, self._classes)
 
     def _write(
         self, path: Path, job: dict[str, Any], pending: list[dict[str, Any]]

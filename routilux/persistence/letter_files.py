@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
-from .base import decode, decode_values, encode, encoded_values, replace_file
+from .base import decode, encode, replace_file
 from .dead_letters import MISSING, check_ids, letter_row, not_markable
+from .payloads import decode_values, encoded_values
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

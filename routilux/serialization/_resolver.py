@@ -203,7 +203,9 @@ class ClassPolicy:
                 f"{path}: class {name!r} is not in allowed_classes"
             )
 
-    def find(self, name: str, path: str, kind: str, fits: Callable[[type], bool]) -> type:
+    def find(
+        self, name: str, path: str, kind: str, fits: Callable[[type], bool]
+    ) -> type:
         """The class written ``module:QualifiedName``, checked to be ``kind``.
 
         Raises:
@@ -211,7 +213,9 @@ class ClassPolicy:
                 neither imported nor allowed, it is not there, not ``kind``
                 (``fits`` says), or not in ``allowed_classes``.
         """
-        module, colon, qualname = name.partition(":") if isinstance(name, str) else ("", "", "")
+        module, colon, qualname = (
+            name.partition(":") if isinstance(name, str) else ("", "", "")
+        )
         if not (colon and qualname and _is_module_name(module)):
             raise SerializationError(
                 f"{path}: {short_name(name)} is not a class name ('module:Name')"

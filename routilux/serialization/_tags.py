@@ -250,8 +250,7 @@ def _dict(value: dict[Any, Any], path: str, depth: int) -> Any:
         inner = depth + 2 if escaped else depth + 1
         _room(depth, inner - depth, path)
         out = {
-            _scalar(k, path): _encode(v, join(path, k), inner)
-            for k, v in value.items()
+            _scalar(k, path): _encode(v, join(path, k), inner) for k, v in value.items()
         }
         return {"$esc": out} if escaped else out
     _room(depth, 3, path)

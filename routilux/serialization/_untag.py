@@ -44,9 +44,7 @@ def tagged(raw: bytes | str) -> bool:
     return _MARKED in data
 
 
-def loads(
-    raw: bytes | str, path: str = "", classes: ClassPolicy | None = None
-) -> Any:
+def loads(raw: bytes | str, path: str = "", classes: ClassPolicy | None = None) -> Any:
     """Parse tagged JSON text.
 
     Raises:
@@ -109,7 +107,9 @@ def _decode(data: Any, path: str, depth: int, classes: ClassPolicy) -> Any:
             f"{path or 'value'}: nested more than {MAX_DEPTH} levels deep"
         )
     if kind is list:
-        return [_decode(v, f"{path}[{i}]", depth + 1, classes) for i, v in enumerate(data)]
+        return [
+            _decode(v, f"{path}[{i}]", depth + 1, classes) for i, v in enumerate(data)
+        ]
     if kind is not dict:
         raise SerializationError(
             f"{path or 'value'}: {kind.__name__} is not a JSON value"
@@ -268,9 +268,7 @@ def _dataclass(body: Any, path: str, depth: int, classes: ClassPolicy) -> Any:
         ) from exc
 
 
-def _fields(
-    fields: Any, path: str, depth: int, classes: ClassPolicy
-) -> dict[str, Any]:
+def _fields(fields: Any, path: str, depth: int, classes: ClassPolicy) -> dict[str, Any]:
     if type(fields) is not dict:
         raise TypeError("expected an object of fields")
     return _decode(fields, path, depth + 1, classes)  # type: ignore[no-any-return]

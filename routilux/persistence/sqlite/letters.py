@@ -6,7 +6,8 @@ Layout (created by :mod:`.database`)::
                  replayed_by, document)
 
 ``document`` is the letter as tagged JSON (its payload keeps its types) without
-``replayed_by``, which its column holds; ``seq`` keeps the letters in the order they were first kept.
+``replayed_by``, which its column holds; ``seq`` keeps the letters in the order
+they were first kept.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError
-from ..base import decode, decode_values, encode_values
+from ..base import decode
 from ..dead_letters import MISSING, check_ids, letter_row, not_markable
+from ..payloads import decode_values, encode_values
 from .database import HAS_LETTERS, READ, WRITE
 
 if TYPE_CHECKING:

@@ -18,13 +18,11 @@ from ..base import (
     activation_fields,
     decode,
     encode,
-    encode_values,
-    read_payload,
     stored_job,
     summary,
     text,
-    value_classes,
 )
+from ..payloads import encode_values, read_payload, value_classes
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
 from . import letters, retention
 from .database import READ, WRITE, Database
