@@ -35,6 +35,7 @@ import sys
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
+from itertools import compress
 from typing import Any
 from uuid import UUID
 
@@ -53,7 +54,9 @@ TAG_MARK = "$"
 _MARKED = b'{"' + TAG_MARK.encode()  # how orjson starts an object with such a key
 _INT_RANGE = range(-(2**63), 2**64)  # what orjson writes and reads back as int
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_KEYS = frozenset({str})
+_CONTAINERS = frozenset({dict, list, AppendView})
+_ALLOWED = _SCALARS | _CONTAINERS
+_FLOAT = frozenset({float})
 
 
 def dumps(value: Any, path: str = "", *, frame: int = 0) -> bytes:
@@ -104,38 +107,43 @@ def _plain_bytes(value: Any, frame: int) -> bytes | None:
 
 
 def is_plain(value: Any, levels: int = MAX_DEPTH) -> bool:
-    """True when ``value`` surely encodes as itself, but for text and int range.
+    """True when ``value`` surely encodes as itself, but for keys, text and ints.
 
-    Containers are exact dicts (text keys), lists and append views; the rest
-    exact str, int, float (finite), bool or None; at most ``levels`` deep. One
-    pass per level, and per container only C-level scans of types.
+    Containers are exact dicts, lists and append views; the rest exact str, int,
+    float (finite), bool or None; at most ``levels`` deep. orjson refuses the
+    rest (keys that are not exact text, lone surrogates, ints past 64 bits).
+    One pass per level, with C-level scans only: a large payload is cheap.
     """
-    if type(value) in _SCALARS:
-        return type(value) is not float or math.isfinite(value)
+    kind = type(value)
+    if kind in _SCALARS:
+        return kind is not float or math.isfinite(value)
+    if kind not in _CONTAINERS:
+        return False
     level = [value]
     for _ in range(levels):
-        inner: list[Any] = []
+        items: list[Any] = []
+        extend = items.extend
         for container in level:
-            kind = type(container)
-            if kind is dict:
-                if not _KEYS.issuperset(map(type, container)):
-                    return False
-                items = container.values()
-            elif kind is list or kind is AppendView:
-                items = container
-            else:
-                return False
-            types = set(map(type, items))
-            if float in types and not all(
-                math.isfinite(item) for item in items if type(item) is float
-            ):
-                return False
-            if not _SCALARS.issuperset(types):
-                inner += [item for item in items if type(item) not in _SCALARS]
-        if not inner:
+            extend(container.values() if type(container) is dict else container)
+        types = set(map(type, items))
+        if not _ALLOWED.issuperset(types):
+            return False
+        if float in types and not all(
+            map(
+                math.isfinite,
+                compress(items, map(_FLOAT.__contains__, types_of(items))),
+            )
+        ):
+            return False
+        if _SCALARS.issuperset(types):
             return True
-        level = inner
+        level = list(compress(items, map(_CONTAINERS.__contains__, types_of(items))))
     return False
+
+
+def types_of(items: list[Any]) -> map[type]:
+    """The type of each item, lazily."""
+    return map(type, items)
 
 
 def _view_as_list(value: Any) -> list[Any]:

@@ -89,13 +89,19 @@ def decode_keys(
 ) -> dict[str, Any]:
     """A copy of the object ``data`` with its values decoded, but for ``skip``'s.
 
+    ``data`` must be plain JSON already (read by orjson, or checked): values
+    with no tag in them are kept as they are.
+
     Raises:
         SerializationError: As :func:`decode`.
     """
-    return {
-        key: value if key in skip else _decode(value, join(path, key), 1, classes)
-        for key, value in data.items()
-    }
+    out = dict(data)
+    for key, value in data.items():
+        if key in skip or type(value) not in _CONTAINERS:
+            continue  # only an object can be a tag
+        if _MARKED in orjson.dumps(value):
+            out[key] = _decode(value, join(path, key), 1, classes)
+    return out
 
 
 def _decode(data: Any, path: str, depth: int, classes: ClassPolicy) -> Any:
