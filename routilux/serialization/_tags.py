@@ -214,7 +214,7 @@ def _instance(value: Any, path: str, depth: int) -> Any:
         return {"$dataclass": [class_name(kind, path), fields]}
     raise SerializationError(
         f"{path or 'value'}: {kind.__name__} is not a value routilux can write "
-        "(see the supported payload types in the durability guide)"
+        "(see 'Payload values' in the guide)"
     )
 
 
