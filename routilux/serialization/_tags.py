@@ -115,18 +115,17 @@ def is_plain(value: Any, levels: int = MAX_DEPTH) -> bool:
     One pass per level, with C-level scans only: a large payload is cheap.
     """
     kind = type(value)
-    if kind in _SCALARS:
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list or kind is AppendView:
+        items = value
+    elif kind in _SCALARS:
         return kind is not float or math.isfinite(value)
-    if kind not in _CONTAINERS:
+    else:
         return False
-    level = [value]
     for _ in range(levels):
-        items: list[Any] = []
-        extend = items.extend
-        for container in level:
-            extend(container.values() if type(container) is dict else container)
         types = set(map(type, items))
-        if not _ALLOWED.issuperset(types):
+        if not types <= _ALLOWED:
             return False
         if float in types and not all(
             map(
@@ -135,9 +134,13 @@ def is_plain(value: Any, levels: int = MAX_DEPTH) -> bool:
             )
         ):
             return False
-        if _SCALARS.issuperset(types):
+        if types <= _SCALARS:
             return True
-        level = list(compress(items, map(_CONTAINERS.__contains__, types_of(items))))
+        nested = compress(items, map(_CONTAINERS.__contains__, types_of(items)))
+        items = []
+        extend = items.extend
+        for container in nested:
+            extend(container.values() if type(container) is dict else container)
     return False
 
 
