@@ -8,6 +8,7 @@ routine classes included, for documents from sources one does not trust.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -166,3 +167,27 @@ def test_a_class_defined_in_a_function_is_refused_at_write_time() -> None:
         SerializationError, match=r"payload\.v: class .*Local.* cannot be"
     ):
         job.serialize()
+
+
+def test_a_flow_document_may_import_a_value_class_from_allowed_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "issue10_shades.py").write_text(
+        "import enum\n\nclass Shade(enum.Enum):\n    DARK = 'dark'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "issue10_shades", raising=False)
+    document = _flow_document(1)
+    document["routines"]["relay"]["config"]["value"] = {
+        "$enum": ["issue10_shades:Shade", "dark"]
+    }
+    with pytest.raises(SerializationError, match=r"config\.value: class .* not imp"):
+        Flow.deserialize(document)
+    assert "issue10_shades" not in sys.modules
+    loaded = Flow.deserialize(document, allowed_modules=["issue10_shades"])
+    try:
+        shade = loaded.routines["relay"].get_config("value")
+        assert type(shade).__name__ == "Shade" and shade.value == "dark"
+    finally:
+        loaded.shutdown(wait=False)
+        sys.modules.pop("issue10_shades", None)

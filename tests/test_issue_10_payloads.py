@@ -190,6 +190,17 @@ def test_an_unsupported_value_is_refused_by_both_stores(
             assert store.dead_letters() == []  # type: ignore[attr-defined]
 
 
+def test_a_socket_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    job = JobState("flow")
+    with socket.socket() as connection:
+        job.record_execution("r", "output", {"conn": connection})
+        with pytest.raises(
+            SerializationError, match=r"execution_history\[0\]\.data\.conn: socket is"
+        ):
+            job.save(tmp_path / "job.json")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unsupported_config_value_is_refused_naming_its_path() -> None:
     relay = Relay()
     relay.set_config(items=[1, {"price": object()}])
