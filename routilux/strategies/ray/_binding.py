@@ -1,0 +1,190 @@
+"""The driver's side of remote calls: a flow bound to the strategy's actors.
+
+Before each job starts, :meth:`RayStrategy.bind_flow` describes every routine of
+the flow from its document entry (class + config, as ``Flow.serialize`` writes
+it), keys it by flow id, routine id and a hash of the entry and of the routine's
+connections, places it on an actor and installs it there. Anything a worker
+could not rebuild is refused then, before the job exists.
+
+During the job, :meth:`FlowBinding.call` is the handler call: one actor call per
+activation, awaited on the runtime's event loop, whose reply is the handler's
+value or error and what it emitted. The emits are routed here, by the driver's
+ledger; retries, circuit breakers, merges and checkpoints never leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ...exceptions import RemoteHandlerError, WorkerLostError
+from ._worker import DONE, MISSING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ...routine import Routine
+
+__all__ = ["FlowBinding", "Spot", "entry_key", "unpack_error"]
+
+
+class Spot:
+    """Where one routine of a flow lives: its key, entry and actor.
+
+    Attributes:
+        key: ``<flow id>/<routine id>/<hash of entry and connections>``.
+        prefix: ``<flow id>/<routine id>`` (a new key replaces the old one).
+        routine_id: The routine's id in the flow.
+        entry: The routine's flow-document entry, stats left out.
+        modules: The allow-list the actor resolves the class with.
+        actor: The actor handle that holds the routine.
+    """
+
+    __slots__ = ("actor", "entry", "key", "modules", "prefix", "routine_id")
+
+    def __init__(
+        self,
+        key: str,
+        prefix: str,
+        routine_id: str,
+        entry: dict[str, Any],
+        modules: list[str],
+        actor: Any,
+    ) -> None:
+        self.key = key
+        self.prefix = prefix
+        self.routine_id = routine_id
+        self.entry = entry
+        self.modules = modules
+        self.actor = actor
+
+    def install_args(self) -> tuple[Any, ...]:
+        """The arguments of the actor's ``install``."""
+        return (self.key, self.prefix, self.routine_id, self.entry, self.modules)
+
+
+def entry_key(flow_id: str, rid: str, entry: dict[str, Any], wiring: Any) -> str:
+    """The key of a routine: what it is built from and how it is connected."""
+    digest = hashlib.sha256(
+        orjson.dumps([entry, wiring], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()[:16]
+    return f"{flow_id}/{rid}/{digest}"
+
+
+class _RemoteTraceback(Exception):
+    """The traceback text of an error raised on a worker (set as its cause)."""
+
+    def __str__(self) -> str:
+        return f"\n\nthe error was raised on a Ray worker:\n{self.args[0]}"
+
+
+def unpack_error(packed: dict[str, Any]) -> BaseException:
+    """The driver's exception for an error packed on a worker.
+
+    The original exception when it travelled, else a
+    :class:`~routilux.RemoteHandlerError` with its type, text and traceback; the
+    worker's traceback text is the exception's ``__cause__``.
+    """
+    error: BaseException | None = packed["error"]
+    if error is None:
+        error = RemoteHandlerError(
+            f"{packed['type']}: {packed['message']} (raised on a Ray worker; the "
+            "exception could not be sent back as itself)",
+            packed["type"],
+            packed["traceback"],
+        )
+    error.__cause__ = _RemoteTraceback(packed["traceback"])
+    return error
+
+
+class FlowBinding:
+    """One flow's routines placed on actors: the runtime's RemoteCalls.
+
+    Args:
+        ray: The ``ray`` module.
+        spots: Routine id -> where it lives.
+        routines: Routine id -> the driver's routine (its stats are written back).
+    """
+
+    def __init__(
+        self, ray: ModuleType, spots: dict[str, Spot], routines: dict[str, Routine]
+    ) -> None:
+        self._ray = ray
+        self._spots = spots
+        self._routines = routines
+
+    def call(self, activation: Any) -> Any:
+        """Start the handler call of ``activation`` on its actor (a coroutine)."""
+        return self._call(activation)
+
+    async def _call(self, activation: Any) -> Any:
+        rid = activation.routine_id
+        spot = self._spots.get(rid)
+        if spot is None:
+            raise LookupError(f"routine {rid!r} was not placed on a Ray actor")
+        slot = activation.route.slot.name
+        args = (spot.key, rid, slot, activation.payload, activation.lane)
+        reply = await self._ask(spot, "call", args)
+        if reply[0] == MISSING:  # a restarted actor: build the routine again
+            await self._ask(spot, "install", spot.install_args())
+            reply = await self._ask(spot, "call", args)
+            if reply[0] == MISSING:
+                raise WorkerLostError(
+                    f"routine {rid!r}: its Ray actor lost it again right after "
+                    "it was rebuilt"
+                )
+        _, result, emits = reply
+        job = activation.job
+        for event_name, data in emits:
+            job.emit(rid, event_name, data, activation)
+        if reply[0] == DONE:
+            return result
+        raise unpack_error(result)
+
+    async def _ask(self, spot: Spot, method: str, args: tuple[Any, ...]) -> Any:
+        ray = self._ray
+        try:
+            ref = getattr(spot.actor, method).remote(*args)
+            return await asyncio.wrap_future(ref.future())
+        except ray.exceptions.RayActorError as exc:
+            raise WorkerLostError(
+                f"routine {spot.routine_id!r}: its Ray actor died during the call "
+                f"({type(exc).__name__}: {_first_line(exc)})"
+            ) from exc
+        except ray.exceptions.RayError as exc:
+            raise RemoteHandlerError(
+                f"routine {spot.routine_id!r}: the Ray call failed: "
+                f"{type(exc).__name__}: {_first_line(exc)}",
+                f"{type(exc).__module__}.{type(exc).__qualname__}",
+                str(exc),
+            ) from exc
+
+    def job_ended(self, job_state: Any) -> None:
+        """Bring the routines' statistics back from their actors."""
+        by_actor: dict[int, tuple[Any, list[str]]] = {}
+        for spot in self._spots.values():
+            held = by_actor.setdefault(id(spot.actor), (spot.actor, []))
+            held[1].append(spot.key)
+        refs = [actor.stats.remote(keys) for actor, keys in by_actor.values()]
+        found: dict[str, dict[str, Any]] = {}
+        for part in self._ray.get(refs, timeout=60):
+            found.update(part)
+        for rid, spot in self._spots.items():
+            stats = found.get(spot.key)
+            if stats is not None:
+                stats.pop("circuit_breaker", None)  # the driver's breaker counts
+                _adopt_stats(self._routines[rid], stats)
+
+
+def _adopt_stats(routine: Routine, stats: dict[str, Any]) -> None:
+    with routine._rx.stats_lock:
+        routine._stats.clear()
+        routine._stats.update(stats)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
