@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
     from ...routine import Routine
 
 __all__ = ["FlowBinding", "Spot", "entry_key", "unpack_error"]
+
+_log = logging.getLogger("routilux.strategies.ray")
+
+#: Seconds a retry waits for Ray to restart the actor that died under a call.
+RESTART_WAIT = 120.0
+#: Seconds to wait for an actor's statistics when a job ends.
+STATS_TIMEOUT = 60.0
 
 
 class Spot:
@@ -115,6 +123,9 @@ class FlowBinding:
         self._ray = ray
         self._spots = spots
         self._routines = routines
+        #: id() of actors that died under a call of this job: the next call to
+        #: one (a retry) first waits for Ray to have restarted it.
+        self._lost: set[int] = set()
 
     def call(self, activation: Any) -> Any:
         """Start the handler call of ``activation`` on its actor (a coroutine)."""
@@ -127,6 +138,8 @@ class FlowBinding:
             raise LookupError(f"routine {rid!r} was not placed on a Ray actor")
         slot = activation.route.slot.name
         args = (spot.key, rid, slot, activation.payload, activation.lane)
+        if self._lost and id(spot.actor) in self._lost:
+            await self._until_restarted(spot)
         reply = await self._ask(spot, "call", args)
         if reply[0] == MISSING:  # a restarted actor: build the routine again
             await self._ask(spot, "install", spot.install_args())
@@ -150,6 +163,7 @@ class FlowBinding:
             ref = getattr(spot.actor, method).remote(*args)
             return await asyncio.wrap_future(ref.future())
         except ray.exceptions.RayActorError as exc:
+            self._lost.add(id(spot.actor))
             raise WorkerLostError(
                 f"routine {spot.routine_id!r}: its Ray actor died during the call "
                 f"({type(exc).__name__}: {_first_line(exc)})"
@@ -162,16 +176,51 @@ class FlowBinding:
                 str(exc),
             ) from exc
 
+    async def _until_restarted(self, spot: Spot) -> None:
+        """Wait (bounded) until Ray has restarted the actor that died."""
+        ray = self._ray
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESTART_WAIT
+        while True:
+            try:
+                await asyncio.wrap_future(spot.actor.ping.remote().future())
+            except ray.exceptions.ActorUnavailableError:
+                if loop.time() < deadline:
+                    await asyncio.sleep(0.05)  # restarting: ask again shortly
+                    continue
+            except ray.exceptions.RayError:
+                pass  # dead for good, or worse: the call itself will say so
+            self._lost.discard(id(spot.actor))
+            return
+
+    def _stats_of(self, ref: Any, job_state: Any) -> dict[str, dict[str, Any]]:
+        ray = self._ray
+        try:
+            found: dict[str, dict[str, Any]] = ray.get(ref, timeout=STATS_TIMEOUT)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            _log.warning(
+                "job %s: a Ray actor did not answer for its routines' statistics "
+                "(it died or is restarting); they keep the values they had",
+                getattr(job_state, "job_id", "?"),
+            )
+            return {}
+        return found
+
     def job_ended(self, job_state: Any) -> None:
-        """Bring the routines' statistics back from their actors."""
+        """Bring the routines' statistics back from their actors.
+
+        An actor that died has lost its routines' statistics with its process:
+        the driver then keeps the ones it had (a warning says so).
+        """
+        ray = self._ray
         by_actor: dict[int, tuple[Any, list[str]]] = {}
         for spot in self._spots.values():
             held = by_actor.setdefault(id(spot.actor), (spot.actor, []))
             held[1].append(spot.key)
         refs = [actor.stats.remote(keys) for actor, keys in by_actor.values()]
         found: dict[str, dict[str, Any]] = {}
-        for part in self._ray.get(refs, timeout=60):
-            found.update(part)
+        for ref in refs:
+            found.update(self._stats_of(ref, job_state))
         for rid, spot in self._spots.items():
             stats = found.get(spot.key)
             if stats is not None:

@@ -277,10 +277,11 @@ def _describe(flow: Any, rid: str, routine: Routine) -> tuple[Any, Any, Any]:
             f"routine {rid!r}: class {name} cannot be imported on Ray workers; "
             "define it at the top level of an importable module"
         )
-    for slot in routine.get_spec().slots.values():
-        if not isinstance(slot.merge_strategy, str):
+    for name in routine.get_spec().slots:
+        slot = routine.get_slot(name)
+        if slot is not None and not isinstance(slot.merge_strategy, str):
             raise ConfigurationError(
-                f"routine {rid!r} slot {slot.name!r}: its merge strategy "
+                f"routine {rid!r} slot {name!r}: its merge strategy "
                 f"{slot.merge_strategy!r} is a callable, which Ray workers cannot "
                 "rebuild; register it with register_merge_strategy and use its name"
             )

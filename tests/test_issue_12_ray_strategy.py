@@ -1,0 +1,212 @@
+"""Issue 12: handlers really run on Ray actors, with the concurrent strategy's results.
+
+One RayStrategy (two host actors) serves the module; the Ray instance is the
+session's (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from routilux import (
+    ConfigurationError,
+    ErrorHandler,
+    ErrorStrategy,
+    Flow,
+    JobStatus,
+    RemoteHandlerError,
+    Routine,
+)
+from routilux.strategies import RayStrategy
+from tests.ray_routines import Boom, Collect, Pid, Source, Square
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+
+WAIT = 120.0
+
+
+@pytest.fixture(scope="module")
+def ray_strategy(ray_instance: Any) -> Iterator[RayStrategy]:
+    strategy = RayStrategy(max_workers=4, num_cpus=2)
+    try:
+        yield strategy
+    finally:
+        strategy.shutdown(wait=True, timeout=WAIT)
+
+
+def _fan_flow(strategy: Any, flow_id: str) -> Flow:
+    flow = Flow(flow_id=flow_id, execution_strategy=strategy, max_workers=4)
+    flow.add_routine(Source(count=30), "src")
+    flow.add_routine(Collect(), "sink")
+    for index in range(3):
+        flow.add_routine(Square(), f"sq{index}")
+        flow.connect("src", "out", f"sq{index}", "input")
+        flow.connect(f"sq{index}", "out", "sink", "input")
+    return flow
+
+
+def _outcome(
+    flow: Flow,
+) -> tuple[JobStatus, dict[str, str], Counter[Any], dict[str, Any]]:
+    job = flow.execute("src")
+    assert job.wait(WAIT), "the job did not finish"
+    sink = flow.routines["sink"]
+    seen = Counter(item["value"] for item in sink.get_stat("seen_history", []))
+    states = {rid: str(state.status) for rid, state in job.routine_states.items()}
+    calls = {rid: flow.routines[rid].get_stat("calls") for rid in ("sq0", "sq1", "sq2")}
+    return job.status, states, seen, calls
+
+
+def test_issue_12_results_equal_the_concurrent_strategys(
+    ray_strategy: RayStrategy,
+) -> None:
+    with _fan_flow("concurrent", "fan-threads") as threads:
+        expected = _outcome(threads)
+    flow = _fan_flow(ray_strategy, "fan-ray")
+    got = _outcome(flow)
+    assert got == expected
+    status, _, seen, calls = got
+    assert status is JobStatus.COMPLETED
+    assert sum(seen.values()) == 90 and calls == {"sq0": 30, "sq1": 30, "sq2": 30}
+    # Stats live with the actors and come back at each job's end: they grow.
+    again = _outcome(flow)
+    assert again[3] == {"sq0": 60, "sq1": 60, "sq2": 60}
+
+
+def test_issue_12_handlers_run_in_actor_processes(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="pids", execution_strategy=ray_strategy)
+    flow.add_routine(Pid(), "pid")
+    job = flow.execute("pid")
+    assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+    pid = job.result()["pid"]
+    assert isinstance(pid, int) and pid != os.getpid()
+    actor = ray_strategy.actor_of("pids", "pid")
+    assert pid == ray_instance_get(actor.ping.remote())
+
+
+def ray_instance_get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref, timeout=WAIT)
+
+
+def test_issue_12_a_changed_config_rebuilds_the_routine(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="rebuild", execution_strategy=ray_strategy)
+    flow.add_routine(Source(count=2), "src")
+    flow.add_routine(Collect(), "sink")
+    flow.connect("src", "out", "sink", "input")
+    first = flow.execute("src")
+    assert first.wait(WAIT) and first.status is JobStatus.COMPLETED
+    flow.routines["src"].set_config(count=5)
+    second = flow.execute("src")
+    assert second.wait(WAIT) and second.status is JobStatus.COMPLETED
+    values = [item["value"] for item in flow.routines["sink"].get_stat("seen_history")]
+    assert sorted(values) == sorted([0, 1, 0, 1, 2, 3, 4])
+
+
+def test_issue_12_a_remote_error_keeps_its_type_and_traceback(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="errors", execution_strategy=ray_strategy)
+    flow.add_routine(Boom(kind="plain"), "boom")
+    job = flow.execute("boom")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    (error,) = job.errors
+    assert error.routine_id == "boom" and error.error_type == "ValueError"
+    assert error.message == "boom on the worker"
+    assert "raised on a Ray worker" in error.traceback
+    assert "ray_routines.py" in error.traceback  # the worker's frames
+
+
+def test_issue_12_an_unpicklable_error_comes_back_wrapped(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="unpicklable", execution_strategy=ray_strategy)
+    flow.add_routine(Boom(kind="unpicklable"), "boom")
+    job = flow.execute("boom")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    (error,) = job.errors
+    assert error.error_type == RemoteHandlerError.__name__
+    assert "tests.ray_routines.Unpicklable: cannot travel" in error.message
+    assert "Unpicklable" in error.traceback
+
+
+def test_issue_12_retries_stay_on_the_driver(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="retries", execution_strategy=ray_strategy)
+    boom = Boom(kind="plain")
+    boom.set_error_handler(
+        ErrorHandler(strategy=ErrorStrategy.RETRY, max_retries=2, retry_delay=0)
+    )
+    flow.add_routine(boom, "boom")
+    job = flow.execute("boom")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    assert [e.attempt for e in job.errors] == [1, 2, 3]
+
+
+class _Local(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=lambda **_: None)
+
+
+def test_issue_12_a_class_workers_cannot_import_is_refused(
+    ray_strategy: RayStrategy,
+) -> None:
+    class Nested(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.fire)
+
+        def fire(self, **_: Any) -> None:
+            return None
+
+    flow = Flow(flow_id="nested", execution_strategy=ray_strategy)
+    flow.add_routine(Nested(), "nested")
+    with pytest.raises(ConfigurationError, match=r"routine 'nested'.*Nested.*import"):
+        flow.execute("nested")
+    assert flow.wait_for_completion(1.0)  # no job was left behind
+
+
+def test_issue_12_a_module_only_the_driver_sees_is_refused(
+    ray_strategy: RayStrategy, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "driver_only_routines.py").write_text(
+        "from routilux import Routine\n\n\n"
+        "class DriverOnly(Routine):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.define_slot('trigger', handler=self.fire)\n\n"
+        "    def fire(self, **_):\n"
+        "        return 1\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("driver_only_routines")
+    flow = Flow(flow_id="driver-only", execution_strategy=ray_strategy)
+    flow.add_routine(module.DriverOnly(), "only")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"routine 'only' \(class 'driver_only_routines:DriverOnly'\).*importable",
+    ):
+        flow.execute("only")
+
+
+def test_issue_12_a_lambda_merge_strategy_is_refused(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="lambda-merge", execution_strategy=ray_strategy)
+    sink = Collect()
+    slot = sink.get_slot("input")
+    assert slot is not None
+    slot.merge_strategy = lambda old, new: {**old, **new}
+    flow.add_routine(Source(count=1), "src")
+    flow.add_routine(sink, "sink")
+    flow.connect("src", "out", "sink", "input")
+    with pytest.raises(ConfigurationError, match=r"routine 'sink' slot 'input'.*merge"):
+        flow.execute("src")
