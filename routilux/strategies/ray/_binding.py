@@ -212,7 +212,6 @@ class FlowBinding:
         An actor that died has lost its routines' statistics with its process:
         the driver then keeps the ones it had (a warning says so).
         """
-        ray = self._ray
         by_actor: dict[int, tuple[Any, list[str]]] = {}
         for spot in self._spots.values():
             held = by_actor.setdefault(id(spot.actor), (spot.actor, []))
