@@ -8,6 +8,7 @@ their emits (the driver's instance never runs a handler).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,36 @@ class Sleeper(Routine):
 
     def take(self, value: Any = None) -> None:
         time.sleep(float(self.get_config("seconds")))
+
+
+class Overlap(Routine):
+    """Records in stats the most calls it saw running at once (``most``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+        self._guard = threading.Lock()
+        self._running = 0
+
+    def take(self, value: Any = None) -> None:
+        with self._guard:
+            self._running += 1
+            if self._running > self.get_stat("most", 0):
+                self.set_stat("most", self._running)
+        time.sleep(0.005)  # a little time in which an overlap would show
+        with self._guard:
+            self._running -= 1
+        self.increment_stat("calls")
+
+
+class Counted(Routine):
+    """Counts its calls per session in ``session_state`` and returns the count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+
+    def fire(self, **_: Any) -> int:
+        state = self.session_state
+        state["calls"] = state.get("calls", 0) + 1
+        return int(state["calls"])

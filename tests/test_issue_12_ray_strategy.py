@@ -22,7 +22,7 @@ from routilux import (
     Routine,
 )
 from routilux.strategies import RayStrategy
-from tests.ray_routines import Boom, Collect, Pid, Source, Square
+from tests.ray_routines import Boom, Collect, Counted, Overlap, Pid, Source, Square
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -210,3 +210,60 @@ def test_issue_12_a_lambda_merge_strategy_is_refused(ray_strategy: RayStrategy) 
     flow.connect("src", "out", "sink", "input")
     with pytest.raises(ConfigurationError, match=r"routine 'sink' slot 'input'.*merge"):
         flow.execute("src")
+
+
+def test_issue_12_routines_spread_over_the_hosts(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="spread", execution_strategy=ray_strategy)
+    for index in range(4):
+        flow.add_routine(Pid(), f"pid{index}")
+    pids = []
+    for index in range(4):
+        job = flow.execute(f"pid{index}")
+        assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+        pids.append(job.result()[f"pid{index}"])
+    assert Counter(Counter(pids).values()) == Counter({2: 2})  # 2 hosts, 2 each
+
+
+def test_issue_12_max_concurrency_holds_on_the_host(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="limit", execution_strategy=ray_strategy, max_workers=8)
+    flow.add_routine(Source(count=40), "src")
+    overlap = Overlap()
+    overlap.set_max_concurrency(1)
+    flow.add_routine(overlap, "one")
+    flow.connect("src", "out", "one", "input")
+    job = flow.execute("src")
+    assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+    assert overlap.get_stat("calls") == 40 and overlap.get_stat("most") == 1
+
+
+def test_issue_12_a_session_keeps_its_state_on_its_host(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="sessions", execution_strategy=ray_strategy)
+    flow.add_routine(Counted(), "count")
+    results = {}
+    for session in ("a", "b", "a", "a", "b"):
+        job = flow.execute("count", session=session)
+        assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+        results.setdefault(session, []).append(job.result()["count"])
+    assert results == {"a": [1, 2, 3], "b": [1, 2]}
+
+
+def test_issue_12_dedicated_placement_and_shutdown(ray_instance: Any) -> None:
+    strategy = RayStrategy(max_workers=2, placement="dedicated")
+    flow = Flow(flow_id="dedicated", execution_strategy=strategy)
+    flow.add_routine(Pid(), "one")
+    flow.add_routine(Pid(), "two")
+    pids = {}
+    for rid in ("one", "two"):
+        job = flow.execute(rid)
+        assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+        pids[rid] = job.result()[rid]
+    assert len(set(pids.values())) == 2
+    assert strategy.stats()["actors"] == 2
+    actor = strategy.actor_of("dedicated", "one")
+    flow.shutdown(wait=True, timeout=WAIT)
+    # The instance was the session's: it is left running; the actors are gone.
+    assert ray_instance.is_initialized()
+    with pytest.raises(ray_instance.exceptions.RayActorError):
+        ray_instance.get(actor.ping.remote(), timeout=WAIT)

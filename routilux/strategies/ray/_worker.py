@@ -20,6 +20,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from ...exceptions import SessionError
 from ...runtime.context import enter, leave
 from ...serialization._resolver import Resolver
 from ...serialization._routines import read_routine
@@ -200,7 +201,7 @@ class HostWorker:
     def session(self, rid: str, lane: Any) -> dict[str, Any]:
         """The state routine ``rid`` keeps for ``lane`` on this host."""
         if lane is None:
-            raise LookupError(
+            raise SessionError(
                 f"routine {rid!r} read session_state in an activation without a session"
             )
         with self._lock:

@@ -8,8 +8,9 @@ activation to an actor and takes the next one at once.
 
 Placement: by default a few *host* actors (one per CPU of the Ray instance, or
 ``num_cpus``) each hold many routine instances and run calls on threads; a
-routine lives on one host, chosen by a hash of its flow and routine id, so a
-session's work always reaches the same host. ``placement="dedicated"`` gives
+routine lives on one host, the one holding fewest when the routine is first
+placed, for the strategy's life, so a session's work always reaches the same
+host and instance. ``placement="dedicated"`` gives
 each routine an actor of its own. Actors are made once, under the strategy's
 lock, and killed by :meth:`RayStrategy.shutdown`.
 """
@@ -17,7 +18,6 @@ lock, and killed by :meth:`RayStrategy.shutdown`.
 from __future__ import annotations
 
 import threading
-import zlib
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import (
@@ -122,6 +122,8 @@ class RayStrategy(ThreadedStrategy):
         self._connected = False
         self._owns_ray = False  # this strategy called ray.init
         self._hosts: list[Any] = []
+        self._host_load: list[int] = []  # routines placed on each host
+        self._host_of: dict[str, int] = {}  # flow id/routine id -> host index
         self._dedicated: dict[str, tuple[str, Any]] = {}  # prefix -> (key, actor)
         self._installed: set[tuple[int, str]] = set()  # (id(actor), key)
 
@@ -165,6 +167,7 @@ class RayStrategy(ThreadedStrategy):
         if self.placement == "host":
             count = self.num_cpus or int(ray.cluster_resources().get("CPU", 1))
             self._hosts = [self._new_actor() for _ in range(max(count, 1))]
+            self._host_load = [0] * len(self._hosts)
             ray.get([host.ping.remote() for host in self._hosts], timeout=START_TIMEOUT)
         self._connected = True
 
@@ -178,7 +181,7 @@ class RayStrategy(ThreadedStrategy):
         hashed = {k: v for k, v in entry.items() if k != "stats"}
         key = entry_key(flow_id, rid, hashed, wiring)
         if self.placement == "host":
-            actor = self._hosts[zlib.crc32(prefix.encode()) % len(self._hosts)]
+            actor = self._hosts[self._host_index_locked(prefix)]
         else:
             held = self._dedicated.get(prefix)
             if held is not None and held[0] == key:
@@ -189,6 +192,19 @@ class RayStrategy(ThreadedStrategy):
                 actor = self._new_actor()
                 self._dedicated[prefix] = (key, actor)
         return Spot(key, prefix, rid, entry, modules, actor)
+
+    def _host_index_locked(self, prefix: str) -> int:
+        """The host of a routine: the one holding fewest, fixed at first placement.
+
+        Fixed for the strategy's life, so every activation of a routine (a
+        session's included) reaches the same host and instance.
+        """
+        index = self._host_of.get(prefix)
+        if index is None:
+            index = min(range(len(self._hosts)), key=self._host_load.__getitem__)
+            self._host_of[prefix] = index
+            self._host_load[index] += 1
+        return index
 
     def _install(self, spots: dict[str, Spot]) -> None:
         """Build the routines not yet built on their actors; wait for each."""
@@ -226,11 +242,15 @@ class RayStrategy(ThreadedStrategy):
             return [*self._hosts, *(actor for _, actor in self._dedicated.values())]
 
     def actor_of(self, flow_id: str, routine_id: str) -> Any:
-        """The actor that holds ``routine_id`` of flow ``flow_id`` (placed or not)."""
+        """The actor that holds ``routine_id`` of flow ``flow_id``.
+
+        Raises:
+            KeyError: When no job of the flow has placed the routine yet.
+        """
         prefix = f"{flow_id}/{routine_id}"
         with self._place_lock:
             if self.placement == "host":
-                return self._hosts[zlib.crc32(prefix.encode()) % len(self._hosts)]
+                return self._hosts[self._host_of[prefix]]
             return self._dedicated[prefix][1]
 
     # -- lifecycle --
@@ -245,6 +265,7 @@ class RayStrategy(ThreadedStrategy):
         with self._place_lock:
             actors = [*self._hosts, *(actor for _, actor in self._dedicated.values())]
             self._hosts, self._dedicated = [], {}
+            self._host_of, self._host_load = {}, []
             self._installed.clear()
             owns, self._owns_ray = self._owns_ray, False
             self._connected = False
