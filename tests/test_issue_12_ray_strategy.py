@@ -7,6 +7,7 @@ session's (tests/conftest.py).
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,16 @@ from routilux import (
     Routine,
 )
 from routilux.strategies import RayStrategy
-from tests.ray_routines import Boom, Collect, Counted, Overlap, Pid, Source, Square
+from tests.ray_routines import (
+    Boom,
+    Collect,
+    Counted,
+    Overlap,
+    Pid,
+    Sleeper,
+    Source,
+    Square,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -267,3 +277,35 @@ def test_issue_12_dedicated_placement_and_shutdown(ray_instance: Any) -> None:
     assert ray_instance.is_initialized()
     with pytest.raises(ray_instance.exceptions.RayActorError):
         ray_instance.get(actor.ping.remote(), timeout=WAIT)
+
+
+def _sleepy_flow(strategy: RayStrategy, flow_id: str, seconds: float) -> Flow:
+    flow = Flow(flow_id=flow_id, execution_strategy=strategy)
+    flow.add_routine(Source(count=1), "src")
+    flow.add_routine(Sleeper(seconds=seconds), "sleep")
+    flow.connect("src", "out", "sleep", "input")
+    return flow
+
+
+def test_issue_12_a_timeout_stops_waiting_for_a_remote_handler(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = _sleepy_flow(ray_strategy, "timeouts", 3.0)
+    flow.routines["sleep"].set_timeout(0.2)
+    job = flow.execute("src")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    assert [e.error_type for e in job.errors] == ["RoutineTimeoutError"]
+
+
+def test_issue_12_cancel_does_not_wait_for_a_remote_handler(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = _sleepy_flow(ray_strategy, "cancels", 3.0)
+    job = flow.execute("src")
+    deadline = time.monotonic() + WAIT
+    while "sleep" not in job.routine_states and not job.execution_history:
+        # until the sleeper's activation has been handed to its actor
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert flow.cancel(job, "enough")
+    assert job.wait(WAIT) and job.status is JobStatus.CANCELLED
