@@ -14,7 +14,9 @@ overhead: one job in which Fan emits OVERHEAD_CALLS values to one Noop (so
     same run: a bare actor with a method of the same arguments, called and
     waited for one at a time (the "bare Ray actor call"; the target is at most
     1.5 times it), and the same calls all submitted before any is awaited
-    (pipelined; info).
+    (pipelined; info). Also printed: the driver process's CPU time per
+    activation (``time.process_time``, every thread of it), the routing cost
+    the scale page's arithmetic uses.
 io: Fan emits once to IO_ROUTINES Nap routines sleeping IO_SLEEP each, into one
     Tally, on the 2 hosts (64 threads in all) beside ``concurrent`` with 64
     threads; target: at most 2 times the threads' time.
@@ -138,14 +140,23 @@ def _overhead(opts: Options, ray: Any, strategy: Any) -> tuple[float, float, flo
         ray.get(refs)
         return (time.perf_counter() - start) / OVERHEAD_CALLS
 
+    driver: list[float] = []
+
     def routed() -> float:
+        cpu = time.process_time()
         took = _timed_job(flow, "fan", "overhead", "noop", OVERHEAD_CALLS)
+        driver.append((time.process_time() - cpu) / OVERHEAD_CALLS)
         return took / OVERHEAD_CALLS
 
     routed()  # places and builds
+    driver.clear()
     ours, bare_times = repeat_pair(routed, one_by_one, opts.repeats, opts.budget)
     piped = [pipelined() for _ in range(len(ours))]
     ray.kill(bare)
+    say(
+        f"overhead: the driver process spent {median(driver) * 1e3:.3f} ms of CPU "
+        "per activation (all its threads, Ray's own included)"
+    )
     return median(ours), median(bare_times), median(piped)
 
 
