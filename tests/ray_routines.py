@@ -7,6 +7,7 @@ their emits (the driver's instance never runs a handler).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -155,3 +156,27 @@ class Counted(Routine):
         state = self.session_state
         state["calls"] = state.get("calls", 0) + 1
         return int(state["calls"])
+
+
+class AsyncDouble(Routine):
+    """An ``async def`` handler: the worker runs it to its end on an event loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("input", handler=self.take)
+        self.define_event("out", ["value"])
+
+    async def take(self, value: int = 0) -> None:
+        await asyncio.sleep(0.001)
+        self.emit("out", value=value * 2)
+
+
+class Unsendable(Routine):
+    """Returns a value Ray cannot pickle (a lock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+
+    def fire(self, **_: Any) -> Any:
+        return threading.Lock()

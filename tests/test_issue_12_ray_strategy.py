@@ -21,9 +21,12 @@ from routilux import (
     JobStatus,
     RemoteHandlerError,
     Routine,
+    StrategyShutdownError,
 )
+from routilux.runtime.remote import HostWorker
 from routilux.strategies import RayStrategy
 from tests.ray_routines import (
+    AsyncDouble,
     Boom,
     Collect,
     Counted,
@@ -32,6 +35,7 @@ from tests.ray_routines import (
     Sleeper,
     Source,
     Square,
+    Unsendable,
 )
 
 if TYPE_CHECKING:
@@ -309,3 +313,49 @@ def test_issue_12_cancel_does_not_wait_for_a_remote_handler(
         time.sleep(0.01)
     assert flow.cancel(job, "enough")
     assert job.wait(WAIT) and job.status is JobStatus.CANCELLED
+
+
+def test_issue_12_async_handlers_run_on_the_workers(ray_strategy: RayStrategy) -> None:
+    flow = Flow(flow_id="async", execution_strategy=ray_strategy)
+    flow.add_routine(Source(count=5), "src")
+    flow.add_routine(AsyncDouble(), "double")
+    flow.add_routine(Collect(), "sink")
+    flow.connect("src", "out", "double", "input")
+    flow.connect("double", "out", "sink", "input")
+    job = flow.execute("src")
+    assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+    values = [item["value"] for item in flow.routines["sink"].get_stat("seen_history")]
+    assert sorted(values) == [0, 2, 4, 6, 8]
+
+
+def test_issue_12_a_value_ray_cannot_send_fails_the_activation(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="unsendable", execution_strategy=ray_strategy)
+    flow.add_routine(Unsendable(), "lock")
+    job = flow.execute("lock")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    (error,) = job.errors
+    assert error.routine_id == "lock" and error.error_type == "RemoteHandlerError"
+    assert "the Ray call failed" in error.message
+
+
+def test_issue_12_session_state_without_a_session_fails_on_the_worker(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="no-session", execution_strategy=ray_strategy)
+    flow.add_routine(Counted(), "count")
+    job = flow.execute("count")
+    assert job.wait(WAIT) and job.status is JobStatus.FAILED
+    assert [e.error_type for e in job.errors] == ["SessionError"]
+
+
+def test_issue_12_no_flow_is_bound_after_shutdown(ray_instance: Any) -> None:
+    strategy = RayStrategy(max_workers=1)
+    strategy.shutdown()
+    flow = Flow(flow_id="closed")
+    flow.add_routine(Pid(), "pid")
+    with pytest.raises(StrategyShutdownError):
+        strategy.bind_flow(flow, HostWorker)
+    with pytest.raises(StrategyShutdownError):
+        strategy.open_lane()

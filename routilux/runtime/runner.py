@@ -31,6 +31,7 @@ from .jobs import FlowJobs
 from .ledger import JobLedger
 from .observers import Observers
 from .pressure import FlowPressure
+from .remote import HostWorker
 from .sessions import SessionStates, check_lane
 from .stats import FlowStats
 from .watchdog import Watchdog
@@ -282,7 +283,7 @@ class FlowRunner:
         it (a routine its workers cannot build): nothing has started then.
         """
         bind = getattr(lane, "bind_flow", None)
-        return None if bind is None else bind(self._flow)
+        return None if bind is None else bind(self._flow, HostWorker)
 
     def _job_stopped(self, run: JobLedger) -> None:
         job_id = run.job_state.job_id

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger("routilux.strategies")
 
 __all__ = [
+    "DONE",
+    "FAILED",
+    "MISSING",
     "ExecutionStrategy",
     "JobLane",
     "RemoteCalls",
@@ -116,12 +119,22 @@ class JobLane(Protocol):
         """
 
 
+#: What a remote host's ``call`` answers: ``(DONE, value, emits)``,
+#: ``(FAILED, packed_error, emits)``, or ``(MISSING,)`` when it does not hold
+#: the routine (restarted, or rebuilt under a new key). ``emits`` lists the
+#: ``(event, data)`` pairs the handler emitted, in order.
+DONE, FAILED, MISSING = "done", "failed", "missing"
+
+
 class RemoteCalls(Protocol):
     """How a strategy that runs handlers in other processes calls them.
 
-    A strategy offers it by having a ``bind_flow(flow)`` method, which the runner
-    calls before each job of ``flow`` starts or resumes (it may refuse the flow by
-    raising) and whose result the job then uses for every handler call.
+    A strategy offers it by having a ``bind_flow(flow, host)`` method, which the
+    runner calls before each job of ``flow`` starts or resumes (it may refuse
+    the flow by raising) and whose result the job then uses for every handler
+    call. ``host`` is the runtime's class for the remote side
+    (:class:`routilux.runtime.remote.HostWorker`): the strategy runs it in its
+    worker processes, and never imports the runtime itself.
     """
 
     def call(self, activation: Any) -> Awaitable[Any]:

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ...exceptions import RemoteHandlerError, WorkerLostError
-from ._worker import DONE, MISSING
+from ..base import DONE, MISSING
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from types import ModuleType
 
     from ...routine import Routine
+    from ._batch import Batcher
 
 __all__ = ["FlowBinding", "Spot", "entry_key", "unpack_error"]
 
@@ -118,11 +120,16 @@ class FlowBinding:
     """
 
     def __init__(
-        self, ray: ModuleType, spots: dict[str, Spot], routines: dict[str, Routine]
+        self,
+        ray: ModuleType,
+        spots: dict[str, Spot],
+        routines: dict[str, Routine],
+        batcher: Batcher,
     ) -> None:
         self._ray = ray
         self._spots = spots
         self._routines = routines
+        self._batcher = batcher
         #: id() of actors that died under a call of this job: the next call to
         #: one (a retry) first waits for Ray to have restarted it.
         self._lost: set[int] = set()
@@ -140,10 +147,10 @@ class FlowBinding:
         args = (spot.key, rid, slot, activation.payload, activation.lane)
         if self._lost and id(spot.actor) in self._lost:
             await self._until_restarted(spot)
-        reply = await self._ask(spot, "call", args)
+        reply = await self._batched(spot, args)
         if reply[0] == MISSING:  # a restarted actor: build the routine again
             await self._ask(spot, "install", spot.install_args())
-            reply = await self._ask(spot, "call", args)
+            reply = await self._batched(spot, args)
             if reply[0] == MISSING:
                 raise WorkerLostError(
                     f"routine {rid!r}: its Ray actor lost it again right after "
@@ -157,11 +164,24 @@ class FlowBinding:
             return result
         raise unpack_error(result)
 
+    async def _batched(self, spot: Spot, args: tuple[Any, ...]) -> Any:
+        """The reply of one call, sent in a batch with its routine's others."""
+        return await self._guard(spot, self._batcher.send(spot, args))
+
     async def _ask(self, spot: Spot, method: str, args: tuple[Any, ...]) -> Any:
+        """The reply of one actor call made on its own (install, ping)."""
+        ref = getattr(spot.actor, method).remote(*args)
+        return await self._guard(spot, asyncio.wrap_future(ref.future()))
+
+    async def _guard(self, spot: Spot, reply: Awaitable[Any]) -> Any:
+        """Await ``reply``; Ray's errors become the runtime's.
+
+        A reply that Ray could not send (a value it cannot pickle) fails every
+        call of its batch: their handlers ran, their answers are lost.
+        """
         ray = self._ray
         try:
-            ref = getattr(spot.actor, method).remote(*args)
-            return await asyncio.wrap_future(ref.future())
+            return await reply
         except ray.exceptions.RayActorError as exc:
             self._lost.add(id(spot.actor))
             raise WorkerLostError(
@@ -228,9 +248,12 @@ class FlowBinding:
 
 
 def _adopt_stats(routine: Routine, stats: dict[str, Any]) -> None:
-    with routine._rx.stats_lock:
-        routine._stats.clear()
-        routine._stats.update(stats)
+    """Make the driver's statistics of ``routine`` those its worker kept."""
+    gone = [key for key in routine.stats() if key not in stats]
+    if gone:
+        routine.reset_stats(gone)
+    for key, value in stats.items():
+        routine.set_stat(key, value)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,9 +29,9 @@ from ...exceptions import (
 from ...serialization._writer import routine_to_dict
 from ..base import StrategyState
 from ..threaded import ThreadedStrategy
+from ._batch import Batcher
 from ._binding import FlowBinding, Spot, entry_key
 from ._loader import import_ray
-from ._worker import HostWorker
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -126,11 +126,17 @@ class RayStrategy(ThreadedStrategy):
         self._host_of: dict[str, int] = {}  # flow id/routine id -> host index
         self._dedicated: dict[str, tuple[str, Any]] = {}  # prefix -> (key, actor)
         self._installed: set[tuple[int, str]] = set()  # (id(actor), key)
+        self._batcher = Batcher()  # used on the runtime's event loop only
+        self._host_class: type = object  # the runtime's HostWorker, once bound
 
     # -- binding flows --
 
-    def bind_flow(self, flow: Any) -> FlowBinding:
+    def bind_flow(self, flow: Any, host: type) -> FlowBinding:
         """Place and install ``flow``'s routines on actors, for one job.
+
+        ``host`` is the class the actors run (the runtime's
+        :class:`~routilux.runtime.remote.HostWorker`); the first call starts the
+        host actors with it.
 
         Raises:
             StrategyShutdownError: After :meth:`shutdown`.
@@ -146,17 +152,18 @@ class RayStrategy(ThreadedStrategy):
                 raise StrategyShutdownError(
                     "cannot schedule new activations after shutdown"
                 )
-            self._connect_locked()
+            self._connect_locked(host)
             spots = {
                 rid: self._place_locked(flow.flow_id, rid, *parts)
                 for rid, parts in described.items()
             }
         self._install(spots)
-        return FlowBinding(self._ray, spots, dict(flow.routines))
+        return FlowBinding(self._ray, spots, dict(flow.routines), self._batcher)
 
-    def _connect_locked(self) -> None:
+    def _connect_locked(self, host: type) -> None:
         if self._connected:
             return
+        self._host_class = host
         ray = self._ray
         if not ray.is_initialized():
             options: dict[str, Any] = {"log_to_driver": False}
@@ -172,7 +179,7 @@ class RayStrategy(ThreadedStrategy):
         self._connected = True
 
     def _new_actor(self) -> Any:
-        return self._ray.remote(HostWorker).options(**self._options).remote()
+        return self._ray.remote(self._host_class).options(**self._options).remote()
 
     def _place_locked(
         self, flow_id: str, rid: str, entry: dict[str, Any], wiring: Any, modules: Any

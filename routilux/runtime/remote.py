@@ -1,9 +1,12 @@
-"""What runs inside a Ray host actor: routines rebuilt from their flow entries.
+"""The runtime on a remote host: routines rebuilt from their flow entries.
 
-A host holds many routine instances, each under a *key* (flow id, routine id and
-a hash of the routine's document entry), and runs calls on the actor's threads.
-Nothing here imports Ray: the driver wraps :class:`HostWorker` with
-``ray.remote`` and ships only plain data (entries, payloads, replies).
+A remote strategy (``ray``) runs :class:`HostWorker` in its worker processes
+(the runner hands the class to the strategy's ``bind_flow``, so that strategies
+never import the runtime). A host holds many routine instances, each under a
+*key* (flow id, routine id and a hash of the routine's document entry), and runs
+calls on its threads, each in a frame of its own that keeps what the handler
+emits. Nothing here imports Ray: only plain data travels (entries, payloads,
+replies).
 
 A call that finds no routine under its key answers :data:`MISSING`: the actor
 was restarted (its routines went with the old process) or the routine was
@@ -18,22 +21,24 @@ import os
 import pickle
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import SessionError
-from ...runtime.context import enter, leave
-from ...serialization._resolver import Resolver
-from ...serialization._routines import read_routine
-from ...serialization._writer import SCHEMA_VERSION
+from ..exceptions import SessionError
+from ..serialization._resolver import Resolver
+from ..serialization._routines import read_routine
+from ..serialization._writer import SCHEMA_VERSION
+from ..strategies.base import DONE, FAILED, MISSING
+from .context import enter, leave
 
 if TYPE_CHECKING:
-    from ...routine import Routine
-    from ...slot import Slot
+    from ..routine import Routine
+    from ..slot import Slot
 
-__all__ = ["DONE", "FAILED", "MISSING", "HostWorker", "pack_error"]
+__all__ = ["HostWorker", "pack_error"]
 
-#: Reply tags: ``(DONE, value, emits)``, ``(FAILED, error, emits)``, ``(MISSING,)``.
-DONE, FAILED, MISSING = "done", "failed", "missing"
+#: Threads that run the calls of batches on one host.
+POOL_THREADS = 32
 
 
 def pack_error(exc: BaseException) -> dict[str, Any]:
@@ -135,7 +140,8 @@ class HostWorker:
     def __init__(self) -> None:
         self._routines: dict[str, tuple[str, Routine]] = {}
         self._sessions: dict[tuple[str, Any], dict[str, Any]] = {}
-        self._lock = threading.Lock()  # guards _routines and _sessions
+        self._lock = threading.Lock()  # guards _routines, _sessions, _pool's start
+        self._pool: ThreadPoolExecutor | None = None  # runs batches' calls
 
     def ping(self) -> int:
         """The actor's process id (the driver waits on it for the actor to be up)."""
@@ -189,6 +195,19 @@ class HostWorker:
         finally:
             leave(token)
         return (DONE, value, frame.emits)
+
+    def call_many(self, calls: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Make several calls side by side; their replies, in order."""
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        POOL_THREADS, thread_name_prefix="routilux-host"
+                    )
+                pool = self._pool
+        running = [pool.submit(self.call, *args) for args in calls]
+        return [future.result() for future in running]
 
     def stats(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The statistics of the routines under ``keys`` that this host holds."""
