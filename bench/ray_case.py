@@ -10,13 +10,18 @@ cpu: Fan emits once to CPU_ROUTINES Spin routines (distinct routines, spread
     same flow on ``concurrent`` (4 threads, one GIL). Info: no target; on 2
     cores the best ray can do is about half.
 overhead: one job in which Fan emits OVERHEAD_CALLS values to one Noop (so
-    every call goes to one actor); wall time per activation. Baselines in the
+    every call goes to one actor, and calls started together travel in
+    batches); wall time per activation. Baselines in the
     same run: a bare actor with a method of the same arguments, called and
     waited for one at a time (the "bare Ray actor call"; the target is at most
     1.5 times it), and the same calls all submitted before any is awaited
     (pipelined; info). Also printed: the driver process's CPU time per
     activation (``time.process_time``, every thread of it), the routing cost
     the scale page's arithmetic uses.
+chain: one Hop routine connected to itself passes a value on CHAIN_HOPS times:
+    each call starts only once the last one's emit is back, so nothing can be
+    batched; wall time per hop against the same bare call one by one (target
+    at most 1.5 times it).
 io: Fan emits once to IO_ROUTINES Nap routines sleeping IO_SLEEP each, into one
     Tally, on the 2 hosts (64 threads in all) beside ``concurrent`` with 64
     threads; target: at most 2 times the threads' time.
@@ -47,6 +52,7 @@ from routilux import Flow
 CPU_ROUTINES = 8
 CPU_ROUNDS = 2_000_000
 OVERHEAD_CALLS = 1_000
+CHAIN_HOPS = 200
 IO_ROUTINES = 100
 IO_SLEEP = 0.050
 HOSTS = 2
@@ -160,6 +166,23 @@ def _overhead(opts: Options, ray: Any, strategy: Any) -> tuple[float, float, flo
     return median(ours), median(bare_times), median(piped)
 
 
+def _chain(opts: Options, strategy: Any) -> float:
+    """Seconds per hop of a self-loop: each call starts only after the last."""
+    from ray_routines import Fan, Hop
+
+    flow = Flow(flow_id="bench-chain", execution_strategy=strategy, max_workers=4)
+    flow.add_routine(Fan(count=1), "fan")
+    flow.add_routine(Hop(hops=CHAIN_HOPS), "hop")
+    flow.connect("fan", "out", "hop", "input")
+    flow.connect("hop", "out", "hop", "input")
+
+    def hops() -> float:
+        return _timed_job(flow, "fan", "chain", "hop", CHAIN_HOPS) / CHAIN_HOPS
+
+    hops()  # places and builds
+    return median([hops() for _ in range(opts.repeats)])
+
+
 def case_ray(opts: Options) -> list[Row]:
     ray = _start_ray()
     if ray is None:
@@ -179,6 +202,8 @@ def case_ray(opts: Options) -> list[Row]:
             f"overhead: {ours * 1e3:.3f} ms per activation; bare actor call "
             f"{bare * 1e3:.3f} ms one by one, {piped * 1e3:.3f} ms pipelined"
         )
+        hop = _chain(opts, strategy)
+        say(f"chain: {hop * 1e3:.3f} ms per hop ({CHAIN_HOPS} hops, nothing to batch)")
         io_ray, io_threads = _pair(opts, "io", strategy)
         say(
             f"io: {IO_ROUTINES} x {IO_SLEEP * 1e3:.0f} ms: ray {io_ray:.3f} s, "
@@ -203,6 +228,14 @@ def case_ray(opts: Options) -> list[Row]:
             f"{ours / bare:.2f}x",
             f"<= {TARGET_OVERHEAD}x (#12)",
             verdict_at_most(ours / bare, TARGET_OVERHEAD),
+        ),
+        Row(
+            "ray chain hop, one call at a time (vs bare actor call)",
+            f"{hop * 1e3:.3f} ms",
+            f"{bare * 1e3:.3f} ms",
+            f"{hop / bare:.2f}x",
+            f"<= {TARGET_OVERHEAD}x (#12)",
+            verdict_at_most(hop / bare, TARGET_OVERHEAD),
         ),
         Row(
             "ray per activation (vs pipelined bare calls)",

@@ -87,3 +87,18 @@ class BareHost:
         self, key: str, rid: str, slot: str, payload: dict[str, Any], lane: Any
     ) -> tuple[str, None, list[Any]]:
         return ("done", None, [])
+
+
+class Hop(Routine):
+    """Passes ``value + 1`` back to itself until ``hops`` (config), counting."""
+
+    def __init__(self, hops: int = 1) -> None:
+        super().__init__()
+        self.set_config(hops=hops)
+        self.define_slot("input", handler=self.take)
+        self.define_event("out", ["value"])
+
+    def take(self, value: int = 0) -> None:
+        self.increment_stat("calls")
+        if value + 1 < self.get_config("hops", 1):
+            self.emit("out", value=value + 1)
