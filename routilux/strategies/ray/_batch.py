@@ -14,6 +14,7 @@ Everything here runs on the runtime's event loop thread: no lock is needed.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ class Batcher:
 
     def __init__(self) -> None:
         self._pending: dict[str, tuple[Spot, list[_Call]]] = {}
+        self._loop_thread: int | None = None  # the event loop's thread, once seen
+
+    def on_loop(self) -> bool:
+        """True in the thread of the event loop this batcher sends from."""
+        return self._loop_thread == threading.get_ident()
 
     def send(self, spot: Spot, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """The reply of ``call(*args)`` on ``spot``'s actor, sent with its batch.
@@ -36,6 +42,7 @@ class Batcher:
         The future fails with Ray's error when the batch's Ray call fails.
         """
         loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         reply: asyncio.Future[Any] = loop.create_future()
         held = self._pending.get(spot.key)
         if held is None:

@@ -27,7 +27,7 @@ from ...exceptions import (
     WorkerLostError,
 )
 from ...serialization._writer import routine_to_dict
-from ..base import StrategyState
+from ..base import StrategyState, run_task
 from ..threaded import ThreadedStrategy
 from ._batch import Batcher
 from ._binding import FlowBinding, Spot, entry_key
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from ...routine import Routine
+    from ..base import Task
 
 __all__ = ["RayStrategy"]
 
@@ -128,6 +129,43 @@ class RayStrategy(ThreadedStrategy):
         self._installed: set[tuple[int, str]] = set()  # (id(actor), key)
         self._batcher = Batcher()  # used on the runtime's event loop only
         self._host_class: type = object  # the runtime's HostWorker, once bound
+
+    # -- tasks --
+
+    def submit(self, task: Task) -> None:
+        """Queue ``task``; one emitted on the event loop is handed over at once.
+
+        An activation a remote handler emitted is made on the runtime's event
+        loop, where running it only starts its remote call: with no gate to
+        pass (no ``max_concurrency``, no session lane) it is run there, saving
+        a pool thread's wake-up per hop of a chain. Thread-safe.
+        """
+        if (
+            task.limit is None
+            and task.serial_key is None
+            and self._batcher.on_loop()
+            and self._run_here(task)
+        ):
+            return
+        super().submit(task)
+
+    def _run_here(self, task: Task) -> bool:
+        """Run ``task`` in this thread, accounted as the pool would; False: no."""
+        with self._lock:
+            if self._dropping or self._state is StrategyState.CLOSED:
+                return False
+            self._in_flight += 1
+            self._busy += 1
+        pending = run_task(task)
+        with self._lock:
+            self._busy -= 1
+            if pending is None:
+                self._settle_locked(task, ran=True)  # no gate: nothing to free
+            else:
+                self._awaiting += 1
+        if pending is not None:
+            pending.add_done_callback(self._settler(task))
+        return True
 
     # -- binding flows --
 
