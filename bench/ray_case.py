@@ -21,7 +21,7 @@ overhead: one job in which Fan emits OVERHEAD_CALLS values to one Noop (so
 chain: one Hop routine connected to itself passes a value on CHAIN_HOPS times:
     each call starts only once the last one's emit is back, so nothing can be
     batched; wall time per hop against the same bare call one by one (target
-    at most 1.5 times it).
+    at most 1.5 times it), and the driver's CPU time per hop.
 io: Fan emits once to IO_ROUTINES Nap routines sleeping IO_SLEEP each, into one
     Tally, on the 2 hosts (64 threads in all) beside ``concurrent`` with 64
     threads; target: at most 2 times the threads' time.
@@ -176,11 +176,19 @@ def _chain(opts: Options, strategy: Any) -> float:
     flow.connect("fan", "out", "hop", "input")
     flow.connect("hop", "out", "hop", "input")
 
+    driver: list[float] = []
+
     def hops() -> float:
-        return _timed_job(flow, "fan", "chain", "hop", CHAIN_HOPS) / CHAIN_HOPS
+        cpu = time.process_time()
+        took = _timed_job(flow, "fan", "chain", "hop", CHAIN_HOPS)
+        driver.append((time.process_time() - cpu) / CHAIN_HOPS)
+        return took / CHAIN_HOPS
 
     hops()  # places and builds
-    return median([hops() for _ in range(opts.repeats)])
+    driver.clear()
+    per_hop = median([hops() for _ in range(opts.repeats)])
+    say(f"chain: the driver process spent {median(driver) * 1e3:.3f} ms of CPU per hop")
+    return per_hop
 
 
 def case_ray(opts: Options) -> list[Row]:
