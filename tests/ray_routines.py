@@ -123,6 +123,7 @@ class Sleeper(Routine):
 
     def take(self, value: Any = None) -> None:
         time.sleep(float(self.get_config("seconds")))
+        self.increment_stat("calls")
 
 
 class Overlap(Routine):

@@ -7,6 +7,7 @@ session's (tests/conftest.py).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from routilux import (
     ErrorHandler,
     ErrorStrategy,
     Flow,
+    FlowHooks,
     JobStatus,
     RemoteHandlerError,
     Routine,
@@ -359,3 +361,56 @@ def test_issue_12_no_flow_is_bound_after_shutdown(ray_instance: Any) -> None:
         strategy.bind_flow(flow, HostWorker)
     with pytest.raises(StrategyShutdownError):
         strategy.open_lane()
+
+
+class _Count(FlowHooks):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ends: Counter[str] = Counter()
+        self.emitted = 0
+
+    def on_activation_end(self, job: Any, activation: Any, outcome: Any) -> None:
+        with self.lock:
+            self.ends[activation.routine_id] += 1
+            self.emitted += len(outcome.emitted or ())
+
+
+def test_issue_12_hooks_run_on_the_driver_and_see_remote_emits(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="hooks", execution_strategy=ray_strategy)
+    flow.add_routine(Source(count=4), "src")
+    flow.add_routine(Square(), "sq")
+    flow.connect("src", "out", "sq", "input")
+    hooks = _Count()
+    flow.add_hooks(hooks)
+    job = flow.execute("src")
+    assert job.wait(WAIT) and job.status is JobStatus.COMPLETED, job.errors
+    assert hooks.ends == Counter({"src": 1, "sq": 4})
+    assert hooks.emitted == 4 + 4  # the source's 4, and each square's one
+
+
+def test_issue_12_pause_holds_work_and_resume_finishes_it(
+    ray_strategy: RayStrategy,
+) -> None:
+    flow = Flow(flow_id="pauses", execution_strategy=ray_strategy)
+    flow.add_routine(Source(count=3), "src")
+    sleeper = Sleeper(seconds=1.0)  # three in a row: the job runs 3 s at least
+    sleeper.set_max_concurrency(1)
+    flow.add_routine(sleeper, "sleep")
+    flow.connect("src", "out", "sleep", "input")
+    job = flow.execute("src")
+    assert flow.pause(job, "hold on")
+    assert job.wait(WAIT), "the pause did not settle"
+    assert job.status is JobStatus.PAUSED
+    # What ran finished on its worker (its stats came back); the rest waits.
+    done = sleeper.get_stat("calls", 0)
+    pending = [task["routine_id"] for task in job.pending_tasks]
+    if "src" in pending:  # paused before the source ran
+        assert done == 0 and pending == ["src"]
+    else:
+        assert done + pending.count("sleep") == 3, (done, pending)
+    resumed = flow.resume(job)
+    assert resumed.wait(WAIT)
+    assert job.status is JobStatus.COMPLETED, job.errors
+    assert sleeper.get_stat("calls") == 3
