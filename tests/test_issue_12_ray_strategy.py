@@ -7,9 +7,12 @@ session's (tests/conftest.py).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -414,3 +417,64 @@ def test_issue_12_pause_holds_work_and_resume_finishes_it(
     assert resumed.wait(WAIT)
     assert job.status is JobStatus.COMPLETED, job.errors
     assert sleeper.get_stat("calls") == 3
+
+
+SCRIPT = """
+import ray
+from routilux import Flow
+from routilux.strategies import RayStrategy
+from tests.ray_routines import Pid
+
+strategy = RayStrategy(max_workers=1, num_cpus=1)
+flow = Flow(flow_id="owner", execution_strategy=strategy)
+flow.add_routine(Pid(), "pid")
+job = flow.execute("pid")
+job.wait(120)
+print(job.status, ray.is_initialized())
+strategy.shutdown()
+print(ray.is_initialized())
+"""
+
+
+def test_issue_12_a_strategy_that_connected_ray_disconnects_it(
+    ray_instance: Any,
+) -> None:
+    # RAY_ADDRESS: the strategy's ray.init() joins the session's instance.
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={
+            **os.environ,
+            "RAY_ADDRESS": ray_instance.get_runtime_context().gcs_address,
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "PYTHONPATH": str(root),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["completed", "True", "False"], result.stderr
+    # The instance it joined runs on.
+    assert ray_instance.get(ray_instance.put(7), timeout=WAIT) == 7
+
+
+def test_issue_12_ray_that_cannot_start_is_a_configuration_error(
+    ray_instance: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**_: Any) -> None:
+        raise ValueError("no cluster at that address")
+
+    monkeypatch.setattr(ray_instance, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_instance, "init", refuse)
+    strategy = RayStrategy(max_workers=1, address="ray://nowhere:10001")
+    flow = Flow(flow_id="no-cluster", execution_strategy=strategy)
+    flow.add_routine(Pid(), "pid")
+    with pytest.raises(
+        ConfigurationError, match=r"ray://nowhere:10001.*no cluster at that address"
+    ):
+        flow.execute("pid")
+    monkeypatch.undo()
+    flow.shutdown(wait=True, timeout=WAIT)

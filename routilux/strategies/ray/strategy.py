@@ -17,6 +17,7 @@ lock, and killed by :meth:`RayStrategy.shutdown`.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -205,9 +206,17 @@ class RayStrategy(ThreadedStrategy):
         ray = self._ray
         if not ray.is_initialized():
             options: dict[str, Any] = {"log_to_driver": False}
-            if self.address is None:
+            if self.address is None and not os.environ.get("RAY_ADDRESS"):
+                # Ray starts a local instance: these settings are its own.
                 options.update(include_dashboard=False, num_cpus=self.num_cpus)
-            ray.init(address=self.address, **options)
+            try:
+                ray.init(address=self.address, **options)
+            except Exception as exc:
+                where = self.address or os.environ.get("RAY_ADDRESS") or "local"
+                raise ConfigurationError(
+                    f"the ray strategy could not start or join Ray ({where}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             self._owns_ray = True
         if self.placement == "host":
             count = self.num_cpus or int(ray.cluster_resources().get("CPU", 1))
