@@ -13,6 +13,9 @@ from pathlib import Path
 from routilux.strategies import RayStrategy
 from tests.crash_flow import build
 
+#: Seconds each sink call works (the crash test's 2 ms would end too soon).
+SINK_PAUSE = 0.05
+
 if __name__ == "__main__":
     import ray
 
@@ -23,6 +26,9 @@ if __name__ == "__main__":
         runtime_env={"env_vars": {"PYTHONPATH": root}},
     )
     flow = build(Path(sys.argv[1]), Path(sys.argv[2]))
+    # Calls started together run side by side on the hosts: slow each one down
+    # so that the test sees the job part-way.
+    flow.routines["sink"].set_config(pause=SINK_PAUSE)
     flow.set_execution_strategy(RayStrategy(max_workers=4))
     job = flow.execute("source")
     print(job.job_id, flush=True)

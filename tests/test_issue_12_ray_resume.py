@@ -16,6 +16,7 @@ import pytest
 from routilux.persistence import SQLiteCheckpointStore
 from routilux.strategies import RayStrategy
 from tests.crash_flow import build
+from tests.ray_crash_flow import SINK_PAUSE
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -58,6 +59,7 @@ def test_issue_12_a_killed_ray_driver_resumes_with_nothing_lost(
     assert len(_lines(sink_path)) < ITEMS
 
     flow = build(store_path, sink_path)
+    flow.routines["sink"].set_config(pause=SINK_PAUSE)
     strategy = RayStrategy(max_workers=4)
     flow.set_execution_strategy(strategy)
     with flow:
