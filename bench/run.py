@@ -22,6 +22,8 @@ connect        bench/structure.py   one event connected to 4,000 / 16,000 slots
 documents      bench/durability.py  to_json / from_json of 2,000 routines
 checkpoint     bench/durability.py  SQLite checkpointing per activation
 async          bench/async_handlers 1,000 async handlers (skipped if unsupported)
+ray            bench/ray_case.py    Ray strategy: CPU and I/O fan-outs, overhead
+                                    (skipped without Ray)
 =============  ===================  =============================================
 
 The run ends with a markdown table (paste it into a note) and the seconds each
@@ -45,6 +47,7 @@ from durability import case_checkpoint, case_documents
 from hops import case_chain
 from jobs import case_jobs
 from latency import case_fanout, case_step2
+from ray_case import case_ray
 from results import machine_facts, results_document, write_results
 from structure import case_connect, case_validate
 
@@ -61,6 +64,7 @@ CASES: dict[str, Callable[[Options], list[Row]]] = {
     "documents": case_documents,
     "checkpoint": case_checkpoint,
     "async": case_async,
+    "ray": case_ray,
 }
 
 

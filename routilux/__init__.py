@@ -26,6 +26,7 @@ from .exceptions import (
     ConfigurationError,
     DuplicateNameError,
     EntryPointError,
+    ExtraNotInstalledError,
     ForeignJobError,
     JobCancelledError,
     JobFailedError,
@@ -34,6 +35,7 @@ from .exceptions import (
     JoinIncompleteError,
     QueueFullError,
     ReentrantCallError,
+    RemoteHandlerError,
     RoutiluxError,
     RoutineTimeoutError,
     SerializationError,
@@ -45,6 +47,7 @@ from .exceptions import (
     UnknownRoutineError,
     UnknownSlotError,
     UnknownStrategyError,
+    WorkerLostError,
 )
 from .flow import Flow
 from .graph import Finding
@@ -102,6 +105,7 @@ __all__ = [
     "ExecutionRecord",
     "ExecutionStrategy",
     "ExecutionTracker",
+    "ExtraNotInstalledError",
     "Finding",
     "Flow",
     "FlowHooks",
@@ -121,6 +125,7 @@ __all__ = [
     "PoolStats",
     "QueueFullError",
     "ReentrantCallError",
+    "RemoteHandlerError",
     "ResultExtractor",
     "RoutiluxError",
     "Routine",
@@ -149,6 +154,7 @@ __all__ = [
     "UnknownSlotError",
     "UnknownStrategyError",
     "Window",
+    "WorkerLostError",
     "__version__",
     "register_merge_strategy",
     "register_strategy",

@@ -11,6 +11,8 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     │   ├── UnknownEventError                  the routine declares no such event
     │   ├── UnknownSlotError                   the routine declares no such slot
     │   ├── UnknownStrategyError               no execution strategy by that name
+    │   ├── ExtraNotInstalledError             a strategy needs an optional extra
+    │   │                                      (``pip install 'routilux[ray]'``)
     │   ├── UnknownMergeStrategyError          no merge strategy by that name
     │   ├── EntryPointError                    entry routine has no ``trigger`` slot
     │   ├── ForeignJobError                    a JobState of another flow
@@ -30,6 +32,9 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     ├── SessionError (RuntimeError)            ``session_state`` read outside a
     │                                          session (no handler, or no lane)
     ├── CheckpointError                        a checkpoint store cannot read or write
+    ├── WorkerLostError (RuntimeError)         a remote worker died during a call
+    ├── RemoteHandlerError (RuntimeError)      a remote handler's error that could
+    │                                          not be sent back as itself
     ├── JobTimeoutError (TimeoutError)         a wait on a job ran out of time
     └── RoutineTimeoutError (TimeoutError)     an activation ran past its timeout
 
@@ -50,6 +55,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateNameError",
     "EntryPointError",
+    "ExtraNotInstalledError",
     "ForeignJobError",
     "JobCancelledError",
     "JobFailedError",
@@ -58,6 +64,7 @@ __all__ = [
     "JoinIncompleteError",
     "QueueFullError",
     "ReentrantCallError",
+    "RemoteHandlerError",
     "RoutiluxError",
     "RoutineTimeoutError",
     "SerializationError",
@@ -69,6 +76,7 @@ __all__ = [
     "UnknownRoutineError",
     "UnknownSlotError",
     "UnknownStrategyError",
+    "WorkerLostError",
 ]
 
 
@@ -217,3 +225,36 @@ class RoutineTimeoutError(RoutiluxError, TimeoutError):
     Python cannot stop a running thread: the late handler runs on, but whatever it
     emits after the deadline is discarded.
     """
+
+
+class ExtraNotInstalledError(ConfigurationError):
+    """A feature needs an optional extra that is not installed.
+
+    The message names the extra to install (``pip install 'routilux[ray]'``).
+    """
+
+
+class WorkerLostError(RoutiluxError, RuntimeError):
+    """The remote worker running an activation died before it answered.
+
+    The activation goes through its routine's error policy like any error, so a
+    routine may list it in ``retryable_exceptions``: the retry runs on the worker
+    once it has been restarted.
+    """
+
+
+class RemoteHandlerError(RoutiluxError, RuntimeError):
+    """A remote handler raised an exception that could not be sent back as itself.
+
+    Attributes:
+        type_name: The qualified name of the original exception's class.
+        remote_traceback: The traceback text formatted on the worker.
+    """
+
+    def __init__(self, message: str, type_name: str, remote_traceback: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[type[RemoteHandlerError], tuple[str, str, str]]:
+        return (type(self), (str(self), self.type_name, self.remote_traceback))

@@ -34,3 +34,36 @@ def no_thread_left_behind() -> Iterator[None]:
 def strategy(request: pytest.FixtureRequest) -> str:
     """Every behaviour test runs on each built-in strategy."""
     return str(request.param)
+
+
+# -- Ray: one local instance for the session, started only when a test needs it --
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[object]:
+    """The ``ray`` module, with a local instance up for the whole session.
+
+    Two CPUs, no dashboard, usage stats off, worker logs kept out of the test
+    output; workers find the test routines (``tests.*``) through PYTHONPATH.
+    Tests that use it are skipped where Ray is not installed. Ray must start in
+    the main thread, so its start (5-25 s on a loaded machine) counts against
+    the first test's timeout: Ray tests carry ``pytest.mark.timeout(300)``.
+    """
+    ray = pytest.importorskip("ray")
+    import os
+    from pathlib import Path
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -66,6 +66,14 @@ SKIPPED: dict[tuple[str, str], str] = {
         "from routilux.telemetry import OpenTelemetryHooks",
     ): "needs the otel extra; the page's testcode runs the same hooks with the SDK",
     (
+        "guide/ray.rst",
+        "# shapes.py",
+    ): "needs Ray; tests/test_issue_12_ray_docs.py runs it under the ray marker",
+    (
+        "guide/ray.rst",
+        "# run_shapes.py",
+    ): "needs Ray; tests/test_issue_12_ray_docs.py runs it under the ray marker",
+    (
         "guide/fan_in.rst",
         'self.define_slot("input", handler=self.combine, policy="all_sources")',
     ): "one line out of a routine; the page's testcode blocks run whole routines",

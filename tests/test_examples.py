@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
+# Needs Ray: run by test_ray_demo_runs_on_the_sessions_instance, under the marker.
+RAY_DEMO = "ray_flow_demo.py"
+RUN_EVERYWHERE = [path for path in EXAMPLES if path.name != RAY_DEMO]
 RUN_TIMEOUT = 60  # seconds for one example; each one should take a few
 
 # Lines (or fragments of lines) each example must print. An example missing from
@@ -164,7 +169,7 @@ def test_examples_exist() -> None:
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", RUN_EVERYWHERE, ids=lambda path: path.name)
 def test_example_runs(path: Path) -> None:
     result = run_example(path.name)
     assert result.returncode == 0, describe(result)
@@ -181,6 +186,46 @@ def test_concurrent_demo_is_faster_than_sequential() -> None:
     assert match, describe(result)
     # Four fetchers that only sleep: ideally 4x; leave room for a busy machine.
     assert float(match.group(1)) > 1.5, describe(result)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_ray_demo_runs_on_the_sessions_instance(ray_instance: Any) -> None:
+    address = ray_instance.get_runtime_context().gcs_address
+    result = subprocess.run(
+        [sys.executable, f"examples/{RAY_DEMO}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "RAY_ADDRESS": address, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    for line in (
+        "concurrent (threads, one GIL): ",
+        "ray (host actors",
+        "Same totals: True",
+    ):
+        assert line in result.stdout, f"missing {line!r}\n{describe(result)}"
+
+
+def test_ray_demo_says_when_ray_is_missing(tmp_path: Path) -> None:
+    # A 'ray' that cannot be imported, first on the path: as if not installed.
+    (tmp_path / "ray.py").write_text("raise ImportError('no ray here')\n")
+    result = subprocess.run(
+        [sys.executable, f"examples/{RAY_DEMO}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, describe(result)
+    assert "Ray is not installed" in result.stdout, describe(result)
+    assert "pip install 'routilux[ray]'" in result.stdout, describe(result)
 
 
 PUBLIC_PACKAGES = {"routilux.strategies", "routilux.persistence", "routilux.testing"}

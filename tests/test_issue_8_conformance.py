@@ -10,7 +10,8 @@ from routilux.strategies import create_strategy, registered_strategies
 from routilux.testing import CHECKS, check_strategy
 
 
-@pytest.mark.parametrize("name", registered_strategies())
+# The Ray strategy runs the suite on its shared instance (test_issue_12_ray_*).
+@pytest.mark.parametrize("name", sorted(set(registered_strategies()) - {"ray"}))
 @pytest.mark.parametrize("check", sorted(CHECKS))
 def test_issue_8_strategy_conformance(name: str, check: str) -> None:
     CHECKS[check](lambda: create_strategy(name, 4, f"conformance-{name}"))

@@ -258,11 +258,7 @@ async def _await_once(activation: Activation, first: Awaitable[Any] | None) -> A
     if breaker is not None and first is None:
         breaker.before_call()
     try:
-        pending = (
-            first
-            if first is not None
-            else activation.route.slot.invoke(activation.payload)
-        )
+        pending = first if first is not None else _start_call(activation)
         value = await pending if inspect.isawaitable(pending) else pending
     except Exception:
         if breaker is not None:
@@ -275,6 +271,14 @@ async def _await_once(activation: Activation, first: Awaitable[Any] | None) -> A
     if breaker is not None:
         breaker.record_success()
     return value
+
+
+def _start_call(activation: Activation) -> Any:
+    """Call the handler here, or start its call where the job's strategy runs it."""
+    remote = activation.job.remote
+    if remote is None:
+        return activation.route.slot.invoke(activation.payload)
+    return remote.call(activation)
 
 
 def _async_sleep(sleep: Callable[[float], Any]) -> Callable[[float], Awaitable[None]]:

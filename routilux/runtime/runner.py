@@ -31,6 +31,7 @@ from .jobs import FlowJobs
 from .ledger import JobLedger
 from .observers import Observers
 from .pressure import FlowPressure
+from .remote import HostWorker
 from .sessions import SessionStates, check_lane
 from .stats import FlowStats
 from .watchdog import Watchdog
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ..hooks import FlowHooks
     from ..records import ErrorRecord
     from ..routine import Routine
-    from ..strategies.base import ExecutionStrategy
+    from ..strategies.base import ExecutionStrategy, RemoteCalls
     from ..wiring import Wiring
 
 __all__ = ["FlowRunner"]
@@ -251,6 +252,7 @@ class FlowRunner:
             if store is not None
             else None
         )
+        remote = self._remote(lane)
         run = JobLedger(
             flow,
             self.routes(),
@@ -266,12 +268,22 @@ class FlowRunner:
             self.pressure,
         )
         run.stamp(self.topology(), dropped)
+        run.remote = remote
         run.observers = Observers(
             job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
         )
         run.dead_letters = self.dead_letters
         run.sessions = self.sessions
         return run
+
+    def _remote(self, lane: Any) -> RemoteCalls | None:
+        """How ``lane``'s strategy calls handlers elsewhere (None: in this process).
+
+        Such a strategy sees the flow before a job starts on it, and may refuse
+        it (a routine its workers cannot build): nothing has started then.
+        """
+        bind = getattr(lane, "bind_flow", None)
+        return None if bind is None else bind(self._flow, HostWorker)
 
     def _job_stopped(self, run: JobLedger) -> None:
         job_id = run.job_state.job_id
@@ -364,6 +376,7 @@ class FlowRunner:
             self._wait_for_room()
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
+        run.remote = self._remote(lane)
         run.lane_blocks = strategy.blocking
         self._jobs.add(run)
         self._begin(run, lambda: run.restart(activations, lane))

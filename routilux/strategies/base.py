@@ -19,14 +19,18 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..exceptions import ConfigurationError, DuplicateNameError, UnknownStrategyError
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Awaitable, Hashable
     from concurrent.futures import Future
 
 _log = logging.getLogger("routilux.strategies")
 
 __all__ = [
+    "DONE",
+    "FAILED",
+    "MISSING",
     "ExecutionStrategy",
     "JobLane",
+    "RemoteCalls",
     "StrategyFactory",
     "StrategyState",
     "Task",
@@ -112,6 +116,39 @@ class JobLane(Protocol):
 
         A blocking strategy runs the job here until no task is left; others
         schedule the tasks and return at once.
+        """
+
+
+#: What a remote host's ``call`` answers: ``(DONE, value, emits)``,
+#: ``(FAILED, packed_error, emits)``, or ``(MISSING,)`` when it does not hold
+#: the routine (restarted, or rebuilt under a new key). ``emits`` lists the
+#: ``(event, data)`` pairs the handler emitted, in order.
+DONE, FAILED, MISSING = "done", "failed", "missing"
+
+
+class RemoteCalls(Protocol):
+    """How a strategy that runs handlers in other processes calls them.
+
+    A strategy offers it by having a ``bind_flow(flow, host)`` method, which the
+    runner calls before each job of ``flow`` starts or resumes (it may refuse
+    the flow by raising) and whose result the job then uses for every handler
+    call. ``host`` is the runtime's class for the remote side
+    (:class:`routilux.runtime.remote.HostWorker`): the strategy runs it in its
+    worker processes, and never imports the runtime itself.
+    """
+
+    def call(self, activation: Any) -> Awaitable[Any]:
+        """Start the handler call of ``activation``; awaiting it gives its value.
+
+        Called on the runtime's event loop with the activation as the current
+        frame; what the handler emitted is emitted again here before the
+        awaitable returns (or raises the handler's error).
+        """
+
+    def job_ended(self, job_state: Any) -> None:
+        """The job stopped; called before any waiter of the job wakes.
+
+        A strategy brings back here what its workers kept (routines' stats).
         """
 
 

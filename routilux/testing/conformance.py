@@ -90,27 +90,37 @@ class ProbeTask:
 
 
 class _Counter(Routine):
-    """Counts its calls; the source variant emits ``fan`` values."""
+    """Counts its calls; the source variant emits ``fan`` values.
+
+    It follows the rules of remote strategies: its setting is in its config, and
+    what it saw is in its statistics (``calls``, ``seen``), which a remote
+    strategy brings back when a job ends.
+    """
 
     def __init__(self, fan: int = 0) -> None:
         super().__init__()
-        self.fan = fan
-        self.calls = 0
-        self.seen: list[Any] = []
-        self._guard = threading.Lock()
+        self.set_config(fan=fan)
         self.define_slot("trigger", handler=self.fire)
         self.define_slot("input", handler=self.take)
         self.define_event("output", ["value"])
 
     def fire(self, **_: Any) -> None:
-        for value in range(self.fan):
+        for value in range(self.get_config("fan", 0)):
             self.emit("output", value=value)
 
     def take(self, value: Any = None) -> None:
-        with self._guard:
-            self.calls += 1
-            self.seen.append(value)
+        self._track_operation("calls", value=value)
         self.emit("output", value=value)
+
+    @property
+    def calls(self) -> int:
+        """How many values arrived."""
+        return int(self.get_stat("total_calls", 0))
+
+    @property
+    def seen(self) -> list[Any]:
+        """The values that arrived, in arrival order."""
+        return [item["value"] for item in self.get_stat("calls_history", [])]
 
 
 def _fan_flow(strategy: ExecutionStrategy, fan: int, width: int) -> Flow:

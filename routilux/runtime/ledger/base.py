@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ...job_state import JobState
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
-    from ...strategies.base import JobLane
+    from ...strategies.base import JobLane, RemoteCalls
     from ...topology import FlowTopology
     from ..activation import RouteTable
     from ..checkpoint import Checkpointer
@@ -72,6 +72,9 @@ class LedgerBase:
         pressure: The flow's ``max_pending`` bound (None: no bound).
     """
 
+    #: Makes handler calls somewhere else (a remote strategy's binding of the
+    #: flow); None: handlers run in this process. Set by the runner.
+    remote: RemoteCalls | None = None
     #: The job's session, the lane of activations whose connection names no
     #: lane key; and the flow's session states. Both set by the runner.
     session: Lane | None = None

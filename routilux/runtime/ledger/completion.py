@@ -111,6 +111,8 @@ class Completion(LedgerBase):
                 self._deadline.cancel()
             if self._checkpoint is not None:
                 self._write_final(save)
+            if self.remote is not None:  # before any waiter wakes
+                self._remote_ended()
             assert self.observers is not None
             self.observers.job_ended()
         finally:
@@ -125,6 +127,14 @@ class Completion(LedgerBase):
             else:
                 self.job_state._mark_done()
                 self._on_done(self)
+
+    def _remote_ended(self) -> None:
+        """Let a remote strategy bring back what its workers kept (their stats)."""
+        assert self.remote is not None
+        try:
+            self.remote.job_ended(self.job_state)
+        except Exception as exc:  # noqa: BLE001 - recorded in the job
+            self.record_hook_error(f"{type(self.remote).__name__}.job_ended", exc)
 
     def _write_final(self, paused: bool) -> None:
         assert self._checkpoint is not None

@@ -95,7 +95,9 @@ class Running(Failures):
         assert observers is not None
         if observers.watching_starts:
             observers.activation_started(activation)
-        if route.slot.is_async:
+        if route.slot.is_async or self.remote is not None:
+            # A remote call is awaited on the event loop like an async handler:
+            # no pool thread waits for the worker's answer.
             return self._start_async(activation, None, handler, timeout)
         if timeout is not None:  # after the start hooks: theirs is not handler time
             activation.watch = self._watchdog.watch(
