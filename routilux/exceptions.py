@@ -22,7 +22,8 @@ catches ``ValueError`` or ``RuntimeError`` keeps working::
     ├── StrategyShutdownError (RuntimeError)   use of a flow or strategy after shutdown
     ├── QueueFullError (RuntimeError)          a full flow refuses work (max_pending)
     ├── JobStateError (RuntimeError)           pause/resume/cancel in the wrong state,
-    │                                          or a write to a job the runtime owns
+    │   │                                      or a write to a job the runtime owns
+    │   └── JobOwnedError                      another live owner runs the stored job
     ├── JobFailedError (RuntimeError)          ``job.result()`` of a failed job
     ├── JobCancelledError (RuntimeError)       ``job.result()`` of a cancelled job
     ├── ReentrantCallError (RuntimeError)      a handler waits on a slot it holds
@@ -44,7 +45,7 @@ where it helps, what to do instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .topology import TopologyChanges
@@ -59,6 +60,7 @@ __all__ = [
     "ForeignJobError",
     "JobCancelledError",
     "JobFailedError",
+    "JobOwnedError",
     "JobStateError",
     "JobTimeoutError",
     "JoinIncompleteError",
@@ -157,6 +159,30 @@ class JobTimeoutError(RoutiluxError, TimeoutError):
 
 class JobStateError(RoutiluxError, RuntimeError):
     """A job cannot be paused, resumed or cancelled in its current state."""
+
+
+class JobOwnedError(JobStateError):
+    """A stored job is run by another owner whose lease is live.
+
+    Attributes:
+        job_id: The job.
+        pid: The owner's process id.
+        host: The owner's host name.
+    """
+
+    def __init__(self, message: str, *, job_id: str, pid: int, host: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.pid = pid
+        self.host = host
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields: pickling (e.g. across processes) needs them spelt.
+        return (_owned_error, (str(self), self.job_id, self.pid, self.host))
+
+
+def _owned_error(message: str, job_id: str, pid: int, host: str) -> JobOwnedError:
+    return JobOwnedError(message, job_id=job_id, pid=pid, host=host)
 
 
 class JobFailedError(RoutiluxError, RuntimeError):

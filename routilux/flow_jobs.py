@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checks import flag, instance_of, optional_seconds
 from .exceptions import ConfigurationError, ForeignJobError, StrategyShutdownError
+from .runtime.named_jobs import check_job_id
 from .runtime.sessions import optional_lane
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class FlowJobs:
         *,
         timeout: float | None = None,
         session: str | int | None = None,
+        job_id: str | None = None,
+        resume_interrupted: bool = False,
     ) -> JobState:
         """Start a job at the ``trigger`` slot of ``entry_routine_id``.
 
@@ -59,13 +62,27 @@ class FlowJobs:
                 ``lane_key`` (see :doc:`/guide/sessions`).
 
                 .. versionadded:: 1.0
+            job_id: The job's id, chosen by the caller (1 to 200 letters,
+                digits, ``.``, ``_``, ``-``), instead of a new uuid4. Executing
+                an id that this flow, or its checkpoint store, already holds
+                starts nothing and returns that job: this flow's own JobState,
+                or, for a job only the store holds, the JobState as stored.
+                Within one process and across processes sharing a store, the
+                job runs once (see :doc:`/guide/durability`).
+            resume_interrupted: With ``job_id``: a job the store holds as
+                ``running`` whose owner is gone (its lease is not live) is
+                resumed, as :meth:`resume` would, instead of returned as stored.
 
         Raises:
             UnknownRoutineError: For an unknown id.
             EntryPointError: When the routine has no ``trigger`` slot.
             UnknownStrategyError: For an unknown per-call strategy name.
             StrategyShutdownError: After :meth:`shutdown`.
-            ConfigurationError: For bad ``entry_params``, ``timeout`` or ``session``.
+            ConfigurationError: For bad ``entry_params``, ``timeout``,
+                ``session``, ``job_id`` or ``resume_interrupted``.
+            ForeignJobError: When the store holds ``job_id`` for another flow.
+            JobOwnedError: When ``resume_interrupted`` finds the job taken over
+                by another owner first.
         """
         if self._runner.closed:
             raise StrategyShutdownError(
@@ -80,8 +97,21 @@ class FlowJobs:
         name, workers = self._strategy_for(execution_strategy)
         seconds = optional_seconds(timeout, "timeout")
         optional_lane(session, "execute(): session")
+        check_job_id(job_id, "execute(): job_id")
+        if flag(resume_interrupted, "execute(): resume_interrupted") and not job_id:
+            raise ConfigurationError(
+                "execute(): resume_interrupted=True needs a job_id: it says what "
+                "to do with a job of that id the store holds"
+            )
         return self._runner.execute(
-            entry_routine_id, dict(entry_params or {}), name, workers, seconds, session
+            entry_routine_id,
+            dict(entry_params or {}),
+            name,
+            workers,
+            seconds,
+            session,
+            job_id,
+            resume_interrupted,
         )
 
     def _strategy_for(self, name: str | None) -> tuple[str, int]:
@@ -99,13 +129,17 @@ class FlowJobs:
         *,
         timeout: float | None = None,
         session: str | int | None = None,
+        job_id: str | None = None,
+        resume_interrupted: bool = False,
     ) -> JobState:
         """Run a job from code that is itself async; returns once the job stopped.
 
         The job runs as :meth:`execute` runs it; the calling event loop is never
         blocked (a sequential job runs in a worker thread of the loop's default
         executor). The job has stopped when this returns: completed, failed,
-        cancelled or paused. Thread-safe.
+        cancelled or paused; except for a ``job_id`` that another process runs,
+        returned at once as its store keeps it (see :meth:`execute`).
+        Thread-safe.
 
         Raises:
             The errors of :meth:`execute`.
@@ -120,12 +154,17 @@ class FlowJobs:
             execution_strategy,
             timeout=timeout,
             session=session,
+            job_id=job_id,
+            resume_interrupted=resume_interrupted,
         )
         if self._runner.strategy_blocks(name, workers):
             job = await asyncio.to_thread(call)
         else:
             job = call()
-        await job.wait_async()
+        if job.is_done or self._runner.runs(job.job_id):
+            await job.wait_async()
+        # else: a job_id another process runs, as its store keeps it: nothing
+        # here would ever wake the wait.
         return job
 
     def pause(
@@ -162,6 +201,10 @@ class FlowJobs:
         strategies return when it is done. A job that has finished is returned as
         it is, without effect (its status tells). Thread-safe.
 
+        On a store that keeps leases (both built-in stores do) the resumed job
+        is leased to this process until it ends or pauses; a job whose lease is
+        live elsewhere is not resumed.
+
         A job from a document (the store, or a loaded JobState) is checked
         against this flow's shape (see :mod:`routilux.topology`).
 
@@ -174,6 +217,8 @@ class FlowJobs:
                 .. versionadded:: 1.0
 
         Raises:
+            JobOwnedError: When another owner (another process, or another call
+                in this one) runs the stored job and its lease is live.
             ConfigurationError: When ``job_state`` is neither a JobState nor a str.
             ForeignJobError: When the job belongs to another flow.
             JobStateError: When the job runs and no pause was asked for, or has

@@ -212,7 +212,7 @@ class JobState(CheckedModel):
         return history
 
     @classmethod
-    def _for_run(cls, flow_id: str) -> JobState:
+    def _for_run(cls, flow_id: str, job_id: str | None = None) -> JobState:
         """A new pending JobState for the runtime, built without validation.
 
         Equal to ``JobState(flow_id)``, at a fraction of the cost of a model
@@ -222,7 +222,7 @@ class JobState(CheckedModel):
         state = cls.__new__(cls)
         now = now_utc()
         values = dict(_RUN_DEFAULTS)
-        values["job_id"] = new_job_id()
+        values["job_id"] = new_job_id() if job_id is None else job_id
         values["flow_id"] = flow_id
         new_fields(values)
         values["created_at"] = values["updated_at"] = now

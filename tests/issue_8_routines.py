@@ -78,6 +78,13 @@ class FlakyStore(SQLiteCheckpointStore):
         self._check("save_job", job)
         super().save_job(job)
 
+    def begin_job(
+        self, job: dict[str, Any], added: Sequence[dict[str, Any]], owner: Any
+    ) -> bool:
+        # A job's start (document, entry activation and lease): the first save.
+        self._check("save_job", job)
+        return super().begin_job(job, added, owner)
+
     def record_step(
         self,
         job_id: str,

@@ -596,10 +596,9 @@ def test_issue_9_new_keywords_keep_0_9_signatures() -> None:
         (Flow.execute_async, "session"),
         (Flow.connect, "lane_key"),
     ):
-        parameters = list(inspect.signature(method).parameters.values())
-        assert parameters[-1].name == name
-        assert parameters[-1].kind is inspect.Parameter.KEYWORD_ONLY
-        assert parameters[-1].default is None
+        parameter = inspect.signature(method).parameters[name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameter.default is None
     flow, watcher = lane_flow("sequential", lane_key=None)
     watcher.meet = set()
     job = flow.execute("source", {"keys": ["k"], "count": 3}, "sequential")

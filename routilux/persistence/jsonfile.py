@@ -12,7 +12,8 @@ file. A step rewrites the job's file (about half a millisecond, most of it the
 rename), which makes this store slower than
 :class:`~routilux.persistence.SQLiteCheckpointStore`, the more so for long pending
 lists, and only one process may write a directory at a time. Dead letters live
-in a ``dead_letters`` subdirectory (see :mod:`.letter_files`).
+in a ``dead_letters`` subdirectory (see :mod:`.letter_files`), job leases in
+``.leases`` (see :mod:`.lease_files`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,6 @@ from ..exceptions import CheckpointError
 from . import file_retention, letter_files
 from .base import (
     ClosingStore,
-    activation_fields,
     decode,
     encode,
     job_row,
@@ -39,11 +40,20 @@ from .base import (
     text,
 )
 from .dead_letters import letter_row
-from .payloads import encoded_values, read_pending, value_classes
+from .lease import (
+    DEFAULT_LEASE_TTL,
+    Heartbeat,
+    check_clock,
+    check_lease_ttl,
+    query_status,
+    with_leases,
+)
+from .lease_files import LeaseFiles, LeasingFiles, checked_activation
+from .payloads import read_pending, value_classes
 from .retention import Retention, checked_retention
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 __all__ = ["FORMAT_VERSION", "JsonFileCheckpointStore"]
 
@@ -54,11 +64,13 @@ _SUFFIX = ".json"
 _JOB_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
 
-class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
+class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, ClosingStore):
     """Checkpoints as one JSON file per job.
 
     Thread-safe (one lock serializes the writes of this store). Not safe for two
-    processes writing the same directory.
+    processes writing the same directory, except for job leases: claiming a job
+    is ordered between processes by a lock file (see
+    :mod:`routilux.persistence.lease_files`), so only one of them runs it.
 
     Args:
         directory: Where the files live; created when missing.
@@ -76,6 +88,9 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
             store records as finished, then once every ``retention.every``.
 
             .. versionadded:: 1.0
+        lease_ttl: Seconds a job's lease stays live after its last beat (see
+            :class:`~routilux.persistence.SQLiteCheckpointStore`).
+        clock: Returns the time leases are written and judged by (``time.time``).
 
     Opening a directory for writing deletes the temporary files a process
     killed in the middle of a write left there.
@@ -83,7 +98,8 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
     Raises:
         CheckpointError: When ``directory`` cannot be created, is not a directory,
             or cannot be written (unless ``read_only``); for a ``retention`` that
-            is not a :class:`~routilux.persistence.Retention`.
+            is not a :class:`~routilux.persistence.Retention`, a ``lease_ttl``
+            that is not a finite number > 0 or a ``clock`` that is not callable.
     """
 
     def __init__(
@@ -94,11 +110,15 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         read_only: bool = False,
         retention: Retention | None = None,
         allowed_classes: Iterable[type] | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._retention = checked_retention(retention)
         self._classes = value_classes(allowed_classes)
         #: As given: the runtime reads this store's job documents with it.
         self.allowed_classes = allowed_classes
+        ttl = check_lease_ttl(lease_ttl, os.fspath(directory))
+        clock = check_clock(clock, os.fspath(directory))
         self._dir = Path(directory)
         self._fsync = fsync
         self._read_only = read_only
@@ -110,11 +130,21 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         self._until_prune = 1
         if not read_only:
             file_retention.remove_temporary_files(self._dir)
+        self._ttl = ttl
+        self._leases = LeaseFiles(self._dir, ttl, clock, fsync)
+        self._heartbeat = Heartbeat(
+            f"routilux-leases-{self._dir.name}", ttl / 3, self._beat
+        )
 
     @property
     def directory(self) -> Path:
         """The directory holding the files."""
         return self._dir
+
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a job's lease stays live after its last beat."""
+        return self._ttl
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({os.fspath(self._dir)!r})"
@@ -169,7 +199,7 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         where = str(self._dir)
         checked = None if job is None else stored_job(job, where, job_id)
         new = None if checked is None else checked[1]
-        fresh = [_activation(a, job_id, where) for a in added]
+        fresh = [checked_activation(a, job_id, where) for a in added]
         with self._guard(f"record a step of job {job_id!r}", write=True):
             old = self._read(path)
             if old is not None:
@@ -218,7 +248,11 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         return document
 
     def list_jobs(
-        self, flow_id: str | None = None, status: str | None = None
+        self,
+        flow_id: str | None = None,
+        status: str | None = None,
+        *,
+        owners: bool = False,
     ) -> list[dict[str, Any]]:
         """Return job summaries, oldest ``updated_at`` first. Thread-safe.
 
@@ -226,7 +260,10 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
 
         Args:
             flow_id: Only jobs of this flow.
-            status: Only jobs with this status (a string or a ``JobStatus``).
+            status: Only jobs with this status (a string or a ``JobStatus``);
+                ``"interrupted"``: ``running`` jobs whose lease is not live.
+            owners: Add ``owner`` and ``live`` to each row (see
+                :meth:`routilux.persistence.SQLiteCheckpointStore.list_jobs`).
 
         Returns:
             ``{"job_id", "flow_id", "status", "updated_at"}`` dicts.
@@ -235,7 +272,8 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
             CheckpointError: When a file is corrupt (the message names it: delete
                 or move it) or the directory cannot be read.
         """
-        status = text(status)
+        asked = text(status)
+        status = query_status(asked)
         rows = []
         with self._guard("list jobs"):
             for path in self._files():
@@ -245,8 +283,12 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
                 row = job_row(found["job"], str(path))
                 if flow_id in (None, row.flow_id) and status in (None, row.status):
                     rows.append(row)
+            held = self._leases.all() if owners or asked != status else {}
         rows.sort(key=lambda row: (row.sort_key, row.job_id))
-        return [summary(row) for row in rows]
+        summaries = [summary(row) for row in rows]
+        if not owners and asked == status:
+            return summaries
+        return with_leases(summaries, held, asked, owners)
 
     def delete(self, job_id: str) -> None:
         """Remove a job's file; an unknown id is a no-op. Thread-safe.
@@ -255,11 +297,11 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
             CheckpointError: When the file cannot be removed.
         """
         path = self._file(job_id)
-        with (
-            self._guard(f"delete job {job_id!r}", write=True),
-            suppress(FileNotFoundError),
-        ):
-            path.unlink()
+        with self._guard(f"delete job {job_id!r}", write=True):
+            with self._leases.locked():
+                self._leases.forget(job_id)
+            with suppress(FileNotFoundError):
+                path.unlink()
 
     # -- the DeadLetterStore protocol -------------------------------------------
 
@@ -328,7 +370,12 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         return self._dir / letter_files.LETTERS
 
     def close(self) -> None:
-        """Refuse further use. Idempotent and thread-safe."""
+        """Stop the lease heartbeat and refuse further use.
+
+        Idempotent and thread-safe. Leases still held stop beating and expire
+        after ``lease_ttl``.
+        """
+        self._heartbeat.stop()
         with self._lock:
             self._closed = True
 
@@ -403,17 +450,3 @@ class JsonFileCheckpointStore(file_retention.FileRetention, ClosingStore):
         }
         data = encode(content, str(path), f"job {job.get('job_id')!r}")
         replace_file(self._dir, path, data, self._fsync)
-
-
-def _activation(activation: dict[str, Any], job_id: str, where: str) -> dict[str, Any]:
-    """A checked pending activation with exactly the four keys."""
-    activation_id, routine_id, slot, payload = activation_fields(
-        activation, job_id, where
-    )
-    what = f"activation {activation_id!r} of job {job_id!r}"
-    return {
-        "id": activation_id,
-        "routine_id": routine_id,
-        "slot": slot,
-        "payload": encoded_values(payload, where, what),  # as the file keeps it
-    }

@@ -10,13 +10,23 @@ a crash the store lists exactly the work that had not completed; resuming runs i
   at most ``max_workers`` of them.
 
 The job document itself is written when the job starts, pauses and ends.
+
+A job's start is one store transaction: the document and the entry activation
+together (a process killed in between would leave a job with nothing to run). On
+a :class:`~routilux.persistence.lease.LeasingStore` it also takes the job's lease,
+held until the job ends or pauses: while it is live no other owner resumes the
+job.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
+
+from ..exceptions import JobStateError
+from ..persistence.lease import LeasingStore, Owner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,11 +35,15 @@ if TYPE_CHECKING:
     from ..persistence.base import CheckpointStore
     from .activation import Activation
 
-__all__ = ["SAVE_INTERVAL", "Checkpointer"]
+__all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
 
 #: Seconds between job-document writes while a checkpointed job runs.
 SAVE_INTERVAL = 1.0
 _READ_ATTEMPTS = 3
+
+
+class AlreadyStored(Exception):
+    """A new job's id is taken in the store (internal: the runner returns it)."""
 
 
 class Checkpointer:
@@ -43,6 +57,8 @@ class Checkpointer:
         discard: Ids of stored pending activations the resumed job dropped (their
             routine or slot is gone: see :mod:`routilux.topology`); the first
             step removes them.
+        stored: The store holds the job already (a resumed one).
+        owner: The owner whose lease on the job was claimed already, if any.
     """
 
     def __init__(
@@ -51,6 +67,9 @@ class Checkpointer:
         job_id: str,
         first_key: int = 0,
         discard: Sequence[str] | None = None,
+        *,
+        stored: bool = False,
+        owner: Owner | None = None,
     ) -> None:
         self.store = store
         self.job_id = job_id
@@ -59,6 +78,12 @@ class Checkpointer:
         self._saved_at = time.monotonic()
         #: Set after an error: the next step writes the job document too.
         self.dirty = False
+        self._stored = stored
+        self._leasing = isinstance(store, LeasingStore)
+        #: Who runs the job (meaningful on a store that keeps leases).
+        self.owner = owner if owner is not None else Owner.new()
+        #: Whether this run holds the job's lease now.
+        self.holding = owner is not None and self._leasing
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -72,20 +97,74 @@ class Checkpointer:
         fresh = [a for a in activations if a.key is None]
         for activation in fresh:
             activation.key = self.key()
-        if self._discard:
-            # What a resume on a changed flow dropped leaves the store in the
-            # same step as the document recording the drop: never one alone.
-            self.store.record_step(
-                self.job_id,
-                finished=self._discard,
-                added=[a.checkpoint() for a in fresh],
-                job=_document(job_state),
-            )
-            self._discard = []
+        added = [a.checkpoint() for a in fresh]
+        store = self.store
+        if not self._stored:
+            # A new job: document, first activations (and lease), one transaction.
+            if self._leasing:
+                leasing: LeasingStore = store  # type: ignore[assignment]
+                if not leasing.begin_job(_document(job_state), added, self.owner):
+                    raise AlreadyStored(f"job {self.job_id!r} is in the store")
+                self.holding = True
+            else:
+                store.record_step(self.job_id, added=added, job=_document(job_state))
+            self._stored = True
             return
-        self.store.save_job(_document(job_state))
-        if fresh:
-            self.store.record_step(self.job_id, added=[a.checkpoint() for a in fresh])
+        claimed = self._claim()
+        try:
+            if claimed:  # a job paused here, run on: is the store's copy ours?
+                self._check_unchanged(job_state)
+            if self._discard:
+                # What a resume on a changed flow dropped leaves the store in
+                # the same step as the document recording the drop.
+                store.record_step(
+                    self.job_id,
+                    finished=self._discard,
+                    added=added,
+                    job=_document(job_state),
+                )
+                self._discard = []
+            else:
+                store.save_job(_document(job_state))
+                if added:
+                    store.record_step(self.job_id, added=added)
+        except BaseException:
+            if claimed:
+                self.release()
+            raise
+
+    def _check_unchanged(self, job_state: JobState) -> None:
+        """Refuse to run on a paused job another flow has run since.
+
+        Raises:
+            JobStateError: When the store's copy is no longer this pause (the
+                job ran on elsewhere: it finished, runs, or paused again).
+        """
+        stored = self.store.load(self.job_id)
+        status = stored.get("status")
+        if status != "paused" or len(stored.get("pause_points") or ()) != len(
+            job_state.pause_points
+        ):
+            raise JobStateError(
+                f"job {self.job_id!r} ran on elsewhere since this flow paused it "
+                f"(the checkpoint store has it {status}, "
+                f"{len(stored.get('pause_points') or ())} pause(s)): resume it by "
+                "id to run what the store holds"
+            )
+
+    def _claim(self) -> bool:
+        """Take the job's lease unless held; True when this call took it."""
+        if not self._leasing or self.holding:
+            return False
+        self.store.claim(self.job_id, self.owner)  # type: ignore[attr-defined]
+        self.holding = True
+        return True
+
+    def release(self) -> None:
+        """Give the job's lease up (the job ended, paused or could not start)."""
+        if self.holding:
+            self.holding = False
+            self.store.release(self.job_id, self.owner)  # type: ignore[attr-defined]
 
     def add(self, activations: Sequence[Activation]) -> None:
         """Store ``activations`` as pending work of the running job (new ids)."""
@@ -121,14 +200,30 @@ class Checkpointer:
 
     def end(self, job_state: JobState) -> None:
         """Write the final document; nothing of the job is pending any more."""
-        leftovers = [item["id"] for item in self.store.pending(self.job_id)]
-        self.store.record_step(
-            self.job_id, finished=leftovers, job=job_state.serialize()
-        )
+        try:
+            leftovers = [item["id"] for item in self.store.pending(self.job_id)]
+            self.store.record_step(
+                self.job_id, finished=leftovers, job=job_state.serialize()
+            )
+        except BaseException:
+            self._release_after_failure()
+            raise
+        self.release()
 
     def save(self, job_state: JobState) -> None:
-        """Write the job document (status changes: pause, end)."""
-        self.store.save_job(_document(job_state))
+        """Write the job document of a paused job and give its lease up."""
+        try:
+            self.store.save_job(_document(job_state))
+        except BaseException:
+            self._release_after_failure()
+            raise
+        self.release()
+
+    def _release_after_failure(self) -> None:
+        # The store holds the job as it was (interrupted): let another owner
+        # resume it. The write's error is the one to report, not this one.
+        with suppress(Exception):
+            self.release()
 
 
 def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:

@@ -12,27 +12,28 @@ from typing import TYPE_CHECKING, Any
 from ..checks import Deadline
 from ..exceptions import (
     CheckpointError,
-    ConfigurationError,
-    ForeignJobError,
     JobStateError,
     RoutiluxError,
 )
 from ..job_state import JobState, JobStatus
+from ..persistence.lease import LeasingStore, Owner
 from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
-from ..topology import FlowTopology, TopologyCache, reconcile
+from ..topology import FlowTopology, TopologyCache
 from ..tracking import ExecutionTracker
-from .activation import Activation, Route, RouteTable
+from .activation import Activation, RouteTable
 from .aio import AsyncGates
-from .checkpoint import Checkpointer, next_key
+from .checkpoint import AlreadyStored, Checkpointer
 from .context import current_frame
 from .dead_letters import DeadLetterBox, replay_plan
 from .jobs import FlowJobs
 from .ledger import JobLedger
+from .named_jobs import NamedJobs, holds, is_interrupted, stored_job
 from .observers import Observers
 from .pressure import FlowPressure
 from .remote import HostWorker
-from .sessions import SessionStates, check_lane
+from .resumer import Resumer
+from .sessions import SessionStates
 from .stats import FlowStats
 from .watchdog import Watchdog
 
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowRunner"]
 
 
-class FlowRunner:
+class FlowRunner(Resumer):
     """Runs the jobs of one flow.
 
     Args:
@@ -60,6 +61,7 @@ class FlowRunner:
         self._wiring = wiring
         self._catalog = StrategyCatalog(f"routilux-{flow.flow_id}")
         self._jobs = FlowJobs()
+        self._named = NamedJobs()
         self._paused: dict[str, JobLedger] = {}
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
         self._async_gates = AsyncGates()
@@ -134,18 +136,73 @@ class FlowRunner:
         workers: int,
         timeout: float | None = None,
         session: str | int | None = None,
+        job_id: str | None = None,
+        resume_interrupted: bool = False,
     ) -> JobState:
         """Start a job (checked by the flow) and return its state.
 
         When the job cannot start (its checkpoint store fails), it is ended as
         failed, forgotten, and the error raised: no phantom job is left active.
+        A ``job_id`` this flow or its store holds returns that job instead (see
+        :mod:`.named_jobs`).
         """
+        if job_id is None:
+            return self._start(entry_id, params, name, workers, timeout, session)
+        known = self._named.reserve(job_id)
+        if known is not None:
+            return known
+        store = self._flow.checkpoint_store
+        try:
+            if (
+                store is not None
+                and not isinstance(store, LeasingStore)
+                and holds(store, job_id, self._flow.flow_id)
+            ):
+                raise AlreadyStored(job_id)
+            job_state = self._start(
+                entry_id, params, name, workers, timeout, session, job_id
+            )
+        except AlreadyStored:
+            self._named.fill(job_id, None)
+            assert store is not None
+            return self._stored_job(store, job_id, name, workers, resume_interrupted)
+        except BaseException:
+            self._named.fill(job_id, None)
+            raise
+        return job_state
+
+    def _stored_job(
+        self,
+        store: Any,
+        job_id: str,
+        name: str,
+        workers: int,
+        resume_interrupted: bool,
+    ) -> JobState:
+        """A job id the store holds: the job as stored, or resumed if asked."""
+        job_state = stored_job(store, job_id, self._flow.flow_id)
+        if resume_interrupted and is_interrupted(store, job_state):
+            return self.resume(job_id, name, workers)
+        return job_state
+
+    def _start(
+        self,
+        entry_id: str,
+        params: dict[str, Any],
+        name: str,
+        workers: int,
+        timeout: float | None,
+        session: str | int | None,
+        job_id: str | None = None,
+    ) -> JobState:
         self._wait_for_room()
         strategy = self.strategy(name, workers)
         lane = strategy.open_lane()
-        run = self._new_run(JobState._for_run(self._flow.flow_id), lane)
+        run = self._new_run(JobState._for_run(self._flow.flow_id, job_id), lane)
         run.session = session
         run.lane_blocks = strategy.blocking
+        if job_id is not None:
+            self._named.fill(job_id, run.job_state)
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)
@@ -221,9 +278,13 @@ class FlowRunner:
         except BaseException as exc:
             state = run.job_state
             self._jobs.discard(run)
+            if run.checkpoint is not None:
+                run.checkpoint.release()  # a claimed lease must not beat on
             if state.status is JobStatus.PAUSED:
                 self._paused[state.job_id] = run  # a failed resume: still paused
-            if isinstance(exc, RoutiluxError) or not isinstance(exc, Exception):
+            if isinstance(exc, (RoutiluxError, AlreadyStored)) or not isinstance(
+                exc, Exception
+            ):
                 raise
             raise CheckpointError(
                 f"job {state.job_id!r} could not start: {type(exc).__name__}: {exc}"
@@ -242,13 +303,23 @@ class FlowRunner:
         first_key: int = 0,
         discard: list[str] | None = None,
         dropped: ErrorRecord | None = None,
+        *,
+        stored: bool = False,
+        owner: Owner | None = None,
     ) -> JobLedger:
         flow = self._flow
         tracker = ExecutionTracker(flow.flow_id, flow.history_limit)
         flow.execution_tracker = tracker
         store = flow.checkpoint_store
         checkpoint = (
-            Checkpointer(store, job_state.job_id, first_key, discard)
+            Checkpointer(
+                store,
+                job_state.job_id,
+                first_key,
+                discard,
+                stored=stored,
+                owner=owner,
+            )
             if store is not None
             else None
         )
@@ -287,7 +358,10 @@ class FlowRunner:
 
     def _job_stopped(self, run: JobLedger) -> None:
         job_id = run.job_state.job_id
-        if run.job_state.status is JobStatus.PAUSED:
+        paused = run.job_state.status is JobStatus.PAUSED
+        if run.checkpoint is not None and not paused:
+            self._named.forget(job_id)  # the store keeps it
+        if paused:
             self._paused[job_id] = run
         else:
             self._paused.pop(job_id, None)
@@ -315,179 +389,9 @@ class FlowRunner:
             )
         return run.pause(reason, checkpoint)
 
-    def resume(
-        self,
-        job: JobState | str,
-        name: str,
-        workers: int,
-        allow_changes: bool = False,
-    ) -> JobState:
-        """Run a paused or interrupted job on (the same job, same id).
-
-        ``job`` is a JobState, or a job id to load from the checkpoint store. A
-        job from a document is checked against the flow's topology first.
-        """
-        if isinstance(job, str):
-            run_of_id = self._jobs.get(job) or self._paused.get(job)
-            if run_of_id is None:
-                self._wait_for_room()  # before a run is made: a refusal makes none
-                return self._restart(
-                    *self._load(job, allow_changes), name, workers, waited=True
-                )
-            job = run_of_id.job_state
-        job_state = job
-        held: JobLedger | None = self._paused.pop(job_state.job_id, None)
-        if held is not None:
-            run, activations = held, held.take_parked()
-        elif (active := self._jobs.get(job_state.job_id)) is not None:
-            if active.unpause():  # its pause had not settled: it just goes on
-                return active.job_state
-            job_state.wait()  # settling right now: the run is filed as paused first
-            return self.resume(job_state, name, workers, allow_changes)
-        elif (stored := self._stored(job_state.job_id)) or (
-            job_state.status is JobStatus.PAUSED
-        ):
-            # Room first: a full flow refuses before the run takes the job over.
-            self._wait_for_room()
-            if stored:
-                run, activations = self._load(job_state.job_id, allow_changes)
-            else:
-                run, activations = self._rebuild(job_state, allow_changes)
-            return self._restart(run, activations, name, workers, waited=True)
-        elif job_state.status.is_final:
-            return job_state  # nothing to resume: it is returned as it is
-        else:
-            raise JobStateError(
-                f"job {job_state.job_id!r} is {job_state.status.value}: only a paused "
-                "job can be resumed"
-            )
-        return self._restart(run, activations, name, workers)
-
-    def _restart(
-        self,
-        run: JobLedger,
-        activations: list[Activation],
-        name: str,
-        workers: int,
-        *,
-        waited: bool = False,
-    ) -> JobState:
-        if not waited:
-            self._wait_for_room()
-        strategy = self.strategy(name, workers)
-        lane = strategy.open_lane()
-        run.remote = self._remote(lane)
-        run.lane_blocks = strategy.blocking
-        self._jobs.add(run)
-        self._begin(run, lambda: run.restart(activations, lane))
-        return run.job_state
-
-    def _stored(self, job_id: str) -> bool:
-        store = self._flow.checkpoint_store
-        return store is not None and any(
-            summary["job_id"] == job_id
-            for summary in store.list_jobs(self._flow.flow_id)
-        )
-
-    def _load(
-        self, job_id: str, allow_changes: bool = False
-    ) -> tuple[JobLedger, list[Activation]]:
-        """A run for a job kept in the flow's checkpoint store (after a crash)."""
-        store = self._flow.checkpoint_store
-        if store is None:
-            raise JobStateError(
-                f"flow {self._flow.flow_id!r} has no checkpoint store to load job "
-                f"{job_id!r} from"
-            )
-        document = store.load(job_id)
-        pending = list(document.pop("pending_activations", []))
-        job_state = JobState.deserialize(  # the store's class allow-list, if any
-            document, allowed_classes=getattr(store, "allowed_classes", None)
-        )
-        if job_state.flow_id != self._flow.flow_id:
-            raise ForeignJobError(
-                f"job {job_id!r} belongs to flow {job_state.flow_id!r}, "
-                f"not {self._flow.flow_id!r}"
-            )
-        if job_state.status.is_final:
-            raise JobStateError(
-                f"job {job_id!r} is {job_state.status.value}: nothing to resume"
-            )
-        kept, dropped, record = self._reconcile(job_state, pending, allow_changes)
-        planned = self._plan(job_state, kept, "pending_activations")
-        discard = [str(item.get("id")) for item in dropped]
-        run = self._new_run(job_state, None, next_key(pending), discard, record)
-        return run, _activations(run, planned)
-
-    def _plan(
-        self, job_state: JobState, items: list[dict[str, Any]], where: str
-    ) -> list[_Planned]:
-        """Check every pending item before a run is made (a refusal changes nothing).
-
-        Raises:
-            ConfigurationError: For an item whose routine or slot the flow lacks,
-                a payload that is not a dict, or a bad lane; naming its index.
-        """
-        routes = self.routes()
-        planned: list[_Planned] = []
-        for index, item in enumerate(items):
-            route = routes.route_to(str(item.get("routine_id")), str(item.get("slot")))
-            if route is None:
-                raise ConfigurationError(
-                    f"{where}[{index}] of job {job_state.job_id!r} targets "
-                    f"{item.get('routine_id')!r}.{item.get('slot')!r}, which flow "
-                    f"{self._flow.flow_id!r} does not have"
-                )
-            payload = item.get("payload", {})  # [] or 0 is no empty payload
-            if not isinstance(payload, dict):
-                # From a store (a custom one: the built-in ones check): its
-                # record is at fault; from a JobState, the caller's input.
-                error = CheckpointError if where == "pending_activations" else None
-                raise (error or ConfigurationError)(
-                    f"{where}[{index}].payload of job {job_state.job_id!r} is a "
-                    f"{type(payload).__name__}, not a dict"
-                )
-            lane = item.get("lane")
-            if lane is not None:
-                lane = check_lane(lane, f"{where}[{index}].lane")
-            planned.append((route, dict(payload), item.get("id"), lane))
-        return planned
-
-    def _reconcile(
-        self, job_state: JobState, items: list[dict[str, Any]], allow_changes: bool
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ErrorRecord | None]:
-        """Check a job from a document against the flow (see :mod:`..topology`)."""
-        routes = self.routes()
-        return reconcile(
-            job_state,
-            self.topology(),
-            items,
-            lambda routine_id, slot: routes.route_to(routine_id, slot) is not None,
-            allow_changes,
-            self._flow.flow_id,
-        )
-
-    def _rebuild(
-        self, job_state: JobState, allow_changes: bool = False
-    ) -> tuple[JobLedger, list[Activation]]:
-        """A run for a paused JobState made elsewhere, from its pending tasks."""
-        routes = self.routes()
-        held = list(job_state.pending_tasks)
-        tasks, _, record = self._reconcile(job_state, held, allow_changes)
-        current = job_state.current_routine_id
-        if (
-            not allow_changes
-            and current is not None
-            and current not in routes.ids.values()
-        ):
-            raise ConfigurationError(
-                f"job {job_state.job_id!r} started at routine {current!r}, which flow "
-                f"{self._flow.flow_id!r} does not have"
-            )
-        planned = self._plan(job_state, tasks, "pending_tasks")
-        # Only now, with nothing left to refuse, does the run take the job over.
-        run = self._new_run(job_state, None, dropped=record)
-        return run, _activations(run, planned)
+    def runs(self, job_id: str) -> bool:
+        """Whether this flow runs (or holds paused) the job ``job_id``."""
+        return self._jobs.get(job_id) is not None or job_id in self._paused
 
     def cancel(self, job_state: JobState, reason: str, source: str = "user") -> bool:
         """Stop a running or paused job; False when it had already stopped."""
@@ -568,18 +472,3 @@ class FlowRunner:
             s.get("lane_queued", 0) for s in strategies.values()
         )
         return figures
-
-
-#: A checked pending item: its route, payload, activation key and lane.
-_Planned = tuple[Route, dict[str, Any], Any, Any]
-
-
-def _activations(run: JobLedger, planned: list[_Planned]) -> list[Activation]:
-    activations = []
-    for route, payload, key, lane in planned:
-        activation = Activation(run, route, payload)
-        activation.key = key
-        if lane is not None:
-            activation.set_lane(lane)
-        activations.append(activation)
-    return activations

@@ -7,11 +7,13 @@ Layout (``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`)::
             payload, UNIQUE(job_id, activation_id))
     dead_letters(seq INTEGER PRIMARY KEY, letter_id UNIQUE, flow_id, job_id,
                  replayed_by, document)
+    leases(job_id PRIMARY KEY, pid, host, token, beat)
 
 Documents and payloads are stored as JSON text written by orjson. ``seq`` keeps the
 pending activations of a job in insertion order. The ``dead_letters`` table came
 after version 1 without a new version: older routilux versions ignore it, and a
 file they wrote gets it when opened for writing (read-only, it has no letters).
+The ``leases`` table (who runs a job, :mod:`.leases`) came the same way.
 
 Concurrency: the store holds one connection guarded by a lock. Measured with 8
 threads making small ``record_step`` calls (2 cores), one locked connection and one
@@ -28,7 +30,8 @@ file. ``synchronous="FULL"`` survives power cuts too, at the cost of an fsync pe
 step.
 
 Modules: :mod:`.database` opens the file and runs transactions; :mod:`.store` is
-the :class:`SQLiteCheckpointStore` itself; :mod:`.letters` keeps dead letters.
+the :class:`SQLiteCheckpointStore` itself; :mod:`.letters` keeps dead letters;
+:mod:`.leases` keeps job leases.
 """
 
 from __future__ import annotations

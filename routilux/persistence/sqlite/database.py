@@ -27,7 +27,7 @@ except ImportError:  # not on Windows: opening there relies on busy_timeout alon
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["HAS_LETTERS", "READ", "SCHEMA_VERSION", "WRITE", "Database"]
+__all__ = ["HAS_LEASES", "HAS_LETTERS", "READ", "SCHEMA_VERSION", "WRITE", "Database"]
 
 #: The layout version this module reads and writes (kept in ``PRAGMA user_version``).
 SCHEMA_VERSION = 1
@@ -49,6 +49,14 @@ _LETTERS_SCHEMA = (
     """CREATE INDEX IF NOT EXISTS dead_letters_of_flow
         ON dead_letters (flow_id, job_id)""",
 )
+#: Job leases (who runs a job, :mod:`.leases`), added the same way as dead letters.
+_LEASES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS leases (job_id TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL, host TEXT NOT NULL, token TEXT NOT NULL,
+        beat REAL NOT NULL)""",
+)
+#: Whether the file has the leases table (a read-only older file may not).
+HAS_LEASES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'leases'"
 #: Whether the file has the dead letters table (a read-only older file may not).
 HAS_LETTERS = (
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dead_letters'"
@@ -242,7 +250,7 @@ class Database:
                     if version == 0:
                         version = self._create_schema(conn)
                     elif version == SCHEMA_VERSION:
-                        self._add_letters_table(conn)
+                        self._add_tables(conn)
         except sqlite3.Error as exc:
             raise self.failure("open the database", exc) from exc
         if version == 0:
@@ -265,7 +273,7 @@ class Database:
                         f"{self.path}: not a checkpoint database (it has tables "
                         "but no routilux schema version)"
                     )
-                for statement in (*_SCHEMA, *_LETTERS_SCHEMA):
+                for statement in (*_SCHEMA, *_LETTERS_SCHEMA, *_LEASES_SCHEMA):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 version = SCHEMA_VERSION
@@ -275,13 +283,21 @@ class Database:
             raise
         return version
 
-    def _add_letters_table(self, conn: sqlite3.Connection) -> None:
-        """Give a file written before dead letters existed their table."""
-        if conn.execute(HAS_LETTERS).fetchone() is not None:
+    def _add_tables(self, conn: sqlite3.Connection) -> None:
+        """Give a file written before dead letters or leases existed their tables."""
+        missing = [
+            schema
+            for probe, schema in (
+                (HAS_LETTERS, _LETTERS_SCHEMA),
+                (HAS_LEASES, _LEASES_SCHEMA),
+            )
+            if conn.execute(probe).fetchone() is None
+        ]
+        if not missing:
             return
         conn.execute(WRITE)
         try:
-            for statement in _LETTERS_SCHEMA:
+            for statement in (s for schema in missing for s in schema):
                 conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:

@@ -22,14 +22,23 @@ from ..base import (
     summary,
     text,
 )
+from ..lease import (
+    DEFAULT_LEASE_TTL,
+    Heartbeat,
+    check_clock,
+    check_lease_ttl,
+    query_status,
+    with_leases,
+)
 from ..payloads import encode_values, read_payload, value_classes
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
-from . import letters, retention
+from . import leases, letters, retention
 from .database import READ, WRITE, Database
+from .leases import LeasingDatabase
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Collection, Iterable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
     from datetime import timedelta
     from pathlib import Path
 
@@ -57,12 +66,13 @@ _LIST_JOBS = """SELECT job_id, flow_id, status, updated_at FROM jobs
     ORDER BY updated_ts, job_id"""
 _DELETE_JOB = "DELETE FROM jobs WHERE job_id = ?"
 _DELETE_JOB_PENDING = "DELETE FROM pending WHERE job_id = ?"
+_DELETE_JOB_LEASE = "DELETE FROM leases WHERE job_id = ?"
 
 #: The longest busy_timeout SQLite can keep (2**31 - 1 milliseconds).
 _MAX_BUSY_TIMEOUT = 2_147_483.0
 
 
-class SQLiteCheckpointStore(ClosingStore):
+class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
     """Checkpoints in one SQLite database file, shared safely by threads and processes.
 
     Thread-safe. Several processes may open the same file at once.
@@ -85,11 +95,19 @@ class SQLiteCheckpointStore(ClosingStore):
             store records as finished, then once every ``retention.every``.
 
             .. versionadded:: 1.0
+        lease_ttl: Seconds a job's lease stays live after its last beat; a job
+            whose lease has not beaten for longer may be taken over (see
+            :doc:`/guide/durability`). Beats come every third of it.
+        clock: Returns the time leases are written and judged by, in seconds
+            (``time.time``; give another for tests). Processes sharing a file
+            must share a clock.
 
     Raises:
         CheckpointError: For a ``busy_timeout`` out of range (NaN, infinity,
             negative, a bool or a string) or an unknown ``synchronous``, naming
-            the setting, before anything is opened. When the file is not a
+            the setting, before anything is opened; likewise a ``lease_ttl``
+            that is not a finite number > 0 or a ``clock`` that is not callable.
+            When the file is not a
             checkpoint database (corrupt, another format, another schema
             version), or it or its directory cannot be written (unless
             ``read_only``), or it is locked longer than ``busy_timeout`` while the
@@ -101,6 +119,9 @@ class SQLiteCheckpointStore(ClosingStore):
         []
     """
 
+    _upsert_job = _UPSERT_JOB
+    _insert_pending = _INSERT_PENDING
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -110,11 +131,15 @@ class SQLiteCheckpointStore(ClosingStore):
         read_only: bool = False,
         retention: Retention | None = None,
         allowed_classes: Iterable[type] | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         checked_retention(retention)
         self._classes = value_classes(allowed_classes)
         #: As given: the runtime reads this store's job documents with it.
         self.allowed_classes = allowed_classes
+        self._ttl = check_lease_ttl(lease_ttl, os.fspath(path))
+        self._clock = check_clock(clock, os.fspath(path))
         if synchronous not in ("NORMAL", "FULL"):
             raise CheckpointError(
                 f"synchronous must be NORMAL or FULL: {synchronous!r}"
@@ -132,11 +157,19 @@ class SQLiteCheckpointStore(ClosingStore):
         # database's lock): the first finished job prunes, so a short-lived
         # process prunes too.
         self._until_prune = 1
+        self._heartbeat = Heartbeat(
+            f"routilux-leases-{self._path.name}", self._ttl / 3, self._beat
+        )
 
     @property
     def path(self) -> Path:
         """The database file."""
         return self._path
+
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a job's lease stays live after its last beat."""
+        return self._ttl
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({os.fspath(self._path)!r})"
@@ -239,13 +272,21 @@ class SQLiteCheckpointStore(ClosingStore):
         return document
 
     def list_jobs(
-        self, flow_id: str | None = None, status: str | None = None
+        self,
+        flow_id: str | None = None,
+        status: str | None = None,
+        *,
+        owners: bool = False,
     ) -> list[dict[str, Any]]:
         """Return job summaries, oldest ``updated_at`` first. Thread-safe.
 
         Args:
             flow_id: Only jobs of this flow.
-            status: Only jobs with this status (a string or a ``JobStatus``).
+            status: Only jobs with this status (a string or a ``JobStatus``);
+                ``"interrupted"``: ``running`` jobs whose lease is not live
+                (their process died), the jobs to resume.
+            owners: Add ``owner`` (``{"pid", "host"}`` of the job's lease, or
+                None) and ``live`` (its lease has beaten within ``lease_ttl``).
 
         Returns:
             ``{"job_id", "flow_id", "status", "updated_at"}`` dicts.
@@ -253,10 +294,15 @@ class SQLiteCheckpointStore(ClosingStore):
         Raises:
             CheckpointError: When the database cannot be read.
         """
-        params = {"flow_id": flow_id, "status": text(status)}
+        status = text(status)
+        params = {"flow_id": flow_id, "status": query_status(status)}
         with self._db.transaction("list jobs", READ) as conn:
             rows = conn.execute(_LIST_JOBS, params).fetchall()
-        return [summary(row) for row in rows]
+        summaries = [summary(row) for row in rows]
+        if not owners and status != "interrupted":
+            return summaries
+        held = leases.leases_of(self._db, self._clock(), self._ttl)
+        return with_leases(summaries, held, status, owners)
 
     def delete(self, job_id: str) -> None:
         """Remove a job and its pending activations; unknown ids are a no-op.
@@ -269,6 +315,7 @@ class SQLiteCheckpointStore(ClosingStore):
         with self._db.transaction(f"delete job {job_id!r}", WRITE) as conn:
             conn.execute(_DELETE_JOB_PENDING, (job_id,))
             conn.execute(_DELETE_JOB, (job_id,))
+            conn.execute(_DELETE_JOB_LEASE, (job_id,))
 
     def prune(
         self,
@@ -315,7 +362,12 @@ class SQLiteCheckpointStore(ClosingStore):
         retention.compact(self._db)
 
     def close(self) -> None:
-        """Close the connection. Idempotent and thread-safe."""
+        """Stop the lease heartbeat and close the connection.
+
+        Idempotent and thread-safe. Leases still held stop beating and expire
+        after ``lease_ttl``.
+        """
+        self._heartbeat.stop()
         self._db.close()
 
     # -- the DeadLetterStore protocol -------------------------------------------

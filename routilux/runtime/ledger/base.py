@@ -140,6 +140,11 @@ class LedgerBase:
         self.interrupt: BaseException | None = None
         self._caller: int | None = None
 
+    @property
+    def checkpoint(self) -> Checkpointer | None:
+        """What writes the job to its store (None: the flow has none)."""
+        return self._checkpoint
+
     # -- writing the JobState (the only writer) --
 
     def _set(self, **fields: Any) -> None:

@@ -139,7 +139,12 @@ class Completion(LedgerBase):
     def _write_final(self, paused: bool) -> None:
         assert self._checkpoint is not None
         try:
-            if paused:
+            if self.interrupt is not None:
+                # Ctrl-C in a sequential job: the store keeps the job as a crash
+                # would leave it (running, the interrupted activation pending)
+                # so that resume() runs it again; only the lease is given up.
+                self._checkpoint.release()
+            elif paused:
                 self._checkpoint.save(self.job_state)
             else:
                 self._checkpoint.end(self.job_state)

@@ -295,7 +295,9 @@ class Running(Failures):
     ) -> None:
         """Checkpoint a finished activation's step, then let its children run."""
         checkpoint = self._checkpoint
-        if checkpoint is not None:
+        if checkpoint is not None and self.interrupt is None:
+            # After a Ctrl-C (see _write_final) no step is recorded: what was
+            # interrupted stays pending in the store and runs again on resume.
             try:
                 checkpoint.step(activation, children or (), self.job_state)
             except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
