@@ -72,3 +72,13 @@ def test_compatibility_module_paths() -> None:
     )
     assert JobState is routilux.JobState and ExecutionRecord is routilux.ExecutionRecord
     assert ExecutionTracker is routilux.ExecutionTracker
+
+
+def test_issue_10_job_owned_error_is_public_and_pickles() -> None:
+    import pickle
+
+    assert "JobOwnedError" in routilux.__all__
+    assert issubclass(routilux.JobOwnedError, routilux.JobStateError)
+    error = routilux.JobOwnedError("owned", job_id="j", pid=3, host="h")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.job_id, copy.pid, copy.host) == ("owned", "j", 3, "h")
