@@ -460,3 +460,77 @@ def test_timeout_cancels_the_job(capsys: pytest.CaptureFixture[str]) -> None:
         " cancelled: cancelled by timeout: the job ran longer than its timeout of "
         "0.2s\n"
     )
+
+
+def test_run_with_a_job_id_runs_the_job_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "jobs.sqlite"
+    args = ["run", target("make_counting"), "--store", str(store), "--json"]
+    first = cli(capsys, *args, "--job-id", "order-42")
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["job_id"] == "order-42"
+    assert "activations: 11 done" in first.err
+    again = cli(capsys, *args, "--job-id", "order-42")
+    assert again.code == 0, again.err
+    summary = json.loads(again.out)
+    assert (summary["job_id"], summary["status"]) == ("order-42", "completed")
+    assert "activations: 0 done" in again.err  # reported, not run again
+    with SQLiteCheckpointStore(store) as kept:
+        assert [row["job_id"] for row in kept.list_jobs()] == ["order-42"]
+
+
+def test_run_with_the_id_of_a_job_running_elsewhere_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import threading
+
+    from routilux import Routine
+
+    release = threading.Event()
+    started = threading.Event()
+
+    class Held(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.hold)
+
+        def hold(self, **_: object) -> None:
+            started.set()
+            assert release.wait(30)
+
+    store = SQLiteCheckpointStore(tmp_path / "jobs.sqlite")
+    owner = Flow("cli-counting", "concurrent", 1, checkpoint_store=store)
+    owner.add_routine(Held(), "numbers")
+    try:
+        job = owner.execute("numbers", job_id="busy-1")
+        assert started.wait(30)
+        got = cli(
+            capsys,
+            "run",
+            target("make_counting"),
+            "--store",
+            str(tmp_path / "jobs.sqlite"),
+            "--job-id",
+            "busy-1",
+            "--no-progress",
+        )
+        assert got.code == 1
+        assert got.err == "routilux: error: job busy-1 is running in another process\n"
+    finally:
+        release.set()
+        owner.shutdown(wait=True)
+        store.close()
+    assert job.status == "completed"
+
+
+def test_job_id_arguments_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    got = cli(capsys, "run", target("make_counting"), "--resume-interrupted")
+    assert (got.code, got.err) == (
+        2,
+        "routilux: error: --resume-interrupted needs --job-id\n",
+    )
+    got = cli(capsys, "run", target("make_counting"), "--job-id", "bad id!")
+    assert got.code == 2
+    assert got.err.startswith("routilux: error: execute(): job_id must be")
+    assert got.err.count("\n") == 1

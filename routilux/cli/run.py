@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 
 _WAKE_SECONDS = 0.2
 
-__all__ = ["entry_of", "parse_params", "resume", "run_command", "watched"]
+__all__ = [
+    "entry_of",
+    "parse_params",
+    "refuse_running_elsewhere",
+    "resume",
+    "run_command",
+    "watched",
+]
 
 
 @click.command("run")
@@ -58,6 +65,18 @@ __all__ = ["entry_of", "parse_params", "resume", "run_command", "watched"]
 @click.option("--workers", type=click.IntRange(min=1), help="Worker threads.")
 @store_option(required=False)
 @click.option("--timeout", type=click.FloatRange(min=0), help="Cancel after seconds.")
+@click.option(
+    "--job-id",
+    metavar="ID",
+    help="The job's id, chosen by you: a job of that id already in the store is "
+    "reported, not run again.",
+)
+@click.option(
+    "--resume-interrupted",
+    is_flag=True,
+    help="With --job-id: a job of that id the store holds as interrupted (its "
+    "process is gone) is resumed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="Print no progress.")
 def run_command(
@@ -70,10 +89,14 @@ def run_command(
     workers: int | None,
     store_path: str | None,
     timeout: float | None,
+    job_id: str | None,
+    resume_interrupted: bool,
     as_json: bool,
     no_progress: bool,
 ) -> None:
     """Run TARGET's flow once and print the job's summary and result."""
+    if resume_interrupted and job_id is None:
+        raise Failure("--resume-interrupted needs --job-id")
     entry_params = parse_params(params, params_json)
     flow = load_flow(target, allowed_modules)
     try:
@@ -82,9 +105,17 @@ def run_command(
         if store_path is not None:
             flow.checkpoint_store = open_store(store_path, create=True)
         start_at = entry_of(flow, entry)
+        if job_id is not None:
+            refuse_running_elsewhere(flow, job_id, resume_interrupted)
         job, elapsed = watched(
             flow,
-            lambda: flow.execute(start_at, entry_params, timeout=timeout),
+            lambda: flow.execute(
+                start_at,
+                entry_params,
+                timeout=timeout,
+                job_id=job_id,
+                resume_interrupted=resume_interrupted,
+            ),
             as_json=as_json,
             no_progress=no_progress,
         )
@@ -127,6 +158,35 @@ def resume(
     finally:
         _close(flow)
     report(flow, job, elapsed, as_json)
+
+
+def refuse_running_elsewhere(flow: Flow, job_id: str, resume_interrupted: bool) -> None:
+    """Fail (exit 1) when the store holds ``job_id`` running, and it is not ours.
+
+    A finished job of that id is reported as it is stored; a running one would
+    leave this command waiting on a snapshot that never changes.
+
+    Raises:
+        Failure: The job runs in another process, or is interrupted and
+            ``--resume-interrupted`` was not given.
+    """
+    store = flow.checkpoint_store
+    if store is None:
+        return
+    running = {row["job_id"] for row in store.list_jobs(flow.flow_id, "running")}
+    if job_id not in running:
+        return
+    interrupted = {
+        row["job_id"] for row in store.list_jobs(flow.flow_id, "interrupted")
+    }
+    if job_id not in interrupted:
+        raise Failure(f"job {job_id} is running in another process", code=1)
+    if not resume_interrupted:
+        raise Failure(
+            f"job {job_id} was interrupted: resume it with --resume-interrupted "
+            "(or routilux resume)",
+            code=1,
+        )
 
 
 def _close(flow: Flow) -> None:
