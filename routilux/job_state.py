@@ -15,27 +15,21 @@ import threading  # noqa: TC003 - pydantic reads private attribute types
 import time
 import uuid
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import orjson
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
 from ._views import new_fields, own_fields
 from .checks import wait_limit
-from .exceptions import ConfigurationError, JobStateError, SerializationError
+from .exceptions import ConfigurationError, JobStateError
 from .job_copies import copy_job
 from .job_documents import (
-    adopt_record,
-    check_pending,
     invalid,
-    job_document,
-    job_fields,
-    read_history,
-    snapshot,
     to_record,
 )
+from .job_state_documents import JobStateDocuments
+from .job_status import JobStatus
 from .latch import Latch
 from .record_log import RecordLog
 from .records import (
@@ -47,12 +41,10 @@ from .records import (
     bad_value,
     now_utc,
 )
-from .serialization import ClassPolicy, from_json, read_file, write_atomic
 from .topology import FlowTopology  # noqa: TC001 - pydantic reads field types
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-    from pathlib import Path
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "ErrorRecord",
@@ -78,29 +70,7 @@ class _Results(Protocol):
         ...
 
 
-class JobStatus(str, Enum):
-    """The status of a job."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def is_final(self) -> bool:
-        """True for completed, failed and cancelled."""
-        return self in _FINAL
-
-
-_FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class JobState(CheckedModel):
+class JobState(JobStateDocuments, CheckedModel):
     """The state of one execution of a flow.
 
     Args:
@@ -383,140 +353,6 @@ class JobState(CheckedModel):
                 "result was not kept"
             )
         return outputs.result(self)
-
-    # -- serialization -----------------------------------------------------------
-
-    def serialize(self) -> dict[str, Any]:
-        """A JSON-ready dict (ISO datetimes) including the execution history.
-
-        The document carries ``schema_version`` and ``kind``. Payloads, pause
-        points, routine states, errors and history data are written in the tagged
-        encoding (see the durability guide), so :meth:`deserialize` gives back
-        the same types and values.
-
-        Raises:
-            SerializationError: For a value no encoding holds (an ``object()``,
-                a lambda, a socket...), naming the job and the path of the value
-                (``pending_tasks[0].payload.items[3].price``).
-        """
-        lock = self._owner_lock
-        if lock is None:
-            self._adopt_plain_records()
-            fields, history = snapshot(self), self._history.snapshot()
-        else:
-            with lock:  # a consistent snapshot while workers run
-                fields, history = snapshot(self), self._history.snapshot()
-        return job_document(self.job_id, fields, history)
-
-    def _adopt_plain_records(self) -> None:
-        # 0.9-style code may store plain dicts in routine_states and errors.
-        states: dict[str, Any] = self.routine_states  # may hold plain dicts
-        errors: list[Any] = self.errors
-        for routine_id, state in list(states.items()):
-            if not isinstance(state, RoutineState):
-                self.routine_states[routine_id] = adopt_record(
-                    RoutineState, state, routine_id
-                )
-        for index, error in enumerate(list(errors)):
-            if not isinstance(error, ErrorRecord):
-                self.errors[index] = adopt_record(
-                    ErrorRecord, error, f"errors[{index}]"
-                )
-
-    @InstanceOrClassMethod
-    def deserialize(
-        owner: Any,
-        data: dict[str, Any],
-        *,
-        allowed_classes: Iterable[type] | None = None,
-    ) -> JobState:
-        """Rebuild a JobState from :meth:`serialize` output.
-
-        Called on the class it returns a new JobState. Called on an instance, as
-        routilux 0.9 code does (``job = JobState(); job.deserialize(data)``), it
-        fills that instance and returns it. Documents without ``schema_version``
-        (written before it was added) load.
-
-        Args:
-            data: The document.
-            allowed_classes: When given, the only classes whose values (enum
-                members, pydantic models, dataclasses) the document may
-                rebuild. By default any such class the process has imported
-                may be (nothing is ever imported).
-
-        Raises:
-            SerializationError: For anything but a JobState document, naming the
-                path of the problem (``execution_history[3].timestamp``); an
-                instance is then left as it was.
-            JobStateError: Called on a job a flow runs (it is read-only).
-        """
-        classes = ClassPolicy(allowed_classes)
-        if isinstance(owner, type):
-            return owner._from_document(data, classes)  # type: ignore[attr-defined,no-any-return]
-        if owner.is_owned:
-            raise JobStateError(
-                f"job {owner.job_id!r} is run by a flow: it cannot be replaced by a "
-                "document (JobState.deserialize(data) makes a new one)"
-            )
-        loaded = type(owner)._from_document(data, classes)
-        object.__setattr__(owner, "__dict__", loaded.__dict__)
-        object.__setattr__(
-            owner, "__pydantic_fields_set__", loaded.__pydantic_fields_set__
-        )
-        object.__setattr__(owner, "__pydantic_private__", loaded.__pydantic_private__)
-        return owner  # type: ignore[no-any-return]
-
-    @classmethod
-    def _from_document(cls, data: dict[str, Any], classes: ClassPolicy) -> JobState:
-        try:
-            fields, history = job_fields(cls, data, classes)
-            state = cls.model_validate(fields)
-            check_pending(state.pending_tasks)
-            entries = read_history(history)
-        except SerializationError:
-            raise
-        except ValidationError as exc:
-            raise SerializationError(invalid(exc, "")) from exc
-        except Exception as exc:  # a last resort for whatever slipped past the checks
-            raise SerializationError(
-                f"not a valid JobState document: {type(exc).__name__}: {exc}"
-            ) from exc
-        state._history = RecordLog(4, None, entries)
-        if state.status.is_final or state.status is JobStatus.PAUSED:
-            state._mark_done()
-        return state
-
-    def save(self, path: str | Path) -> None:
-        """Write the JobState as JSON to ``path``, creating parent directories.
-
-        The file is replaced in one step: a reader never sees half of it.
-
-        Raises:
-            SerializationError: As :meth:`serialize`; the file is then left as
-                it was.
-        """
-        write_atomic(path, orjson.dumps(self.serialize(), option=orjson.OPT_INDENT_2))
-
-    @classmethod
-    def load(
-        cls, path: str | Path, *, allowed_classes: Iterable[type] | None = None
-    ) -> JobState:
-        """Read a JobState written by :meth:`save`.
-
-        Args:
-            path: The file.
-            allowed_classes: See :meth:`deserialize`.
-
-        Raises:
-            FileNotFoundError: When ``path`` does not exist.
-            SerializationError: When ``path`` is a directory or the file is not a
-                JobState document (the message names the file).
-        """
-        raw = read_file(path)
-        try:
-            return cls.deserialize(from_json(raw), allowed_classes=allowed_classes)
-        except SerializationError as exc:
-            raise SerializationError(f"{path}: {exc}") from exc
 
     def __repr__(self) -> str:
         return (

@@ -86,7 +86,9 @@ def test_issue_8_job_state_is_written_only_by_the_ledger() -> None:
     offenders = [
         where
         for path in modules()
-        if path.parent != LEDGER and path.name != "job_state.py"
+        # job_state_documents.py is JobState's own (a base class of it).
+        if path.parent != LEDGER
+        and path.name not in ("job_state.py", "job_state_documents.py")
         for where in job_state_writes(path)
     ]
     assert offenders == []
