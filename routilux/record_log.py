@@ -73,6 +73,19 @@ class RecordLog(Generic[R]):
         # zip over one iterator repeated: consecutive cells, ``width`` at a time
         return list(zip(*(cells,) * self.width, strict=True))  # type: ignore[arg-type]
 
+    def since(self, index: int) -> list[R]:
+        """The records from number ``index`` on, oldest first (a copy).
+
+        Costs only the records returned in an unbounded log; a bounded one drops
+        its oldest records, so its numbers shift and it is copied whole.
+        """
+        cells = self._cells
+        if isinstance(cells, list):
+            tail = iter(cells[index * self.width :])
+        else:
+            tail = iter(list(cells)[index * self.width :])
+        return list(zip(*(tail,) * self.width, strict=True))  # type: ignore[arg-type]
+
     def with_limit(self, limit: int | None) -> RecordLog[R]:
         """A new log holding this one's newest ``limit`` records, bounded to it."""
         records = self.snapshot()

@@ -59,7 +59,8 @@ def never(call: str, job: dict[str, Any] | None) -> bool:
 class FlakyStore(SQLiteCheckpointStore):
     """An in-memory SQLite store whose writes raise while ``fails(call, job)`` holds.
 
-    ``call`` is ``"save_job"`` or ``"record_step"``; ``job`` the document written
+    ``call`` is ``"save_job"``, ``"record_step"`` or ``"log_step"`` (a step
+    appending history to the log); ``job`` the document written
     (None for a step without one). A failing write raises CheckpointError, as a
     locked or full disk does, and changes nothing.
     """
@@ -95,3 +96,25 @@ class FlakyStore(SQLiteCheckpointStore):
     ) -> None:
         self._check("record_step", job)
         super().record_step(job_id, finished=finished, added=added, job=job)
+
+    def log_step(
+        self,
+        job_id: str,
+        *,
+        finished: Sequence[str] = (),
+        added: Sequence[dict[str, Any]] = (),
+        history: Sequence[dict[str, Any]] = (),
+        first: int = 0,
+        job: dict[str, Any] | None = None,
+        restart: bool = False,
+    ) -> None:
+        self._check("log_step", job)
+        super().log_step(
+            job_id,
+            finished=finished,
+            added=added,
+            history=history,
+            first=first,
+            job=job,
+            restart=restart,
+        )

@@ -263,9 +263,12 @@ class Killed(BaseException):
 
 
 class DiesAtFirstStep(SQLiteCheckpointStore):
-    """Dies at the first record_step (after the job's start, on the old code)."""
+    """Dies at the first step (after the job's start, on the old code)."""
 
     def record_step(self, job_id: str, **kwargs: Any) -> None:
+        raise Killed
+
+    def log_step(self, job_id: str, **kwargs: Any) -> None:
         raise Killed
 
 

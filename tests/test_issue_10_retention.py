@@ -354,8 +354,9 @@ def test_prune_runs_the_same_statements_for_any_number_of_jobs(
         statements = traced(store)
         assert store.prune() == count
     deletes = [s for s in statements if s.lstrip().startswith("DELETE")]
-    # Two clears of the temporary table, pending, letters, jobs: never per job.
-    assert len(deletes) == 5, deletes
+    # Two clears of the temporary table, pending, history log, letters, jobs:
+    # never per job.
+    assert len(deletes) == 6, deletes
 
 
 def test_a_retention_prune_is_part_of_the_write_that_finishes_a_job(

@@ -5,7 +5,8 @@ the default; :class:`JsonFileCheckpointStore` (one JSON file per job) serves qui
 use. Both implement the :class:`CheckpointStore` protocol, the
 :class:`DeadLetterStore` protocol, keeping dead letters beside the jobs, and the
 :class:`PruningStore` protocol, forgetting old jobs (``prune``, or as they go
-with ``retention=``:class:`Retention`).
+with ``retention=``:class:`Retention`). The SQLite store also implements
+:class:`LoggingStore`: a running job's history is appended, not rewritten.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from ..exceptions import CheckpointError
 from .base import CheckpointStore
 from .dead_letters import DeadLetterStore
+from .history_log import LoggingStore
 from .jsonfile import JsonFileCheckpointStore
 from .retention import PruningStore, Retention
 from .sqlite import SQLiteCheckpointStore
@@ -23,6 +25,7 @@ __all__ = [
     "CheckpointStore",
     "DeadLetterStore",
     "JsonFileCheckpointStore",
+    "LoggingStore",
     "PruningStore",
     "Retention",
     "SQLiteCheckpointStore",

@@ -9,7 +9,14 @@ a crash the store lists exactly the work that had not completed; resuming runs i
 * activations that were running when the process died run again (at-least-once),
   at most ``max_workers`` of them.
 
-The job document itself is written when the job starts, pauses and ends.
+The job document itself is written when the job starts, pauses and ends, and
+rides along with a step after an error and at most every ``SAVE_INTERVAL``
+seconds. On a :class:`~routilux.persistence.LoggingStore` whose job keeps its
+whole history (no ``history_limit``), each step also appends the history made
+since the previous one, and the document written while the job runs carries
+none: the cost of a step no longer grows with the job. The job's end (or pause)
+writes the whole document, which compacts the log. Other stores, and jobs with a
+``history_limit`` (whose history is bounded anyway), get the whole document.
 
 A job's start is one store transaction: the document and the entry activation
 together (a process killed in between would leave a job with nothing to run). On
@@ -21,18 +28,23 @@ job.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import JobStateError
+from ..exceptions import JobStateError, SerializationError
+from ..job_documents import FRAME, history_json, job_document, snapshot
+from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
+from ..serialization import encode_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..job_state import JobState
+    from ..job_state import HistoryEntry, JobState
     from ..persistence.base import CheckpointStore
+    from ..record_log import RecordLog
     from .activation import Activation
 
 __all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
@@ -84,6 +96,12 @@ class Checkpointer:
         self.owner = owner if owner is not None else Owner.new()
         #: Whether this run holds the job's lease now.
         self.holding = owner is not None and self._leasing
+        self._logging = isinstance(store, LoggingStore)
+        # Guards _logged: the history entries the store holds (document + log).
+        self._log_lock = threading.Lock()
+        self._logged = 0
+        #: How many of them the stored document holds (the log has the rest).
+        self._in_document = 0
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -100,21 +118,15 @@ class Checkpointer:
         added = [a.checkpoint() for a in fresh]
         store = self.store
         if not self._stored:
-            # A new job: document, first activations (and lease), one transaction.
-            if self._leasing:
-                leasing: LeasingStore = store  # type: ignore[assignment]
-                if not leasing.begin_job(_document(job_state), added, self.owner):
-                    raise AlreadyStored(f"job {self.job_id!r} is in the store")
-                self.holding = True
-            else:
-                store.record_step(self.job_id, added=added, job=_document(job_state))
-            self._stored = True
+            self._begin_new(job_state, added)
             return
         claimed = self._claim()
         try:
             if claimed:  # a job paused here, run on: is the store's copy ours?
                 self._check_unchanged(job_state)
-            if self._discard:
+            if self._history(job_state) is not None:
+                self._restart_log(job_state, added)
+            elif self._discard:
                 # What a resume on a changed flow dropped leaves the store in
                 # the same step as the document recording the drop.
                 store.record_step(
@@ -132,6 +144,55 @@ class Checkpointer:
             if claimed:
                 self.release()
             raise
+
+    def _begin_new(self, job_state: JobState, added: list[dict[str, Any]]) -> None:
+        """A new job: document, first activations (and lease), one transaction."""
+        document = _document(job_state)
+        if self._leasing:
+            leasing: LeasingStore = self.store  # type: ignore[assignment]
+            if not leasing.begin_job(document, added, self.owner):
+                raise AlreadyStored(f"job {self.job_id!r} is in the store")
+            self.holding = True
+        else:
+            self.store.record_step(self.job_id, added=added, job=document)
+        self._wrote_whole(document)
+        self._stored = True
+
+    def _restart_log(self, job_state: JobState, added: list[dict[str, Any]]) -> None:
+        """Begin a stored job's run on a logging store: its history into the log.
+
+        One step: the document without history, the whole history as the log
+        anew, the activations added and those a changed flow dropped removed.
+        """
+        document = _document(job_state)
+        entries = document.pop("execution_history", [])
+        document["execution_history"] = []
+        logging: LoggingStore = self.store  # type: ignore[assignment]
+        logging.log_step(
+            self.job_id,
+            finished=self._discard,
+            added=added,
+            history=entries,
+            job=document,
+            restart=True,
+        )
+        self._discard = []
+        with self._log_lock:
+            self._logged, self._in_document = len(entries), 0
+
+    def _wrote_whole(self, document: dict[str, Any]) -> None:
+        """The store holds ``document``, whole: its history and no log."""
+        count = len(document.get("execution_history") or ())
+        with self._log_lock:
+            self._logged = self._in_document = count
+
+    def _history(self, job_state: JobState) -> RecordLog[HistoryEntry] | None:
+        """The job's history when its steps append it to a log, else None."""
+        if not self._logging:
+            return None
+        history: RecordLog[HistoryEntry] = job_state._history
+        # A bounded history drops its oldest entries: it rides in the document.
+        return history if history.limit is None else None
 
     def _check_unchanged(self, job_state: JobState) -> None:
         """Refuse to run on a paused job another flow has run since.
@@ -187,14 +248,50 @@ class Checkpointer:
         """
         job = None
         now = time.monotonic()
-        if self.dirty or now - self._saved_at >= SAVE_INTERVAL:
+        due = self.dirty or now - self._saved_at >= SAVE_INTERVAL
+        if due:
             self.dirty = False
             self._saved_at = now
+        history = self._history(job_state)
+        if history is not None:
+            self._log_step(activation, children, job_state, history, due)
+            return
+        if due:
             job = _document(job_state)
         self.store.record_step(
             self.job_id,
             finished=[activation.key] if activation.key is not None else [],
             added=[child.checkpoint() for child in children],
+            job=job,
+        )
+
+    def _log_step(
+        self,
+        activation: Activation,
+        children: Sequence[Activation],
+        job_state: JobState,
+        history: RecordLog[HistoryEntry],
+        due: bool,
+    ) -> None:
+        """:meth:`step` on a logging store: the new history as log entries."""
+        with self._log_lock:
+            first = self._logged
+            entries = history.since(first)
+            self._logged = first + len(entries)
+            in_document = self._in_document
+        # Entries are numbered: steps committed out of order still read back
+        # in order.
+        job = None
+        if due:  # the document's own history is what the log does not hold
+            kept = history.snapshot()[:in_document] if in_document else []
+            job = _bare_document(job_state, kept)
+        logging: LoggingStore = self.store  # type: ignore[assignment]
+        logging.log_step(
+            self.job_id,
+            finished=[activation.key] if activation.key is not None else [],
+            added=[child.checkpoint() for child in children],
+            history=_encoded(self.job_id, entries, first),
+            first=first,
             job=job,
         )
 
@@ -224,6 +321,40 @@ class Checkpointer:
         # resume it. The write's error is the one to report, not this one.
         with suppress(Exception):
             self.release()
+
+
+def _bare_document(
+    job_state: JobState, history: list[HistoryEntry], attempts: int = _READ_ATTEMPTS
+) -> dict[str, Any]:
+    """The job document with only ``history`` (the log holds the rest)."""
+    lock = job_state._owner_lock
+    try:
+        with lock if lock is not None else nullcontext():
+            fields = snapshot(job_state)
+    except RuntimeError:  # as in _document: a state added while we read
+        if attempts <= 1:
+            raise
+        return _bare_document(job_state, history, attempts - 1)
+    return job_document(job_state.job_id, fields, history)
+
+
+def _encoded(
+    job_id: str, entries: list[HistoryEntry], first: int
+) -> list[dict[str, Any]]:
+    """History entries as a job document holds them (tagged JSON)."""
+    if not entries:
+        return []
+    try:
+        encoded: list[dict[str, Any]] = encode_value(
+            [history_json(entry) for entry in entries],
+            "execution_history",
+            frame=FRAME - 1,
+        )
+    except SerializationError as exc:
+        raise SerializationError(
+            f"job {job_id!r} cannot be written (history from entry {first}): {exc}"
+        ) from exc
+    return encoded
 
 
 def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:

@@ -27,7 +27,15 @@ except ImportError:  # not on Windows: opening there relies on busy_timeout alon
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["HAS_LEASES", "HAS_LETTERS", "READ", "SCHEMA_VERSION", "WRITE", "Database"]
+__all__ = [
+    "HAS_HISTORY_LOG",
+    "HAS_LEASES",
+    "HAS_LETTERS",
+    "READ",
+    "SCHEMA_VERSION",
+    "WRITE",
+    "Database",
+]
 
 #: The layout version this module reads and writes (kept in ``PRAGMA user_version``).
 SCHEMA_VERSION = 1
@@ -54,6 +62,17 @@ _LEASES_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS leases (job_id TEXT PRIMARY KEY,
         pid INTEGER NOT NULL, host TEXT NOT NULL, token TEXT NOT NULL,
         beat REAL NOT NULL)""",
+)
+#: A running job's history, appended per step (:mod:`.history_log`), added the
+#: same way as dead letters: one row per entry, numbered within the job.
+_HISTORY_LOG_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS history_log (job_id TEXT NOT NULL,
+        ordinal INTEGER NOT NULL, entry TEXT NOT NULL,
+        PRIMARY KEY (job_id, ordinal)) WITHOUT ROWID""",
+)
+#: Whether the file has the history log table (a read-only older file may not).
+HAS_HISTORY_LOG = (
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history_log'"
 )
 #: Whether the file has the leases table (a read-only older file may not).
 HAS_LEASES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'leases'"
@@ -273,7 +292,12 @@ class Database:
                         f"{self.path}: not a checkpoint database (it has tables "
                         "but no routilux schema version)"
                     )
-                for statement in (*_SCHEMA, *_LETTERS_SCHEMA, *_LEASES_SCHEMA):
+                for statement in (
+                    *_SCHEMA,
+                    *_LETTERS_SCHEMA,
+                    *_LEASES_SCHEMA,
+                    *_HISTORY_LOG_SCHEMA,
+                ):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 version = SCHEMA_VERSION
@@ -284,12 +308,13 @@ class Database:
         return version
 
     def _add_tables(self, conn: sqlite3.Connection) -> None:
-        """Give a file written before dead letters or leases existed their tables."""
+        """Give a file written before letters, leases or the log their tables."""
         missing = [
             schema
             for probe, schema in (
                 (HAS_LETTERS, _LETTERS_SCHEMA),
                 (HAS_LEASES, _LEASES_SCHEMA),
+                (HAS_HISTORY_LOG, _HISTORY_LOG_SCHEMA),
             )
             if conn.execute(probe).fetchone() is None
         ]

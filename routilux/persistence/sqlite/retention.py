@@ -42,6 +42,7 @@ _CHOOSE = """INSERT INTO temp.routilux_doomed (job_id)
 _DOOMED = "SELECT job_id FROM temp.routilux_doomed"
 _DELETE = (
     f"DELETE FROM pending WHERE job_id IN ({_DOOMED})",
+    f"DELETE FROM history_log WHERE job_id IN ({_DOOMED})",
     f"""DELETE FROM dead_letters WHERE replayed_by IS NOT NULL
         AND job_id IN ({_DOOMED})""",
 )

@@ -32,7 +32,7 @@ from ..lease import (
 )
 from ..payloads import encode_values, read_payload, value_classes
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
-from . import leases, letters, retention
+from . import history_log, leases, letters, retention
 from .database import READ, WRITE, Database
 from .leases import LeasingDatabase
 
@@ -192,6 +192,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         row = self._job_params(job)
         with self._db.transaction(f"save job {row[0]!r}", WRITE) as conn:
             conn.execute(_UPSERT_JOB, row)
+            history_log.clear(conn, row[0])  # the document holds all of it now
             pruned = self._retain(conn, row[2])
         if pruned:
             retention.give_back_space(self._db, best_effort=True)
@@ -223,20 +224,73 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         removed = [(job_id, activation_id) for activation_id in finished]
         inserted = [self._pending_params(job_id, a) for a in added]
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
-            if job_params is not None:
-                conn.execute(_UPSERT_JOB, job_params)
-            elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
-                raise CheckpointError(
-                    f"{self._path}: cannot record a step of unknown job {job_id!r}: "
-                    "save_job() it first or pass job="
-                )
-            if removed:
-                conn.executemany(_DELETE_PENDING, removed)
-            if inserted:
-                conn.executemany(_INSERT_PENDING, inserted)
+            self._step(conn, job_id, job_params, removed, inserted)
+            if job_params is not None:  # a whole document: compact the log
+                history_log.clear(conn, job_id)
             pruned = job_params is not None and self._retain(conn, job_params[2])
         if pruned:
             retention.give_back_space(self._db, best_effort=True)
+
+    def log_step(
+        self,
+        job_id: str,
+        *,
+        finished: Sequence[str] = (),
+        added: Sequence[dict[str, Any]] = (),
+        history: Sequence[dict[str, Any]] = (),
+        first: int = 0,
+        job: dict[str, Any] | None = None,
+        restart: bool = False,
+    ) -> None:
+        """Record a step of a running job and append its history, in one transaction.
+
+        The :class:`~routilux.persistence.LoggingStore` method (see there);
+        :meth:`load` returns the document's history followed by the logged
+        entries; :meth:`save_job` and :meth:`record_step` with ``job=`` empty
+        the log. Thread-safe.
+
+        Raises:
+            CheckpointError: On bad input, an unknown job, or when the database
+                cannot be written; nothing is written then.
+
+        .. versionadded:: 1.0
+        """
+        job_params = None if job is None else self._job_params(job, job_id)
+        removed = [(job_id, activation_id) for activation_id in finished]
+        inserted = [self._pending_params(job_id, a) for a in added]
+        where = str(self._path)
+        rows = [
+            encode(
+                entry, where, f"history entry {first + i} of job {job_id!r}"
+            ).decode()
+            for i, entry in enumerate(history)
+        ]
+        with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
+            self._step(conn, job_id, job_params, removed, inserted)
+            if restart:
+                history_log.clear(conn, job_id)
+            history_log.append(conn, job_id, first, rows)
+
+    def _step(
+        self,
+        conn: sqlite3.Connection,
+        job_id: str,
+        job_params: tuple[str, str, str, str, float, str] | None,
+        removed: list[tuple[str, str]],
+        inserted: list[tuple[str, str, str, str, str]],
+    ) -> None:
+        """Write a step's document and pending changes (transaction held)."""
+        if job_params is not None:
+            conn.execute(_UPSERT_JOB, job_params)
+        elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
+            raise CheckpointError(
+                f"{self._path}: cannot record a step of unknown job {job_id!r}: "
+                "save_job() it first or pass job="
+            )
+        if removed:
+            conn.executemany(_DELETE_PENDING, removed)
+        if inserted:
+            conn.executemany(_INSERT_PENDING, inserted)
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
@@ -258,6 +312,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         with self._db.transaction(f"load job {job_id!r}", READ) as conn:
             found = conn.execute(_SELECT_JOB, (job_id,)).fetchone()
             rows = conn.execute(_SELECT_PENDING, (job_id,)).fetchall()
+            logged = history_log.entries(conn, job_id, str(self._path))
         if found is None:
             raise CheckpointError(f"{self._path}: no checkpoint of job {job_id!r}")
         what = f"the stored document of job {job_id!r}"
@@ -266,6 +321,12 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
             raise CheckpointError(
                 f"{self._path}: the document of job {job_id!r} is not an object"
             )
+        if logged:  # a running job's history: its log follows the document's
+            kept = document.get("execution_history")
+            document["execution_history"] = [
+                *(kept if isinstance(kept, list) else ()),
+                *logged,
+            ]
         document["pending_activations"] = [
             self._activation(job_id, row) for row in rows
         ]
@@ -316,6 +377,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
             conn.execute(_DELETE_JOB_PENDING, (job_id,))
             conn.execute(_DELETE_JOB, (job_id,))
             conn.execute(_DELETE_JOB_LEASE, (job_id,))
+            history_log.clear(conn, job_id)
 
     def prune(
         self,

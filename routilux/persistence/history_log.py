@@ -1,0 +1,72 @@
+"""LoggingStore: a store that keeps a running job's history as an appended log.
+
+A job's history grows with every emit and activation. Rewriting the whole job
+document with it while the job runs made a checkpoint cost grow with the job,
+so a store implementing :class:`LoggingStore` takes the history a step added as
+rows beside the document (:meth:`LoggingStore.log_step`), and the runtime writes
+a document without its history while the job runs. Writing a whole document
+(:meth:`~CheckpointStore.save_job`, or :meth:`~CheckpointStore.record_step`
+with ``job=``), as the runtime does when a job ends or pauses, compacts: the
+document holds the whole history again and the log is emptied in the same
+transaction. :meth:`~CheckpointStore.load` returns the document's history
+followed by the logged entries, so a reader sees one whole document either way.
+
+The protocol is optional: a store without ``log_step`` is written as before
+(the whole document about once a second).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .base import CheckpointStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["LoggingStore"]
+
+
+@runtime_checkable
+class LoggingStore(CheckpointStore, Protocol):
+    """A :class:`CheckpointStore` that appends a running job's history.
+
+    :class:`~routilux.persistence.SQLiteCheckpointStore` implements it.
+    Implementations are thread-safe.
+
+    .. versionadded:: 1.0
+    """
+
+    def log_step(
+        self,
+        job_id: str,
+        *,
+        finished: Sequence[str] = (),
+        added: Sequence[dict[str, Any]] = (),
+        history: Sequence[dict[str, Any]] = (),
+        first: int = 0,
+        job: dict[str, Any] | None = None,
+        restart: bool = False,
+    ) -> None:
+        """Record one step of a running job and the history it made, atomically.
+
+        As :meth:`~CheckpointStore.record_step`, and appends ``history`` to the
+        job's log; the log is kept when ``job`` replaces the document (the
+        document's own ``execution_history`` comes first on load).
+
+        Args:
+            job_id: The job the step belongs to.
+            finished: Ids of activations that completed (unknown ids are ignored).
+            added: New pending activations, in the order they were emitted.
+            history: History entries as a job document holds them (tagged
+                JSON), numbered ``first``, ``first + 1``... within the job's log;
+                an entry whose number is logged already replaces it.
+            first: The number of the first entry of ``history``.
+            job: The job document after the step, if it changed.
+            restart: Empty the job's log first (the job's history is given
+                again from the start).
+
+        Raises:
+            CheckpointError: On bad input, an unknown job, or when the store
+                cannot be written; nothing is written then.
+        """
