@@ -13,6 +13,11 @@ checkpoint: one job of about ACTIVATIONS activations (a source emits CHAIN_EVENT
     Printed: microseconds per activation and the ratio of the two. Every run
     checks that every value arrived and the job completed; with the store, also
     that the stored job is ``completed`` with nothing pending.
+    Then one activation emitting EMIT_ITEMS values into a counting sink (a
+    2-routine flow, concurrent strategy), with and without the store: CPU
+    seconds (``time.process_time``, the machine is shared) and their ratio
+    (issue 10's goal: at most 3x). The stored job must be ``completed`` with
+    every history entry.
 
 Run it alone with ``python bench/durability.py``; ``bench/run.py`` runs both
 cases by name.
@@ -49,6 +54,8 @@ CHAIN_EVENTS = 1_000
 CHAIN_WORKERS = 4
 ACTIVATIONS = 1 + CHAIN_EVENTS * CHAIN_STAGES  # the source, then one per hop
 CHECKPOINT_REPEATS = 3  # each strategy x (no store, SQLite)
+EMIT_ITEMS = 50_000
+TARGET_EMIT_RATIO = 3.0  # issue 10
 
 TARGET_SERIALIZE_MS = 25.0  # issue 8
 TARGET_DESERIALIZE_MS = 100.0  # issue 8
@@ -201,6 +208,61 @@ def run_chain(strategy: str, workers: int, workdir: Path | None, run: int) -> fl
     return elapsed
 
 
+def run_emitter(workdir: Path | None, run: int) -> float:
+    """One activation emitting EMIT_ITEMS values; CPU seconds until done (checked)."""
+    store = None
+    if workdir is not None:
+        store = SQLiteCheckpointStore(workdir / f"emit-{run}.sqlite")
+    flow = Flow(
+        flow_id="bench-emit",
+        execution_strategy="concurrent",
+        max_workers=CHAIN_WORKERS,
+        checkpoint_store=store,
+    )
+    flow.add_routine(Source(), "source")
+    counter = Counter()
+    flow.add_routine(counter, "sink")
+    flow.connect("source", "output", "sink", "input")
+    what = f"one activation emitting {EMIT_ITEMS:,} ({'sqlite' if store else 'none'})"
+    try:
+        gc.collect()
+        start = time.process_time()
+        job = flow.execute("source", entry_params={"count": EMIT_ITEMS})
+        if not flow.wait_for_completion(timeout=600):
+            raise DurabilityBenchFailure(f"{what}: the job did not finish in 600 s")
+        elapsed = time.process_time() - start
+        if counter.arrived != EMIT_ITEMS or str(job.status) != "completed":
+            raise DurabilityBenchFailure(
+                f"{what}: {counter.arrived} of {EMIT_ITEMS} values arrived, job "
+                f"{job.status}"
+            )
+        if store is not None:
+            stored = store.load(job.job_id)
+            history = len(stored["execution_history"])
+            if stored["status"] != "completed" or history != len(job.execution_history):
+                raise DurabilityBenchFailure(
+                    f"{what}: the store holds the job as {stored['status']} with "
+                    f"{history} of {len(job.execution_history)} history entries"
+                )
+    finally:
+        flow.shutdown()
+        if store is not None:
+            store.close()
+    return elapsed
+
+
+def measure_emitter(repeats: int) -> dict[str, float]:
+    """Median CPU seconds of one EMIT_ITEMS-emit activation, without and with SQLite."""
+    workdir = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
+    try:
+        return {
+            "none_s": median_of(functools.partial(run_emitter, None), repeats),
+            "sqlite_s": median_of(functools.partial(run_emitter, workdir), repeats),
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def median_of(fn: Callable[[int], float], repeats: int) -> float:
     return statistics.median(fn(run) for run in range(repeats))
 
@@ -295,6 +357,23 @@ def case_checkpoint(opts: Options) -> list[Row]:
                 "info",
             )
         )
+    emit = measure_emitter(CHECKPOINT_REPEATS)
+    ratio = emit["sqlite_s"] / emit["none_s"]
+    say(
+        f"    one activation emitting {EMIT_ITEMS:,} (concurrent({CHAIN_WORKERS})): "
+        f"no store {emit['none_s']:.2f} s CPU   SQLite {emit['sqlite_s']:.2f} s CPU"
+        f"   ratio {ratio:.1f}x"
+    )
+    rows.append(
+        Row(
+            f"checkpoint SQLite, one activation emitting {EMIT_ITEMS:,}",
+            f"{emit['sqlite_s']:.2f} s CPU",
+            f"{emit['none_s']:.2f} s CPU no store",
+            f"{ratio:.1f}x no store",
+            f"<= {TARGET_EMIT_RATIO:.0f}x (#10)",
+            verdict_at_most(ratio, TARGET_EMIT_RATIO),
+        )
+    )
     return rows
 
 

@@ -1,10 +1,11 @@
 """LoggingStore: a store that keeps a running job's history as an appended log.
 
 A job's history grows with every emit and activation. Rewriting the whole job
-document with it while the job runs made a checkpoint cost grow with the job,
-so a store implementing :class:`LoggingStore` takes the history a step added as
-rows beside the document (:meth:`LoggingStore.log_step`), and the runtime writes
-a document without its history while the job runs. Writing a whole document
+document with it while the job runs (about once a second) made a checkpoint's
+cost grow with the job, so a store implementing :class:`LoggingStore` is given
+only the history made since the last document it was given, to append beside it
+(:meth:`LoggingStore.log_step`), and the document written while the job runs
+carries no history. Writing a whole document
 (:meth:`~CheckpointStore.save_job`, or :meth:`~CheckpointStore.record_step`
 with ``job=``), as the runtime does when a job ends or pauses, compacts: the
 document holds the whole history again and the log is emptied in the same

@@ -12,8 +12,8 @@ a crash the store lists exactly the work that had not completed; resuming runs i
 The job document itself is written when the job starts, pauses and ends, and
 rides along with a step after an error and at most every ``SAVE_INTERVAL``
 seconds. On a :class:`~routilux.persistence.LoggingStore` whose job keeps its
-whole history (no ``history_limit``), each step also appends the history made
-since the previous one, and the document written while the job runs carries
+whole history (no ``history_limit``), that step appends the history made since
+the previous such step to the job's log, and the document it writes carries
 none: the cost of a step no longer grows with the job. The job's end (or pause)
 writes the whole document, which compacts the log. Other stores, and jobs with a
 ``history_limit`` (whose history is bounded anyway), get the whole document.
@@ -245,6 +245,9 @@ class Checkpointer:
 
         The job document rides along after an error and at most every
         ``SAVE_INTERVAL`` seconds, so a crash loses no error and little history.
+        On a logging store that step appends the history made since the last
+        such step instead of the whole history (appending it with every step
+        cost more than the step itself, on a short job).
         """
         job = None
         now = time.monotonic()
@@ -252,11 +255,10 @@ class Checkpointer:
         if due:
             self.dirty = False
             self._saved_at = now
-        history = self._history(job_state)
-        if history is not None:
-            self._log_step(activation, children, job_state, history, due)
-            return
-        if due:
+            history = self._history(job_state)
+            if history is not None:
+                self._log_step(activation, children, job_state, history)
+                return
             job = _document(job_state)
         self.store.record_step(
             self.job_id,
@@ -271,9 +273,8 @@ class Checkpointer:
         children: Sequence[Activation],
         job_state: JobState,
         history: RecordLog[HistoryEntry],
-        due: bool,
     ) -> None:
-        """:meth:`step` on a logging store: the new history as log entries."""
+        """A due :meth:`step` on a logging store: the new history as log entries."""
         with self._log_lock:
             first = self._logged
             entries = history.since(first)
@@ -281,10 +282,9 @@ class Checkpointer:
             in_document = self._in_document
         # Entries are numbered: steps committed out of order still read back
         # in order.
-        job = None
-        if due:  # the document's own history is what the log does not hold
-            kept = history.snapshot()[:in_document] if in_document else []
-            job = _bare_document(job_state, kept)
+        # The document's own history is what the log does not hold.
+        kept = history.snapshot()[:in_document] if in_document else []
+        job = _bare_document(job_state, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
         logging.log_step(
             self.job_id,
