@@ -173,7 +173,9 @@ def test_the_store_is_a_logging_store_and_an_old_style_one_is_not() -> None:
     with SQLiteCheckpointStore(":memory:") as store:
         assert isinstance(store, LoggingStore)
         assert isinstance(store, CheckpointStore)
-    assert not isinstance(OldStyle(":memory:"), LoggingStore)
+    old_style = OldStyle(":memory:")
+    assert not isinstance(old_style, LoggingStore)
+    old_style.close()
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
@@ -235,10 +237,12 @@ def test_a_job_killed_mid_run_rebuilds_from_the_log_and_resumes_it(
         assert in_document + logged == len(last["execution_history"])
         _same(_document_of(stored), last)
         # Resumed, the job runs what was pending and compacts everything it had.
-        again = _recording_flow(Recording(path))
+        again_store = Recording(path)
+        again = _recording_flow(again_store)
         resumed = again.resume(job_id)
         assert resumed.wait(GUARD)
         again.shutdown()
+        again_store.close()
         assert resumed.status is JobStatus.COMPLETED
         final = reader.load(job_id)
         assert (

@@ -193,12 +193,17 @@ def test_issue_10_a_job_id_of_another_flow_in_the_store_is_refused(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "c.sqlite"
-    build(path, flow_id="pay").execute("charge", {"order": 1}, job_id="shared")
+    first = build(path, flow_id="pay")
     other = build(path, flow_id="refunds")
-    with pytest.raises(ForeignJobError, match=r"'shared'.*'pay'"):
-        other.execute("charge", {"order": 1}, job_id="shared")
-    assert charge(other).calls == []
-    assert other.get_stats()["active_jobs"] == 0
+    try:
+        first.execute("charge", {"order": 1}, job_id="shared")
+        with pytest.raises(ForeignJobError, match=r"'shared'.*'pay'"):
+            other.execute("charge", {"order": 1}, job_id="shared")
+        assert charge(other).calls == []
+        assert other.get_stats()["active_jobs"] == 0
+    finally:  # each closes the store it opened from the path
+        first.shutdown()
+        other.shutdown()
 
 
 @pytest.mark.parametrize(

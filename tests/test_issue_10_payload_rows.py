@@ -8,6 +8,7 @@ escaped as a bare TypeError or ValueError, or ``[[1, 2]]`` became ``{1: 2}``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import math
@@ -111,14 +112,17 @@ def test_row_18_values_keep_their_types_through_a_store(
             return SQLiteCheckpointStore(tmp_path / "c.sqlite")
         return JsonFileCheckpointStore(tmp_path / "json")
 
-    first = _flow(store())
+    first_store = store()  # a store passed in is the caller's to close
+    first = _flow(first_store)
     try:
         job = first.execute("src")
         assert job.wait(10) and job.status is JobStatus.PAUSED
         assert _sink(first).got == []
     finally:
         first.shutdown(wait=False)
-    second = _flow(store())
+        first_store.close()
+    second_store = store()
+    second = _flow(second_store)
     try:
         resumed = second.resume(job.job_id)
         assert resumed.wait(10) and resumed.status is JobStatus.COMPLETED
@@ -126,6 +130,7 @@ def test_row_18_values_keep_their_types_through_a_store(
         assert same(VALUES, got)
     finally:
         second.shutdown(wait=False)
+        second_store.close()
 
 
 def test_row_18_values_keep_their_types_through_a_saved_job(tmp_path: Path) -> None:
@@ -247,7 +252,7 @@ def test_row_24_a_stored_payload_that_is_not_an_object_is_named(
 ) -> None:
     path = tmp_path / "c.sqlite"
     job_id = _paused_job(path)
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         connection.execute(
             "UPDATE pending SET payload = ? WHERE seq = (SELECT min(seq) FROM pending)",
             (bad,),
@@ -293,7 +298,8 @@ def test_row_24_a_custom_store_s_payload_that_is_not_a_dict_is_refused(
     tmp_path: Path,
 ) -> None:
     job_id = _paused_job(tmp_path / "c.sqlite")
-    flow = _counting_flow(ListPayloads(tmp_path / "c.sqlite"))
+    store = ListPayloads(tmp_path / "c.sqlite")
+    flow = _counting_flow(store)
     try:
         with pytest.raises(
             CheckpointError, match=r"pending_activations\[0\]\.payload of job"
@@ -302,6 +308,7 @@ def test_row_24_a_custom_store_s_payload_that_is_not_a_dict_is_refused(
         assert _sink(flow).got == []
     finally:
         flow.shutdown(wait=False)
+        store.close()
 
 
 def test_documents_of_the_previous_format_still_load(tmp_path: Path) -> None:

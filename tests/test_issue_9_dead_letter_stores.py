@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +194,8 @@ def test_issue_9_a_corrupt_letter_file_is_named(tmp_path: Path) -> None:
 
 def test_issue_9_an_older_sqlite_file_gets_the_letters_table(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as raw:  # the version-1 layout before dead letters
+    # The version-1 layout, before dead letters.
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
         raw.execute(
             "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, "
             "status TEXT NOT NULL, updated_at TEXT NOT NULL, updated_ts REAL NOT "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -463,7 +464,7 @@ def test_a_corrupt_document_names_its_job_and_spares_the_others(
     with SQLiteCheckpointStore(path) as store:
         store.save_job(make_job("broken"))
         store.record_step("broken", added=[act("b1")])
-    with sqlite3.connect(path) as raw:
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
         raw.execute("UPDATE jobs SET document = '{oops' WHERE job_id = 'broken'")
     raw.close()
     with SQLiteCheckpointStore(path) as store:
@@ -517,7 +518,7 @@ def test_a_damaged_page_gives_a_checkpoint_error(tmp_path: Path) -> None:
 def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     seed_database(path)
-    with sqlite3.connect(path) as raw:
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
         raw.execute("PRAGMA user_version = 99")
     raw.close()
     with pytest.raises(CheckpointError, match=r"new\.db.*version 99"):
@@ -538,12 +539,12 @@ def test_an_older_schema_version_is_refused(
 
 def test_another_applications_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "foreign.db"
-    with sqlite3.connect(path) as raw:
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
         raw.execute("CREATE TABLE things (x)")
     raw.close()
     with pytest.raises(CheckpointError, match=r"foreign\.db.*not a checkpoint"):
         SQLiteCheckpointStore(path)
-    with sqlite3.connect(path) as raw:
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
         names = raw.execute("SELECT name FROM sqlite_master").fetchall()
     raw.close()
     assert names == [("things",)]
