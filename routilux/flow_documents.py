@@ -14,6 +14,7 @@ from .exceptions import SerializationError
 from .serialization import (
     flow_from_dict,
     flow_to_dict,
+    flow_to_json,
     from_json,
     read_document,
     to_json,
@@ -85,8 +86,14 @@ class FlowDocuments:
         """The structure as JSON bytes, keys sorted (equal flows, equal bytes).
 
         Safe while jobs run; not while the structure or configs change.
+
+        Raises:
+            SerializationError: As :meth:`serialize`.
         """
-        return to_json(self.serialize())
+        # Plain JSON throughout (the common case) needs no copy on the way to
+        # bytes; anything else takes serialize()'s document, tags and checks.
+        raw = flow_to_json(cast("Flow", self))
+        return raw if raw is not None else to_json(self.serialize())
 
     @classmethod
     def from_json(

@@ -69,7 +69,7 @@ from ._untag import decode as decode_value
 from ._untag import loads as loads_value
 from ._untag import tagged
 from ._values import MAX_DEPTH, json_copy
-from ._writer import MAX_WORKERS, SCHEMA_VERSION, flow_to_dict
+from ._writer import MAX_WORKERS, SCHEMA_VERSION, flow_to_dict, flow_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -86,6 +86,7 @@ __all__ = [
     "encode_value",
     "flow_from_dict",
     "flow_to_dict",
+    "flow_to_json",
     "from_json",
     "json_copy",
     "loads_value",

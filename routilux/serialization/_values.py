@@ -15,12 +15,12 @@ from ..merge import AppendView
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["MAX_DEPTH", "exact_copy", "json_copy", "nests_within"]
+__all__ = ["MAX_DEPTH", "TAG_MARKED", "exact_copy", "json_copy", "nests_within"]
 
 #: The deepest nesting a value may have (orjson itself stops at 255 levels).
 MAX_DEPTH = 128
 _INT_RANGE = range(-(2**63), 2**64)  # what orjson writes and reads back as int
-_TAG_MARKED = b'{"$'  # an object whose first key starts with the tag mark
+TAG_MARKED = b'{"$'  # an object whose first key starts with the tag mark
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 60
@@ -77,7 +77,7 @@ def exact_copy(value: Any, levels: int = MAX_DEPTH) -> Any:
         raw = orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return None
-    if _TAG_MARKED in raw:
+    if TAG_MARKED in raw:
         return None  # a dict that looks like a tag: the tagged encoding escapes it
     copy = orjson.loads(raw)
     if copy != value:
