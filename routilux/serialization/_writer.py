@@ -20,6 +20,8 @@ from ._values import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..flow import Flow
     from ..resilience import ErrorHandler
     from ..routine import Routine
@@ -108,7 +110,7 @@ def flow_to_json(flow: Flow) -> bytes | None:
     return None if TAG_MARKED in raw else raw
 
 
-def _plain_entries(routines: dict[str, Routine]) -> dict[str, Any] | None:
+def _plain_entries(routines: Mapping[str, Routine]) -> dict[str, Any] | None:
     """Every routine's entry uncopied, or None unless all its values are plain."""
     try:
         parts = [entry_parts(f"routines.{rid}", r) for rid, r in routines.items()]
