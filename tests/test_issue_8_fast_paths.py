@@ -1,5 +1,9 @@
 """Fast paths taken for speed give exactly what the careful paths give.
 
+Job ids are formatted without building a UUID object, and are still the text
+``str(uuid.UUID(int=bits, version=4))`` would give; a job's end notifies only
+when a thread waits for it, and a waiting thread still wakes.
+
 ``Flow.to_json`` writes a flow whose values are all plain JSON straight to bytes,
 without the copies ``serialize()``'s document needs; whenever a value needs a
 closer look it writes ``serialize()``'s document instead. Either way the bytes
@@ -9,6 +13,9 @@ closer look it writes ``serialize()``'s document instead. Either way the bytes
 from __future__ import annotations
 
 import enum
+import random
+import threading
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routilux import Flow, SerializationError
+from routilux import Flow, Routine, SerializationError
+from routilux.job_state import new_job_id
 from routilux.serialization import MAX_DEPTH, flow_to_json, to_json
 
 from .payload_values import Level, values
@@ -178,3 +186,65 @@ def test_any_config_gives_the_bytes_or_error_of_the_careful_path(
         assert fast(flow) == careful(flow)
     finally:
         flow.shutdown()
+
+
+def test_new_job_ids_are_the_text_of_version_4_uuids() -> None:
+    state = random.getstate()
+    try:
+        random.seed(8)
+        ids = [new_job_id() for _ in range(2_000)]
+        random.seed(8)
+        expected = [
+            str(uuid.UUID(int=random.getrandbits(128), version=4)) for _ in range(2_000)
+        ]
+    finally:
+        random.setstate(state)
+    assert ids == expected
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_waiters_wake_when_the_last_job_ends(strategy: str) -> None:
+    """A job's end wakes a waiting thread (only waiting threads are notified)."""
+    gate = threading.Event()
+
+    class Held(Routine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.define_slot("trigger", handler=self.hold)
+
+        def hold(self) -> None:
+            assert gate.wait(10)
+
+    flow = Flow(flow_id="waiters", execution_strategy=strategy, max_workers=2)
+    flow.add_routine(Held(), "held")
+    results: list[bool] = []
+    try:
+        for _ in range(20):
+            gate.clear()
+            if strategy == "sequential":
+                runner = threading.Thread(target=flow.execute, args=("held",))
+                runner.start()
+            else:
+                flow.execute("held")
+            waiters = [
+                threading.Thread(
+                    target=lambda: results.append(flow.wait_for_completion(10))
+                )
+                for _ in range(3)
+            ]
+            for waiter in waiters:
+                waiter.start()
+            gate.set()
+            for waiter in waiters:
+                waiter.join(15)
+            if strategy == "sequential":
+                runner.join(15)
+    finally:
+        gate.set()
+        flow.shutdown(wait=True)
+    assert results == [True] * 60

@@ -17,10 +17,13 @@ class FlowJobs:
     """The active jobs of one flow, for ``wait_for_completion``. Thread-safe."""
 
     def __init__(self) -> None:
-        # Guards _active.
+        # Guards _active and _waiting.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._active: dict[str, JobLedger] = {}
+        # Threads in wait(): a job's end wakes no one when there are none (a
+        # Condition's notify costs more than the rest of discard).
+        self._waiting = 0
 
     def add(self, run: JobLedger) -> None:
         """Count ``run`` as active."""
@@ -31,7 +34,7 @@ class FlowJobs:
         """Stop counting ``run``; wake waiters when none is left."""
         with self._lock:
             self._active.pop(run.job_state.job_id, None)
-            if not self._active:
+            if not self._active and self._waiting:
                 self._changed.notify_all()
 
     def get(self, job_id: str) -> JobLedger | None:
@@ -47,7 +50,13 @@ class FlowJobs:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is active; False when ``timeout`` passed first."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._active, wait_limit(timeout))
+            self._waiting += 1
+            try:
+                return self._changed.wait_for(
+                    lambda: not self._active, wait_limit(timeout)
+                )
+            finally:
+                self._waiting -= 1
 
     def __len__(self) -> int:
         with self._lock:

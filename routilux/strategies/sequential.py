@@ -278,9 +278,11 @@ class SequentialStrategy:
         self._state = StrategyState.OPEN
         self._running = 0
         self._completed = 0
-        # Guards _gates, _running (jobs looping now) and _completed (tasks run).
+        # Guards _gates, _running (jobs looping now), _completed (tasks run) and
+        # _waiting (threads in wait_idle: a job's end wakes no one without them).
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._waiting = 0
         self._gates: dict[str, _Gate] = {}
         #: The session lanes of every thread running jobs here.
         self.turns = _Turns()
@@ -308,7 +310,7 @@ class SequentialStrategy:
         with self._lock:
             self._running -= 1
             self._completed += ran
-            if not self._running:
+            if not self._running and self._waiting:
                 self._idle.notify_all()
 
     def gate(self, task: Task) -> _Gate:
@@ -322,7 +324,13 @@ class SequentialStrategy:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no job runs in any thread. Thread-safe."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._running, wait_limit(timeout))
+            self._waiting += 1
+            try:
+                return self._idle.wait_for(
+                    lambda: not self._running, wait_limit(timeout)
+                )
+            finally:
+                self._waiting -= 1
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Refuse new jobs; with ``wait``, wait for running ones. Idempotent."""
