@@ -289,7 +289,11 @@ class JobState(JobStateDocuments, CheckedModel):
     @property
     def is_done(self) -> bool:
         """True once the job has stopped running (final status or paused)."""
-        return self._done.is_set()
+        # The private dict, not self._done: pydantic reads a private attribute
+        # through __getattr__ (~1 us), and a blocking execute asks once per job.
+        private = self.__pydantic_private__
+        latch: Latch = private["_done"] if private is not None else self._done
+        return latch.is_set()
 
     async def wait_async(self, timeout: float | None = None) -> bool:
         """Like :meth:`wait`, for code running on an event loop.
