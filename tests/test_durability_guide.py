@@ -144,10 +144,14 @@ class CopyWhenAllBusy:
             assert self.copied.wait(30), "the workers never all met in handlers"
 
 
-@pytest.mark.parametrize(("strategy", "workers"), [("sequential", 1), ("concurrent", 4)])
+@pytest.mark.parametrize(
+    ("strategy", "workers"), [("sequential", 1), ("concurrent", 4)]
+)
+@pytest.mark.parametrize("repeat", range(5))
 def test_a_crash_reruns_only_what_was_running_and_at_most_max_workers(
-    tmp_path: Path, strategy: str, workers: int
+    tmp_path: Path, strategy: str, workers: int, repeat: int
 ) -> None:
+    del repeat  # the concurrent order differs from run to run
     live_path, crashed_path = tmp_path / "live.sqlite", tmp_path / "crashed.sqlite"
     crash = CopyWhenAllBusy(live_path, crashed_path, workers)
     with SQLiteCheckpointStore(live_path) as live_store:
@@ -280,9 +284,11 @@ class Noting(SQLiteCheckpointStore):
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+@pytest.mark.parametrize("repeat", range(3))
 def test_an_emitted_activation_runs_only_after_the_step_that_stores_it(
-    tmp_path: Path, strategy: str
+    tmp_path: Path, strategy: str, repeat: int
 ) -> None:
+    del repeat
     notes: list[tuple[str, str, int]] = []
     with Noting(tmp_path / "s.sqlite", notes) as store:
         flow = Flow(
@@ -422,7 +428,9 @@ def test_a_step_the_store_cannot_record_fails_the_job(strategy: str) -> None:
     store = FlakyStore()
     store.fails = lambda call, job: call == "record_step" and job is None
     flow = Flow(
-        "guide-failing", execution_strategy=strategy, max_workers=2,
+        "guide-failing",
+        execution_strategy=strategy,
+        max_workers=2,
         checkpoint_store=store,
     )
     flow.add_routine(Items(), "items")
@@ -498,7 +506,9 @@ def test_without_leases_two_starts_of_one_job_id_can_both_run(tmp_path: Path) ->
     jobs: list[Any] = []
     threads = [
         threading.Thread(
-            target=lambda f=flow: jobs.append(f.execute("items", {"count": 1}, job_id="x"))
+            target=lambda f=flow: jobs.append(
+                f.execute("items", {"count": 1}, job_id="x")
+            )
         )
         for flow in flows
     ]
@@ -633,7 +643,9 @@ def test_every_test_the_guide_cites_exists() -> None:
 
 def test_every_test_of_this_file_is_cited_by_the_guide() -> None:
     mine = re.findall(r"^def (test_\w+)\(", Path(__file__).read_text("utf-8"), re.M)
-    cited = {name for path, name in _cited_tests() if path.endswith(Path(__file__).name)}
+    cited = {
+        name for path, name in _cited_tests() if path.endswith(Path(__file__).name)
+    }
     helpers = {
         "test_the_guide_shows_figures_only_from_bench_json",
         "test_every_test_the_guide_cites_exists",

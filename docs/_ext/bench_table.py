@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -96,7 +96,7 @@ class BenchResults(SphinxDirective):
     """
 
     required_arguments = 1
-    option_spec = {"cases": directives.unchanged_required}
+    option_spec: ClassVar[dict[str, Any]] = {"cases": directives.unchanged_required}
 
     def run(self) -> list[nodes.Node]:
         """Read the file and parse the lines :func:`render` makes of it."""
