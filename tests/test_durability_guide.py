@@ -598,6 +598,69 @@ def test_fan_in_state_is_not_in_the_store_today(tmp_path: Path) -> None:
     assert resumed.status == "completed" and join.calls == [["right"]]
 
 
+class Relay(Routine):
+    """Forwards each item; ``crash`` (set by a test) runs first for item 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash: Any = None
+        self.define_slot("input", handler=self.forward)
+        self.define_event("out", ["n"])
+
+    def forward(self, n: int) -> None:
+        if n == 1 and self.crash is not None:
+            self.crash()
+        self.emit("out", n=n)
+
+
+class Gathered(Routine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+        self.define_slot("input", handler=self.take, merge_strategy="append")
+
+    def take(self, n: Any) -> None:
+        self.calls.append(n)
+
+
+def _append_flow(store: Any) -> Flow:
+    flow = Flow("guide-append", checkpoint_store=store)
+    flow.add_routine(Items(), "items")
+    flow.add_routine(Relay(), "relay")
+    flow.add_routine(Gathered(), "gathered")
+    flow.connect("items", "item", "relay", "input")
+    flow.connect("relay", "out", "gathered", "input")
+    return flow
+
+
+def test_an_append_slot_starts_empty_after_a_resume(tmp_path: Path) -> None:
+    # The "Fan-in state" subsection: what an append slot gathered is not stored;
+    # pending activations keep the payloads merged when they were emitted.
+    live_path, crashed_path = tmp_path / "live.sqlite", tmp_path / "crashed.sqlite"
+    with SQLiteCheckpointStore(live_path) as live_store:
+        live = _append_flow(live_store)
+        relay = live.routines["relay"]
+        assert isinstance(relay, Relay)
+        relay.crash = lambda: _copy(live_path, crashed_path)
+        job = live.execute("items", {"count": 2})
+        live.shutdown()
+    gathered = live.routines["gathered"]
+    assert isinstance(gathered, Gathered)
+    # The append merge: a first value as it is, then the list of all so far.
+    assert job.status == "completed" and gathered.calls == [0, [0, 1]]
+    with SQLiteCheckpointStore(crashed_path, clock=_later) as crashed:
+        held = [(i["routine_id"], i["payload"]) for i in crashed.pending(job.job_id)]
+        assert held == [("relay", {"n": 1}), ("gathered", {"n": 0})]
+        resumer = _append_flow(crashed)
+        resumed = resumer.resume(job.job_id)
+        resumer.shutdown()
+    gathered = resumer.routines["gathered"]
+    assert isinstance(gathered, Gathered)
+    assert resumed.status == "completed"
+    # 1 is merged into an empty slot: not [0, 1] as without the crash.
+    assert gathered.calls == [0, 1]
+
+
 # -- the figures ----------------------------------------------------------------
 
 
