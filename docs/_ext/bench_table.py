@@ -2,17 +2,21 @@
 
 ``.. bench-results:: _static/bench.json`` renders the machine, the date, the load
 and the table of one benchmark run, so docs/performance.rst shows the figures of
-the file and nothing else. A file of another format, or a row without its
-columns, stops the build with an error naming the file.
+the file and nothing else. With ``:cases: checkpoint`` (comma-separated
+prefixes of the ``case`` column) it shows only the rows of those cases, under
+the same machine lines: a guide quotes the run's figures without copying them.
+A file of another format, a row without its columns, or ``:cases:`` that
+select no row stop the build with an error naming the file.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
@@ -32,12 +36,21 @@ def _load(values: Any) -> str:
     return ", ".join(f"{v:.2f}" for v in values) + " (1, 5, 15 min)"
 
 
-def render(document: dict[str, Any], source: str = "results") -> list[str]:
+def render(
+    document: dict[str, Any], source: str = "results", cases: str | None = None
+) -> list[str]:
     """The reStructuredText lines for one results document.
 
+    Args:
+        document: The results, as ``bench/run.py --write-results`` wrote them.
+        source: The file's name, for errors.
+        cases: Comma-separated prefixes of the ``case`` column: only the rows
+            whose case starts with one of them (all rows when None).
+
     Raises:
-        ValueError: The document is not of the format this renders, or a row
-            lacks a column; the message names *source*.
+        ValueError: The document is not of the format this renders, a row
+            lacks a column, or ``cases`` select no row; the message names
+            *source*.
     """
     if document.get("format") != FORMAT:
         raise ValueError(
@@ -60,19 +73,30 @@ def render(document: dict[str, Any], source: str = "results") -> list[str]:
         lines.append(f"* FAILED cases: {', '.join(document['failed'])}")
     lines += ["", ".. list-table::", "   :header-rows: 1", ""]
     header = {column: column for column in COLUMNS}
-    for n, row in enumerate([header, *document["rows"]]):
+    rows = document["rows"]
+    for n, row in enumerate(rows):
         missing = [column for column in COLUMNS if column not in row]
         if missing:
-            raise ValueError(f"{source}: rows[{n - 1}] has no {', '.join(missing)}")
+            raise ValueError(f"{source}: rows[{n}] has no {', '.join(missing)}")
+    if cases is not None:
+        prefixes = tuple(p.strip() for p in cases.split(",") if p.strip())
+        rows = [row for row in rows if str(row["case"]).startswith(prefixes)]
+        if not prefixes or not rows:
+            raise ValueError(f"{source}: no row of the cases {cases!r}")
+    for row in [header, *rows]:
         lines.append(f"   * - {_cell(row[COLUMNS[0]])}")
         lines += [f"     - {_cell(row[column])}" for column in COLUMNS[1:]]
     return lines
 
 
 class BenchResults(SphinxDirective):
-    """``.. bench-results:: path``: the run in the file, relative to docs/."""
+    """``.. bench-results:: path``: the run in the file, relative to docs/.
+
+    Option ``:cases:``: only the rows of these cases (see :func:`render`).
+    """
 
     required_arguments = 1
+    option_spec: ClassVar[dict[str, Any]] = {"cases": directives.unchanged_required}
 
     def run(self) -> list[nodes.Node]:
         """Read the file and parse the lines :func:`render` makes of it."""
@@ -80,7 +104,8 @@ class BenchResults(SphinxDirective):
         path = Path(self.env.srcdir) / relative
         self.env.note_dependency(str(path))
         try:
-            lines = render(json.loads(path.read_text(encoding="utf-8")), relative)
+            document = json.loads(path.read_text(encoding="utf-8"))
+            lines = render(document, relative, self.options.get("cases"))
         except (OSError, ValueError, KeyError) as error:
             raise ExtensionError(f"bench-results: {error}") from error
         container = nodes.container()
