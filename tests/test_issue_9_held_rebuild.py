@@ -491,3 +491,43 @@ def test_a_paused_job_resumed_by_id_elsewhere_keeps_its_inbox(
     assert resumed.wait(WAIT) and resumed.status == "completed", resumed.errors
     assert calls(first) + calls(second) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     assert store.pending("p") == []
+
+
+class Resetting(Feeder):
+    """Resets the ``gather`` slot (its kept data) before passing item 3 on."""
+
+    def feed(self, n: int) -> None:
+        if n == 3:
+            flow = self.get_execution_context().flow
+            slot = flow.routines["gather"].get_slot("input")
+            assert slot is not None
+            slot.reset()
+        super().feed(n)
+
+
+def gather_flow(store: Any, feeder: Feeder) -> Flow:
+    flow = Flow("held-gather", checkpoint_store=store)
+    flow.add_routine(Start(), "start")
+    flow.add_routine(feeder, "feed")
+    flow.add_routine(Gather(), "gather")
+    flow.connect("start", "go", "feed", "input")
+    flow.connect("feed", "out", "gather", "input")
+    return flow
+
+
+def test_a_reset_slot_is_rebuilt_from_the_reset_on(store: AnyStore) -> None:
+    first = gather_flow(store, Resetting())
+    feeder = first.routines["feed"]
+    assert isinstance(feeder, Feeder)
+    feeder.stop_at = 6
+    with pytest.raises(KeyboardInterrupt):
+        first.execute("start", job_id="r")
+    first.shutdown()
+    merged = [(marker_of(i) or {}).get("params") for i in store.pending("r")]
+    assert [p["value"] for p in merged if p is not None] == [3, 4, 5]
+    second = gather_flow(store, Resetting())
+    job = second.resume("r")
+    assert job.wait(WAIT) and job.status == "completed", job.errors
+    gather = second.routines["gather"]
+    assert isinstance(gather, Gather)
+    assert gather.last == list(range(3, COUNT))
