@@ -28,6 +28,8 @@ from routilux.runtime.held import CONSUMED, HELD, INBOX, MERGE, marker_of, split
 if TYPE_CHECKING:
     from pathlib import Path
 
+from .cli_helpers import cli
+
 AnyStore = SQLiteCheckpointStore | JsonFileCheckpointStore
 COUNT = 10
 WAIT = 30.0
@@ -531,3 +533,21 @@ def test_a_reset_slot_is_rebuilt_from_the_reset_on(store: AnyStore) -> None:
     gather = second.routines["gather"]
     assert isinstance(gather, Gather)
     assert gather.last == list(range(3, COUNT))
+
+
+def test_the_command_line_counts_held_rows_apart(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "jobs.sqlite"
+    with SQLiteCheckpointStore(path) as opened:
+        first = items_flow(opened, Batch(3))
+        feeder = first.routines["feed"]
+        assert isinstance(feeder, Feeder)
+        feeder.stop_at = 5
+        with pytest.raises(KeyboardInterrupt):
+            first.execute("start", job_id="cli")
+        first.shutdown()
+        runnable = len(split_held(opened.pending("cli"))[0])
+    got = cli(capsys, "show", "cli", "--store", str(path))
+    assert got.code == 0, got.err
+    assert f"pending activations: {runnable} (and 2 held arrivals)" in got.out
