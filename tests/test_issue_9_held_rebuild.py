@@ -25,10 +25,10 @@ from routilux import (
 from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 from routilux.runtime.held import CONSUMED, HELD, INBOX, MERGE, marker_of, split_held
 
+from .cli_helpers import cli
+
 if TYPE_CHECKING:
     from pathlib import Path
-
-from .cli_helpers import cli
 
 AnyStore = SQLiteCheckpointStore | JsonFileCheckpointStore
 COUNT = 10

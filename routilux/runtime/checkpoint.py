@@ -343,7 +343,7 @@ def _step_rows(
     if activation.spent:
         finished.extend(activation.spent)
     if activation.held:
-        added.extend(held.row for held in activation.held)
+        added.extend(held.row for held in activation.held if not held.gone)
     return finished, added
 
 

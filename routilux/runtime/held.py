@@ -48,7 +48,7 @@ INBOX, MERGE, CONSUMED = "inbox", "merge", "consumed"
 class Held:
     """One held arrival: its row, and whether a committed step stored it."""
 
-    __slots__ = ("key", "row", "stored", "writer")
+    __slots__ = ("gone", "key", "row", "stored", "writer")
 
     def __init__(
         self, key: str, row: dict[str, Any], writer: Activation | None
@@ -58,6 +58,8 @@ class Held:
         #: The activation whose step stores the row (None: rebuilt, stored).
         self.writer = writer
         self.stored = writer is None
+        #: Consumed before its writer's step: the step leaves the row out.
+        self.gone = False
 
 
 def held_row(
@@ -144,7 +146,7 @@ def consume(consumed: list[Held], by: Activation | None, spent: list[str]) -> bo
     """Account for arrivals an inbox fired (or a reset dropped) within ``by``.
 
     Keys of stored rows go to ``spent`` (the consuming step finishes them); a
-    row still waiting for its writer's step is taken off the writer when the
+    row still waiting for its writer's step is left out of that step when the
     writer is ``by`` itself (one step: it is never stored), else its key also
     goes to ``spent`` and True is returned: the consuming step must store a
     consumed row naming ``spent`` (its writer's step may be committed later).
@@ -154,9 +156,7 @@ def consume(consumed: list[Held], by: Activation | None, spent: list[str]) -> bo
         if held.stored:
             spent.append(held.key)
         elif by is not None and held.writer is by:
-            rows = by.held
-            if rows is not None and held in rows:
-                rows.remove(held)
+            held.gone = True
         else:
             spent.append(held.key)
             late = True
