@@ -271,8 +271,7 @@ class Activation:
         self.children: list[Activation] | None = None
         #: ``(event, payload)`` of every emit; made on first use.
         self.emitted: list[tuple[str, dict[str, Any]]] | None = None
-        #: Held rows its step stores, and held keys its step removes (a flow
-        #: with a store, arrivals into inboxes and merges: see ``held``).
+        #: Held rows its step stores, and held keys it removes (see ``held``).
         self.held: list[Held] | None = None
         self.spent: list[str] | None = None
         #: Strategies take ready activations round-robin over jobs (by job id:

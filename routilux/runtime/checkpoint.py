@@ -38,6 +38,7 @@ from ..job_documents import FRAME, history_json, job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
 from ..serialization import encode_value
+from .held import step_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -274,7 +275,7 @@ class Checkpointer:
                 self._log_step(activation, children, job_state, history)
                 return
             job = _document(job_state)
-        finished, added = _step_rows(activation, children)
+        finished, added = step_rows(activation, children)
         self.store.record_step(self.job_id, finished=finished, added=added, job=job)
 
     def _log_step(
@@ -296,7 +297,7 @@ class Checkpointer:
         kept = history.snapshot()[:in_document] if in_document else []
         job = _bare_document(job_state, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
-        finished, added = _step_rows(activation, children)
+        finished, added = step_rows(activation, children)
         logging.log_step(
             self.job_id,
             finished=finished,
@@ -332,19 +333,6 @@ class Checkpointer:
         # resume it. The write's error is the one to report, not this one.
         with suppress(Exception):
             self.release()
-
-
-def _step_rows(
-    activation: Activation, children: Sequence[Activation]
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """A step's finished ids and added rows, with its held rows (see ``held``)."""
-    finished = [activation.key] if activation.key is not None else []
-    added = [child.checkpoint() for child in children]
-    if activation.spent:
-        finished.extend(activation.spent)
-    if activation.held:
-        added.extend(held.row for held in activation.held if not held.gone)
-    return finished, added
 
 
 def _bare_document(

@@ -17,7 +17,7 @@ consuming step then also stores a *consumed* row naming it, so that a resume
 drops it whichever step came first. A resume drops consumed rows and the rows
 they name; the job's end drops every row left.
 
-Everything here runs under the job ledger's lock.
+The lists and :func:`consume` are used under the job ledger's lock.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .activation import Activation
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "held_row",
     "marker_of",
     "split_held",
+    "step_rows",
 ]
 
 #: The payload key of a held row (no handler is ever called with it).
@@ -82,6 +85,19 @@ def marker_of(item: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(marker, dict):
             return marker
     return None
+
+
+def step_rows(
+    activation: Activation, children: Sequence[Activation]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """A step's finished ids and added rows, with its held rows and spent keys."""
+    finished = [activation.key] if activation.key is not None else []
+    added = [child.checkpoint() for child in children]
+    if activation.spent:
+        finished.extend(activation.spent)
+    if activation.held:
+        added.extend(held.row for held in activation.held if not held.gone)
+    return finished, added
 
 
 def _number(item: dict[str, Any]) -> int:
