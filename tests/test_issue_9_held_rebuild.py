@@ -125,8 +125,11 @@ def items_flow(
     policy: Any,
     clock: list[float] | None = None,
     feeder: Feeder | None = None,
+    strategy: str = "sequential",
 ) -> Flow:
-    flow = Flow("held", checkpoint_store=store)
+    flow = Flow(
+        "held", execution_strategy=strategy, max_workers=2, checkpoint_store=store
+    )
     flow.add_routine(Start(), "start")
     flow.add_routine(feeder or Feeder(clock), "feed")
     flow.add_routine(Collector(policy), "collect")
@@ -551,3 +554,28 @@ def test_the_command_line_counts_held_rows_apart(
     got = cli(capsys, "show", "cli", "--store", str(path))
     assert got.code == 0, got.err
     assert f"pending activations: {runnable} (and 2 held arrivals)" in got.out
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_killed_with_only_held_rows_left_flushes_them(
+    store: AnyStore, strategy: str
+) -> None:
+    # Killed after the last item's step: nothing runnable is pending, only the
+    # batch's arrivals; the resumed job flushes them in one call and ends.
+    def on_step(frozen: Frozen, step: dict[str, Any]) -> None:
+        for row in step.get("added") or ():
+            marker = marker_of(row) or {}
+            if marker.get("kind") == INBOX and marker["params"]["value"] == 9:
+                frozen.dead = True
+
+    first = items_flow(Frozen(store, on_step), Batch(20), strategy=strategy)
+    job = first.execute("start", job_id="k")
+    assert job.wait(WAIT) and job.status == "completed"
+    first.shutdown()
+    assert kinds(store.pending("k")) == [INBOX] * COUNT
+    second = items_flow(store, Batch(20), strategy=strategy)
+    job = second.resume("k")
+    assert job.wait(WAIT) and job.status == "completed", job.errors
+    assert calls(second) == [list(range(COUNT))]
+    assert store.pending("k") == []
+    second.shutdown()

@@ -206,11 +206,14 @@ class JobLedger(Holding, Running):
         assert self.observers is not None
         assert self.lane is not None
         self.observers.job_started()
-        if not activations:
-            self._finish(0)
-            return
         if self.lane_blocks:
             self._caller = threading.get_ident()
+        if not activations:
+            # A resumed job may hold only inbox payloads: the flush this starts
+            # queues its calls, which a blocking lane runs only once started.
+            self._finish(0)
+            if not self.lane_blocks:
+                return
         self.lane.start(list(self._admitted(list(activations))))
 
     def set_deadline(self, timeout: float) -> None:
