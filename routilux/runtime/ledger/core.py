@@ -212,7 +212,7 @@ class JobLedger(Holding, Running):
             # A resumed job may hold only inbox payloads: the flush this starts
             # queues its calls, which a blocking lane runs only once started.
             self._finish(0)
-            if not self.lane_blocks:
+            if not self.lane_blocks or self._ended:
                 return
         self.lane.start(list(self._admitted(list(activations))))
 
