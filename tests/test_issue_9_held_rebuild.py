@@ -579,3 +579,44 @@ def test_a_job_killed_with_only_held_rows_left_flushes_them(
     assert calls(second) == [list(range(COUNT))]
     assert store.pending("k") == []
     second.shutdown()
+
+
+class Burst(Routine):
+    """Emits ``value`` 0..COUNT-1 from one activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.define_slot("trigger", handler=self.fire)
+        self.define_event("out", ["value"])
+
+    def fire(self, **_: Any) -> None:
+        for n in range(COUNT):
+            self.emit("out", value=n)
+
+
+def test_arrivals_a_call_consumed_within_their_senders_step_are_not_stored(
+    store: AnyStore,
+) -> None:
+    # One activation sends every item: the batches it fills go in its own step
+    # as calls, their arrivals never as held rows; only the remainder is held.
+    def on_step(frozen: Frozen, step: dict[str, Any]) -> None:
+        if any(row["routine_id"] == "collect" for row in step.get("added") or ()):
+            frozen.dead = True
+
+    def burst_flow(at: Any) -> Flow:
+        flow = Flow("held-burst", checkpoint_store=at)
+        flow.add_routine(Burst(), "burst")
+        flow.add_routine(Collector(Batch(3)), "collect")
+        flow.connect("burst", "out", "collect", "input")
+        return flow
+
+    first = burst_flow(Frozen(store, on_step))
+    assert first.execute("burst", job_id="b").status == "completed"
+    held = store.pending("b")
+    assert kinds(held) == ["run", "run", "run", INBOX]
+    assert held[3]["payload"][HELD]["params"] == {"value": 9}
+    second = burst_flow(store)
+    job = second.resume("b")
+    assert job.wait(WAIT) and job.status == "completed", job.errors
+    assert calls(second) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert store.pending("b") == []
