@@ -26,6 +26,13 @@ Policies of one's own implement :class:`SlotPolicy` (a name and ``open``) and
 :class:`Inbox` (``offer``, ``flush``, ``waiting``). The runtime calls an inbox
 under its job's lock, one call at a time: an inbox needs no lock of its own, must
 return quickly and must not call into the flow.
+
+With a checkpoint store, what waits in an inbox survives a crash: a resume
+offers the payloads still held, in arrival order, to a new inbox (see
+:mod:`routilux.runtime.held`). To know what a call consumed, the runtime reads
+``waiting()`` after each offer: an inbox that no longer waits consumed every
+payload; one that answered with calls and still waits keeps only the payload
+just offered (as a window does); one that answered with none kept it.
 """
 
 from __future__ import annotations

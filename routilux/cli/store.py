@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
+from ..runtime.held import marker_of
 from .common import (
     Failure,
     console,
@@ -66,7 +67,10 @@ def show(job_id: str, store_path: str, as_json: bool) -> None:
         if document.get(key):
             out.print(f"{key.replace('_', ' ')}: {document[key]}")
     pending = document.get("pending_activations") or []
-    out.print(f"pending activations: {len(pending)}")
+    # Held rows (inbox and merge-slot arrivals) are not work to run.
+    held = sum(isinstance(a, dict) and marker_of(a) is not None for a in pending)
+    line = f"pending activations: {len(pending) - held}"
+    out.print(line + (f" (and {held} held arrivals)" if held else ""))
     out.print(_states_table(document.get("routine_states") or {}))
     out.print(_history_table(document.get("execution_history") or []))
     out.print(_errors_table(document.get("errors") or []))

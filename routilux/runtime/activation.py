@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from ..routine import Routine
     from ..slot import Slot
+    from .held import Held
     from .ledger import JobLedger
     from .sessions import Lane, SessionState
 
@@ -217,6 +218,7 @@ class Activation:
         "counted",  # set while the flow's max_pending counts it (see pressure.py)
         "emitted",
         "fair_key",
+        "held",
         "job",
         "key",
         "limit",
@@ -229,6 +231,7 @@ class Activation:
         "routine_spec",
         "serial_key",
         "session_entry",
+        "spent",
         "state",
         "task",
         "timed_out",
@@ -268,6 +271,9 @@ class Activation:
         self.children: list[Activation] | None = None
         #: ``(event, payload)`` of every emit; made on first use.
         self.emitted: list[tuple[str, dict[str, Any]]] | None = None
+        #: Held rows its step stores, and held keys it removes (see ``held``).
+        self.held: list[Held] | None = None
+        self.spent: list[str] | None = None
         #: Strategies take ready activations round-robin over jobs (by job id:
         #: a strategy may hold the key after the job ended, never the job).
         self.fair_key = job.job_state.job_id

@@ -38,6 +38,7 @@ from ..job_documents import FRAME, history_json, job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
 from ..serialization import encode_value
+from .held import step_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,15 +108,29 @@ class Checkpointer:
         """A new activation id, unique within the job."""
         return f"a{next(self._keys)}"
 
-    def begin(self, job_state: JobState, activations: Sequence[Activation]) -> None:
+    def drop(self, keys: Sequence[str]) -> None:
+        """Have the next :meth:`begin` remove the stored rows ``keys`` too."""
+        self._discard.extend(keys)
+
+    def begin(
+        self,
+        job_state: JobState,
+        activations: Sequence[Activation],
+        *,
+        finished: Sequence[str] = (),
+    ) -> None:
         """Write the job document and the activations the store does not hold yet.
 
         That is the entry activation; loaded and paused ones already have ids.
+        ``finished``: held rows (see :mod:`.held`) the same step removes, such
+        as the arrivals a flush of the inboxes consumed.
         """
         fresh = [a for a in activations if a.key is None]
         for activation in fresh:
             activation.key = self.key()
         added = [a.checkpoint() for a in fresh]
+        if finished:
+            self._discard.extend(finished)
         store = self.store
         if not self._stored:
             self._begin_new(job_state, added)
@@ -260,12 +275,8 @@ class Checkpointer:
                 self._log_step(activation, children, job_state, history)
                 return
             job = _document(job_state)
-        self.store.record_step(
-            self.job_id,
-            finished=[activation.key] if activation.key is not None else [],
-            added=[child.checkpoint() for child in children],
-            job=job,
-        )
+        finished, added = step_rows(activation, children)
+        self.store.record_step(self.job_id, finished=finished, added=added, job=job)
 
     def _log_step(
         self,
@@ -286,10 +297,11 @@ class Checkpointer:
         kept = history.snapshot()[:in_document] if in_document else []
         job = _bare_document(job_state, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
+        finished, added = step_rows(activation, children)
         logging.log_step(
             self.job_id,
-            finished=[activation.key] if activation.key is not None else [],
-            added=[child.checkpoint() for child in children],
+            finished=finished,
+            added=added,
             history=_encoded(self.job_id, entries, first),
             first=first,
             job=job,

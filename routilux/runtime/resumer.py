@@ -23,6 +23,7 @@ from ..persistence.lease import LeasingStore, Owner
 from ..topology import reconcile
 from .activation import Activation, Route
 from .checkpoint import AlreadyStored, next_key
+from .held import split_held
 from .sessions import check_lane
 
 if TYPE_CHECKING:
@@ -207,8 +208,11 @@ class Resumer:
                     f"job {job_id!r} is {job_state.status.value}: nothing to resume"
                 )
             kept, dropped, record = self._reconcile(job_state, pending, allow_changes)
-            planned = self._plan(job_state, kept, "pending_activations")
-            discard = [str(item.get("id")) for item in dropped]
+            # Held rows (inbox and merge arrivals) are not run: they rebuild the
+            # job's inboxes and slot data before it runs on.
+            runnable, held, spent = split_held(kept)
+            planned = self._plan(job_state, runnable, "pending_activations")
+            discard = [str(item.get("id")) for item in dropped] + spent
             run = self._new_run(
                 job_state,
                 None,
@@ -218,11 +222,12 @@ class Resumer:
                 stored=True,
                 owner=owner,
             )
+            rebuilt = run.rebuild_held(held)
         except BaseException:
             if owner is not None:
                 store.release(job_id, owner)  # type: ignore[attr-defined]
             raise
-        return run, _activations(run, planned)
+        return run, _activations(run, planned) + rebuilt
 
     def _plan(
         self, job_state: JobState, items: list[dict[str, Any]], where: str

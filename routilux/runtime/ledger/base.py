@@ -17,6 +17,7 @@ from ..._views import OwnedList, owned_list
 from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
+from ..held import HeldLists
 from ..invoker import error_record
 from .outputs import JobOutputs
 
@@ -134,6 +135,8 @@ class LedgerBase:
         self._slot_data: dict[Any, dict[str, Any]] = {}
         #: Payloads waiting in slots with a policy; made at the first such arrival.
         self._inboxes: JobInboxes | None = None
+        #: Their rows in the store, and those of merged arrivals (see ``held``).
+        self._held = HeldLists() if checkpoint is not None else None
         self._deadline: Any = None
         #: A Ctrl-C caught in the thread running a blocking lane, raised again by
         #: the runner once the job is settled.
@@ -382,4 +385,8 @@ class LedgerBase:
         self, activation: Activation, children: list[Activation] | None
     ) -> None:
         """Checkpoint a finished activation's step, then let its children run."""
+        raise NotImplementedError
+
+    def _stored(self, activation: Activation) -> None:
+        """``activation``'s step is committed: its held rows are in the store."""
         raise NotImplementedError

@@ -35,6 +35,7 @@ from ...job_state import JobStatus
 from ..activation import QUEUED, RUNNING, Activation
 from ..invoker import safe_text
 from .completion import _FLUSH
+from .holding import Holding
 from .inboxes import InboxError, JobInboxes, Note
 from .running import Running
 
@@ -49,7 +50,7 @@ __all__ = ["JobLedger"]
 _wall = time.time
 
 
-class JobLedger(Running):
+class JobLedger(Holding, Running):
     """One job's ledger: routes emits, runs activations, settles their outcomes.
 
     Starting a job and queuing what its emits make is this class's part; running
@@ -205,11 +206,14 @@ class JobLedger(Running):
         assert self.observers is not None
         assert self.lane is not None
         self.observers.job_started()
-        if not activations:
-            self._finish(0)
-            return
         if self.lane_blocks:
             self._caller = threading.get_ident()
+        if not activations:
+            # A resumed job may hold only inbox payloads: the flush this starts
+            # queues its calls, which a blocking lane runs only once started.
+            self._finish(0)
+            if not self.lane_blocks or self._ended:
+                return
         self.lane.start(list(self._admitted(list(activations))))
 
     def set_deadline(self, timeout: float) -> None:
@@ -245,9 +249,11 @@ class JobLedger(Running):
         if not routes:
             activations = []
         elif joined:  # slots with a policy get their calls from their inbox
-            activations = [self._activation(r, data) for r in routes if not r.policy]
+            activations = [
+                self._activation(r, data, source) for r in routes if not r.policy
+            ]
         else:
-            activations = [self._activation(r, data) for r in routes]
+            activations = [self._activation(r, data, source) for r in routes]
         self._queue(key, data, source, routes, joined, activations)
 
     def _queue(
@@ -268,7 +274,7 @@ class JobLedger(Running):
                 return
             if joined:
                 assert routes is not None
-                self._offer_locked(routine_id, routes, data, activations)
+                self._offer_locked(routine_id, routes, data, activations, source)
             self._pending += len(activations)
             if self._checkpoint is not None and source is not None:
                 # Outbox: children exist in the store, and run, only once their
@@ -346,6 +352,7 @@ class JobLedger(Running):
                     self._inbox_failed_locked(broken)
             for note in notes:
                 self._record(note)
+            spent = self._flushed_locked()
             activations = [Activation(self, route, call) for route, call in calls]
             self._pending += len(activations)
             action = 0 if activations else self._count_locked(0)
@@ -355,7 +362,8 @@ class JobLedger(Running):
             return
         if self._checkpoint is not None:
             try:
-                self._checkpoint.begin(self.job_state, activations)
+                # The rows the flushed inboxes held go in the step storing the calls.
+                self._checkpoint.begin(self.job_state, activations, finished=spent)
             except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
                 self._break(
                     None, CheckpointError(f"checkpoint failed: {safe_text(exc)}"), exc
@@ -368,24 +376,35 @@ class JobLedger(Running):
         routes: Sequence[Route],
         data: dict[str, Any],
         activations: list[Activation],
+        source: Activation | None,
     ) -> None:
         """Offer an emit to the inboxes of its policy slots (lock held).
 
         The calls an inbox answers with join ``activations``. A policy that
-        raises fails the job, its error recorded under the slot.
+        raises fails the job, its error recorded under the slot. With a store,
+        the arrival's held row rides on ``source``'s step (see ``holding``).
         """
         inboxes = self._inboxes
         if inboxes is None:
             inboxes = self._inboxes = JobInboxes()
+        holds = self._held is not None and source is not None
         try:
             for route in routes:
                 if route.policy is not None:
-                    calls = inboxes.offer(route, source_id, route.map(data))
+                    params = route.map(data)
+                    calls = inboxes.offer(route, source_id, params)
                     activations.extend(Activation(self, route, c) for c in calls)
+                    if holds:
+                        assert source is not None
+                        self._hold_inbox_locked(
+                            route, source_id, params, bool(calls), source
+                        )
         except InboxError as broken:
             self._inbox_failed_locked(broken)
 
-    def _activation(self, route: Route, data: dict[str, Any]) -> Activation:
+    def _activation(
+        self, route: Route, data: dict[str, Any], source: Activation | None
+    ) -> Activation:
         incoming = route.map(data)
         merger = route.merger
         if merger.replaces:  # override: nothing kept to merge into
@@ -394,11 +413,15 @@ class JobLedger(Running):
             with self._lock:
                 kept = self._slot_data.setdefault(route.slot, {})
                 payload = merger.merge(kept, incoming)[1]
+                if self._held is not None:
+                    self._hold_merge_locked(route, incoming, source)
         else:
-            payload = self._merge_user(route, incoming)
+            payload = self._merge_user(route, incoming, source)
         return Activation(self, route, payload, incoming)
 
-    def _merge_user(self, route: Route, incoming: dict[str, Any]) -> dict[str, Any]:
+    def _merge_user(
+        self, route: Route, incoming: dict[str, Any], source: Activation | None
+    ) -> dict[str, Any]:
         # User merges run outside the lock: read, merge, then store only if nobody
         # stored in between (else merge again with the newer data).
         slot_data = self._slot_data
@@ -409,4 +432,6 @@ class JobLedger(Running):
             with self._lock:
                 if slot_data.get(route.slot) is before:
                     slot_data[route.slot] = kept
+                    if self._held is not None:
+                        self._hold_merge_locked(route, incoming, source)
                     return payload

@@ -60,6 +60,18 @@ class JobInboxes:
         except Exception as exc:
             raise InboxError(route, exc) from exc
 
+    def waiting_in(self, route: Route) -> bool:
+        """True while the inbox of ``route``'s slot holds payloads.
+
+        Raises:
+            InboxError: The policy's inbox raised (it wraps the error).
+        """
+        held = self._open.get((route.routine_id, route.slot.name))
+        try:
+            return held is not None and held[1].waiting()
+        except Exception as exc:
+            raise InboxError(route, exc) from exc
+
     def waiting(self) -> bool:
         """True while any inbox holds payloads."""
         return any(inbox.waiting() for _, inbox in self._open.values())

@@ -306,6 +306,9 @@ class Running(Failures):
                     CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
                     exc,
                 )
+            else:
+                if activation.held:  # its held rows are in the store now
+                    self._stored(activation)
         if children:
             self._dispatch(children)
 
