@@ -15,10 +15,7 @@ from ...checks import non_negative_seconds
 from ...exceptions import CheckpointError, ConfigurationError
 from ..base import (
     ClosingStore,
-    activation_fields,
     decode,
-    encode,
-    stored_job,
     summary,
     text,
 )
@@ -30,9 +27,9 @@ from ..lease import (
     query_status,
     with_leases,
 )
-from ..payloads import encode_values, read_payload, value_classes
+from ..payloads import read_payload, value_classes
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
-from . import history_log, leases, letters, retention
+from . import history_log, leases, letters, retention, steps
 from .database import READ, WRITE, Database
 from .leases import LeasingDatabase
 
@@ -42,21 +39,10 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from pathlib import Path
 
+    from ..steps import Step
+
 __all__ = ["SQLiteCheckpointStore"]
 
-_UPSERT_JOB = """INSERT INTO jobs
-    (job_id, flow_id, status, updated_at, updated_ts, document)
-    VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (job_id) DO UPDATE SET flow_id = excluded.flow_id,
-        status = excluded.status, updated_at = excluded.updated_at,
-        updated_ts = excluded.updated_ts, document = excluded.document"""
-_INSERT_PENDING = """INSERT INTO pending
-    (job_id, activation_id, routine_id, slot, payload) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (job_id, activation_id) DO UPDATE SET
-        routine_id = excluded.routine_id, slot = excluded.slot,
-        payload = excluded.payload"""
-_DELETE_PENDING = "DELETE FROM pending WHERE job_id = ? AND activation_id = ?"
-_JOB_EXISTS = "SELECT 1 FROM jobs WHERE job_id = ?"
 _SELECT_JOB = "SELECT document FROM jobs WHERE job_id = ?"
 _SELECT_PENDING = """SELECT activation_id, routine_id, slot, payload
     FROM pending WHERE job_id = ? ORDER BY seq"""
@@ -119,8 +105,8 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         []
     """
 
-    _upsert_job = _UPSERT_JOB
-    _insert_pending = _INSERT_PENDING
+    _upsert_job = steps.UPSERT_JOB
+    _insert_pending = steps.INSERT_PENDING
 
     def __init__(
         self,
@@ -191,7 +177,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """
         row = self._job_params(job)
         with self._db.transaction(f"save job {row[0]!r}", WRITE) as conn:
-            conn.execute(_UPSERT_JOB, row)
+            conn.execute(steps.UPSERT_JOB, row)
             history_log.clear(conn, row[0])  # the document holds all of it now
             pruned = self._retain(conn, row[2])
         if pruned:
@@ -220,14 +206,11 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
             CheckpointError: On bad input, an unknown job, or when the database
                 cannot be written; nothing is written then.
         """
-        job_params = None if job is None else self._job_params(job, job_id)
-        removed = [(job_id, activation_id) for activation_id in finished]
-        inserted = [self._pending_params(job_id, a) for a in added]
+        where = str(self._path)
+        step = steps.prepare(where, job_id, finished, added, job)
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
-            self._step(conn, job_id, job_params, removed, inserted)
-            if job_params is not None:  # a whole document: compact the log
-                history_log.clear(conn, job_id)
-            pruned = job_params is not None and self._retain(conn, job_params[2])
+            steps.write(conn, where, step)
+            pruned = step.job is not None and self._retain(conn, step.job[2])
         if pruned:
             retention.give_back_space(self._db, best_effort=True)
 
@@ -255,42 +238,35 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
 
         .. versionadded:: 1.0
         """
-        job_params = None if job is None else self._job_params(job, job_id)
-        removed = [(job_id, activation_id) for activation_id in finished]
-        inserted = [self._pending_params(job_id, a) for a in added]
         where = str(self._path)
-        rows = [
-            encode(
-                entry, where, f"history entry {first + i} of job {job_id!r}"
-            ).decode()
-            for i, entry in enumerate(history)
-        ]
+        step = steps.prepare(
+            where, job_id, finished, added, job, list(history), first, restart
+        )
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
-            self._step(conn, job_id, job_params, removed, inserted)
-            if restart:
-                history_log.clear(conn, job_id)
-            history_log.append(conn, job_id, first, rows)
+            steps.write(conn, where, step)
 
-    def _step(
-        self,
-        conn: sqlite3.Connection,
-        job_id: str,
-        job_params: tuple[str, str, str, str, float, str] | None,
-        removed: list[tuple[str, str]],
-        inserted: list[tuple[str, str, str, str, str]],
-    ) -> None:
-        """Write a step's document and pending changes (transaction held)."""
-        if job_params is not None:
-            conn.execute(_UPSERT_JOB, job_params)
-        elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
-            raise CheckpointError(
-                f"{self._path}: cannot record a step of unknown job {job_id!r}: "
-                "save_job() it first or pass job="
-            )
-        if removed:
-            conn.executemany(_DELETE_PENDING, removed)
-        if inserted:
-            conn.executemany(_INSERT_PENDING, inserted)
+    def record_steps(self, batch: Sequence[Step]) -> list[BaseException | None]:
+        """Write steps of running jobs in one transaction; each one's error.
+
+        The :class:`~routilux.persistence.steps.BatchingStore` method (see
+        there): a step the store refuses fails alone, a failed transaction fails
+        every step it held. Thread-safe.
+
+        .. versionadded:: 1.0
+        """
+        where = str(self._path)
+        errors: list[BaseException | None] = [None] * len(batch)
+        ready = steps.prepare_batch(where, batch, errors)
+        if not ready:
+            return errors
+        action = f"record {len(ready)} steps of running jobs"
+        try:
+            with self._db.transaction(action, WRITE) as conn:
+                steps.write_batch(conn, where, ready, errors)
+        except CheckpointError as exc:
+            for i, _ in ready:
+                errors[i] = errors[i] or exc
+        return errors
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
@@ -499,19 +475,12 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
     def _job_params(
         self, job: dict[str, Any], job_id: str | None = None
     ) -> tuple[str, str, str, str, float, str]:
-        row, document = stored_job(job, str(self._path), job_id)
-        return (*row, encode(document, str(self._path), f"job {row.job_id!r}").decode())
+        return steps.job_params(str(self._path), job, job_id)
 
     def _pending_params(
         self, job_id: str, activation: dict[str, Any]
     ) -> tuple[str, str, str, str, str]:
-        where = str(self._path)
-        activation_id, routine_id, slot, payload = activation_fields(
-            activation, job_id, where
-        )
-        what = f"activation {activation_id!r} of job {job_id!r}"
-        encoded = encode_values(payload, where, what).decode()
-        return (job_id, activation_id, routine_id, slot, encoded)
+        return steps.pending_params(str(self._path), job_id, activation)
 
     def _activation(self, job_id: str, row: Sequence[Any]) -> dict[str, Any]:
         what = f"the stored payload of activation {row[0]!r} of job {job_id!r}"

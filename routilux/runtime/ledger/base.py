@@ -382,9 +382,9 @@ class LedgerBase:
         raise NotImplementedError
 
     def _release(
-        self, activation: Activation, children: list[Activation] | None
+        self, activation: Activation, children: list[Activation] | None, settled: int
     ) -> None:
-        """Checkpoint a finished activation's step, then let its children run."""
+        """Checkpoint a finished activation's step, let its children run, count."""
         raise NotImplementedError
 
     def _stored(self, activation: Activation) -> None:

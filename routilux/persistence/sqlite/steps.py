@@ -1,0 +1,225 @@
+"""The SQL of a running job's steps: pending activations, documents and log.
+
+A step is prepared first (every value encoded, outside any transaction, so a
+value the store refuses fails its own step only) and then written inside a
+transaction the caller holds, alone (``record_step``, ``log_step``) or with
+other steps (``record_steps``: the group commit of
+:mod:`routilux.persistence.steps`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ...exceptions import CheckpointError
+from ..base import activation_fields, encode, stored_job
+from ..payloads import encode_values
+from . import history_log
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+    from ..steps import Step
+
+__all__ = [
+    "INSERT_PENDING",
+    "UPSERT_JOB",
+    "Prepared",
+    "job_params",
+    "pending_params",
+    "prepare",
+    "prepare_batch",
+    "write",
+    "write_batch",
+]
+
+UPSERT_JOB = """INSERT INTO jobs
+    (job_id, flow_id, status, updated_at, updated_ts, document)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (job_id) DO UPDATE SET flow_id = excluded.flow_id,
+        status = excluded.status, updated_at = excluded.updated_at,
+        updated_ts = excluded.updated_ts, document = excluded.document"""
+INSERT_PENDING = """INSERT INTO pending
+    (job_id, activation_id, routine_id, slot, payload) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (job_id, activation_id) DO UPDATE SET
+        routine_id = excluded.routine_id, slot = excluded.slot,
+        payload = excluded.payload"""
+_DELETE_PENDING = "DELETE FROM pending WHERE job_id = ? AND activation_id = ?"
+_JOB_EXISTS = "SELECT 1 FROM jobs WHERE job_id = ?"
+
+#: A jobs-table row: job_id, flow_id, status, updated_at, updated_ts, document.
+JobRow = tuple[str, str, str, str, float, str]
+
+
+class Prepared(NamedTuple):
+    """A step with every value encoded, ready to write."""
+
+    job_id: str
+    job: JobRow | None
+    removed: list[tuple[str, str]]
+    inserted: list[tuple[str, str, str, str, str]]
+    #: Encoded history entries to log, or None: the step does not log (a
+    #: document it carries then holds the whole history: the log is emptied).
+    history: list[str] | None
+    first: int
+    restart: bool = False
+
+
+def job_params(where: str, job: dict[str, Any], job_id: str | None = None) -> JobRow:
+    """The jobs-table row of a job document (checked and encoded)."""
+    row, document = stored_job(job, where, job_id)
+    return (*row, encode(document, where, f"job {row.job_id!r}").decode())
+
+
+def pending_params(
+    where: str, job_id: str, activation: dict[str, Any]
+) -> tuple[str, str, str, str, str]:
+    """The pending-table row of an activation (checked and encoded)."""
+    activation_id, routine_id, slot, payload = activation_fields(
+        activation, job_id, where
+    )
+    what = f"activation {activation_id!r} of job {job_id!r}"
+    encoded = encode_values(payload, where, what).decode()
+    return (job_id, activation_id, routine_id, slot, encoded)
+
+
+def prepare(
+    where: str,
+    job_id: str,
+    finished: Sequence[str] = (),
+    added: Sequence[dict[str, Any]] = (),
+    job: dict[str, Any] | None = None,
+    history: Sequence[dict[str, Any]] | None = None,
+    first: int = 0,
+    restart: bool = False,
+) -> Prepared:
+    """Encode a step (no transaction needed).
+
+    Raises:
+        CheckpointError: On a bad document or activation.
+        SerializationError: On a value the store cannot write, naming its path.
+    """
+    rows = None
+    if history is not None:
+        rows = [
+            encode(entry, where, f"history entry {n} of job {job_id!r}").decode()
+            for n, entry in enumerate(history, first)
+        ]
+    return Prepared(
+        job_id,
+        None if job is None else job_params(where, job, job_id),
+        [(job_id, activation_id) for activation_id in finished],
+        [pending_params(where, job_id, a) for a in added],
+        rows,
+        first,
+        restart,
+    )
+
+
+def prepare_batch(
+    where: str, batch: Sequence[Step], errors: list[BaseException | None]
+) -> list[tuple[int, Prepared]]:
+    """Prepare each step of ``batch``: ``(index, prepared)`` of those that could be.
+
+    The error of a step that could not is put in ``errors`` at its index.
+    """
+    ready: list[tuple[int, Prepared]] = []
+    for i, step in enumerate(batch):
+        prepared = _prepared_or_error(where, step)
+        if isinstance(prepared, Prepared):
+            ready.append((i, prepared))
+        else:
+            errors[i] = prepared
+    return ready
+
+
+def _prepared_or_error(where: str, step: Step) -> Prepared | Exception:
+    try:
+        return prepare(
+            where,
+            step.job_id,
+            step.finished,
+            step.added,
+            step.job,
+            step.history,
+            step.first,
+        )
+    except Exception as exc:  # noqa: BLE001 - this step fails, alone
+        return exc
+
+
+def write_batch(
+    conn: sqlite3.Connection,
+    where: str,
+    ready: Sequence[tuple[int, Prepared]],
+    errors: list[BaseException | None],
+) -> None:
+    """Write prepared steps (transaction held); a step refused sets its error.
+
+    Their pending rows are written together: every insert, then every delete.
+    That order is the steps' own: an activation is finished only by a step
+    after the one that added it, and ids are never used again once finished.
+    """
+    known: set[str] = set()
+    inserted: list[tuple[str, str, str, str, str]] = []
+    removed: list[tuple[str, str]] = []
+    for i, prepared in ready:
+        error = _written_or_error(
+            conn, where, prepared._replace(removed=[], inserted=[]), known
+        )
+        errors[i] = error
+        if error is None:
+            inserted += prepared.inserted
+            removed += prepared.removed
+    if inserted:
+        conn.executemany(INSERT_PENDING, inserted)
+    if removed:
+        conn.executemany(_DELETE_PENDING, removed)
+
+
+def _written_or_error(
+    conn: sqlite3.Connection, where: str, step: Prepared, known: set[str]
+) -> CheckpointError | None:
+    try:
+        write(conn, where, step, known)
+    except CheckpointError as exc:  # refused before anything of it was written
+        return exc
+    return None
+
+
+def write(
+    conn: sqlite3.Connection, where: str, step: Prepared, known: set[str] | None = None
+) -> None:
+    """Write a prepared step (transaction held).
+
+    ``known``: ids of jobs known to be stored (the check is made once per
+    batch); the step's job joins it.
+
+    Raises:
+        CheckpointError: For a step without a document of a job the store does
+            not hold, before anything of the step is written.
+    """
+    job_id = step.job_id
+    if step.job is not None:
+        conn.execute(UPSERT_JOB, step.job)
+    elif (known is None or job_id not in known) and conn.execute(
+        _JOB_EXISTS, (job_id,)
+    ).fetchone() is None:
+        raise CheckpointError(
+            f"{where}: cannot record a step of unknown job {job_id!r}: "
+            "save_job() it first or pass job="
+        )
+    if known is not None:
+        known.add(job_id)
+    if step.removed:
+        conn.executemany(_DELETE_PENDING, step.removed)
+    if step.inserted:
+        conn.executemany(INSERT_PENDING, step.inserted)
+    if step.history is None:
+        if step.job is not None:  # a whole document: compact the log
+            history_log.clear(conn, job_id)
+        return
+    if step.restart:
+        history_log.clear(conn, job_id)
+    history_log.append(conn, job_id, step.first, step.history)
