@@ -37,7 +37,6 @@ from ..exceptions import JobStateError, SerializationError
 from ..job_documents import FRAME, history_json, job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
-from ..persistence.steps import Step, write_step
 from ..serialization import encode_value
 from .held import step_rows
 
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
     from ..persistence.base import CheckpointStore
     from ..record_log import RecordLog
     from .activation import Activation
-    from .step_writer import StepOwner, StepWriter
 
 __all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
 
@@ -105,10 +103,6 @@ class Checkpointer:
         self._logged = 0
         #: How many of them the stored document holds (the log has the rest).
         self._in_document = 0
-        #: Writes the running job's steps in batches, on its own thread (set
-        #: when the job's lane does not block the caller); None: each step is
-        #: written by the thread that settled its activation.
-        self.writer: StepWriter | None = None
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -261,9 +255,7 @@ class Checkpointer:
         activation: Activation,
         children: Sequence[Activation],
         job_state: JobState,
-        owner: StepOwner | None = None,
-        token: Any = None,
-    ) -> bool:
+    ) -> None:
         """Record, atomically, that ``activation`` is done and ``children`` pending.
 
         The job document rides along after an error and at most every
@@ -271,44 +263,29 @@ class Checkpointer:
         On a logging store that step appends the history made since the last
         such step instead of the whole history (appending it with every step
         cost more than the step itself, on a short job).
-
-        With a :attr:`writer` and an ``owner``, the step is queued to it and
-        True returned: the writer tells ``owner`` of ``token``, on its thread,
-        once the step is written or failed. Else it is written now (False).
-
-        Raises:
-            Exception: Whatever building or writing the step raised (only
-                building it, when queued).
         """
         job = None
-        history: list[dict[str, Any]] | None = None
-        first = 0
         now = time.monotonic()
-        if self.dirty or now - self._saved_at >= SAVE_INTERVAL:
+        due = self.dirty or now - self._saved_at >= SAVE_INTERVAL
+        if due:
             self.dirty = False
             self._saved_at = now
-            log = self._history(job_state)
-            if log is None:
-                job = _document(job_state)
-            else:
-                job, history, first = self._logged_part(job_state, log)
+            history = self._history(job_state)
+            if history is not None:
+                self._log_step(activation, children, job_state, history)
+                return
+            job = _document(job_state)
         finished, added = step_rows(activation, children)
-        record = Step(self.job_id, finished, added, job, history, first)
-        writer = self.writer
-        if writer is not None and owner is not None:
-            writer.submit(record, owner, token)
-            return True
-        write_step(self.store, record)
-        return False
+        self.store.record_step(self.job_id, finished=finished, added=added, job=job)
 
-    def _logged_part(
-        self, job_state: JobState, history: RecordLog[HistoryEntry]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-        """A due step on a logging store: the document and the history to log.
-
-        The history made since the last such step, as encoded log entries, and
-        the number of the first of them.
-        """
+    def _log_step(
+        self,
+        activation: Activation,
+        children: Sequence[Activation],
+        job_state: JobState,
+        history: RecordLog[HistoryEntry],
+    ) -> None:
+        """A due :meth:`step` on a logging store: the new history as log entries."""
         with self._log_lock:
             first = self._logged
             entries = history.since(first)
@@ -319,7 +296,16 @@ class Checkpointer:
         # The document's own history is what the log does not hold.
         kept = history.snapshot()[:in_document] if in_document else []
         job = _bare_document(job_state, kept)
-        return job, _encoded(self.job_id, entries, first), first
+        logging: LoggingStore = self.store  # type: ignore[assignment]
+        finished, added = step_rows(activation, children)
+        logging.log_step(
+            self.job_id,
+            finished=finished,
+            added=added,
+            history=_encoded(self.job_id, entries, first),
+            first=first,
+            job=job,
+        )
 
     def end(self, job_state: JobState) -> None:
         """Write the final document; nothing of the job is pending any more."""

@@ -35,13 +35,11 @@ from .remote import HostWorker
 from .resumer import Resumer
 from .sessions import SessionStates
 from .stats import FlowStats
-from .step_writer import StepWriter
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from ..flow import Flow
     from ..hooks import FlowHooks
-    from ..persistence.base import CheckpointStore
     from ..records import ErrorRecord
     from ..routine import Routine
     from ..strategies.base import ExecutionStrategy, RemoteCalls
@@ -66,7 +64,6 @@ class FlowRunner(Resumer):
         self._named = NamedJobs()
         self._paused: dict[str, JobLedger] = {}
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
-        self._writer: StepWriter | None = None  # made by the first checkpointed job
         self._async_gates = AsyncGates()
         self._routes: RouteTable | None = None
         self._version = -1  # the wiring version _routes was compiled from
@@ -265,15 +262,6 @@ class FlowRunner(Resumer):
         self._begin(run, lambda: run.replay(activations, ids, mark))
         return run.job_state
 
-    def _step_writer(self, store: CheckpointStore) -> StepWriter:
-        """The writer of checkpoint steps to ``store`` (one per flow and store)."""
-        writer = self._writer
-        if writer is None or writer.store is not store:
-            writer = self._writer = StepWriter(
-                store, f"routilux-{self._flow.flow_id}-checkpoints"
-            )
-        return writer
-
     def _wait_for_room(self) -> None:
         """Work from outside the pool waits while the flow is full (max_pending).
 
@@ -285,9 +273,6 @@ class FlowRunner(Resumer):
 
     def _begin(self, run: JobLedger, start: Any) -> None:
         """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
-        checkpoint = run.checkpoint
-        if checkpoint is not None and not run.lane_blocks:
-            checkpoint.writer = self._step_writer(checkpoint.store)
         try:
             start()
         except BaseException as exc:
@@ -432,17 +417,9 @@ class FlowRunner(Resumer):
         deadline = Deadline(timeout)
         if not wait:
             self._halt_all("flow shut down without waiting")
-        elif self._writer is not None:
-            # A job whose steps are being written still has children to run:
-            # the pools must not close under it.
-            self._jobs.wait(deadline.left())
         self._catalog.shutdown(wait=wait, timeout=deadline.left())
         if wait and len(self._jobs):
             self._halt_all(f"flow shut down: the {timeout}s timeout passed")
-        if self._writer is not None and wait:
-            # Steps of jobs halted above are still being written: their jobs end
-            # once they are.
-            self._writer.drain(deadline.left())
         self._watchdog.close(timeout=deadline.left() if wait else 0.0)
 
     def _halt_all(self, reason: str) -> None:

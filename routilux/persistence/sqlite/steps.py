@@ -1,10 +1,8 @@
 """The SQL of a running job's steps: pending activations, documents and log.
 
-A step is prepared first (every value encoded, outside any transaction, so a
-value the store refuses fails its own step only) and then written inside a
-transaction the caller holds, alone (``record_step``, ``log_step``) or with
-other steps (``record_steps``: the group commit of
-:mod:`routilux.persistence.steps`).
+A step is prepared first (every value encoded, outside any transaction) and
+then written inside a transaction the caller holds (``record_step``,
+``log_step``).
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Sequence
 
-    from ..steps import Step
 
 __all__ = [
     "INSERT_PENDING",
@@ -29,9 +26,7 @@ __all__ = [
     "job_params",
     "pending_params",
     "prepare",
-    "prepare_batch",
     "write",
-    "write_batch",
 ]
 
 UPSERT_JOB = """INSERT INTO jobs
@@ -117,84 +112,8 @@ def prepare(
     )
 
 
-def prepare_batch(
-    where: str, batch: Sequence[Step], errors: list[BaseException | None]
-) -> list[tuple[int, Prepared]]:
-    """Prepare each step of ``batch``: ``(index, prepared)`` of those that could be.
-
-    The error of a step that could not is put in ``errors`` at its index.
-    """
-    ready: list[tuple[int, Prepared]] = []
-    for i, step in enumerate(batch):
-        prepared = _prepared_or_error(where, step)
-        if isinstance(prepared, Prepared):
-            ready.append((i, prepared))
-        else:
-            errors[i] = prepared
-    return ready
-
-
-def _prepared_or_error(where: str, step: Step) -> Prepared | Exception:
-    try:
-        return prepare(
-            where,
-            step.job_id,
-            step.finished,
-            step.added,
-            step.job,
-            step.history,
-            step.first,
-        )
-    except Exception as exc:  # noqa: BLE001 - this step fails, alone
-        return exc
-
-
-def write_batch(
-    conn: sqlite3.Connection,
-    where: str,
-    ready: Sequence[tuple[int, Prepared]],
-    errors: list[BaseException | None],
-) -> None:
-    """Write prepared steps (transaction held); a step refused sets its error.
-
-    Their pending rows are written together: every insert, then every delete.
-    That order is the steps' own: an activation is finished only by a step
-    after the one that added it, and ids are never used again once finished.
-    """
-    known: set[str] = set()
-    inserted: list[tuple[str, str, str, str, str]] = []
-    removed: list[tuple[str, str]] = []
-    for i, prepared in ready:
-        error = _written_or_error(
-            conn, where, prepared._replace(removed=[], inserted=[]), known
-        )
-        errors[i] = error
-        if error is None:
-            inserted += prepared.inserted
-            removed += prepared.removed
-    if inserted:
-        conn.executemany(INSERT_PENDING, inserted)
-    if removed:
-        conn.executemany(_DELETE_PENDING, removed)
-
-
-def _written_or_error(
-    conn: sqlite3.Connection, where: str, step: Prepared, known: set[str]
-) -> CheckpointError | None:
-    try:
-        write(conn, where, step, known)
-    except CheckpointError as exc:  # refused before anything of it was written
-        return exc
-    return None
-
-
-def write(
-    conn: sqlite3.Connection, where: str, step: Prepared, known: set[str] | None = None
-) -> None:
+def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
     """Write a prepared step (transaction held).
-
-    ``known``: ids of jobs known to be stored (the check is made once per
-    batch); the step's job joins it.
 
     Raises:
         CheckpointError: For a step without a document of a job the store does
@@ -203,15 +122,11 @@ def write(
     job_id = step.job_id
     if step.job is not None:
         conn.execute(UPSERT_JOB, step.job)
-    elif (known is None or job_id not in known) and conn.execute(
-        _JOB_EXISTS, (job_id,)
-    ).fetchone() is None:
+    elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
         raise CheckpointError(
             f"{where}: cannot record a step of unknown job {job_id!r}: "
             "save_job() it first or pass job="
         )
-    if known is not None:
-        known.add(job_id)
     if step.removed:
         conn.executemany(_DELETE_PENDING, step.removed)
     if step.inserted:

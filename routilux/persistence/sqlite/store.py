@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from pathlib import Path
 
-    from ..steps import Step
 
 __all__ = ["SQLiteCheckpointStore"]
 
@@ -244,29 +243,6 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         )
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
             steps.write(conn, where, step)
-
-    def record_steps(self, batch: Sequence[Step]) -> list[BaseException | None]:
-        """Write steps of running jobs in one transaction; each one's error.
-
-        The :class:`~routilux.persistence.steps.BatchingStore` method (see
-        there): a step the store refuses fails alone, a failed transaction fails
-        every step it held. Thread-safe.
-
-        .. versionadded:: 1.0
-        """
-        where = str(self._path)
-        errors: list[BaseException | None] = [None] * len(batch)
-        ready = steps.prepare_batch(where, batch, errors)
-        if not ready:
-            return errors
-        action = f"record {len(ready)} steps of running jobs"
-        try:
-            with self._db.transaction(action, WRITE) as conn:
-                steps.write_batch(conn, where, ready, errors)
-        except CheckpointError as exc:
-            for i, _ in ready:
-                errors[i] = errors[i] or exc
-        return errors
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.

@@ -382,9 +382,9 @@ class LedgerBase:
         raise NotImplementedError
 
     def _release(
-        self, activation: Activation, children: list[Activation] | None, settled: int
+        self, activation: Activation, children: list[Activation] | None
     ) -> None:
-        """Checkpoint a finished activation's step, let its children run, count."""
+        """Checkpoint a finished activation's step, then let its children run."""
         raise NotImplementedError
 
     def _stored(self, activation: Activation) -> None:

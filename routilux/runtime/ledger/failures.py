@@ -173,7 +173,8 @@ class Failures(Completion):
         assert self.observers is not None
         now = _perf()
         self.observers.activation_ended(activation, outcome, now - timeout, now, failed)
-        self._release(activation, children, 1 + parked)
+        self._release(activation, children)
+        self._finish(1 + parked)
 
     # -- failures around a handler --
 

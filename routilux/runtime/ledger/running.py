@@ -25,8 +25,6 @@ from ..invoker import error_record, invoke, invoke_async, safe_text
 from .failures import Failures
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from ...dead_letter import DeadLetter
     from ...resilience import ErrorHandler
     from ..activation import Activation
@@ -226,8 +224,7 @@ class Running(Failures):
         # the job's end (which the count may trigger) follows every end.
         self.observers.activation_ended(activation, outcome, start, end, failed)
         if children is not None or self._checkpoint is not None:
-            self._release(activation, children, 1 + parked)
-            return
+            self._release(activation, children)
         self._finish(1 + parked)
 
     def _settle_plain(
@@ -294,73 +291,26 @@ class Running(Failures):
         return self._apply_error(activation, error, verdict)
 
     def _release(
-        self, activation: Activation, children: list[Activation] | None, settled: int
+        self, activation: Activation, children: list[Activation] | None
     ) -> None:
-        """Checkpoint a finished activation's step, then let its children run.
-
-        Then count ``settled`` activations (it and those a halt took back) as
-        settled. With a step writer that happens on its thread, once the step
-        is written (see :mod:`routilux.runtime.step_writer`).
-        """
+        """Checkpoint a finished activation's step, then let its children run."""
         checkpoint = self._checkpoint
         if checkpoint is not None and self.interrupt is None:
             # After a Ctrl-C (see _write_final) no step is recorded: what was
             # interrupted stays pending in the store and runs again on resume.
             try:
-                if checkpoint.step(
-                    activation,
-                    children or (),
-                    self.job_state,
-                    self,
-                    (activation, children, settled),
-                ):
-                    return
+                checkpoint.step(activation, children or (), self.job_state)
             except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
-                self._step_failed(activation, exc)
+                self._break(
+                    activation,
+                    CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
+                    exc,
+                )
             else:
                 if activation.held:  # its held rows are in the store now
                     self._stored(activation)
-        self._stepped(children, settled)
-
-    def _step_failed(self, activation: Activation, exc: BaseException) -> None:
-        self._break(
-            activation, CheckpointError(f"checkpoint failed: {safe_text(exc)}"), exc
-        )
-
-    def steps_written(
-        self,
-        written: Sequence[
-            tuple[tuple[Activation, list[Activation] | None, int], BaseException | None]
-        ],
-    ) -> None:
-        """Steps queued to the step writer were written (on its thread).
-
-        Failed ones fail the job first; then the children of all of them run
-        (or are dropped, after a failure) and their activations count as
-        settled, in one go.
-        """
-        children: list[Activation] = []
-        settled = 0
-        for (_, made, count), _ in written:
-            settled += count
-            if made:
-                children.extend(made)
-        try:
-            for (activation, _, _), error in written:
-                if error is not None:
-                    self._step_failed(activation, error)
-                elif activation.held:  # its held rows are in the store now
-                    self._stored(activation)
-        finally:
-            self._stepped(children, settled)
-
-    def _stepped(self, children: list[Activation] | None, settled: int) -> None:
-        """The step is written (or failed): children run, the activation counts."""
-        try:
-            if children:
-                self._dispatch(children)
-        finally:
-            self._finish(settled)
+        if children:
+            self._dispatch(children)
 
     def _dispatch(self, activations: list[Activation]) -> None:
         """Hand counted activations to the lane, or park or drop them."""
