@@ -255,16 +255,29 @@ def measure_emitter(repeats: int) -> dict[str, float]:
     """Median CPU seconds of one EMIT_ITEMS-emit activation, without and with SQLite."""
     workdir = Path(tempfile.mkdtemp(prefix="routilux-bench-"))
     try:
-        return {
-            "none_s": median_of(functools.partial(run_emitter, None), repeats),
-            "sqlite_s": median_of(functools.partial(run_emitter, workdir), repeats),
-        }
+        plain, stored = alternated(
+            functools.partial(run_emitter, None),
+            functools.partial(run_emitter, workdir),
+            repeats,
+        )
+        return {"none_s": plain, "sqlite_s": stored}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def median_of(fn: Callable[[int], float], repeats: int) -> float:
-    return statistics.median(fn(run) for run in range(repeats))
+def alternated(
+    plain: Callable[[int], float], stored: Callable[[int], float], repeats: int
+) -> tuple[float, float]:
+    """Medians of ``plain`` and ``stored``, run in turn (as the page says).
+
+    Load that comes and goes on a shared machine then weighs on both sides.
+    """
+    plain_times: list[float] = []
+    stored_times: list[float] = []
+    for run in range(repeats):
+        plain_times.append(plain(run))
+        stored_times.append(stored(run))
+    return statistics.median(plain_times), statistics.median(stored_times)
 
 
 def measure_checkpointing(repeats: int) -> dict[str, dict[str, float]]:
@@ -274,11 +287,10 @@ def measure_checkpointing(repeats: int) -> dict[str, dict[str, float]]:
     try:
         for strategy, workers in (("concurrent", CHAIN_WORKERS), ("sequential", 1)):
             run_chain(strategy, workers, workdir, -1)  # warm up, small cost
-            plain = median_of(
-                functools.partial(run_chain, strategy, workers, None), repeats
-            )
-            stored = median_of(
-                functools.partial(run_chain, strategy, workers, workdir), repeats
+            plain, stored = alternated(
+                functools.partial(run_chain, strategy, workers, None),
+                functools.partial(run_chain, strategy, workers, workdir),
+                repeats,
             )
             results[strategy] = {
                 "workers": workers,
