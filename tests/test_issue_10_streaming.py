@@ -25,6 +25,7 @@ from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 from routilux.runtime.ledger import streaming
 from routilux.runtime.stream import EMITTED, progress_key, split_progress
 
+from .cli_helpers import cli
 from .stream_crash_flow import JOB_ID, WORKERS, open_store
 from .stream_crash_flow import build as crash_flow
 
@@ -466,6 +467,28 @@ def test_a_rerun_drops_as_many_emits_as_were_stored(
         assert isinstance(load, Gated)
         assert sorted(load.seen) == [0, 1, 2, 3, 4, *new]
         assert inner.pending("r") == []
+
+
+def test_the_command_line_counts_progress_entries_apart(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(streaming, "FLUSH_EVERY", 1)
+    path = tmp_path / "jobs.sqlite"
+    with SQLiteCheckpointStore(path) as inner:
+        frozen = Frozen(inner, dies_at=2)
+        release = threading.Event()
+        first = rerun_flow(frozen, [0, 1], release)
+        job = first.execute("extract", job_id="c")
+        assert frozen.dead.wait(WAIT)
+        release.set()
+        assert job.wait(WAIT)
+        first.shutdown()
+    got = cli(capsys, "show", "c", "--store", str(path))
+    assert got.code == 0, got.err
+    # extract and its two loads; its progress entry is no work to run
+    assert "pending activations: 3 (and 1 progress entries)" in got.out
 
 
 def test_split_progress_keeps_counts_of_pending_parents_only() -> None:

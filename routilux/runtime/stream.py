@@ -38,6 +38,7 @@ __all__ = [
     "Stream",
     "partial_rows",
     "progress_key",
+    "progress_of",
     "progress_row",
     "split_progress",
 ]
@@ -131,7 +132,7 @@ def partial_rows(
     return [progress["id"], *spent], added
 
 
-def _count(item: dict[str, Any]) -> tuple[str, int] | None:
+def progress_of(item: dict[str, Any]) -> tuple[str, int] | None:
     """``(parent id, count)`` of a progress row; None for any other entry."""
     payload = item.get("payload")
     if not isinstance(payload, dict) or len(payload) != 1:
@@ -157,7 +158,7 @@ def split_progress(
     counts: dict[str, int] = {}
     rows: dict[str, str] = {}
     for item in items:
-        found = _count(item)
+        found = progress_of(item)
         if found is None:
             rest.append(item)
         else:
