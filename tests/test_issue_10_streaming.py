@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from routilux import ErrorHandler, ErrorStrategy, Flow, Routine
+from routilux import Batch, ErrorHandler, ErrorStrategy, Flow, Routine
 from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 from routilux.runtime.ledger import streaming
 from routilux.runtime.stream import EMITTED, progress_key, split_progress
@@ -467,6 +467,68 @@ def test_a_rerun_drops_as_many_emits_as_were_stored(
         assert isinstance(load, Gated)
         assert sorted(load.seen) == [0, 1, 2, 3, 4, *new]
         assert inner.pending("r") == []
+
+
+class Fanned(Routine):
+    """An ``append`` slot and a ``Batch(4)`` slot, each recording its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appended: list[list[int]] = []
+        self.batches: list[list[int]] = []
+        self.define_slot("items", handler=self.take, merge_strategy="append")
+        self.define_slot("batch", handler=self.batch, policy=Batch(4))
+
+    def take(self, n: Any) -> None:
+        self.appended.append(list(n) if isinstance(n, list) else [n])
+
+    def batch(self, items: list[dict[str, Any]]) -> None:
+        self.batches.append([item["n"] for item in items])
+
+
+def fanned_flow(store: Any, release: threading.Event | None) -> Flow:
+    flow = Flow(
+        "stream-held",
+        execution_strategy="concurrent",
+        max_workers=4,
+        checkpoint_store=store,
+    )
+    flow.add_routine(Rerun(list(range(6)), release), "extract")
+    flow.add_routine(Fanned(), "fan")
+    flow.connect("extract", "row", "fan", "items")
+    flow.connect("extract", "row", "fan", "batch")
+    return flow
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "json"])
+def test_held_arrivals_of_streamed_emits_survive_a_crash_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Partial steps store the append slot's and the batch inbox's arrivals
+    # with the emits' children: after the "kill" (three emits stored) the
+    # re-run drops those three, the slot and inbox are rebuilt from the rows.
+    monkeypatch.setattr(streaming, "FLUSH_EVERY", 1)
+    with make_store(kind, tmp_path) as inner:
+        frozen = Frozen(inner, dies_at=3)
+        release = threading.Event()
+        first = fanned_flow(frozen, release)
+        first.routines["fan"].get_slot("items").handler = lambda n: release.wait(WAIT)
+        job = first.execute("extract", job_id="h")
+        assert frozen.dead.wait(WAIT)
+        release.set()
+        assert job.wait(WAIT)
+        first.shutdown()
+        second = fanned_flow(inner, None)
+        with second:
+            resumed = second.resume("h")
+            assert resumed.wait(WAIT) and resumed.status == "completed"
+        fan = second.routines["fan"]
+        assert isinstance(fan, Fanned)
+        # The three stored calls run again (their rows were pending), then the
+        # re-run's three: the slot holds every item once, in order.
+        assert max(fan.appended, key=len) == list(range(6))
+        assert fan.batches == [[0, 1, 2, 3], [4, 5]]
+        assert inner.pending("h") == []
 
 
 def test_the_command_line_counts_progress_entries_apart(
