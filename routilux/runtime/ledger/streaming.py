@@ -132,8 +132,11 @@ class Streaming(Failures):
                         with self._lock:
                             for arrival in held:
                                 arrival.stored = True
-        if children:
-            self._dispatch(children)
+            if children:
+                # Under the lock: the activation's settling waits for it, so its
+                # lane has them before it can see nothing left to run (a
+                # sequential lane ends then).
+                self._dispatch(children)
 
     def _take_outbox(
         self, activation: Activation, stream: Stream
