@@ -28,6 +28,7 @@ from routilux import (
     Routine,
 )
 from routilux.persistence import SQLiteCheckpointStore
+from routilux.runtime.ledger import streaming
 
 from .issue_8_routines import GUARD, FlakyStore, Fn, Sink, never, noop
 
@@ -304,13 +305,16 @@ def test_issue_8_a_store_that_fills_up_mid_job_fails_the_job_visibly(
 # -- timeouts on a checkpointed flow -------------------------------------------------
 
 
-def test_issue_8_a_routine_timeout_while_emitting_never_hangs_a_checkpointed_job() -> (
-    None
-):
+def test_issue_8_a_routine_timeout_while_emitting_never_hangs_a_checkpointed_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Row 08: an emit that passed the timed-out check just before the watchdog
     # released the activation's outbox went to a list nobody read: the job stayed
     # "running". The sink's merge callable runs inside that emit (after the check
-    # on 234f19b) and holds it until the outbox was released.
+    # on 234f19b) and holds it until the outbox was released. Emits stream now
+    # (issue 10): with no partial step, the outbox waits for the timeout again.
+    monkeypatch.setattr(streaming, "FLUSH_FIRST", False)
+    monkeypatch.setattr(streaming, "FLUSH_AFTER", 1e9)
     sink = Sink(merge_strategy=lambda old, new: new)
 
     def hold_late_emit(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from ..runtime.held import marker_of
+from ..runtime.stream import progress_of
 from .common import (
     Failure,
     console,
@@ -67,10 +68,14 @@ def show(job_id: str, store_path: str, as_json: bool) -> None:
         if document.get(key):
             out.print(f"{key.replace('_', ' ')}: {document[key]}")
     pending = document.get("pending_activations") or []
-    # Held rows (inbox and merge-slot arrivals) are not work to run.
+    # Held rows (inbox and merge-slot arrivals) and progress rows (emits a
+    # running activation stored) are not work to run.
     held = sum(isinstance(a, dict) and marker_of(a) is not None for a in pending)
-    line = f"pending activations: {len(pending) - held}"
-    out.print(line + (f" (and {held} held arrivals)" if held else ""))
+    counts = sum(isinstance(a, dict) and progress_of(a) is not None for a in pending)
+    line = f"pending activations: {len(pending) - held - counts}"
+    extra = [f"{held} held arrivals"] if held else []
+    extra += [f"{counts} progress entries"] if counts else []
+    out.print(line + (f" (and {', '.join(extra)})" if extra else ""))
     out.print(_states_table(document.get("routine_states") or {}))
     out.print(_history_table(document.get("execution_history") or []))
     out.print(_errors_table(document.get("errors") or []))

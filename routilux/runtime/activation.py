@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .held import Held
     from .ledger import JobLedger
     from .sessions import Lane, SessionState
+    from .stream import Stream
 
 __all__ = ["Activation", "ActivationState", "Route", "RouteTable"]
 
@@ -233,6 +234,7 @@ class Activation:
         "session_entry",
         "spent",
         "state",
+        "stream",
         "task",
         "timed_out",
         "watch",
@@ -274,6 +276,8 @@ class Activation:
         #: Held rows its step stores, and held keys it removes (see ``held``).
         self.held: list[Held] | None = None
         self.spent: list[str] | None = None
+        #: Its partial steps' state, once it emits with a store (see ``stream``).
+        self.stream: Stream | None = None
         #: Strategies take ready activations round-robin over jobs (by job id:
         #: a strategy may hold the key after the job ended, never the job).
         self.fair_key = job.job_state.job_id

@@ -18,6 +18,15 @@ none: the cost of a step no longer grows with the job. The job's end (or pause)
 writes the whole document, which compacts the log. Other stores, and jobs with a
 ``history_limit`` (whose history is bounded anyway), get the whole document.
 
+With a store, what an activation emits runs only once a step lists it. A
+running activation's emits are not all held until it completes: its buffered
+children are written in *partial steps* (:meth:`Checkpointer.partial_step`:
+the children, their held rows, and a *progress row* counting the parent's
+emits so far, one transaction) and then run while it goes on; its completion
+step stores the rest and removes the progress row. After a crash the parent
+runs again and drops as many of its first emits as the progress row counts.
+:mod:`.stream` has the rows and :mod:`.ledger.streaming` when steps are taken.
+
 A job's start is one store transaction: the document and the entry activation
 together (a process killed in between would leave a job with nothing to run). On
 a :class:`~routilux.persistence.lease.LeasingStore` it also takes the job's lease,
@@ -39,6 +48,7 @@ from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
 from ..serialization import encode_value
 from .held import step_rows
+from .stream import partial_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -277,6 +287,24 @@ class Checkpointer:
             job = _document(job_state)
         finished, added = step_rows(activation, children)
         self.store.record_step(self.job_id, finished=finished, added=added, job=job)
+
+    def partial_step(
+        self,
+        activation: Activation,
+        children: Sequence[Activation],
+        emitted: int,
+        held: Sequence[dict[str, Any]] = (),
+        spent: Sequence[str] = (),
+    ) -> None:
+        """Record, atomically, what a still running ``activation`` emitted so far.
+
+        Adds ``children`` and the ``held`` rows of its emits, removes the held
+        rows ``spent`` names, and replaces its progress row with one counting
+        ``emitted`` emits (see :mod:`.stream`). The activation stays pending;
+        the job document is not written.
+        """
+        finished, added = partial_rows(activation, children, emitted, held, spent)
+        self.store.record_step(self.job_id, finished=finished, added=added)
 
     def _log_step(
         self,

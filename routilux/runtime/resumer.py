@@ -25,6 +25,7 @@ from .activation import Activation, Route
 from .checkpoint import AlreadyStored, next_key
 from .held import split_held
 from .sessions import check_lane
+from .stream import Stream, progress_key, split_progress
 
 if TYPE_CHECKING:
     from ..flow import Flow
@@ -207,12 +208,19 @@ class Resumer:
                 raise JobStateError(
                     f"job {job_id!r} is {job_state.status.value}: nothing to resume"
                 )
-            kept, dropped, record = self._reconcile(job_state, pending, allow_changes)
+            # Progress rows say how many emits of a pending activation are stored.
+            rows, emitted, orphans = split_progress(pending)
+            kept, dropped, record = self._reconcile(job_state, rows, allow_changes)
             # Held rows (inbox and merge arrivals) are not run: they rebuild the
             # job's inboxes and slot data before it runs on.
             runnable, held, spent = split_held(kept)
             planned = self._plan(job_state, runnable, "pending_activations")
-            discard = [str(item.get("id")) for item in dropped] + spent
+            discard = [str(item.get("id")) for item in dropped] + spent + orphans
+            discard.extend(
+                progress_key(str(item.get("id")))
+                for item in dropped
+                if str(item.get("id")) in emitted
+            )
             run = self._new_run(
                 job_state,
                 None,
@@ -227,7 +235,7 @@ class Resumer:
             if owner is not None:
                 store.release(job_id, owner)  # type: ignore[attr-defined]
             raise
-        return run, _activations(run, planned) + rebuilt
+        return run, _activations(run, planned, emitted) + rebuilt
 
     def _plan(
         self, job_state: JobState, items: list[dict[str, Any]], where: str
@@ -304,13 +312,18 @@ class Resumer:
 _Planned = tuple[Route, dict[str, Any], Any, Any]
 
 
-def _activations(run: JobLedger, planned: list[_Planned]) -> list[Activation]:
+def _activations(
+    run: JobLedger, planned: list[_Planned], emitted: dict[str, int] | None = None
+) -> list[Activation]:
+    """Activations of checked pending items; ``emitted``: stored emits by id."""
     activations = []
     for route, payload, key, lane in planned:
         activation = Activation(run, route, payload)
         activation.key = key
         if lane is not None:
             activation.set_lane(lane)
+        if emitted and key in emitted:  # its re-run drops the emits stored
+            activation.stream = Stream(skip=emitted[key])
         activations.append(activation)
     return activations
 

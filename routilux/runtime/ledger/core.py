@@ -239,8 +239,21 @@ class JobLedger(Holding, Running):
         """Record the emit and queue one activation per connected slot.
 
         Emits of a handler whose activation is settled (it timed out) are
-        discarded; after a halt they are dropped and counted.
+        discarded; after a halt they are dropped and counted. With a store, a
+        running source's emits stream (see :mod:`.streaming`).
         """
+        if self._checkpoint is not None and source is not None:
+            self._emit_stored(routine_id, event_name, data, source)
+        else:
+            self._emit(routine_id, event_name, data, source)
+
+    def _emit(
+        self,
+        routine_id: str,
+        event_name: str,
+        data: dict[str, Any],
+        source: Activation | None,
+    ) -> None:
         key = (routine_id, event_name)
         routes = self.routes.by_event.get(key)
         if self.routes.laned and routes is not None and key in self.routes.laned:
@@ -277,8 +290,8 @@ class JobLedger(Holding, Running):
                 self._offer_locked(routine_id, routes, data, activations, source)
             self._pending += len(activations)
             if self._checkpoint is not None and source is not None:
-                # Outbox: children exist in the store, and run, only once their
-                # source's step is recorded (see _release).
+                # Outbox: children exist in the store, and run, only once a
+                # step of their source lists them (see .streaming, _release).
                 for activation in activations:
                     activation.key = self._checkpoint.key()
                 if source.children is None:

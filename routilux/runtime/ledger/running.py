@@ -22,7 +22,7 @@ from ...records import RoutineState
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED
 from ..invoker import error_record, invoke, invoke_async, safe_text
-from .failures import Failures
+from .streaming import Streaming
 
 if TYPE_CHECKING:
     from ...dead_letter import DeadLetter
@@ -35,7 +35,7 @@ __all__ = ["Running"]
 _perf = time.perf_counter
 
 
-class Running(Failures):
+class Running(Streaming):
     """Runs a job's activations and settles their outcomes."""
 
     # -- running --
@@ -294,6 +294,22 @@ class Running(Failures):
         self, activation: Activation, children: list[Activation] | None
     ) -> None:
         """Checkpoint a finished activation's step, then let its children run."""
+        stream = activation.stream
+        if stream is None:
+            self._write_step(activation, children)
+        else:
+            self._end_stream(activation, stream)
+            try:
+                self._write_step(activation, children)
+            finally:
+                stream.lock.release()
+        if children:
+            self._dispatch(children)
+
+    def _write_step(
+        self, activation: Activation, children: list[Activation] | None
+    ) -> None:
+        """Write a settled activation's completion step (failure: the job fails)."""
         checkpoint = self._checkpoint
         if checkpoint is not None and self.interrupt is None:
             # After a Ctrl-C (see _write_final) no step is recorded: what was
@@ -309,8 +325,6 @@ class Running(Failures):
             else:
                 if activation.held:  # its held rows are in the store now
                     self._stored(activation)
-        if children:
-            self._dispatch(children)
 
     def _dispatch(self, activations: list[Activation]) -> None:
         """Hand counted activations to the lane, or park or drop them."""
