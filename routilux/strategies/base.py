@@ -116,6 +116,13 @@ class JobLane(Protocol):
 
         A blocking strategy runs the job here until no task is left; others
         schedule the tasks and return at once.
+
+        A blocking lane also has ``hold()`` and ``release()``: the runtime holds
+        it before a thread other than the one running the job submits tasks
+        while a handler of the job still runs (a timeout settled by the
+        watchdog, a partial checkpoint step), and releases it once they are
+        submitted; ``start`` must not return in between. A lane without them
+        is not held.
         """
 
 

@@ -24,6 +24,9 @@ from .base import StrategyState, Task, run_task
 
 __all__ = ["SequentialStrategy"]
 
+# Guards the first making of a lane's wake condition (rare: most lanes need none).
+_MAKING = threading.Lock()
+
 
 class _Gate:
     """A routine's concurrency limit across the threads running sequential jobs."""
@@ -144,7 +147,7 @@ class _SequentialLane:
 
     A task handed to an event loop (an ``async def`` handler) is *outstanding*:
     the lane waits for it, and for whatever it submits meanwhile, before
-    :meth:`start` returns.
+    :meth:`start` returns. So is a :meth:`hold` another thread took.
     """
 
     __slots__ = ("_outstanding", "_queue", "_strategy", "_wake")
@@ -156,6 +159,32 @@ class _SequentialLane:
         # when the first task goes to an event loop (most jobs have none).
         self._wake: threading.Condition | None = None
         self._outstanding = 0
+
+    def hold(self) -> None:
+        """Another thread is about to submit tasks of this job: do not end yet.
+
+        The runtime calls it while the lane's own thread still runs a handler
+        (the watchdog settling it past its timeout, a partial checkpoint step
+        written from the flush thread), and :meth:`release` once those tasks
+        are submitted; :meth:`start` waits for them instead of returning with
+        them queued and nobody to run them. Thread-safe.
+        """
+        wake = self._condition()
+        with wake:
+            self._outstanding += 1
+
+    def release(self) -> None:
+        """End a :meth:`hold`: its tasks, if any, are submitted. Thread-safe."""
+        self._done(None)
+
+    def _condition(self) -> threading.Condition:
+        wake = self._wake
+        if wake is None:
+            with _MAKING:  # two threads must not each make one
+                wake = self._wake
+                if wake is None:
+                    wake = self._wake = threading.Condition(threading.Lock())
+        return wake
 
     def submit(self, task: Task) -> None:
         """Queue ``task`` (from the lane's own thread, or the event loop's)."""
@@ -200,9 +229,7 @@ class _SequentialLane:
                     interrupt = interrupt or exc
                     continue
                 if pending is not None:
-                    if self._wake is None:
-                        self._wake = threading.Condition(threading.Lock())
-                    with self._wake:
+                    with self._condition():
                         self._outstanding += 1
                     pending.add_done_callback(self._done)
         finally:

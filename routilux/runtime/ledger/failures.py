@@ -27,6 +27,8 @@ from .base import STOP_ON_ERROR, _append, _put, _wall
 from .completion import Completion
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ...dead_letter import DeadLetter
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
@@ -157,6 +159,9 @@ class Failures(Completion):
         with self._lock:
             if activation.state is not RUNNING:
                 return  # it finished just in time
+            # The handler still runs in its lane's thread: a blocking lane must
+            # wait for what this thread submits, not end once the handler returns.
+            held = self._hold_lane()
             activation.state = SETTLED
             activation.timed_out = True
             children, activation.children = activation.children, None
@@ -172,9 +177,29 @@ class Failures(Completion):
             outcome.emitted = activation.emitted
         assert self.observers is not None
         now = _perf()
-        self.observers.activation_ended(activation, outcome, now - timeout, now, failed)
-        self._release(activation, children)
+        try:
+            self.observers.activation_ended(
+                activation, outcome, now - timeout, now, failed
+            )
+            self._release(activation, children)
+        finally:
+            if held is not None:
+                held()
         self._finish(1 + parked)
+
+    def _hold_lane(self) -> Callable[[], None] | None:
+        """Hold a blocking lane (see ``JobLane``); returns its release, or None.
+
+        Called with the lock held, while a handler of the job still runs in
+        the lane's thread.
+        """
+        lane = self.lane
+        hold = getattr(lane, "hold", None)
+        if hold is None:
+            return None
+        hold()
+        release: Callable[[], None] = lane.release  # type: ignore[union-attr]
+        return release
 
     # -- failures around a handler --
 

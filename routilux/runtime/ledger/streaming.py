@@ -32,6 +32,8 @@ from ..stream import FLUSH_AFTER, FLUSH_EVERY, FLUSH_FIRST, Stream, progress_key
 from .failures import Failures
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..activation import Activation
     from ..held import Held
 
@@ -111,39 +113,58 @@ class Streaming(Failures):
         the children are then dropped.
         """
         with stream.lock:
-            children, held, spent, count = self._take_outbox(activation, stream)
+            children, held, spent, count, lane = self._take_outbox(activation, stream)
             if not (children or held or spent):
                 return
-            if self.interrupt is None:  # after a Ctrl-C nothing more is recorded
-                checkpoint = self._checkpoint
-                assert checkpoint is not None
-                rows = [arrival.row for arrival in held if not arrival.gone]
-                try:
-                    checkpoint.partial_step(activation, children, count, rows, spent)
-                except BaseException as exc:  # noqa: BLE001 - fails the job
-                    self._break(
-                        activation,
-                        CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
-                        exc,
-                    )
-                else:
-                    stream.flushed = count
-                    if held:
-                        with self._lock:
-                            for arrival in held:
-                                arrival.stored = True
-            if children:
-                # Under the lock: the activation's settling waits for it, so its
-                # lane has them before it can see nothing left to run (a
-                # sequential lane ends then).
-                self._dispatch(children)
+            try:
+                self._write_partial(activation, stream, children, held, spent, count)
+            finally:
+                if lane is not None:
+                    lane()
+
+    def _write_partial(
+        self,
+        activation: Activation,
+        stream: Stream,
+        children: list[Activation],
+        held: list[Held],
+        spent: list[str],
+        count: int,
+    ) -> None:
+        """Write a partial step (``stream.lock`` held), then dispatch its children."""
+        if self.interrupt is None:  # after a Ctrl-C nothing more is recorded
+            checkpoint = self._checkpoint
+            assert checkpoint is not None
+            rows = [arrival.row for arrival in held if not arrival.gone]
+            try:
+                checkpoint.partial_step(activation, children, count, rows, spent)
+            except BaseException as exc:  # noqa: BLE001 - fails the job
+                self._break(
+                    activation,
+                    CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
+                    exc,
+                )
+            else:
+                stream.flushed = count
+                if held:
+                    with self._lock:
+                        for arrival in held:
+                            arrival.stored = True
+        if children:
+            # Under the lock: the activation's settling waits for it, so its
+            # lane has them before it can see nothing left to run (a
+            # sequential lane ends then; a timeout settles without that
+            # lock, hence the hold on the lane too).
+            self._dispatch(children)
 
     def _take_outbox(
         self, activation: Activation, stream: Stream
-    ) -> tuple[list[Activation], list[Held], list[str], int]:
+    ) -> tuple[list[Activation], list[Held], list[str], int, Callable[[], None] | None]:
         """Take what a running activation's emits left to write, and their count.
 
-        Nothing when it has settled. Called with ``stream.lock`` held.
+        Nothing when it has settled. Called with ``stream.lock`` held. Last, the
+        release of the job's lane, held when children are taken (the handler
+        still runs in a blocking lane's thread: it must wait for them).
         """
         with stream.emitting:  # whole emits only
             if stream.ticking:
@@ -152,7 +173,7 @@ class Streaming(Failures):
             stream.since = None
             with self._lock:
                 if stream.done or activation.state is not RUNNING:
-                    return [], [], [], stream.emits
+                    return [], [], [], stream.emits, None
                 children, activation.children = activation.children, None
                 held, activation.held = activation.held, None
                 spent, activation.spent = activation.spent, None
@@ -160,7 +181,8 @@ class Streaming(Failures):
                     # Consumed from now on, by anyone, it is named in a consumed
                     # row: this step may commit after the consuming one.
                     arrival.writer = None
-                return children or [], held or [], spent or [], stream.emits
+                lane = self._hold_lane() if children else None
+                return children or [], held or [], spent or [], stream.emits, lane
 
     def _end_stream(self, activation: Activation, stream: Stream) -> None:
         """The activation settled: take ``stream.lock`` for its completion step.
