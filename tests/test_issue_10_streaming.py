@@ -27,6 +27,7 @@ from routilux.runtime.ledger import streaming
 from routilux.runtime.stream import EMITTED, progress_key, split_progress
 
 from .cli_helpers import cli
+from .frozen_store import FrozenStore
 from .stream_crash_flow import JOB_ID, WORKERS, open_store
 from .stream_crash_flow import build as crash_flow
 
@@ -341,42 +342,21 @@ def test_a_parent_failing_the_job_keeps_what_it_streamed(
         assert status == "failed" and loaded[0] == 1
 
 
-class Frozen:
-    """A store that stops writing once ``dead`` is set (a process killed then)."""
+class Frozen(FrozenStore):
+    """Stops writing once a partial step counted ``dies_at`` emits (killed then)."""
 
     def __init__(self, inner: Any, dies_at: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.dies_at = dies_at
-        self.dead = threading.Event()
+        self.killed = threading.Event()
 
-    def save_job(self, job: dict[str, Any]) -> None:
-        if not self.dead.is_set():
-            self.inner.save_job(job)
-
-    def record_step(self, job_id: str, **step: Any) -> None:
-        if self.dead.is_set():
-            return
-        self.inner.record_step(job_id, **step)
+    def wrote(self, step: dict[str, Any]) -> None:
         for row in step.get("added") or ():
             if EMITTED in row["payload"] and (
                 row["payload"][EMITTED]["count"] >= self.dies_at
             ):
-                self.dead.set()
-
-    def pending(self, job_id: str) -> list[dict[str, Any]]:
-        return list(self.inner.pending(job_id))
-
-    def load(self, job_id: str) -> dict[str, Any]:
-        return dict(self.inner.load(job_id))
-
-    def list_jobs(self, flow_id: Any = None, status: Any = None) -> Any:
-        return self.inner.list_jobs(flow_id, status)
-
-    def delete(self, job_id: str) -> None:
-        self.inner.delete(job_id)
-
-    def close(self) -> None:
-        """The test closes the inner store."""
+                self.dead = True
+                self.killed.set()
 
 
 class Rerun(Routine):
@@ -447,7 +427,7 @@ def test_a_rerun_drops_as_many_emits_as_were_stored(
         release = threading.Event()
         first = rerun_flow(frozen, [0, 1, 2, 3, 4], release)
         job = first.execute("extract", job_id="r")
-        assert frozen.dead.wait(WAIT)  # "killed" after the fifth emit's step
+        assert frozen.killed.wait(WAIT)  # "killed" after the fifth emit's step
         release.set()
         assert job.wait(WAIT)
         first.shutdown()
@@ -524,7 +504,7 @@ def test_held_arrivals_of_streamed_emits_survive_a_crash_once(
         first = fanned_flow(frozen, release)
         first.routines["fan"].get_slot("items").handler = lambda n: release.wait(WAIT)
         job = first.execute("extract", job_id="h")
-        assert frozen.dead.wait(WAIT)
+        assert frozen.killed.wait(WAIT)
         release.set()
         assert job.wait(WAIT)
         first.shutdown()
@@ -553,7 +533,7 @@ def test_the_command_line_counts_progress_entries_apart(
         release = threading.Event()
         first = rerun_flow(frozen, [0, 1], release)
         job = first.execute("extract", job_id="c")
-        assert frozen.dead.wait(WAIT)
+        assert frozen.killed.wait(WAIT)
         release.set()
         assert job.wait(WAIT)
         first.shutdown()

@@ -27,6 +27,7 @@ from routilux.runtime.held import CONSUMED, HELD, INBOX, MERGE, marker_of, split
 from routilux.runtime.ledger import streaming
 
 from .cli_helpers import cli
+from .frozen_store import FrozenStore
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -364,41 +365,15 @@ def test_split_held_drops_consumed_rows_and_orders_by_arrival() -> None:
 # -- steps committed out of order ----------------------------------------------
 
 
-class Frozen:
-    """A store of the plain protocol that stops writing once ``dead`` is set.
-
-    Stands for a process killed right after a given step: the store keeps what
-    was committed until then, whatever the job does in memory afterwards.
-    """
+class Frozen(FrozenStore):
+    """Calls ``on_step(self, step)`` after each step; it sets ``dead`` to "kill"."""
 
     def __init__(self, inner: Any, on_step: Any) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.on_step = on_step
-        self.dead = False
 
-    def save_job(self, job: dict[str, Any]) -> None:
-        if not self.dead:
-            self.inner.save_job(job)
-
-    def record_step(self, job_id: str, **step: Any) -> None:
-        if not self.dead:
-            self.inner.record_step(job_id, **step)
-            self.on_step(self, step)
-
-    def pending(self, job_id: str) -> list[dict[str, Any]]:
-        return list(self.inner.pending(job_id))
-
-    def load(self, job_id: str) -> dict[str, Any]:
-        return dict(self.inner.load(job_id))
-
-    def list_jobs(self, flow_id: Any = None, status: Any = None) -> Any:
-        return self.inner.list_jobs(flow_id, status)
-
-    def delete(self, job_id: str) -> None:
-        self.inner.delete(job_id)
-
-    def close(self) -> None:
-        """The test closes the inner store."""
+    def wrote(self, step: dict[str, Any]) -> None:
+        self.on_step(self, step)
 
 
 class Ordered(Routine):
