@@ -36,6 +36,7 @@ job.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 import time
@@ -46,7 +47,7 @@ from ..exceptions import JobStateError, SerializationError
 from ..job_documents import FRAME, history_json, job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
-from ..serialization import encode_value
+from ..serialization import encode_value, encodes_as_itself
 from .held import step_rows
 from .stream import partial_rows
 
@@ -108,6 +109,9 @@ class Checkpointer:
         #: Whether this run holds the job's lease now.
         self.holding = owner is not None and self._leasing
         self._logging = isinstance(store, LoggingStore)
+        # A logging store written before log_step had compact gets whole
+        # documents at the end, as before.
+        self._compacting = self._logging and _takes(store, "compact")
         # Guards _logged: the history entries the store holds (document + log).
         self._log_lock = threading.Lock()
         self._logged = 0
@@ -336,16 +340,53 @@ class Checkpointer:
         )
 
     def end(self, job_state: JobState) -> None:
-        """Write the final document; nothing of the job is pending any more."""
+        """Write the final document; nothing of the job is pending any more.
+
+        On a logging store whose log holds the history, the store compacts the
+        log into the document itself: the entries it holds are not encoded
+        again (that was most of the end of a long job).
+        """
         try:
             leftovers = [item["id"] for item in self.store.pending(self.job_id)]
-            self.store.record_step(
-                self.job_id, finished=leftovers, job=job_state.serialize()
-            )
+            history = self._history(job_state)
+            if history is None or not self._compacting or job_state._owner_lock is None:
+                self.store.record_step(
+                    self.job_id, finished=leftovers, job=job_state.serialize()
+                )
+            else:
+                self._compact(job_state, history, leftovers)
         except BaseException:
             self._release_after_failure()
             raise
         self.release()
+
+    def _compact(
+        self,
+        job_state: JobState,
+        history: RecordLog[HistoryEntry],
+        leftovers: list[str],
+    ) -> None:
+        """The final step on a logging store: what is new, then the log folded in."""
+        lock = job_state._owner_lock
+        with self._log_lock:
+            first, in_document = self._logged, self._in_document
+        with lock if lock is not None else nullcontext():
+            # The fields and the history as one moment, as serialize() takes them.
+            fields = snapshot(job_state)
+            entries = history.since(first)
+            kept = history.snapshot()[:in_document] if in_document else []
+        job = job_document(job_state.job_id, fields, kept)
+        logging: LoggingStore = self.store  # type: ignore[assignment]
+        logging.log_step(
+            self.job_id,
+            finished=leftovers,
+            history=_encoded(self.job_id, entries, first),
+            first=first,
+            job=job,
+            compact=True,
+        )
+        with self._log_lock:
+            self._logged = self._in_document = first + len(entries)
 
     def save(self, job_state: JobState) -> None:
         """Write the job document of a paused job and give its lease up."""
@@ -384,17 +425,31 @@ def _encoded(
     """History entries as a job document holds them (tagged JSON)."""
     if not entries:
         return []
+    rows = [history_json(entry) for entry in entries]
+    # Mostly plain data: then the rows are their own encoding, and the copy
+    # encode_value would make is one more pass over the whole batch.
+    if encodes_as_itself(rows, frame=FRAME - 1):
+        return rows
     try:
         encoded: list[dict[str, Any]] = encode_value(
-            [history_json(entry) for entry in entries],
-            "execution_history",
-            frame=FRAME - 1,
+            rows, "execution_history", frame=FRAME - 1
         )
     except SerializationError as exc:
         raise SerializationError(
             f"job {job_id!r} cannot be written (history from entry {first}): {exc}"
         ) from exc
     return encoded
+
+
+def _takes(store: CheckpointStore, keyword: str) -> bool:
+    """Whether the store's ``log_step`` accepts ``keyword``."""
+    try:
+        parameters = inspect.signature(store.log_step).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):  # no signature to read: assume the old one
+        return False
+    return keyword in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:

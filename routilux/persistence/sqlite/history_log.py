@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Sequence
 
-__all__ = ["append", "clear", "entries"]
+__all__ = ["append", "clear", "entries", "fold"]
 
 _INSERT = "INSERT OR REPLACE INTO history_log (job_id, ordinal, entry) VALUES (?, ?, ?)"
 _DELETE = "DELETE FROM history_log WHERE job_id = ?"
@@ -31,6 +31,33 @@ def append(
         conn.executemany(
             _INSERT, [(job_id, first + i, row) for i, row in enumerate(rows)]
         )
+
+
+def fold(
+    conn: sqlite3.Connection, job_id: str, kept: str, first: int, rows: Sequence[str]
+) -> str:
+    """The JSON text of a compacted ``execution_history``, the log's rows spliced.
+
+    Args:
+        conn: The connection, in the transaction that compacts.
+        job_id: The job.
+        kept: The JSON array (text) of the document's own entries.
+        first: The number of the first of ``rows``.
+        rows: Encoded entries not logged yet, numbered from ``first``; one
+            whose number is logged already replaces it.
+    """
+    logged = conn.execute(_SELECT, (job_id,)).fetchall()
+    if logged and logged[-1][0] >= first:  # rare: numbers logged again replace
+        by_number = dict(logged)
+        by_number.update(enumerate(rows, first))
+        texts = [by_number[n] for n in sorted(by_number)]
+    else:
+        texts = [text for _, text in logged]
+        texts.extend(rows)
+    if not texts:
+        return kept
+    inner = kept[1:-1]
+    return f"[{inner}{',' if inner else ''}{','.join(texts)}]"
 
 
 def clear(conn: sqlite3.Connection, job_id: str) -> None:

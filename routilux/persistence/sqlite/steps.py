@@ -59,6 +59,9 @@ class Prepared(NamedTuple):
     history: list[str] | None
     first: int
     restart: bool = False
+    #: Compact: the job row's document lacks its history, which is this
+    #: JSON array (text) followed by the log's entries and ``history``.
+    kept: str | None = None
 
 
 def job_params(where: str, job: dict[str, Any], job_id: str | None = None) -> JobRow:
@@ -88,6 +91,7 @@ def prepare(
     history: Sequence[dict[str, Any]] | None = None,
     first: int = 0,
     restart: bool = False,
+    compact: bool = False,
 ) -> Prepared:
     """Encode a step (no transaction needed).
 
@@ -96,6 +100,19 @@ def prepare(
         SerializationError: On a value the store cannot write, naming its path.
     """
     rows = None
+    kept = None
+    if compact:
+        if job is None:
+            raise CheckpointError(
+                f"{where}: compacting the log of job {job_id!r} needs its document"
+            )
+        entries = job.get("execution_history", [])
+        kept = encode(entries, where, f"history of job {job_id!r}").decode()
+        if not kept.startswith("["):
+            raise CheckpointError(
+                f"{where}: job {job_id!r}: execution_history must be a list"
+            )
+        job = {k: v for k, v in job.items() if k != "execution_history"}
     if history is not None:
         rows = [
             encode(entry, where, f"history entry {n} of job {job_id!r}").decode()
@@ -109,6 +126,7 @@ def prepare(
         rows,
         first,
         restart,
+        kept,
     )
 
 
@@ -117,20 +135,20 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
 
     Raises:
         CheckpointError: For a step without a document of a job the store does
-            not hold, before anything of the step is written.
+            not hold; the caller's transaction must be rolled back then.
     """
     job_id = step.job_id
+    if step.kept is not None:
+        _compacted(conn, step)
+        return
     if step.job is not None:
         conn.execute(UPSERT_JOB, step.job)
-    elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
-        raise CheckpointError(
-            f"{where}: cannot record a step of unknown job {job_id!r}: "
-            "save_job() it first or pass job="
-        )
-    if step.removed:
-        conn.executemany(_DELETE_PENDING, step.removed)
-    if step.inserted:
-        conn.executemany(INSERT_PENDING, step.inserted)
+        _remove(conn, step.removed)
+    elif not _remove(conn, step.removed):
+        # A pending row removed proves the job is stored (its rows go with it):
+        # only a step that removed none looks the job up.
+        _check_job(conn, where, job_id)
+    _insert(conn, step.inserted)
     if step.history is None:
         if step.job is not None:  # a whole document: compact the log
             history_log.clear(conn, job_id)
@@ -138,3 +156,48 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
     if step.restart:
         history_log.clear(conn, job_id)
     history_log.append(conn, job_id, step.first, step.history)
+
+
+def _check_job(conn: sqlite3.Connection, where: str, job_id: str) -> None:
+    if conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
+        raise CheckpointError(
+            f"{where}: cannot record a step of unknown job {job_id!r}: "
+            "save_job() it first or pass job="
+        )
+
+
+# One row is the common step: execute() skips executemany's iteration.
+
+
+def _remove(conn: sqlite3.Connection, removed: list[tuple[str, str]]) -> int:
+    """Remove pending activations; return how many rows were there."""
+    if len(removed) == 1:
+        return int(conn.execute(_DELETE_PENDING, removed[0]).rowcount)
+    if removed:
+        return int(conn.executemany(_DELETE_PENDING, removed).rowcount)
+    return 0
+
+
+def _insert(
+    conn: sqlite3.Connection, inserted: list[tuple[str, str, str, str, str]]
+) -> None:
+    if len(inserted) == 1:
+        conn.execute(INSERT_PENDING, inserted[0])
+    elif inserted:
+        conn.executemany(INSERT_PENDING, inserted)
+
+
+def _compacted(conn: sqlite3.Connection, step: Prepared) -> None:
+    """Write a step that ends a job: the log folded into its document."""
+    row, kept = step.job, step.kept
+    assert row is not None
+    assert kept is not None
+    history = history_log.fold(conn, step.job_id, kept, step.first, step.history or ())
+    document = row[5]
+    # The document is a JSON object without the key: close it with the key.
+    comma = "" if document == "{}" else ","
+    spliced = f'{document[:-1]}{comma}"execution_history":{history}}}'
+    conn.execute(UPSERT_JOB, (*row[:5], spliced))
+    history_log.clear(conn, step.job_id)
+    _remove(conn, step.removed)
+    _insert(conn, step.inserted)
