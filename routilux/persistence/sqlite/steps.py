@@ -7,6 +7,7 @@ then written inside a transaction the caller holds (``record_step``,
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...exceptions import CheckpointError
@@ -15,7 +16,6 @@ from ..payloads import encode_values
 from . import history_log
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
 
@@ -27,6 +27,7 @@ __all__ = [
     "pending_params",
     "prepare",
     "write",
+    "write_alone",
 ]
 
 UPSERT_JOB = """INSERT INTO jobs
@@ -41,6 +42,11 @@ INSERT_PENDING = """INSERT INTO pending
         routine_id = excluded.routine_id, slot = excluded.slot,
         payload = excluded.payload"""
 _DELETE_PENDING = "DELETE FROM pending WHERE job_id = ? AND activation_id = ?"
+# The finished row becomes its one child: the same table as a delete and an
+# insert (the child last in insertion order), in one statement.
+_PASS_ON = """UPDATE pending SET seq = (SELECT max(seq) FROM pending) + 1,
+    activation_id = ?, routine_id = ?, slot = ?, payload = ?
+    WHERE job_id = ? AND activation_id = ?"""
 _JOB_EXISTS = "SELECT 1 FROM jobs WHERE job_id = ?"
 
 #: A jobs-table row: job_id, flow_id, status, updated_at, updated_ts, document.
@@ -54,14 +60,17 @@ class Prepared(NamedTuple):
     job: JobRow | None
     removed: list[tuple[str, str]]
     inserted: list[tuple[str, str, str, str, str]]
-    #: Encoded history entries to log, or None: the step does not log (a
-    #: document it carries then holds the whole history: the log is emptied).
-    history: list[str] | None
+    #: The history entries to log as one JSON array (text), or None: the step
+    #: does not log (a document it carries then holds the whole history: the
+    #: log is emptied).
+    history: str | None
     first: int
     restart: bool = False
     #: Compact: the job row's document lacks its history, which is this
     #: JSON array (text) followed by the log's entries and ``history``.
     kept: str | None = None
+    #: How many entries ``history`` holds.
+    size: int = 0
 
 
 def job_params(where: str, job: dict[str, Any], job_id: str | None = None) -> JobRow:
@@ -114,10 +123,8 @@ def prepare(
             )
         job = {k: v for k, v in job.items() if k != "execution_history"}
     if history is not None:
-        rows = [
-            encode(entry, where, f"history entry {n} of job {job_id!r}").decode()
-            for n, entry in enumerate(history, first)
-        ]
+        what = f"history entries {first}.. of job {job_id!r}"
+        rows = encode(list(history), where, what).decode()
     return Prepared(
         job_id,
         None if job is None else job_params(where, job, job_id),
@@ -127,6 +134,7 @@ def prepare(
         first,
         restart,
         kept,
+        0 if history is None else len(history),
     )
 
 
@@ -155,7 +163,33 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
         return
     if step.restart:
         history_log.clear(conn, job_id)
-    history_log.append(conn, job_id, step.first, step.history)
+    history_log.append(conn, job_id, step.first, step.history, step.size)
+
+
+def write_alone(conn: sqlite3.Connection, step: Prepared) -> bool:
+    """Write a one-row step as one statement, outside a transaction, if it can.
+
+    A step that finishes one activation and adds at most one: its row is
+    deleted, or replaced by the child's. False, with nothing written, for any
+    other step, or when the finished row is not there (then the general path
+    tells an unknown job from an unknown id) or the child's id is pending
+    already (the general path replaces that row in place).
+    """
+    if step.job is not None or step.history is not None or len(step.removed) != 1:
+        return False
+    if not step.inserted:
+        return bool(conn.execute(_DELETE_PENDING, step.removed[0]).rowcount)
+    if len(step.inserted) != 1:
+        return False
+    job_id, activation_id, routine_id, slot, payload = step.inserted[0]
+    try:
+        cursor = conn.execute(
+            _PASS_ON,
+            (activation_id, routine_id, slot, payload, job_id, step.removed[0][1]),
+        )
+    except sqlite3.IntegrityError:  # the child's id is pending: nothing changed
+        return False
+    return bool(cursor.rowcount)
 
 
 def _check_job(conn: sqlite3.Connection, where: str, job_id: str) -> None:
@@ -192,7 +226,9 @@ def _compacted(conn: sqlite3.Connection, step: Prepared) -> None:
     row, kept = step.job, step.kept
     assert row is not None
     assert kept is not None
-    history = history_log.fold(conn, step.job_id, kept, step.first, step.history or ())
+    history = history_log.fold(
+        conn, step.job_id, kept, step.first, step.history or "[]", step.size
+    )
     document = row[5]
     # The document is a JSON object without the key: close it with the key.
     comma = "" if document == "{}" else ","
