@@ -30,6 +30,7 @@ from routilux.job_documents import FRAME, history_json, utc_stamp
 from routilux.merge import AppendView
 from routilux.persistence import SQLiteCheckpointStore
 from routilux.runtime import checkpoint
+from routilux.runtime.checkpoint_documents import encoded_history
 from routilux.serialization import encode_value, encodes_as_itself
 
 from .issue_8_routines import GUARD, Fn, Sink
@@ -111,7 +112,7 @@ def _old_encoded(entries: list[Any]) -> Any:
 @given(st.lists(payloads, min_size=1, max_size=4))
 def test_a_history_batch_is_logged_as_its_tagged_encoding(data: list[Any]) -> None:
     entries = _entries(data)
-    logged = checkpoint._encoded("job", entries, 0)
+    logged = encoded_history("job", entries, 0)
     assert orjson.dumps(logged) == orjson.dumps(_old_encoded(entries))
 
 
@@ -148,7 +149,7 @@ def test_a_value_that_is_not_its_own_encoding_takes_the_tagged_path(
     if isinstance(value, str):  # no encoding holds a lone surrogate
         return
     entries = _entries([{"x": [value]}])
-    logged = checkpoint._encoded("job", entries, 0)
+    logged = encoded_history("job", entries, 0)
     assert orjson.dumps(logged) == orjson.dumps(_old_encoded(entries))
 
 
@@ -156,7 +157,7 @@ def test_plain_data_is_its_own_encoding() -> None:
     plain = {"a": [1, 2.5, "x", None, True, {"b": []}], "c": {"keys": 2, "$two": 1}}
     rows = [history_json(entry) for entry in _entries([plain])]
     assert encodes_as_itself(rows, frame=FRAME - 1)
-    assert checkpoint._encoded("job", _entries([plain]), 0) == rows
+    assert encoded_history("job", _entries([plain]), 0) == rows
 
 
 def _bare(job_id: str) -> dict[str, Any]:
@@ -172,13 +173,13 @@ def test_every_type_round_trips_through_the_log_and_its_compaction(
     with SQLiteCheckpointStore(":memory:") as store:
         store.save_job(_bare("j"))
         entries = _entries(logged + last)
-        store.log_step("j", history=checkpoint._encoded("j", entries[: len(logged)], 0))
+        store.log_step("j", history=encoded_history("j", entries[: len(logged)], 0))
         # Before compaction the log is read back; after, the document.
         for compact in (False, True):
             if compact:
                 store.log_step(
                     "j",
-                    history=checkpoint._encoded("j", entries[len(logged) :], 0),
+                    history=encoded_history("j", entries[len(logged) :], 0),
                     first=len(logged),
                     job=_bare("j"),
                     compact=True,

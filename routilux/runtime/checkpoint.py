@@ -36,18 +36,22 @@ job.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import threading
 import time
 from contextlib import nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import JobStateError, SerializationError
-from ..job_documents import FRAME, history_json, job_document, snapshot
+from ..exceptions import JobStateError
+from ..job_documents import job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
-from ..serialization import encode_value, encodes_as_itself
+from .checkpoint_documents import (
+    bare_document,
+    encoded_history,
+    takes_keyword,
+    whole_document,
+)
 from .held import step_rows
 from .stream import partial_rows
 
@@ -63,7 +67,6 @@ __all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
 
 #: Seconds between job-document writes while a checkpointed job runs.
 SAVE_INTERVAL = 1.0
-_READ_ATTEMPTS = 3
 
 
 class AlreadyStored(Exception):
@@ -111,7 +114,7 @@ class Checkpointer:
         self._logging = isinstance(store, LoggingStore)
         # A logging store written before log_step had compact gets whole
         # documents at the end, as before.
-        self._compacting = self._logging and _takes(store, "compact")
+        self._compacting = self._logging and takes_keyword(store, "compact")
         # Guards _logged: the history entries the store holds (document + log).
         self._log_lock = threading.Lock()
         self._logged = 0
@@ -162,11 +165,11 @@ class Checkpointer:
                     self.job_id,
                     finished=self._discard,
                     added=added,
-                    job=_document(job_state),
+                    job=whole_document(job_state),
                 )
                 self._discard = []
             else:
-                store.save_job(_document(job_state))
+                store.save_job(whole_document(job_state))
                 if added:
                     store.record_step(self.job_id, added=added)
         except BaseException:
@@ -176,7 +179,7 @@ class Checkpointer:
 
     def _begin_new(self, job_state: JobState, added: list[dict[str, Any]]) -> None:
         """A new job: document, first activations (and lease), one transaction."""
-        document = _document(job_state)
+        document = whole_document(job_state)
         if self._leasing:
             leasing: LeasingStore = self.store  # type: ignore[assignment]
             if not leasing.begin_job(document, added, self.owner):
@@ -193,7 +196,7 @@ class Checkpointer:
         One step: the document without history, the whole history as the log
         anew, the activations added and those a changed flow dropped removed.
         """
-        document = _document(job_state)
+        document = whole_document(job_state)
         entries = document.pop("execution_history", [])
         document["execution_history"] = []
         logging: LoggingStore = self.store  # type: ignore[assignment]
@@ -288,7 +291,7 @@ class Checkpointer:
             if history is not None:
                 self._log_step(activation, children, job_state, history)
                 return
-            job = _document(job_state)
+            job = whole_document(job_state)
         finished, added = step_rows(activation, children)
         self.store.record_step(self.job_id, finished=finished, added=added, job=job)
 
@@ -327,14 +330,14 @@ class Checkpointer:
         # in order.
         # The document's own history is what the log does not hold.
         kept = history.snapshot()[:in_document] if in_document else []
-        job = _bare_document(job_state, kept)
+        job = bare_document(job_state, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
         finished, added = step_rows(activation, children)
         logging.log_step(
             self.job_id,
             finished=finished,
             added=added,
-            history=_encoded(self.job_id, entries, first),
+            history=encoded_history(self.job_id, entries, first),
             first=first,
             job=job,
         )
@@ -380,7 +383,7 @@ class Checkpointer:
         logging.log_step(
             self.job_id,
             finished=leftovers,
-            history=_encoded(self.job_id, entries, first),
+            history=encoded_history(self.job_id, entries, first),
             first=first,
             job=job,
             compact=True,
@@ -391,7 +394,7 @@ class Checkpointer:
     def save(self, job_state: JobState) -> None:
         """Write the job document of a paused job and give its lease up."""
         try:
-            self.store.save_job(_document(job_state))
+            self.store.save_job(whole_document(job_state))
         except BaseException:
             self._release_after_failure()
             raise
@@ -402,64 +405,6 @@ class Checkpointer:
         # resume it. The write's error is the one to report, not this one.
         with suppress(Exception):
             self.release()
-
-
-def _bare_document(
-    job_state: JobState, history: list[HistoryEntry], attempts: int = _READ_ATTEMPTS
-) -> dict[str, Any]:
-    """The job document with only ``history`` (the log holds the rest)."""
-    lock = job_state._owner_lock
-    try:
-        with lock if lock is not None else nullcontext():
-            fields = snapshot(job_state)
-    except RuntimeError:  # as in _document: a state added while we read
-        if attempts <= 1:
-            raise
-        return _bare_document(job_state, history, attempts - 1)
-    return job_document(job_state.job_id, fields, history)
-
-
-def _encoded(
-    job_id: str, entries: list[HistoryEntry], first: int
-) -> list[dict[str, Any]]:
-    """History entries as a job document holds them (tagged JSON)."""
-    if not entries:
-        return []
-    rows = [history_json(entry) for entry in entries]
-    # Mostly plain data: then the rows are their own encoding, and the copy
-    # encode_value would make is one more pass over the whole batch.
-    if encodes_as_itself(rows, frame=FRAME - 1):
-        return rows
-    try:
-        encoded: list[dict[str, Any]] = encode_value(
-            rows, "execution_history", frame=FRAME - 1
-        )
-    except SerializationError as exc:
-        raise SerializationError(
-            f"job {job_id!r} cannot be written (history from entry {first}): {exc}"
-        ) from exc
-    return encoded
-
-
-def _takes(store: CheckpointStore, keyword: str) -> bool:
-    """Whether the store's ``log_step`` accepts ``keyword``."""
-    try:
-        parameters = inspect.signature(store.log_step).parameters  # type: ignore[attr-defined]
-    except (TypeError, ValueError):  # no signature to read: assume the old one
-        return False
-    return keyword in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
-
-
-def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:
-    # Worker threads may add a routine state while we read; read again then.
-    try:
-        return job_state.serialize()
-    except RuntimeError:  # "dictionary changed size during iteration"
-        if attempts <= 1:
-            raise
-        return _document(job_state, attempts - 1)
 
 
 def next_key(pending: Sequence[dict[str, Any]]) -> int:
