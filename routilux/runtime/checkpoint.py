@@ -120,6 +120,9 @@ class Checkpointer:
         self._logged = 0
         #: How many of them the stored document holds (the log has the rest).
         self._in_document = 0
+        # Those entries (the history only grows while it is logged): copied
+        # once, not out of the whole history at every logging step.
+        self._kept: list[HistoryEntry] = []
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -329,8 +332,7 @@ class Checkpointer:
         # Entries are numbered: steps committed out of order still read back
         # in order.
         # The document's own history is what the log does not hold.
-        kept = history.snapshot()[:in_document] if in_document else []
-        job = bare_document(job_state, kept)
+        job = bare_document(job_state, self._kept_entries(history, in_document))
         logging: LoggingStore = self.store  # type: ignore[assignment]
         finished, added = step_rows(activation, children)
         logging.log_step(
@@ -341,6 +343,15 @@ class Checkpointer:
             first=first,
             job=job,
         )
+
+    def _kept_entries(
+        self, history: RecordLog[HistoryEntry], count: int
+    ) -> list[HistoryEntry]:
+        """The first ``count`` entries: those the stored document holds."""
+        kept = self._kept
+        if len(kept) != count:  # the document was written whole since
+            kept = self._kept = history.snapshot()[:count] if count else []
+        return kept
 
     def end(self, job_state: JobState) -> None:
         """Write the final document; nothing of the job is pending any more.
@@ -377,7 +388,7 @@ class Checkpointer:
             # The fields and the history as one moment, as serialize() takes them.
             fields = snapshot(job_state)
             entries = history.since(first)
-            kept = history.snapshot()[:in_document] if in_document else []
+        kept = self._kept_entries(history, in_document)
         job = job_document(job_state.job_id, fields, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
         logging.log_step(
