@@ -4,9 +4,9 @@ Each fast path is checked against the path it shortcuts: history timestamps
 against ``datetime``; a history batch written as it is against its tagged copy,
 for every supported type nested in it (and the types that must not take the
 shortcut); a job's end, which folds the logged history into the document in
-SQLite, against the whole document ``serialize()`` writes; a step that is one
-SQL statement against the same step in a transaction; a log of batches against
-entries overlapping, and against rows written one entry per row.
+SQLite, against the whole document ``serialize()`` writes; a step whose finished
+row becomes its child in one statement against a delete and an insert; a log of
+batches against entries overlapping, and against rows of one entry each.
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def test_a_log_of_one_entry_per_row_reads_and_compacts(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM history_log").fetchone()[0] == 0
 
 
-# -- a step as one statement ---------------------------------------------------------
+# -- a finished row passed on to its child ------------------------------------
 
 
 def _row(key: str, value: Any = 0) -> dict[str, Any]:

@@ -160,30 +160,6 @@ class Database:
                 raise
 
     @contextmanager
-    def autocommit(self, action: str) -> Iterator[sqlite3.Connection]:
-        """Hold the lock for writes that are each their own transaction.
-
-        One statement is atomic on its own, so a change that fits in one
-        needs no ``BEGIN``/``COMMIT`` around it: under a pool's threads every
-        statement lets another thread run, so fewer statements cost less.
-
-        Raises:
-            CheckpointError: As :meth:`transaction`.
-        """
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise CheckpointError(f"{self.path}: cannot {action}: store is closed")
-            if self.read_only:
-                raise CheckpointError(
-                    f"{self.path}: cannot {action}: the store was opened read-only"
-                )
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise self.failure(action, exc) from exc
-
-    @contextmanager
     def connection(
         self, action: str, begin: str | None = None
     ) -> Iterator[sqlite3.Connection]:

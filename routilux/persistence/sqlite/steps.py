@@ -27,7 +27,6 @@ __all__ = [
     "pending_params",
     "prepare",
     "write",
-    "write_alone",
 ]
 
 UPSERT_JOB = """INSERT INTO jobs
@@ -152,6 +151,8 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
     if step.job is not None:
         conn.execute(UPSERT_JOB, step.job)
         _remove(conn, step.removed)
+    elif step.history is None and _pass_on(conn, step):
+        return
     elif not _remove(conn, step.removed):
         # A pending row removed proves the job is stored (its rows go with it):
         # only a step that removed none looks the job up.
@@ -166,20 +167,17 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
     history_log.append(conn, job_id, step.first, step.history, step.size)
 
 
-def write_alone(conn: sqlite3.Connection, step: Prepared) -> bool:
-    """Write a one-row step as one statement, outside a transaction, if it can.
+def _pass_on(conn: sqlite3.Connection, step: Prepared) -> bool:
+    """Write a step that finishes one activation and adds one as one statement.
 
-    A step that finishes one activation and adds at most one: its row is
-    deleted, or replaced by the child's. False, with nothing written, for any
-    other step, or when the finished row is not there (then the general path
-    tells an unknown job from an unknown id) or the child's id is pending
-    already (the general path replaces that row in place).
+    The finished row is replaced by the child's, last in insertion order: the
+    table a delete and an insert would leave, in one statement rather than two
+    (a statement costs more than its SQL under a pool's threads). False, with
+    nothing written, for another step, or when the finished row is not there
+    or the child's id is pending already: the general path tells an unknown
+    job from an unknown id, and replaces a pending id in place.
     """
-    if step.job is not None or step.history is not None or len(step.removed) != 1:
-        return False
-    if not step.inserted:
-        return bool(conn.execute(_DELETE_PENDING, step.removed[0]).rowcount)
-    if len(step.inserted) != 1:
+    if len(step.removed) != 1 or len(step.inserted) != 1:
         return False
     job_id, activation_id, routine_id, slot, payload = step.inserted[0]
     try:

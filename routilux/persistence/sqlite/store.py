@@ -207,12 +207,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """
         where = str(self._path)
         step = steps.prepare(where, job_id, finished, added, job)
-        action = f"record a step of job {job_id!r}"
-        if step.job is None and len(step.removed) == 1 and len(step.inserted) < 2:
-            with self._db.autocommit(action) as conn:
-                if steps.write_alone(conn, step):
-                    return
-        with self._db.transaction(action, WRITE) as conn:
+        with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
             steps.write(conn, where, step)
             pruned = step.job is not None and self._retain(conn, step.job[2])
         if pruned:
