@@ -41,11 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _log_rows(path: Path, job_id: str | None = None) -> int:
+    """How many history entries the log holds (a row holds a step's batch)."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         if job_id is None:
-            return int(conn.execute("SELECT count(*) FROM history_log").fetchone()[0])
-        query = "SELECT count(*) FROM history_log WHERE job_id = ?"
-        return int(conn.execute(query, (job_id,)).fetchone()[0])
+            rows = conn.execute("SELECT entry FROM history_log").fetchall()
+        else:
+            query = "SELECT entry FROM history_log WHERE job_id = ?"
+            rows = conn.execute(query, (job_id,)).fetchall()
+    batches = [json.loads(text) for (text,) in rows]
+    return sum(len(b) if isinstance(b, list) else 1 for b in batches)
 
 
 def _document_of(stored: dict[str, Any]) -> JobState:

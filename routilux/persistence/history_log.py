@@ -7,10 +7,13 @@ only the history made since the last document it was given, to append beside it
 (:meth:`LoggingStore.log_step`), and the document written while the job runs
 carries no history. Writing a whole document
 (:meth:`~CheckpointStore.save_job`, or :meth:`~CheckpointStore.record_step`
-with ``job=``), as the runtime does when a job ends or pauses, compacts: the
+with ``job=``), as the runtime does when a job pauses, compacts: the
 document holds the whole history again and the log is emptied in the same
-transaction. :meth:`~CheckpointStore.load` returns the document's history
-followed by the logged entries, so a reader sees one whole document either way.
+transaction. When a job ends, the runtime gives the store only the history
+it was not given yet, with ``compact=True``: the store folds its log into the
+document itself, and the history it holds is not encoded again.
+:meth:`~CheckpointStore.load` returns the document's history followed by the
+logged entries, so a reader sees one whole document either way.
 
 The protocol is optional: a store without ``log_step`` is written as before
 (the whole document about once a second).
@@ -48,12 +51,14 @@ class LoggingStore(CheckpointStore, Protocol):
         first: int = 0,
         job: dict[str, Any] | None = None,
         restart: bool = False,
+        compact: bool = False,
     ) -> None:
         """Record one step of a running job and the history it made, atomically.
 
         As :meth:`~CheckpointStore.record_step`, and appends ``history`` to the
         job's log; the log is kept when ``job`` replaces the document (the
-        document's own ``execution_history`` comes first on load).
+        document's own ``execution_history`` comes first on load), unless
+        ``compact``.
 
         Args:
             job_id: The job the step belongs to.
@@ -66,6 +71,11 @@ class LoggingStore(CheckpointStore, Protocol):
             job: The job document after the step, if it changed.
             restart: Empty the job's log first (the job's history is given
                 again from the start).
+            compact: Fold the log into the document (``job`` is required):
+                the stored document's ``execution_history`` becomes ``job``'s
+                followed by the log's entries, ``history`` included, in order,
+                and the log is emptied. The job ended; what :meth:`load`
+                returns is unchanged by it.
 
         Raises:
             CheckpointError: On bad input, an unknown job, or when the store

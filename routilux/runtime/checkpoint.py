@@ -42,11 +42,16 @@ import time
 from contextlib import nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import JobStateError, SerializationError
-from ..job_documents import FRAME, history_json, job_document, snapshot
+from ..exceptions import JobStateError
+from ..job_documents import job_document, snapshot
 from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
-from ..serialization import encode_value
+from .checkpoint_documents import (
+    bare_document,
+    encoded_history,
+    takes_keyword,
+    whole_document,
+)
 from .held import step_rows
 from .stream import partial_rows
 
@@ -62,7 +67,6 @@ __all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
 
 #: Seconds between job-document writes while a checkpointed job runs.
 SAVE_INTERVAL = 1.0
-_READ_ATTEMPTS = 3
 
 
 class AlreadyStored(Exception):
@@ -108,11 +112,17 @@ class Checkpointer:
         #: Whether this run holds the job's lease now.
         self.holding = owner is not None and self._leasing
         self._logging = isinstance(store, LoggingStore)
+        # A logging store written before log_step had compact gets whole
+        # documents at the end, as before.
+        self._compacting = self._logging and takes_keyword(store, "compact")
         # Guards _logged: the history entries the store holds (document + log).
         self._log_lock = threading.Lock()
         self._logged = 0
         #: How many of them the stored document holds (the log has the rest).
         self._in_document = 0
+        # Those entries (the history only grows while it is logged): copied
+        # once, not out of the whole history at every logging step.
+        self._kept: list[HistoryEntry] = []
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -158,11 +168,11 @@ class Checkpointer:
                     self.job_id,
                     finished=self._discard,
                     added=added,
-                    job=_document(job_state),
+                    job=whole_document(job_state),
                 )
                 self._discard = []
             else:
-                store.save_job(_document(job_state))
+                store.save_job(whole_document(job_state))
                 if added:
                     store.record_step(self.job_id, added=added)
         except BaseException:
@@ -172,7 +182,7 @@ class Checkpointer:
 
     def _begin_new(self, job_state: JobState, added: list[dict[str, Any]]) -> None:
         """A new job: document, first activations (and lease), one transaction."""
-        document = _document(job_state)
+        document = whole_document(job_state)
         if self._leasing:
             leasing: LeasingStore = self.store  # type: ignore[assignment]
             if not leasing.begin_job(document, added, self.owner):
@@ -189,7 +199,7 @@ class Checkpointer:
         One step: the document without history, the whole history as the log
         anew, the activations added and those a changed flow dropped removed.
         """
-        document = _document(job_state)
+        document = whole_document(job_state)
         entries = document.pop("execution_history", [])
         document["execution_history"] = []
         logging: LoggingStore = self.store  # type: ignore[assignment]
@@ -284,7 +294,7 @@ class Checkpointer:
             if history is not None:
                 self._log_step(activation, children, job_state, history)
                 return
-            job = _document(job_state)
+            job = whole_document(job_state)
         finished, added = step_rows(activation, children)
         self.store.record_step(self.job_id, finished=finished, added=added, job=job)
 
@@ -322,35 +332,80 @@ class Checkpointer:
         # Entries are numbered: steps committed out of order still read back
         # in order.
         # The document's own history is what the log does not hold.
-        kept = history.snapshot()[:in_document] if in_document else []
-        job = _bare_document(job_state, kept)
+        job = bare_document(job_state, self._kept_entries(history, in_document))
         logging: LoggingStore = self.store  # type: ignore[assignment]
         finished, added = step_rows(activation, children)
         logging.log_step(
             self.job_id,
             finished=finished,
             added=added,
-            history=_encoded(self.job_id, entries, first),
+            history=encoded_history(self.job_id, entries, first),
             first=first,
             job=job,
         )
 
+    def _kept_entries(
+        self, history: RecordLog[HistoryEntry], count: int
+    ) -> list[HistoryEntry]:
+        """The first ``count`` entries: those the stored document holds."""
+        kept = self._kept
+        if len(kept) != count:  # the document was written whole since
+            kept = self._kept = history.snapshot()[:count] if count else []
+        return kept
+
     def end(self, job_state: JobState) -> None:
-        """Write the final document; nothing of the job is pending any more."""
+        """Write the final document; nothing of the job is pending any more.
+
+        On a logging store whose log holds the history, the store compacts the
+        log into the document itself: the entries it holds are not encoded
+        again (that was most of the end of a long job).
+        """
         try:
             leftovers = [item["id"] for item in self.store.pending(self.job_id)]
-            self.store.record_step(
-                self.job_id, finished=leftovers, job=job_state.serialize()
-            )
+            history = self._history(job_state)
+            if history is None or not self._compacting or job_state._owner_lock is None:
+                self.store.record_step(
+                    self.job_id, finished=leftovers, job=job_state.serialize()
+                )
+            else:
+                self._compact(job_state, history, leftovers)
         except BaseException:
             self._release_after_failure()
             raise
         self.release()
 
+    def _compact(
+        self,
+        job_state: JobState,
+        history: RecordLog[HistoryEntry],
+        leftovers: list[str],
+    ) -> None:
+        """The final step on a logging store: what is new, then the log folded in."""
+        lock = job_state._owner_lock
+        with self._log_lock:
+            first, in_document = self._logged, self._in_document
+        with lock if lock is not None else nullcontext():
+            # The fields and the history as one moment, as serialize() takes them.
+            fields = snapshot(job_state)
+            entries = history.since(first)
+        kept = self._kept_entries(history, in_document)
+        job = job_document(job_state.job_id, fields, kept)
+        logging: LoggingStore = self.store  # type: ignore[assignment]
+        logging.log_step(
+            self.job_id,
+            finished=leftovers,
+            history=encoded_history(self.job_id, entries, first),
+            first=first,
+            job=job,
+            compact=True,
+        )
+        with self._log_lock:
+            self._logged = self._in_document = first + len(entries)
+
     def save(self, job_state: JobState) -> None:
         """Write the job document of a paused job and give its lease up."""
         try:
-            self.store.save_job(_document(job_state))
+            self.store.save_job(whole_document(job_state))
         except BaseException:
             self._release_after_failure()
             raise
@@ -361,50 +416,6 @@ class Checkpointer:
         # resume it. The write's error is the one to report, not this one.
         with suppress(Exception):
             self.release()
-
-
-def _bare_document(
-    job_state: JobState, history: list[HistoryEntry], attempts: int = _READ_ATTEMPTS
-) -> dict[str, Any]:
-    """The job document with only ``history`` (the log holds the rest)."""
-    lock = job_state._owner_lock
-    try:
-        with lock if lock is not None else nullcontext():
-            fields = snapshot(job_state)
-    except RuntimeError:  # as in _document: a state added while we read
-        if attempts <= 1:
-            raise
-        return _bare_document(job_state, history, attempts - 1)
-    return job_document(job_state.job_id, fields, history)
-
-
-def _encoded(
-    job_id: str, entries: list[HistoryEntry], first: int
-) -> list[dict[str, Any]]:
-    """History entries as a job document holds them (tagged JSON)."""
-    if not entries:
-        return []
-    try:
-        encoded: list[dict[str, Any]] = encode_value(
-            [history_json(entry) for entry in entries],
-            "execution_history",
-            frame=FRAME - 1,
-        )
-    except SerializationError as exc:
-        raise SerializationError(
-            f"job {job_id!r} cannot be written (history from entry {first}): {exc}"
-        ) from exc
-    return encoded
-
-
-def _document(job_state: JobState, attempts: int = _READ_ATTEMPTS) -> dict[str, Any]:
-    # Worker threads may add a routine state while we read; read again then.
-    try:
-        return job_state.serialize()
-    except RuntimeError:  # "dictionary changed size during iteration"
-        if attempts <= 1:
-            raise
-        return _document(job_state, attempts - 1)
 
 
 def next_key(pending: Sequence[dict[str, Any]]) -> int:

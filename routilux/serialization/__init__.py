@@ -65,6 +65,7 @@ from ._reader import FlowPlan, read_flow
 from ._resolver import ClassPolicy, Resolver
 from ._tags import dumps as dumps_value
 from ._tags import encode as encode_value
+from ._tags import encodes_as_itself
 from ._untag import decode as decode_value
 from ._untag import loads as loads_value
 from ._untag import tagged
@@ -84,6 +85,7 @@ __all__ = [
     "decode_value",
     "dumps_value",
     "encode_value",
+    "encodes_as_itself",
     "flow_from_dict",
     "flow_to_dict",
     "flow_to_json",

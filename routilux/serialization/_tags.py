@@ -47,7 +47,7 @@ from ..merge import AppendView
 from ._resolver import static_attribute
 from ._values import MAX_DEPTH, join, short
 
-__all__ = ["TAG_MARK", "class_name", "dumps", "encode", "is_plain"]
+__all__ = ["TAG_MARK", "class_name", "dumps", "encode", "encodes_as_itself", "is_plain"]
 
 #: Every tag is an object whose one key starts with this.
 TAG_MARK = "$"
@@ -93,6 +93,22 @@ def encode(value: Any, path: str = "", *, frame: int = 0) -> Any:
     if raw is not None:
         return orjson.loads(raw)
     return _encode(value, path, -frame)  # new containers throughout
+
+
+def encodes_as_itself(value: Any, *, frame: int = 0) -> bool:
+    """True when :func:`encode` of ``value`` would equal ``value`` itself.
+
+    The test :func:`encode` passes before it copies a plain value (and no
+    :class:`AppendView` inside): a caller that only writes the value as JSON
+    may write it as it is and skip the copy.
+    """
+    if not is_plain(value, MAX_DEPTH + frame):
+        return False
+    try:
+        raw = orjson.dumps(value)
+    except TypeError:  # an append view, a lone surrogate, a big int: not itself
+        return False
+    return _MARKED not in raw
 
 
 def _plain_bytes(value: Any, frame: int) -> bytes | None:

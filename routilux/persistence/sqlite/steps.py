@@ -7,6 +7,7 @@ then written inside a transaction the caller holds (``record_step``,
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...exceptions import CheckpointError
@@ -15,7 +16,6 @@ from ..payloads import encode_values
 from . import history_log
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
 
@@ -41,6 +41,11 @@ INSERT_PENDING = """INSERT INTO pending
         routine_id = excluded.routine_id, slot = excluded.slot,
         payload = excluded.payload"""
 _DELETE_PENDING = "DELETE FROM pending WHERE job_id = ? AND activation_id = ?"
+# The finished row becomes its one child: the same table as a delete and an
+# insert (the child last in insertion order), in one statement.
+_PASS_ON = """UPDATE pending SET seq = (SELECT max(seq) FROM pending) + 1,
+    activation_id = ?, routine_id = ?, slot = ?, payload = ?
+    WHERE job_id = ? AND activation_id = ?"""
 _JOB_EXISTS = "SELECT 1 FROM jobs WHERE job_id = ?"
 
 #: A jobs-table row: job_id, flow_id, status, updated_at, updated_ts, document.
@@ -54,11 +59,17 @@ class Prepared(NamedTuple):
     job: JobRow | None
     removed: list[tuple[str, str]]
     inserted: list[tuple[str, str, str, str, str]]
-    #: Encoded history entries to log, or None: the step does not log (a
-    #: document it carries then holds the whole history: the log is emptied).
-    history: list[str] | None
+    #: The history entries to log as one JSON array (text), or None: the step
+    #: does not log (a document it carries then holds the whole history: the
+    #: log is emptied).
+    history: str | None
     first: int
     restart: bool = False
+    #: Compact: the job row's document lacks its history, which is this
+    #: JSON array (text) followed by the log's entries and ``history``.
+    kept: str | None = None
+    #: How many entries ``history`` holds.
+    size: int = 0
 
 
 def job_params(where: str, job: dict[str, Any], job_id: str | None = None) -> JobRow:
@@ -88,6 +99,7 @@ def prepare(
     history: Sequence[dict[str, Any]] | None = None,
     first: int = 0,
     restart: bool = False,
+    compact: bool = False,
 ) -> Prepared:
     """Encode a step (no transaction needed).
 
@@ -96,11 +108,22 @@ def prepare(
         SerializationError: On a value the store cannot write, naming its path.
     """
     rows = None
+    kept = None
+    if compact:
+        if job is None:
+            raise CheckpointError(
+                f"{where}: compacting the log of job {job_id!r} needs its document"
+            )
+        entries = job.get("execution_history", [])
+        kept = encode(entries, where, f"history of job {job_id!r}").decode()
+        if not kept.startswith("["):
+            raise CheckpointError(
+                f"{where}: job {job_id!r}: execution_history must be a list"
+            )
+        job = {k: v for k, v in job.items() if k != "execution_history"}
     if history is not None:
-        rows = [
-            encode(entry, where, f"history entry {n} of job {job_id!r}").decode()
-            for n, entry in enumerate(history, first)
-        ]
+        what = f"history entries {first}.. of job {job_id!r}"
+        rows = encode(list(history), where, what).decode()
     return Prepared(
         job_id,
         None if job is None else job_params(where, job, job_id),
@@ -109,6 +132,8 @@ def prepare(
         rows,
         first,
         restart,
+        kept,
+        0 if history is None else len(history),
     )
 
 
@@ -117,24 +142,96 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
 
     Raises:
         CheckpointError: For a step without a document of a job the store does
-            not hold, before anything of the step is written.
+            not hold; the caller's transaction must be rolled back then.
     """
     job_id = step.job_id
+    if step.kept is not None:
+        _compacted(conn, step)
+        return
     if step.job is not None:
         conn.execute(UPSERT_JOB, step.job)
-    elif conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
-        raise CheckpointError(
-            f"{where}: cannot record a step of unknown job {job_id!r}: "
-            "save_job() it first or pass job="
-        )
-    if step.removed:
-        conn.executemany(_DELETE_PENDING, step.removed)
-    if step.inserted:
-        conn.executemany(INSERT_PENDING, step.inserted)
+        _remove(conn, step.removed)
+    elif step.history is None and _pass_on(conn, step):
+        return
+    elif not _remove(conn, step.removed):
+        # A pending row removed proves the job is stored (its rows go with it):
+        # only a step that removed none looks the job up.
+        _check_job(conn, where, job_id)
+    _insert(conn, step.inserted)
     if step.history is None:
         if step.job is not None:  # a whole document: compact the log
             history_log.clear(conn, job_id)
         return
     if step.restart:
         history_log.clear(conn, job_id)
-    history_log.append(conn, job_id, step.first, step.history)
+    history_log.append(conn, job_id, step.first, step.history, step.size)
+
+
+def _pass_on(conn: sqlite3.Connection, step: Prepared) -> bool:
+    """Write a step that finishes one activation and adds one as one statement.
+
+    The finished row is replaced by the child's, last in insertion order: the
+    table a delete and an insert would leave, in one statement rather than two
+    (a statement costs more than its SQL under a pool's threads). False, with
+    nothing written, for another step, or when the finished row is not there
+    or the child's id is pending already: the general path tells an unknown
+    job from an unknown id, and replaces a pending id in place.
+    """
+    if len(step.removed) != 1 or len(step.inserted) != 1:
+        return False
+    job_id, activation_id, routine_id, slot, payload = step.inserted[0]
+    try:
+        cursor = conn.execute(
+            _PASS_ON,
+            (activation_id, routine_id, slot, payload, job_id, step.removed[0][1]),
+        )
+    except sqlite3.IntegrityError:  # the child's id is pending: nothing changed
+        return False
+    return bool(cursor.rowcount)
+
+
+def _check_job(conn: sqlite3.Connection, where: str, job_id: str) -> None:
+    if conn.execute(_JOB_EXISTS, (job_id,)).fetchone() is None:
+        raise CheckpointError(
+            f"{where}: cannot record a step of unknown job {job_id!r}: "
+            "save_job() it first or pass job="
+        )
+
+
+# One row is the common step: execute() skips executemany's iteration.
+
+
+def _remove(conn: sqlite3.Connection, removed: list[tuple[str, str]]) -> int:
+    """Remove pending activations; return how many rows were there."""
+    if len(removed) == 1:
+        return int(conn.execute(_DELETE_PENDING, removed[0]).rowcount)
+    if removed:
+        return int(conn.executemany(_DELETE_PENDING, removed).rowcount)
+    return 0
+
+
+def _insert(
+    conn: sqlite3.Connection, inserted: list[tuple[str, str, str, str, str]]
+) -> None:
+    if len(inserted) == 1:
+        conn.execute(INSERT_PENDING, inserted[0])
+    elif inserted:
+        conn.executemany(INSERT_PENDING, inserted)
+
+
+def _compacted(conn: sqlite3.Connection, step: Prepared) -> None:
+    """Write a step that ends a job: the log folded into its document."""
+    row, kept = step.job, step.kept
+    assert row is not None
+    assert kept is not None
+    history = history_log.fold(
+        conn, step.job_id, kept, step.first, step.history or "[]", step.size
+    )
+    document = row[5]
+    # The document is a JSON object without the key: close it with the key.
+    comma = "" if document == "{}" else ","
+    spliced = f'{document[:-1]}{comma}"execution_history":{history}}}'
+    conn.execute(UPSERT_JOB, (*row[:5], spliced))
+    history_log.clear(conn, step.job_id)
+    _remove(conn, step.removed)
+    _insert(conn, step.inserted)

@@ -223,13 +223,15 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         first: int = 0,
         job: dict[str, Any] | None = None,
         restart: bool = False,
+        compact: bool = False,
     ) -> None:
         """Record a step of a running job and append its history, in one transaction.
 
         The :class:`~routilux.persistence.LoggingStore` method (see there);
         :meth:`load` returns the document's history followed by the logged
         entries; :meth:`save_job` and :meth:`record_step` with ``job=`` empty
-        the log. Thread-safe.
+        the log, and so does ``compact=True``, which folds it into the document
+        as it is stored, without decoding it. Thread-safe.
 
         Raises:
             CheckpointError: On bad input, an unknown job, or when the database
@@ -239,10 +241,17 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """
         where = str(self._path)
         step = steps.prepare(
-            where, job_id, finished, added, job, list(history), first, restart
+            where, job_id, finished, added, job, list(history), first, restart, compact
         )
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
             steps.write(conn, where, step)
+            pruned = (
+                step.job is not None
+                and step.kept is not None
+                and self._retain(conn, step.job[2])
+            )
+        if pruned:  # a compacted job ended: it counts towards the retention
+            retention.give_back_space(self._db, best_effort=True)
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
