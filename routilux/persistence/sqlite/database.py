@@ -37,6 +37,9 @@ __all__ = [
     "Database",
 ]
 
+#: Bytes the WAL file is cut back to after a checkpoint that resets it.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 #: The layout version this module reads and writes (kept in ``PRAGMA user_version``).
 SCHEMA_VERSION = 1
 
@@ -266,6 +269,9 @@ class Database:
                         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                     conn.execute("PRAGMA journal_mode = WAL")
                     conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                    # A checkpoint that resets the WAL cuts it to this size: one
+                    # big job must not leave the WAL file at its high-water mark.
+                    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
                     if version == 0:
                         version = self._create_schema(conn)
                     elif version == SCHEMA_VERSION:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..retention import PrunePlan
     from .database import Database
 
-__all__ = ["compact", "delete_jobs", "give_back_space"]
+__all__ = ["compact", "delete_jobs", "give_back_space", "space_to_give_back"]
 
 _TEMP = "CREATE TEMP TABLE IF NOT EXISTS routilux_doomed (job_id TEXT PRIMARY KEY)"
 _CLEAR = "DELETE FROM temp.routilux_doomed"
@@ -72,6 +72,27 @@ def delete_jobs(conn: sqlite3.Connection, plan: PrunePlan, now: float) -> int:
     count: int = conn.execute(_DELETE_JOBS).rowcount
     conn.execute(_CLEAR)
     return count
+
+
+#: A job's end gives free pages back once they are this share of the file...
+FREE_SHARE = 0.25
+#: ... and at least this many bytes (small jobs' pages are reused instead).
+FREE_BYTES = 4 * 1024 * 1024
+
+
+def space_to_give_back(conn: sqlite3.Connection) -> bool:
+    """Whether the file's free pages are worth giving back at a job's end.
+
+    A job whose pending rows were large (a big payload fanned out to many
+    routines) leaves the pages they took free once it ends; without this the
+    file would keep that size until the next prune.
+    """
+    free: int = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if not free:
+        return False
+    pages: int = conn.execute("PRAGMA page_count").fetchone()[0]
+    size: int = conn.execute("PRAGMA page_size").fetchone()[0]
+    return free >= pages * FREE_SHARE and free * size >= FREE_BYTES
 
 
 def give_back_space(db: Database, *, best_effort: bool) -> None:

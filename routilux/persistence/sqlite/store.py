@@ -446,16 +446,21 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """Count a finished job; prune by the retention when its turn comes.
 
         Runs inside the write that recorded the job (database lock held), so
-        the prune is atomic with it and fails with it.
+        the prune is atomic with it and fails with it. True: give the free
+        space back now (a prune freed some, or the job's pending rows left a
+        large part of the file free, see :func:`retention.space_to_give_back`).
         """
-        policy = self._retention
-        if policy is None or status not in FINISHED:
+        if status not in FINISHED:
             return False
+        policy = self._retention
+        if policy is None:
+            return retention.space_to_give_back(conn)
         self._until_prune -= 1
         if self._until_prune > 0:
             return False
         self._until_prune = policy.every
-        return retention.delete_jobs(conn, policy.plan(), time.time()) > 0
+        pruned = retention.delete_jobs(conn, policy.plan(), time.time()) > 0
+        return pruned or retention.space_to_give_back(conn)
 
     def _job_params(
         self, job: dict[str, Any], job_id: str | None = None
