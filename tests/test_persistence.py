@@ -651,7 +651,10 @@ def test_a_failed_write_leaves_the_old_file(
 
         monkeypatch.setattr(os, "replace", refuse)
         with pytest.raises(CheckpointError, match="Permission denied"):
-            store.record_step("kept", finished=["a1"], added=[act("a2")])
+            # A step with the document rewrites the file (others append).
+            store.record_step(
+                "kept", finished=["a1"], added=[act("a2")], job=make_job("kept")
+            )
         monkeypatch.undo()
         assert sorted(store.directory.iterdir()) == before  # no temporary left
         assert ids(store.load("kept")["pending_activations"]) == ["a1"]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..exceptions import CheckpointError
 from . import letter_files
 from .base import job_row
+from .json_journal import remove_journal
 from .retention import FINISHED, doomed_jobs, prune_plan
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ def prune_files(
         _drop_replayed_letters(letters_of(job_id), fsync)
         with suppress(FileNotFoundError):
             files[job_id].unlink()
+        remove_journal(files[job_id])
     return doomed
 
 

@@ -6,12 +6,11 @@ Each job lives in ``<directory>/<job_id>.json``::
 
 Payloads are kept in the tagged JSON encoding of :mod:`.payloads`.
 
-Every write replaces the whole file atomically (a temporary file in the same
-directory, then ``os.replace``), so a reader or a killed process never sees half a
-file. A step rewrites the job's file (about half a millisecond, most of it the
-rename), which makes this store slower than
-:class:`~routilux.persistence.SQLiteCheckpointStore`, the more so for long pending
-lists, and only one process may write a directory at a time. Dead letters live
+A step is one line appended to the job's journal (``<job_id>.steps.jsonl``, see
+:mod:`.json_journal`); a step that changes the job document, and every
+thousandth, rewrites the job's file instead, atomically (a temporary file in the
+same directory, then ``os.replace``), so a reader or a killed process never sees
+half a file. Only one process may write a directory at a time. Dead letters live
 in a ``dead_letters`` subdirectory (see :mod:`.letter_files`), job leases in
 ``.leases`` (see :mod:`.lease_files`).
 """
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CheckpointError
-from . import file_retention, letter_files
+from . import file_retention, json_journal, letter_files
 from .base import (
     ClosingStore,
     decode,
@@ -128,6 +127,9 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         self._lock = threading.Lock()
         self._closed = False
         self._until_prune = 1
+        # job id -> its journal as this store last read or wrote it (this
+        # process is the directory's only writer).
+        self._journals: dict[str, json_journal.Journal] = {}
         if not read_only:
             file_retention.remove_temporary_files(self._dir)
         self._ttl = ttl
@@ -165,10 +167,10 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         row, document = stored_job(job, str(self._dir))
         path = self._file(row.job_id)
         with self._guard(f"save job {row.job_id!r}", write=True):
-            old = self._read(path)
+            old, journal = self._current(path, row.job_id)
             pending = [] if old is None else old["pending_activations"]
             if not self._retain(row, path):
-                self._write(path, document, pending)
+                self._compact(path, row.job_id, document, pending, journal)
 
     def record_step(
         self,
@@ -178,9 +180,10 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         added: Sequence[dict[str, Any]] = (),
         job: dict[str, Any] | None = None,
     ) -> None:
-        """Record one completed step of a job with one file replacement.
+        """Record one completed step of a job: one line appended to its journal.
 
-        Thread-safe.
+        A step with ``job`` (and every ``COMPACT_AFTER``-th) rewrites the job's
+        file instead (see :mod:`.json_journal`). Thread-safe.
 
         Args:
             job_id: The job; it must have been saved before unless ``job`` is
@@ -201,7 +204,9 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         new = None if checked is None else checked[1]
         fresh = [checked_activation(a, job_id, where) for a in added]
         with self._guard(f"record a step of job {job_id!r}", write=True):
-            old = self._read(path)
+            if new is None and self._appended(path, job_id, finished, fresh):
+                return
+            old, journal = self._current(path, job_id)
             if old is not None:
                 document = old["job"] if new is None else new
                 current = old["pending_activations"]
@@ -218,7 +223,7 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
             for activation in fresh:
                 pending[activation["id"]] = activation
             if checked is None or not self._retain(checked[0], path):
-                self._write(path, document, list(pending.values()))
+                self._compact(path, job_id, document, list(pending.values()), journal)
 
     def pending(self, job_id: str) -> list[dict[str, Any]]:
         """Return the job's pending activations in insertion order. Thread-safe.
@@ -228,7 +233,7 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         """
         path = self._file(job_id)
         with self._guard(f"read pending of job {job_id!r}"):
-            found = self._read(path)
+            found = self._replayed(path)
         return [] if found is None else self._decoded(found, job_id)
 
     def load(self, job_id: str) -> dict[str, Any]:
@@ -240,7 +245,7 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         """
         path = self._file(job_id)
         with self._guard(f"load job {job_id!r}"):
-            found = self._read(path)
+            found = self._replayed(path)
         if found is None:
             raise CheckpointError(f"{self._dir}: no checkpoint of job {job_id!r}")
         document: dict[str, Any] = found["job"]
@@ -300,8 +305,10 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         with self._guard(f"delete job {job_id!r}", write=True):
             with self._leases.locked():
                 self._leases.forget(job_id)
+            self._journals.pop(job_id, None)
             with suppress(FileNotFoundError):
                 path.unlink()
+            json_journal.remove_journal(path)
 
     # -- the DeadLetterStore protocol -------------------------------------------
 
@@ -440,13 +447,82 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         return read_pending(found["pending_activations"], where, job_id, self._classes)
 
     def _write(
-        self, path: Path, job: dict[str, Any], pending: list[dict[str, Any]]
+        self,
+        path: Path,
+        job: dict[str, Any],
+        pending: list[dict[str, Any]],
+        journal: json_journal.Journal | None = None,
     ) -> None:
-        """Replace ``path`` atomically with the job and its pending list."""
-        content = {
+        """Replace ``path`` atomically with the job and its pending list.
+
+        ``journal``: the journal whose steps ``pending`` holds (the file names
+        it, see :mod:`.json_journal`).
+        """
+        content: dict[str, Any] = {
             "schema_version": FORMAT_VERSION,
             "job": job,
             "pending_activations": pending,
         }
+        if journal is not None and journal.token is not None:
+            content["journal"] = {"token": journal.token, "steps": len(journal.steps)}
         data = encode(content, str(path), f"job {job.get('job_id')!r}")
         replace_file(self._dir, path, data, self._fsync)
+
+    def _journal(self, path: Path, job_id: str) -> json_journal.Journal:
+        """The job's journal (read once, then kept as this store writes it)."""
+        journal = self._journals.get(job_id)
+        if journal is None:
+            journal = self._journals[job_id] = json_journal.read_journal(path)
+        return journal
+
+    def _replayed(self, path: Path) -> dict[str, Any] | None:
+        """The checked file with its journal's steps applied (lock held)."""
+        found = self._read(path)
+        if found is not None:
+            json_journal.replay(found, json_journal.read_journal(path))
+        return found
+
+    def _current(
+        self, path: Path, job_id: str
+    ) -> tuple[dict[str, Any] | None, json_journal.Journal]:
+        """The replayed file, for a write, and the journal it replayed."""
+        found = self._read(path)
+        if found is None:  # a journal kept for a job deleted since is stale
+            self._journals.pop(job_id, None)
+        journal = self._journal(path, job_id)
+        if found is not None:
+            json_journal.replay(found, journal)
+        return found, journal
+
+    def _appended(
+        self,
+        path: Path,
+        job_id: str,
+        finished: Sequence[str],
+        added: list[dict[str, Any]],
+    ) -> bool:
+        """Append a step that leaves the document as it is; False: compact.
+
+        False too for an unknown job (the caller reports it).
+        """
+        if not path.exists():
+            self._journals.pop(job_id, None)
+            return False
+        journal = self._journal(path, job_id)
+        if len(journal.steps) + 1 >= json_journal.COMPACT_AFTER:
+            return False
+        json_journal.append_step(path, journal, finished, added, self._fsync)
+        return True
+
+    def _compact(
+        self,
+        path: Path,
+        job_id: str,
+        job: dict[str, Any],
+        pending: list[dict[str, Any]],
+        journal: json_journal.Journal,
+    ) -> None:
+        """Rewrite the job's file with everything, then drop its journal."""
+        self._write(path, job, pending, journal)
+        self._journals.pop(job_id, None)
+        json_journal.remove_journal(path)
