@@ -30,7 +30,7 @@ from .job_documents import (
 )
 from .job_state_documents import JobStateDocuments
 from .job_status import JobStatus
-from .latch import Latch
+from .latch import OPEN, Latch
 from .record_log import RecordLog
 from .records import (
     CheckedModel,
@@ -213,6 +213,10 @@ class JobState(JobStateDocuments, CheckedModel):
         private = self.__pydantic_private__
         assert private is not None
         private["_done"].set()
+        if self.status.is_final:
+            # Final: it never runs again, so the shared open latch serves (waiters
+            # already blocked on the job's own latch were woken by the set above).
+            private["_done"] = OPEN
         # pop: a wait_async registering now makes a new list and sees the latch set
         callbacks = private.pop("_on_done", None)
         if callbacks:
