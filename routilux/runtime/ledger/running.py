@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError
 from ...hooks import Outcome
-from ...records import RoutineState
+from ...records import COMPLETED_STATE
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED
 from ..invoker import error_record, invoke, invoke_async, safe_text
@@ -270,7 +270,7 @@ class Running(Streaming):
     def _record_success_locked(self, routine_id: str, value: Any) -> None:
         """A handler returned (lock held): record it, keep a sink's value."""
         if routine_id not in self._states:
-            dict.__setitem__(self._states, routine_id, RoutineState._completed())
+            dict.__setitem__(self._states, routine_id, COMPLETED_STATE)
         if value is not None and routine_id in self.routes.sinks:
             self.outputs.returned[routine_id] = value
 
