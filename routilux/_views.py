@@ -23,7 +23,15 @@ from .exceptions import JobStateError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["OwnedDict", "OwnedList", "new_fields", "own_fields", "owned_list"]
+__all__ = [
+    "OwnedDict",
+    "OwnedList",
+    "new_fields",
+    "own_fields",
+    "owned_list",
+    "share_empty_lists",
+    "writable_list",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -68,9 +76,12 @@ def _refusal(view: OwnedList[Any] | OwnedDict[Any, Any], method: str) -> NoRetur
     field = getattr(view, "_field", kind)
     spelled = _SPELLED.get(method)
     change = spelled.format(field) if spelled else f"{field}.{method}()"
+    job_id = getattr(view, "_job_id", None)
+    # A finished job's empty lists are shared (see share_empty_lists): no job id.
+    whose = "this job was" if job_id is None else f"job {job_id!r} is"
     raise JobStateError(
-        f"job {getattr(view, '_job_id', '?')!r} is run by a flow: its {field!r} are "
-        f"read-only ({change} refused; {kind}(job.{field}) is a copy you may change)"
+        f"{whose} run by a flow: its {field!r} are read-only ({change} refused; "
+        f"{kind}(job.{field}) is a copy you may change)"
     )
 
 
@@ -140,6 +151,45 @@ def owned_list(items: Iterable[T], job_id: str, field: str) -> OwnedList[T]:
     view: OwnedList[T] = OwnedList(items)  # list's own __init__: the fast way in
     view._job_id = job_id
     view._field = field
+    return view
+
+
+def _shared_empty(field: str) -> OwnedList[Any]:
+    view: OwnedList[Any] = OwnedList()
+    view._job_id = None  # type: ignore[assignment]  # shared: no one job's
+    view._field = field
+    return view
+
+
+#: One empty view per list field, shared by every finished job whose list is
+#: empty: most jobs end with no errors, pause points or pending tasks, and a
+#: program may keep thousands of them, each list one more object for the garbage
+#: collector to walk again and again.
+_EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
+
+
+def share_empty_lists(values: dict[str, Any]) -> None:
+    """Swap a finished job's empty list views for the shared empty ones.
+
+    ``values`` is the JobState's ``__dict__``; call with the owner's lock held.
+    A later write goes through :func:`writable_list`, which gives the job a view
+    of its own again.
+    """
+    for name in _LIST_FIELDS:
+        items = values[name]
+        if not items and type(items) is OwnedList:
+            values[name] = _EMPTY[name]
+
+
+def writable_list(values: dict[str, Any], field: str) -> OwnedList[Any]:
+    """The ``field`` view of a JobState's ``values`` for its owner to append to.
+
+    A shared empty one (see :func:`share_empty_lists`) is replaced by the job's
+    own first. Call with the owner's lock held.
+    """
+    view: OwnedList[Any] = values[field]
+    if view is _EMPTY[field]:
+        view = values[field] = owned_list((), values["job_id"], field)
     return view
 
 

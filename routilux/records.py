@@ -94,7 +94,7 @@ class _SharedState(RoutineState):
     def __delattr__(self, name: str) -> None:
         _refuse(name)
 
-    def __copy__(self) -> RoutineState:
+    def __copy__(self) -> RoutineState:  # type: ignore[override]  # a plain one
         return RoutineState(status=self.status)
 
     def __eq__(self, other: object) -> bool:
@@ -109,7 +109,9 @@ class _SharedState(RoutineState):
 
     __hash__ = None  # type: ignore[assignment]  # compared by value, as its base
 
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RoutineState:
+    def __deepcopy__(  # type: ignore[override]  # a plain one
+        self, memo: dict[int, Any] | None = None
+    ) -> RoutineState:
         return self.__copy__()
 
     def __reduce__(self) -> tuple[Any, ...]:

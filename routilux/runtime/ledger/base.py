@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..._views import OwnedList, owned_list
+from ..._views import OwnedList, owned_list, share_empty_lists, writable_list
 from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
@@ -120,7 +120,6 @@ class LedgerBase:
             self._lock, self.outputs, history_limit
         ).appender()
         self._states = job_state.routine_states
-        self._errors = job_state.errors
         self._pending = 0
         self._dropped = 0
         self._halted: str | None = None
@@ -160,13 +159,22 @@ class LedgerBase:
         """``tasks`` as the job's ``pending_tasks`` (a read-only view)."""
         return owned_list(tasks, self.job_state.job_id, "pending_tasks")
 
+    def _add_error_locked(self, record: ErrorRecord) -> None:
+        """Append to the job's errors (lock held), after it ended too."""
+        _append(writable_list(self.job_state.__dict__, "errors"), record)
+
+    def _share_empty_lists(self) -> None:
+        """The job has a final status: its empty lists become shared ones."""
+        with self._lock:
+            share_empty_lists(self.job_state.__dict__)
+
     def _error(self, record: ErrorRecord, exc: BaseException) -> None:
         """Record an error (lock held).
 
         The record is made before the lock is taken: it reads the exception's
         text, which is user code.
         """
-        _append(self._errors, record)
+        self._add_error_locked(record)
         outputs = self.outputs
         if outputs.first_error is None:
             outputs.first_error = exc
@@ -181,7 +189,7 @@ class LedgerBase:
         with self._lock:
             self._set(topology=topology)
             if dropped is not None:
-                _append(self._errors, dropped)
+                self._add_error_locked(dropped)
 
     def stop_signal(self) -> threading.Event:
         """The event set when the job halts (retry waits end on it)."""
@@ -204,7 +212,7 @@ class LedgerBase:
         """
         record = error_record("<hooks>", hook, exc, 1)
         with self._lock:
-            _append(self._errors, record)
+            self._add_error_locked(record)
         self._note_interrupt(exc)
 
     def _note_interrupt(self, exc: BaseException | None) -> None:

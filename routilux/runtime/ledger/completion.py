@@ -125,6 +125,7 @@ class Completion(LedgerBase):
                 if still_paused:
                     self.job_state._mark_done()
             else:
+                self._share_empty_lists()
                 self.job_state._mark_done()
                 self._on_done(self)
 
