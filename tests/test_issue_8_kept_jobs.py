@@ -258,7 +258,23 @@ def test_issue_8_a_kept_finished_job_leaves_few_objects_to_the_collector() -> No
         kept = [flow.execute("source", {"count": 1}) for _ in range(1_000)]
         gc.collect()
         per_job = (len(gc.get_objects()) - before) / len(kept)
-    # JobState, its two dicts and fields set, routine_states, outputs, the job's
-    # lock, the history log and its list: 9 (18 before the sharing).
-    assert per_job < 10, per_job
+    # JobState, its two dicts, routine_states, outputs, the job's lock, the
+    # history log and its list: 8 (18 before the sharing).
+    assert per_job < 9, per_job
     assert all(job.status == "completed" for job in kept)
+
+
+def test_issue_8_the_shared_fields_set_of_run_jobs_refuses_changes() -> None:
+    with two_routine_flow("sequential") as flow:
+        job, other = (flow.execute("source", {"count": 1}) for _ in range(2))
+    assert job.model_fields_set == {"flow_id"} and repr(job.model_fields_set) == (
+        "{'flow_id'}"
+    )
+    with pytest.raises(JobStateError, match="read-only"):
+        job.model_fields_set.add("status")
+    assert other.model_fields_set == {"flow_id"}
+    assert job.model_dump(exclude_unset=True) == {"flow_id": job.flow_id}
+    twin = job.model_copy(update={"status": "failed"})
+    twin.current_routine_id = "x"
+    assert twin.status == "failed" and "current_routine_id" in twin.model_fields_set
+    assert job.model_fields_set == {"flow_id"}

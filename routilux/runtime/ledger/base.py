@@ -45,6 +45,8 @@ _wall = time.time
 #: (see routilux._views): the base classes' own methods, bound once.
 _append = list.append
 _put = dict.__setitem__
+#: The parked activations of every job that has none (never changed in place).
+_NONE_PARKED: list[Activation] = []
 #: The halt source of a job that failed.
 STOP_ON_ERROR = "stop-on-error"
 
@@ -126,8 +128,10 @@ class LedgerBase:
         self._ended = False  # nothing is pending any more: the job is finishing
         self._paused = False
         self._pause_settled = False
-        self._parked: list[Activation] = []
-        self._awaiting: set[Activation] = set()  # async handlers on the loop
+        # Both made on first use (most jobs never pause nor await): one list
+        # shared while empty, written only by _park_locked, which replaces it.
+        self._parked: list[Activation] = _NONE_PARKED
+        self._awaiting: set[Activation] | None = None  # async handlers on the loop
         # Set on halt: ends retry waits early. Made on first need (most jobs
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
@@ -231,6 +235,12 @@ class LedgerBase:
         """The error policy of an activation: its routine's own, else the flow's."""
         return activation.routine_spec.error_handler or self._flow_error_handler
 
+    def _await_locked(self, activation: Activation) -> None:
+        """``activation``'s handler goes on to the event loop (lock held)."""
+        if self._awaiting is None:
+            self._awaiting = set()
+        self._awaiting.add(activation)
+
     def _drop_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:
             activation.state = DROPPED
@@ -239,7 +249,10 @@ class LedgerBase:
     def _park_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:
             activation.state = PARKED
-        self._parked.extend(activations)
+        if self._parked:
+            self._parked.extend(activations)
+        else:  # never extend the shared empty list
+            self._parked = list(activations)
 
     def _show_parked_locked(self) -> None:
         """A settled pause lists what it holds in the JobState's pending tasks."""
@@ -255,7 +268,7 @@ class LedgerBase:
         self._set(cancel_source=source, cancel_reason=reason)
         if self._stop_event is not None:
             self._stop_event.set()
-        tasks = [a.task for a in self._awaiting if a.task is not None]
+        tasks = [a.task for a in self._awaiting or () if a.task is not None]
         if tasks:
             # One loop callback cancels them all, before any of them runs again:
             # cancelled one by one, a call leaving its routine's gate could let a

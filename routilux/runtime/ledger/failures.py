@@ -252,7 +252,8 @@ class Failures(Completion):
             if settle and activation is not None:
                 if activation.state in (QUEUED, RUNNING):
                     activation.state = SETTLED
-                    self._awaiting.discard(activation)
+                    if self._awaiting:
+                        self._awaiting.discard(activation)
                     settled = 1
                     children, activation.children = activation.children, None
                     if children:  # counted as pending, never to be released

@@ -144,7 +144,7 @@ class Running(Streaming):
         began = [_perf() if start is None else start]
         gate = self._async_gate(activation) if first is None else None
         with self._lock:
-            self._awaiting.add(activation)
+            self._await_locked(activation)
 
         def finish(task: asyncio.Task[Outcome]) -> None:
             try:
