@@ -42,13 +42,15 @@ class ExecutionTracker:
     Thread-safe: records may come from many worker threads at once.
     """
 
+    #: Guards ``_open``, the pairing of record_routine_start/end calls: one lock
+    #: for all trackers (every job has one, and few make those calls).
+    _lock = threading.Lock()
+
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         self.flow_id = flow_id
         self._runs: RecordLog[RunEntry] = RecordLog(6, limit)
         self._events: RecordLog[EventEntry] = RecordLog(5, limit)
         self._open: dict[tuple[str, int], tuple[float, Any]] = {}
-        # Guards _open, the pairing of record_routine_start/end calls.
-        self._lock = threading.Lock()
         #: The runtime's fast path: append a :data:`RunEntry` (one call per
         #: activation, no method frame; list.append is thread-safe).
         self.append_run = self._runs.appender()
