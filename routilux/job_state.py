@@ -15,12 +15,12 @@ import threading  # noqa: TC003 - pydantic reads private attribute types
 import time
 import uuid
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
-from ._views import new_fields, own_fields
+from ._views import RUN_FIELDS_SET, new_fields, own_fields
 from .checks import wait_limit
 from .exceptions import ConfigurationError, JobStateError
 from .job_copies import copy_job
@@ -197,7 +197,7 @@ class JobState(JobStateDocuments, CheckedModel):
         new_fields(values)
         values["created_at"] = values["updated_at"] = now
         object.__setattr__(state, "__dict__", values)
-        object.__setattr__(state, "__pydantic_fields_set__", _RUN_FIELDS_SET)
+        object.__setattr__(state, "__pydantic_fields_set__", RUN_FIELDS_SET)
         object.__setattr__(state, "__pydantic_extra__", None)
         private = {
             "_history": RecordLog(4),
@@ -377,28 +377,6 @@ def new_job_id() -> str:
     text = format(bits | 0x8000 << 48 | 4 << 76, "032x")  # variant 10, version 4
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
-
-class _FieldsSet(set[str]):
-    """The fields set every job the runtime makes shares: it refuses changes.
-
-    Pydantic adds to a model's fields set only when a field is assigned, which an
-    owned job refuses; one shared set is one object fewer per job kept.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(set(self))
-
-    def _refuse(self, *args: Any) -> NoReturn:
-        raise JobStateError("the fields set of a job a flow runs is read-only")
-
-    add = discard = remove = pop = clear = update = _refuse
-    difference_update = intersection_update = symmetric_difference_update = _refuse
-    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
-
-
-_RUN_FIELDS_SET = _FieldsSet(("flow_id",))
 
 #: Field values every new job starts with (the runtime's fast constructor).
 _RUN_DEFAULTS: dict[str, Any] = {
