@@ -223,6 +223,15 @@ class JobState(JobStateDocuments, CheckedModel):
             for callback in callbacks:
                 _wake(callback)
 
+    def _reopen(self) -> None:
+        """Close the done latch again: the job runs once more (a resume)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        if private["_done"] is OPEN:  # it had a final status once: a latch of its own
+            private["_done"] = Latch()
+        else:
+            private["_done"].clear()
+
     def __copy__(self) -> JobState:
         """An unowned copy, with containers of its own (:mod:`routilux.job_copies`)."""
         return copy_job(self, None)

@@ -278,3 +278,25 @@ def test_issue_8_the_shared_fields_set_of_run_jobs_refuses_changes() -> None:
     twin.current_routine_id = "x"
     assert twin.status == "failed" and "current_routine_id" in twin.model_fields_set
     assert job.model_fields_set == {"flow_id"}
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_issue_8_a_finished_job_loaded_edited_and_resumed_runs_and_waits(
+    strategy: str,
+) -> None:
+    # A document of a finished job shares the open latch; edited back to paused
+    # (it is the user's own) and resumed, it gets a latch of its own again.
+    sink = Sink()
+    with two_routine_flow(strategy, sink) as flow:
+        job = flow.execute("source", {"count": 1})
+        assert job.wait(10)
+        loaded = JobState.deserialize(job.serialize())
+        assert loaded.is_done and loaded.wait(0)
+        loaded.status = "paused"  # type: ignore[assignment]
+        loaded.pending_tasks = [
+            {"routine_id": "sink", "slot": "input", "payload": {"value": 5}}
+        ]
+        again = flow.resume(loaded)
+        assert again is loaded and again.wait(10)
+        assert again.status == "completed" and sorted(sink.seen) == [0, 5]
+        assert again.result(0) == {"sink": 50}

@@ -189,7 +189,7 @@ class JobLedger(Holding, Running):
                 activation.state = QUEUED
             self.lane = lane
             self._set(status=JobStatus.RUNNING, pending_tasks=self._tasks([]))
-            self.job_state._done.clear()
+            self.job_state._reopen()
         if self._checkpoint is not None:
             try:
                 self._checkpoint.begin(self.job_state, activations)
