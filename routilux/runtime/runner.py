@@ -107,10 +107,8 @@ class FlowRunner(Resumer):
 
     def topology(self) -> FlowTopology:
         """The flow's topology now (made again only after a change)."""
-        flow = self._flow
-        return self._topology.current(
-            self._wiring.version, flow.routines, lambda: flow.connections
-        )
+        wiring = self._wiring
+        return self._topology.current(wiring.version, wiring)
 
     # -- strategies --
 
@@ -206,7 +204,8 @@ class FlowRunner(Resumer):
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)
-        self._begin(run, lambda: run.start(entry_id, params))
+        # A bound method and its arguments, not a closure: fewer objects per job.
+        self._begin(run, run.start, entry_id, params)
         return run.job_state
 
     def replay(self, letters: Any, name: str, workers: int) -> JobState:
@@ -259,7 +258,7 @@ class FlowRunner(Resumer):
             box.mark_replayed(checked, job_id, stored, store)
 
         self._jobs.add(run)
-        self._begin(run, lambda: run.replay(activations, ids, mark))
+        self._begin(run, run.replay, activations, ids, mark)
         return run.job_state
 
     def _wait_for_room(self) -> None:
@@ -271,10 +270,10 @@ class FlowRunner(Resumer):
         if self.pressure is not None and current_frame() is None:
             self.pressure.wait_for_room()
 
-    def _begin(self, run: JobLedger, start: Any) -> None:
-        """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
+    def _begin(self, run: JobLedger, start: Any, *args: Any) -> None:
+        """Run ``start(*args)`` to (re)start ``run``; on failure clean up, raise."""
         try:
-            start()
+            start(*args)
         except BaseException as exc:
             state = run.job_state
             self._jobs.discard(run)
