@@ -50,7 +50,8 @@ class ExecutionTracker:
         self.flow_id = flow_id
         self._runs: RecordLog[RunEntry] = RecordLog(6, limit)
         self._events: RecordLog[EventEntry] = RecordLog(5, limit)
-        self._open: dict[tuple[str, int], tuple[float, Any]] = {}
+        # Made by the first record_routine_start (most trackers get none).
+        self._open: dict[tuple[str, int], tuple[float, Any]] | None = None
         #: The runtime's fast path: append a :data:`RunEntry` (one call per
         #: activation, no method frame; list.append is thread-safe).
         self.append_run = self._runs.appender()
@@ -62,6 +63,8 @@ class ExecutionTracker:
     def record_routine_start(self, routine_id: str, params: Any = None) -> None:
         """Mark the start of an execution of ``routine_id`` in this thread."""
         with self._lock:
+            if self._open is None:
+                self._open = {}
             self._open[(routine_id, threading.get_ident())] = (time.time(), params)
 
     def record_routine_end(
@@ -78,7 +81,8 @@ class ExecutionTracker:
         """
         now = time.time()
         with self._lock:
-            opened = self._open.pop((routine_id, threading.get_ident()), None)
+            key = (routine_id, threading.get_ident())
+            opened = None if self._open is None else self._open.pop(key, None)
         if opened is None:
             return
         start, params = opened

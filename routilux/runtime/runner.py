@@ -339,8 +339,13 @@ class FlowRunner(Resumer):
         )
         run.stamp(self.topology(), dropped)
         run.remote = remote
+        hooks = self.hooks
         run.observers = Observers(
-            job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
+            job_state,
+            tracker,
+            self.stats_of_jobs,
+            hooks,
+            run.record_hook_error if hooks else None,  # no method made without hooks
         )
         run.dead_letters = self.dead_letters
         run.sessions = self.sessions
