@@ -78,8 +78,8 @@ def _refusal(view: OwnedList[Any] | OwnedDict[Any, Any], method: str) -> NoRetur
     spelled = _SPELLED.get(method)
     change = spelled.format(field) if spelled else f"{field}.{method}()"
     job_id = getattr(view, "_job_id", None)
-    # A finished job's empty lists are shared (see share_empty_lists): no job id.
-    whose = "this job was" if job_id is None else f"job {job_id!r} is"
+    # Empty lists shared by jobs (see share_empty_lists) name no job.
+    whose = "this job is" if job_id is None else f"job {job_id!r} is"
     raise JobStateError(
         f"{whose} run by a flow: its {field!r} are read-only ({change} refused; "
         f"{kind}(job.{field}) is a copy you may change)"
@@ -163,9 +163,10 @@ def _shared_empty(field: str) -> OwnedList[Any]:
 
 
 #: One empty view per list field, shared by every finished job whose list is
-#: empty: most jobs end with no errors, pause points or pending tasks, and a
-#: program may keep thousands of them, each list one more object for the garbage
-#: collector to walk again and again.
+#: empty, and by every job's ``pending_tasks`` until a pause lists some: most
+#: jobs end with no errors, pause points or pending tasks, and a program may keep
+#: thousands of them, each list one more object for the garbage collector to
+#: walk again and again.
 _EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
 
 
@@ -204,11 +205,13 @@ def new_fields(values: dict[str, Any]) -> None:
     states._job_id = job_id
     states._field = _DICT_FIELD
     values[_DICT_FIELD] = states
-    for name in _LIST_FIELDS:
+    for name in ("pause_points", "errors"):  # appended to in place: the job's own
         view: OwnedList[Any] = OwnedList()
         view._job_id = job_id
         view._field = name
         values[name] = view
+    # Only ever replaced (by a pause, a resume), never changed in place: shared.
+    values["pending_tasks"] = _EMPTY["pending_tasks"]
 
 
 def own_fields(values: dict[str, Any]) -> None:

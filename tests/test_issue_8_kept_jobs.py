@@ -174,7 +174,7 @@ def test_issue_8_a_finished_jobs_empty_lists_still_refuse_changes() -> None:
         with pytest.raises(JobStateError) as refused:
             view.append({})
         assert str(refused.value) == (
-            f"this job was run by a flow: its {field!r} are read-only "
+            f"this job is run by a flow: its {field!r} are read-only "
             f"({field}.append() refused; list(job.{field}) is a copy you may change)"
         )
         assert type(copy.copy(view)) is list and pickle.loads(pickle.dumps(view)) == []

@@ -68,6 +68,9 @@ class FlowRunner(Resumer):
         self._routes: RouteTable | None = None
         self._version = -1  # the wiring version _routes was compiled from
         self._topology = TopologyCache()
+        # Bound once: every job's ledger calls it (a bound method per job would
+        # be one more object made per job).
+        self._on_job_stopped = self._job_stopped
         self.closed = False
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
@@ -329,7 +332,7 @@ class FlowRunner(Resumer):
             job_state,
             lane,
             flow.error_handler,
-            self._job_stopped,
+            self._on_job_stopped,
             self._watchdog,
             flow.default_timeout,
             checkpoint,
