@@ -9,6 +9,12 @@ the field. Only the runtime writes them, through the base class's own methods
 (``list.append(view, item)``, ``dict.__setitem__(view, key, value)``), under the
 job's lock.
 
+An empty list no job will append to in place (a finished job's, or
+``pending_tasks``, which is only ever replaced) is one view shared by all jobs,
+so that the many small jobs a program keeps hold fewer objects for the garbage
+collector; its refusal names the field only. :func:`writable_list` gives a job
+its own view again before a write.
+
 A copy is the caller's own: ``copy.copy``, ``copy.deepcopy``, ``pickle``,
 ``list(view)``, ``view.copy()`` and slicing all give a plain list or dict.
 """
