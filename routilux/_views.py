@@ -9,6 +9,12 @@ the field. Only the runtime writes them, through the base class's own methods
 (``list.append(view, item)``, ``dict.__setitem__(view, key, value)``), under the
 job's lock.
 
+An empty list no job will append to in place (a finished job's, or
+``pending_tasks``, which is only ever replaced) is one view shared by all jobs,
+so that the many small jobs a program keeps hold fewer objects for the garbage
+collector; its refusal names the field only. :func:`writable_list` gives a job
+its own view again before a write.
+
 A copy is the caller's own: ``copy.copy``, ``copy.deepcopy``, ``pickle``,
 ``list(view)``, ``view.copy()`` and slicing all give a plain list or dict.
 """
@@ -23,7 +29,16 @@ from .exceptions import JobStateError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["OwnedDict", "OwnedList", "new_fields", "own_fields", "owned_list"]
+__all__ = [
+    "RUN_FIELDS_SET",
+    "OwnedDict",
+    "OwnedList",
+    "new_fields",
+    "own_fields",
+    "owned_list",
+    "share_empty_lists",
+    "writable_list",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -68,9 +83,12 @@ def _refusal(view: OwnedList[Any] | OwnedDict[Any, Any], method: str) -> NoRetur
     field = getattr(view, "_field", kind)
     spelled = _SPELLED.get(method)
     change = spelled.format(field) if spelled else f"{field}.{method}()"
+    job_id = getattr(view, "_job_id", None)
+    # Empty lists shared by jobs (see share_empty_lists) name no job.
+    whose = "this job is" if job_id is None else f"job {job_id!r} is"
     raise JobStateError(
-        f"job {getattr(view, '_job_id', '?')!r} is run by a flow: its {field!r} are "
-        f"read-only ({change} refused; {kind}(job.{field}) is a copy you may change)"
+        f"{whose} run by a flow: its {field!r} are read-only ({change} refused; "
+        f"{kind}(job.{field}) is a copy you may change)"
     )
 
 
@@ -143,6 +161,46 @@ def owned_list(items: Iterable[T], job_id: str, field: str) -> OwnedList[T]:
     return view
 
 
+def _shared_empty(field: str) -> OwnedList[Any]:
+    view: OwnedList[Any] = OwnedList()
+    view._job_id = None  # type: ignore[assignment]  # shared: no one job's
+    view._field = field
+    return view
+
+
+#: One empty view per list field, shared by every finished job whose list is
+#: empty, and by every job's ``pending_tasks`` until a pause lists some: most
+#: jobs end with no errors, pause points or pending tasks, and a program may keep
+#: thousands of them, each list one more object for the garbage collector to
+#: walk again and again.
+_EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
+
+
+def share_empty_lists(values: dict[str, Any]) -> None:
+    """Swap a finished job's empty list views for the shared empty ones.
+
+    ``values`` is the JobState's ``__dict__``; call with the owner's lock held.
+    A later write goes through :func:`writable_list`, which gives the job a view
+    of its own again.
+    """
+    for name in _LIST_FIELDS:
+        items = values[name]
+        if not items and type(items) is OwnedList:
+            values[name] = _EMPTY[name]
+
+
+def writable_list(values: dict[str, Any], field: str) -> OwnedList[Any]:
+    """The ``field`` view of a JobState's ``values`` for its owner to append to.
+
+    A shared empty one (see :func:`share_empty_lists`) is replaced by the job's
+    own first. Call with the owner's lock held.
+    """
+    view: OwnedList[Any] = values[field]
+    if view is _EMPTY[field]:
+        view = values[field] = owned_list((), values["job_id"], field)
+    return view
+
+
 def new_fields(values: dict[str, Any]) -> None:
     """Add the containers of a new job, empty views, to its field ``values``.
 
@@ -153,11 +211,13 @@ def new_fields(values: dict[str, Any]) -> None:
     states._job_id = job_id
     states._field = _DICT_FIELD
     values[_DICT_FIELD] = states
-    for name in _LIST_FIELDS:
+    for name in ("pause_points", "errors"):  # appended to in place: the job's own
         view: OwnedList[Any] = OwnedList()
         view._job_id = job_id
         view._field = name
         values[name] = view
+    # Only ever replaced (by a pause, a resume), never changed in place: shared.
+    values["pending_tasks"] = _EMPTY["pending_tasks"]
 
 
 def own_fields(values: dict[str, Any]) -> None:
@@ -185,3 +245,27 @@ def own_fields(values: dict[str, Any]) -> None:
         items = values[name]
         if type(items) is not OwnedList:
             values[name] = owned_list(items, job_id, name)
+
+
+class _FieldsSet(set[str]):
+    """The fields set every JobState the runtime makes shares: it refuses changes.
+
+    Pydantic adds to a model's fields set only when a field is assigned, which an
+    owned job refuses; one shared set is one object fewer per job kept.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(set(self))
+
+    def _refuse(self, *args: Any) -> NoReturn:
+        raise JobStateError("the fields set of a job a flow runs is read-only")
+
+    add = discard = remove = pop = clear = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
+
+
+#: The ``__pydantic_fields_set__`` of every JobState the runtime makes.
+RUN_FIELDS_SET: set[str] = _FieldsSet(("flow_id",))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .latch import Latch
 from .record_log import RecordLog
+from .records import unshared
 
 if TYPE_CHECKING:
     from .job_state import JobState
@@ -36,6 +37,8 @@ def copy_job(job: JobState, memo: dict[int, Any] | None) -> JobState:
         values = dict(job.__dict__)
         for name in _CONTAINERS:  # plain, one level: the views are the owner's
             values[name] = copy.copy(values[name])
+        # The runtime's shared "completed" record is read-only: a copy is editable.
+        values["routine_states"] = unshared(values["routine_states"])
         log: RecordLog[Any] = private["_history"]
         history = log.snapshot()
         fields_set = set(job.__pydantic_fields_set__)

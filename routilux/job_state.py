@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
-from ._views import new_fields, own_fields
+from ._views import RUN_FIELDS_SET, new_fields, own_fields
 from .checks import wait_limit
 from .exceptions import ConfigurationError, JobStateError
 from .job_copies import copy_job
@@ -30,7 +30,7 @@ from .job_documents import (
 )
 from .job_state_documents import JobStateDocuments
 from .job_status import JobStatus
-from .latch import Latch
+from .latch import OPEN, Latch
 from .record_log import RecordLog
 from .records import (
     CheckedModel,
@@ -197,7 +197,7 @@ class JobState(JobStateDocuments, CheckedModel):
         new_fields(values)
         values["created_at"] = values["updated_at"] = now
         object.__setattr__(state, "__dict__", values)
-        object.__setattr__(state, "__pydantic_fields_set__", {"flow_id"})
+        object.__setattr__(state, "__pydantic_fields_set__", RUN_FIELDS_SET)
         object.__setattr__(state, "__pydantic_extra__", None)
         private = {
             "_history": RecordLog(4),
@@ -213,11 +213,24 @@ class JobState(JobStateDocuments, CheckedModel):
         private = self.__pydantic_private__
         assert private is not None
         private["_done"].set()
+        if self.status.is_final:
+            # Final: it never runs again, so the shared open latch serves (waiters
+            # already blocked on the job's own latch were woken by the set above).
+            private["_done"] = OPEN
         # pop: a wait_async registering now makes a new list and sees the latch set
         callbacks = private.pop("_on_done", None)
         if callbacks:
             for callback in callbacks:
                 _wake(callback)
+
+    def _reopen(self) -> None:
+        """Close the done latch again: the job runs once more (a resume)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        if private["_done"] is OPEN:  # it had a final status once: a latch of its own
+            private["_done"] = Latch()
+        else:
+            private["_done"].clear()
 
     def __copy__(self) -> JobState:
         """An unowned copy, with containers of its own (:mod:`routilux.job_copies`)."""

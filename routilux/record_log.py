@@ -22,9 +22,25 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["RecordLog"]
+__all__ = ["RecordLog", "new_cells", "records_of"]
 
 R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def new_cells(width: int, limit: int | None) -> list[Any] | deque[Any]:
+    """The flat container of a log of ``width``-tuples, bounded to ``limit``.
+
+    What :class:`RecordLog` keeps; a writer that needs no more than appends and
+    snapshots may keep it alone (one object fewer for the collector per log).
+    """
+    return [] if limit is None else deque(maxlen=width * limit)
+
+
+def records_of(cells: list[Any] | deque[Any], width: int) -> list[Any]:
+    """The records in ``cells``, oldest first (a copy taken in one step)."""
+    flat = iter(list(cells))
+    # zip over one iterator repeated: consecutive cells, ``width`` at a time
+    return list(zip(*(flat,) * width, strict=True))
 
 
 class RecordLog(Generic[R]):
@@ -46,9 +62,7 @@ class RecordLog(Generic[R]):
     ) -> None:
         self.width = width
         self.limit = limit
-        cells: list[Any] | deque[Any] = (
-            [] if limit is None else deque(maxlen=width * limit)
-        )
+        cells = new_cells(width, limit)
         for record in records:
             if len(record) != width:
                 raise ValueError(f"a record of {len(record)} cells in a log of {width}")
@@ -69,9 +83,7 @@ class RecordLog(Generic[R]):
 
     def snapshot(self) -> list[R]:
         """The records, oldest first (a copy taken in one step)."""
-        cells = iter(list(self._cells))
-        # zip over one iterator repeated: consecutive cells, ``width`` at a time
-        return list(zip(*(cells,) * self.width, strict=True))  # type: ignore[arg-type]
+        return records_of(self._cells, self.width)
 
     def since(self, index: int) -> list[R]:
         """The records from number ``index`` on, oldest first (a copy).

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from ._compat import ReadsLikeADict
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, JobStateError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -72,22 +72,86 @@ class RoutineState(ReadsLikeADict):
     error_type: str | None = None
     retry_count: int | None = None
 
-    @classmethod
-    def _completed(cls) -> RoutineState:
-        """A ``completed`` state, built without validation (the runtime's hot path)."""
-        state = cls.__new__(cls)
-        values = {"status": "completed", "error": None, "error_type": None}
-        values["retry_count"] = None
-        object.__setattr__(state, "__dict__", values)
-        object.__setattr__(state, "__pydantic_fields_set__", {"status"})
-        object.__setattr__(state, "__pydantic_extra__", {})
-        object.__setattr__(state, "__pydantic_private__", None)
-        return state
-
     @model_serializer(mode="wrap")
     def _leave_out_unset(self, write: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Documents hold only what was recorded, as 0.9's dicts did.
         return {key: value for key, value in write(self).items() if value is not None}
+
+
+class _SharedState(RoutineState):
+    """A read-only ``completed`` state: the one every job's ledger records.
+
+    A routine whose handler returned needs only its status recorded, and a
+    program may keep thousands of finished jobs: one shared record, rather than
+    a model and its fields set per routine per job, leaves the garbage collector
+    that much less to walk. Being shared, it refuses changes; copies of it are
+    plain, editable :class:`RoutineState` objects.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _refuse(name)
+
+    def __delattr__(self, name: str) -> None:
+        _refuse(name)
+
+    def __copy__(self) -> RoutineState:  # type: ignore[override]  # a plain one
+        return RoutineState(status=self.status)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to a plain RoutineState of the same values, either way round (as a
+        # subclass, its __eq__ is tried first); pydantic's compares classes.
+        if type(other) in (RoutineState, _SharedState):
+            assert isinstance(other, RoutineState)
+            return self.__dict__ == other.__dict__ and (
+                self.__pydantic_extra__ or {}
+            ) == (other.__pydantic_extra__ or {})
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, as its base
+
+    def __deepcopy__(  # type: ignore[override]  # a plain one
+        self, memo: dict[int, Any] | None = None
+    ) -> RoutineState:
+        return self.__copy__()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_plain_state, (self.status,))
+
+
+def _plain_state(status: str | None) -> RoutineState:
+    """An editable RoutineState of ``status`` (what a shared state unpickles as)."""
+    return RoutineState(status=status)
+
+
+def _refuse(name: str) -> None:
+    raise JobStateError(
+        f"the routine state of a job a flow ran is read-only: cannot set {name!r} "
+        "(job.update_routine_state(routine_id, {...}) replaces it; copy.copy(state) "
+        "is a RoutineState you may change)"
+    )
+
+
+def _completed_state() -> RoutineState:
+    state = _SharedState.__new__(_SharedState)
+    values = {"status": "completed", "error": None, "error_type": None}
+    values["retry_count"] = None
+    object.__setattr__(state, "__dict__", values)
+    object.__setattr__(state, "__pydantic_fields_set__", {"status"})
+    object.__setattr__(state, "__pydantic_extra__", {})
+    object.__setattr__(state, "__pydantic_private__", None)
+    return state
+
+
+#: The state the runtime records for a routine whose handler returned.
+COMPLETED_STATE = _completed_state()
+
+
+def unshared(states: dict[str, RoutineState]) -> dict[str, RoutineState]:
+    """``states`` with the shared read-only ones replaced by editable copies."""
+    return {
+        rid: state.__copy__() if type(state) is _SharedState else state
+        for rid, state in states.items()
+    }
 
 
 class ErrorRecord(ReadsLikeADict):

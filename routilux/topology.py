@@ -242,16 +242,14 @@ class TopologyCache:
         # with another's topology.
         self._entry: tuple[int, list[Any], list[Any], FlowTopology] | None = None
 
-    def current(
-        self, version: int, routines: Mapping[str, Any], connections: Any
-    ) -> FlowTopology:
+    def current(self, version: int, wiring: Any) -> FlowTopology:
         """The topology of the flow now.
 
         Args:
             version: The wiring's version.
-            routines: Routine id -> Routine.
-            connections: A callable returning the connections (called only when
-                the topology must be made again).
+            wiring: The flow's wiring: its ``routines`` (routine id -> Routine)
+                and ``connections`` are read only when the topology must be
+                made again (a job start that finds it made reads nothing).
         """
         entry = self._entry
         if entry is not None and entry[0] == version:
@@ -262,9 +260,10 @@ class TopologyCache:
                     break
             else:
                 return entry[3]
+        routines = wiring.routines
         getters = [routine.get_spec for routine in routines.values()]
         specs = [get_spec() for get_spec in getters]
-        topology = FlowTopology.of(routines, connections())
+        topology = FlowTopology.of(routines, wiring.connections)
         self._entry = (version, getters, specs, topology)
         return topology
 

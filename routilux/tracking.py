@@ -1,8 +1,8 @@
 """ExecutionTracker: per-routine timings and the flow of events during one job.
 
-While a job runs the tracker appends plain tuples to record logs (cheap, and kept
-out of the garbage collector's way, see :mod:`routilux.record_log`); the dict views
-that 0.9 users read are built when asked for.
+While a job runs the tracker appends its records' cells to two flat lists (cheap,
+and kept out of the garbage collector's way, see :mod:`routilux.record_log`); the
+dict views that 0.9 users read are built when asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from .record_log import RecordLog
+from .record_log import new_cells, records_of
 
 __all__ = ["ExecutionTracker", "percentile"]
 
@@ -42,24 +42,32 @@ class ExecutionTracker:
     Thread-safe: records may come from many worker threads at once.
     """
 
+    #: Guards ``_open``, the pairing of record_routine_start/end calls: one lock
+    #: for all trackers (every job has one, and few make those calls).
+    _lock = threading.Lock()
+
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
         self.flow_id = flow_id
-        self._runs: RecordLog[RunEntry] = RecordLog(6, limit)
-        self._events: RecordLog[EventEntry] = RecordLog(5, limit)
-        self._open: dict[tuple[str, int], tuple[float, Any]] = {}
-        # Guards _open, the pairing of record_routine_start/end calls.
-        self._lock = threading.Lock()
+        # The flat cells of the run and event records (see routilux.record_log):
+        # every job has a tracker, and a RecordLog around each would be two
+        # more objects made per job.
+        self._runs = new_cells(6, limit)
+        self._events = new_cells(5, limit)
+        # Made by the first record_routine_start (most trackers get none).
+        self._open: dict[tuple[str, int], tuple[float, Any]] | None = None
         #: The runtime's fast path: append a :data:`RunEntry` (one call per
         #: activation, no method frame; list.append is thread-safe).
-        self.append_run = self._runs.appender()
+        self.append_run = self._runs.extend
         #: The runtime's fast path: append an :data:`EventEntry` per emit.
-        self.append_event = self._events.appender()
+        self.append_event = self._events.extend
 
     # -- recording -------------------------------------------------------------------
 
     def record_routine_start(self, routine_id: str, params: Any = None) -> None:
         """Mark the start of an execution of ``routine_id`` in this thread."""
         with self._lock:
+            if self._open is None:
+                self._open = {}
             self._open[(routine_id, threading.get_ident())] = (time.time(), params)
 
     def record_routine_end(
@@ -76,12 +84,13 @@ class ExecutionTracker:
         """
         now = time.time()
         with self._lock:
-            opened = self._open.pop((routine_id, threading.get_ident()), None)
+            key = (routine_id, threading.get_ident())
+            opened = None if self._open is None else self._open.pop(key, None)
         if opened is None:
             return
         start, params = opened
         outcome = error if error is not None else result
-        self._runs.append((routine_id, start, now, params, status, outcome))
+        self._runs.extend((routine_id, start, now, params, status, outcome))
 
     def record_event(
         self,
@@ -92,15 +101,18 @@ class ExecutionTracker:
     ) -> None:
         """Record an event from ``source_id`` (to ``target_id`` if known)."""
         targets = (target_id,) if target_id is not None else ()
-        self._events.append((time.time(), source_id, event_name, targets, data))
+        self._events.extend((time.time(), source_id, event_name, targets, data))
 
     # -- views -----------------------------------------------------------------------
+
+    def _run_records(self) -> list[RunEntry]:
+        return records_of(self._runs, 6)
 
     @property
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
         """Routine id -> execution records, oldest first."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for routine_id, start, end, params, status, outcome in self._runs.snapshot():
+        for routine_id, start, end, params, status, outcome in self._run_records():
             record = {
                 "routine_id": routine_id,
                 "start_time": start,
@@ -116,7 +128,7 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One record per event and target routine, oldest first."""
-        events = self._events.snapshot()
+        events: list[EventEntry] = records_of(self._events, 5)
         return [
             {
                 "timestamp": timestamp,
@@ -132,7 +144,7 @@ class ExecutionTracker:
     @property
     def performance_metrics(self) -> dict[str, Any]:
         """Per-routine performance plus the flow totals."""
-        routine_ids = sorted({entry[0] for entry in self._runs.snapshot()})
+        routine_ids = sorted({entry[0] for entry in self._run_records()})
         return {
             "routines": {rid: self.get_routine_performance(rid) for rid in routine_ids},
             "flow": self.get_flow_performance(),
@@ -140,7 +152,7 @@ class ExecutionTracker:
 
     def get_routine_performance(self, routine_id: str) -> dict[str, Any] | None:
         """Counts and timings of ``routine_id``, or None when it never ran."""
-        runs = [entry for entry in self._runs.snapshot() if entry[0] == routine_id]
+        runs = [entry for entry in self._run_records() if entry[0] == routine_id]
         if not runs:
             return None
         times = [end - start for _, start, end, *_ in runs]
@@ -159,11 +171,11 @@ class ExecutionTracker:
 
     def get_flow_performance(self) -> dict[str, Any]:
         """Totals over the job: routines run, events, execution time."""
-        runs = self._runs.snapshot()
+        runs = self._run_records()
         total = sum(end - start for _, start, end, *_ in runs)
         return {
             "total_routines": len({entry[0] for entry in runs}),
-            "total_events": len(self._events),
+            "total_events": len(self._events) // 5,
             "total_execution_time": total,
             "avg_routine_time": total / len(runs) if runs else 0.0,
         }

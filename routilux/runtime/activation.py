@@ -66,6 +66,11 @@ class Route:
             frozenset(self._mapping.values()) if self._mapping else frozenset()
         )
 
+    @property
+    def mapped(self) -> bool:
+        """True when the connection renames params (else a payload is the emit's)."""
+        return self._mapping is not None
+
     def map(self, data: dict[str, Any]) -> dict[str, Any]:
         """A new dict: ``data`` after the param mapping."""
         if self._mapping is None:

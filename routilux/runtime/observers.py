@@ -53,7 +53,8 @@ class Observers:
         hooks: The flow's user hooks, in the order they were added.
         on_hook_error: Records a hook's exception in the job (a bound method of
             the ledger, held weakly: the ledger holds these observers, and a
-            cycle would leave every finished job to the garbage collector).
+            cycle would leave every finished job to the garbage collector);
+            None when there are no hooks.
     """
 
     __slots__ = (
@@ -74,13 +75,17 @@ class Observers:
         tracker: ExecutionTracker,
         stats: FlowStats,
         hooks: Sequence[FlowHooks],
-        on_hook_error: Callable[[str, BaseException], None],
+        on_hook_error: Callable[[str, BaseException], None] | None,
     ) -> None:
         self._job = job
         self.tracker = tracker
         self._stats = stats
         self._hooks = tuple(hooks)
-        self._on_hook_error = weakref.WeakMethod(on_hook_error) if hooks else None
+        self._on_hook_error = (
+            weakref.WeakMethod(on_hook_error)
+            if hooks and on_hook_error is not None
+            else None
+        )
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: Records an emit in the tracker (the ledger's fast path).
         self.append_event = tracker.append_event

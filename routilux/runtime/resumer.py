@@ -61,7 +61,7 @@ class Resumer:
     def _wait_for_room(self) -> None:
         raise NotImplementedError
 
-    def _begin(self, run: JobLedger, start: Any) -> None:
+    def _begin(self, run: JobLedger, start: Any, *args: Any) -> None:
         raise NotImplementedError
 
     def topology(self) -> FlowTopology:
@@ -169,7 +169,7 @@ class Resumer:
         run.remote = self._remote(lane)
         run.lane_blocks = strategy.blocking
         self._jobs.add(run)
-        self._begin(run, lambda: run.restart(activations, lane))
+        self._begin(run, run.restart, activations, lane)
         return run.job_state
 
     def _stored(self, job_id: str) -> bool:

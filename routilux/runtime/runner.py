@@ -68,6 +68,9 @@ class FlowRunner(Resumer):
         self._routes: RouteTable | None = None
         self._version = -1  # the wiring version _routes was compiled from
         self._topology = TopologyCache()
+        # Bound once: every job's ledger calls it (a bound method per job would
+        # be one more object made per job).
+        self._on_job_stopped = self._job_stopped
         self.closed = False
         self.stats_of_jobs = FlowStats()
         self.hooks: list[FlowHooks] = []
@@ -107,10 +110,8 @@ class FlowRunner(Resumer):
 
     def topology(self) -> FlowTopology:
         """The flow's topology now (made again only after a change)."""
-        flow = self._flow
-        return self._topology.current(
-            self._wiring.version, flow.routines, lambda: flow.connections
-        )
+        wiring = self._wiring
+        return self._topology.current(wiring.version, wiring)
 
     # -- strategies --
 
@@ -206,7 +207,8 @@ class FlowRunner(Resumer):
         self._jobs.add(run)
         if timeout is not None:
             run.set_deadline(timeout)
-        self._begin(run, lambda: run.start(entry_id, params))
+        # A bound method and its arguments, not a closure: fewer objects per job.
+        self._begin(run, run.start, entry_id, params)
         return run.job_state
 
     def replay(self, letters: Any, name: str, workers: int) -> JobState:
@@ -259,7 +261,7 @@ class FlowRunner(Resumer):
             box.mark_replayed(checked, job_id, stored, store)
 
         self._jobs.add(run)
-        self._begin(run, lambda: run.replay(activations, ids, mark))
+        self._begin(run, run.replay, activations, ids, mark)
         return run.job_state
 
     def _wait_for_room(self) -> None:
@@ -271,10 +273,10 @@ class FlowRunner(Resumer):
         if self.pressure is not None and current_frame() is None:
             self.pressure.wait_for_room()
 
-    def _begin(self, run: JobLedger, start: Any) -> None:
-        """Start (or restart) ``run``; on failure leave nothing behind, then raise."""
+    def _begin(self, run: JobLedger, start: Any, *args: Any) -> None:
+        """Run ``start(*args)`` to (re)start ``run``; on failure clean up, raise."""
         try:
-            start()
+            start(*args)
         except BaseException as exc:
             state = run.job_state
             self._jobs.discard(run)
@@ -330,7 +332,7 @@ class FlowRunner(Resumer):
             job_state,
             lane,
             flow.error_handler,
-            self._job_stopped,
+            self._on_job_stopped,
             self._watchdog,
             flow.default_timeout,
             checkpoint,
@@ -340,8 +342,13 @@ class FlowRunner(Resumer):
         )
         run.stamp(self.topology(), dropped)
         run.remote = remote
+        hooks = self.hooks
         run.observers = Observers(
-            job_state, tracker, self.stats_of_jobs, self.hooks, run.record_hook_error
+            job_state,
+            tracker,
+            self.stats_of_jobs,
+            hooks,
+            run.record_hook_error if hooks else None,  # no method made without hooks
         )
         run.dead_letters = self.dead_letters
         run.sessions = self.sessions

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..._views import OwnedList, owned_list
+from ..._views import OwnedList, owned_list, share_empty_lists, writable_list
 from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
@@ -45,6 +45,8 @@ _wall = time.time
 #: (see routilux._views): the base classes' own methods, bound once.
 _append = list.append
 _put = dict.__setitem__
+#: The parked activations of every job that has none (never changed in place).
+_NONE_PARKED: list[Activation] = []
 #: The halt source of a job that failed.
 STOP_ON_ERROR = "stop-on-error"
 
@@ -120,15 +122,16 @@ class LedgerBase:
             self._lock, self.outputs, history_limit
         ).appender()
         self._states = job_state.routine_states
-        self._errors = job_state.errors
         self._pending = 0
         self._dropped = 0
         self._halted: str | None = None
         self._ended = False  # nothing is pending any more: the job is finishing
         self._paused = False
         self._pause_settled = False
-        self._parked: list[Activation] = []
-        self._awaiting: set[Activation] = set()  # async handlers on the loop
+        # Both made on first use (most jobs never pause nor await): one list
+        # shared while empty, written only by _park_locked, which replaces it.
+        self._parked: list[Activation] = _NONE_PARKED
+        self._awaiting: set[Activation] | None = None  # async handlers on the loop
         # Set on halt: ends retry waits early. Made on first need (most jobs
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
@@ -160,13 +163,22 @@ class LedgerBase:
         """``tasks`` as the job's ``pending_tasks`` (a read-only view)."""
         return owned_list(tasks, self.job_state.job_id, "pending_tasks")
 
+    def _add_error_locked(self, record: ErrorRecord) -> None:
+        """Append to the job's errors (lock held), after it ended too."""
+        _append(writable_list(self.job_state.__dict__, "errors"), record)
+
+    def _share_empty_lists(self) -> None:
+        """The job has a final status: its empty lists become shared ones."""
+        with self._lock:
+            share_empty_lists(self.job_state.__dict__)
+
     def _error(self, record: ErrorRecord, exc: BaseException) -> None:
         """Record an error (lock held).
 
         The record is made before the lock is taken: it reads the exception's
         text, which is user code.
         """
-        _append(self._errors, record)
+        self._add_error_locked(record)
         outputs = self.outputs
         if outputs.first_error is None:
             outputs.first_error = exc
@@ -181,7 +193,7 @@ class LedgerBase:
         with self._lock:
             self._set(topology=topology)
             if dropped is not None:
-                _append(self._errors, dropped)
+                self._add_error_locked(dropped)
 
     def stop_signal(self) -> threading.Event:
         """The event set when the job halts (retry waits end on it)."""
@@ -204,7 +216,7 @@ class LedgerBase:
         """
         record = error_record("<hooks>", hook, exc, 1)
         with self._lock:
-            _append(self._errors, record)
+            self._add_error_locked(record)
         self._note_interrupt(exc)
 
     def _note_interrupt(self, exc: BaseException | None) -> None:
@@ -223,6 +235,12 @@ class LedgerBase:
         """The error policy of an activation: its routine's own, else the flow's."""
         return activation.routine_spec.error_handler or self._flow_error_handler
 
+    def _await_locked(self, activation: Activation) -> None:
+        """``activation``'s handler goes on to the event loop (lock held)."""
+        if self._awaiting is None:
+            self._awaiting = set()
+        self._awaiting.add(activation)
+
     def _drop_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:
             activation.state = DROPPED
@@ -231,7 +249,10 @@ class LedgerBase:
     def _park_locked(self, activations: Sequence[Activation]) -> None:
         for activation in activations:
             activation.state = PARKED
-        self._parked.extend(activations)
+        if self._parked:
+            self._parked.extend(activations)
+        else:  # never extend the shared empty list
+            self._parked = list(activations)
 
     def _show_parked_locked(self) -> None:
         """A settled pause lists what it holds in the JobState's pending tasks."""
@@ -247,7 +268,7 @@ class LedgerBase:
         self._set(cancel_source=source, cancel_reason=reason)
         if self._stop_event is not None:
             self._stop_event.set()
-        tasks = [a.task for a in self._awaiting if a.task is not None]
+        tasks = [a.task for a in self._awaiting or () if a.task is not None]
         if tasks:
             # One loop callback cancels them all, before any of them runs again:
             # cancelled one by one, a call leaving its routine's gate could let a

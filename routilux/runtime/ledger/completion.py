@@ -125,8 +125,11 @@ class Completion(LedgerBase):
                 if still_paused:
                     self.job_state._mark_done()
             else:
-                self.job_state._mark_done()
-                self._on_done(self)
+                try:
+                    self._share_empty_lists()
+                finally:  # waiters are woken, whatever happened
+                    self.job_state._mark_done()
+                    self._on_done(self)
 
     def _remote_ended(self) -> None:
         """Let a remote strategy bring back what its workers kept (their stats)."""

@@ -189,7 +189,7 @@ class JobLedger(Holding, Running):
                 activation.state = QUEUED
             self.lane = lane
             self._set(status=JobStatus.RUNNING, pending_tasks=self._tasks([]))
-            self.job_state._done.clear()
+            self.job_state._reopen()
         if self._checkpoint is not None:
             try:
                 self._checkpoint.begin(self.job_state, activations)
@@ -421,7 +421,10 @@ class JobLedger(Holding, Running):
         incoming = route.map(data)
         merger = route.merger
         if merger.replaces:  # override: nothing kept to merge into
-            return Activation(self, route, incoming)
+            # What arrived, for the tracker: unmapped, the emitted dict, which the
+            # history keeps already; the copy, the handler's own, is not kept.
+            arrived = None if route.mapped else data
+            return Activation(self, route, incoming, arrived)
         if not merger.is_user_code:
             with self._lock:
                 kept = self._slot_data.setdefault(route.slot, {})

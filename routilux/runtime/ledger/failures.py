@@ -23,7 +23,7 @@ from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, RUNNING, SETTLED, Activation
 from ..dead_letters import make_letter
 from ..invoker import error_record, outcome_status, safe_text
-from .base import STOP_ON_ERROR, _append, _put, _wall
+from .base import STOP_ON_ERROR, _put, _wall
 from .completion import Completion
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Failures(Completion):
             return False, verdict.letter
         self._error(verdict.record, exc)
         if verdict.policy_error is not None:
-            _append(self._errors, verdict.policy_error)
+            self._add_error_locked(verdict.policy_error)
         status = verdict.status
         handler = self._handler_of(activation)
         error = {"error": verdict.text, "error_type": type(exc).__name__}
@@ -252,7 +252,8 @@ class Failures(Completion):
             if settle and activation is not None:
                 if activation.state in (QUEUED, RUNNING):
                     activation.state = SETTLED
-                    self._awaiting.discard(activation)
+                    if self._awaiting:
+                        self._awaiting.discard(activation)
                     settled = 1
                     children, activation.children = activation.children, None
                     if children:  # counted as pending, never to be released

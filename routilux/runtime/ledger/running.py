@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CheckpointError
 from ...hooks import Outcome
-from ...records import RoutineState
+from ...records import COMPLETED_STATE
 from .. import aio
 from ..activation import QUEUED, RUNNING, SETTLED
 from ..invoker import error_record, invoke, invoke_async, safe_text
@@ -144,7 +144,7 @@ class Running(Streaming):
         began = [_perf() if start is None else start]
         gate = self._async_gate(activation) if first is None else None
         with self._lock:
-            self._awaiting.add(activation)
+            self._await_locked(activation)
 
         def finish(task: asyncio.Task[Outcome]) -> None:
             try:
@@ -270,7 +270,7 @@ class Running(Streaming):
     def _record_success_locked(self, routine_id: str, value: Any) -> None:
         """A handler returned (lock held): record it, keep a sink's value."""
         if routine_id not in self._states:
-            dict.__setitem__(self._states, routine_id, RoutineState._completed())
+            dict.__setitem__(self._states, routine_id, COMPLETED_STATE)
         if value is not None and routine_id in self.routes.sinks:
             self.outputs.returned[routine_id] = value
 
