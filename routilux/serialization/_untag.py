@@ -11,7 +11,8 @@ import base64
 import binascii
 import dataclasses
 import math
-from datetime import date, datetime, time, timedelta
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -206,13 +207,46 @@ def _float(body: Any, *_: Any) -> float:
     return _FLOATS[_text(body)]
 
 
+#: An ISO offset with seconds (``+05:30:15`` or ``+00:00:00.000001``).
+_FINE_OFFSET = re.compile(r"([+-])(\d\d):(\d\d):(\d\d)(?:\.(\d{6}))?$")
+
+
+def _iso(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` (a ``fromisoformat``), keeping an offset's seconds.
+
+    Python before 3.12 reads ``+00:00:00.000001`` as ``+00:00``: an offset with
+    seconds is read here, and the rest by ``parse``.
+    """
+
+    def read(text: str) -> Any:
+        fine = _FINE_OFFSET.search(text)
+        if fine is None:
+            return parse(text)
+        sign, hours, minutes, seconds, micros = fine.groups()
+        offset = timedelta(
+            hours=int(hours),
+            minutes=int(minutes),
+            seconds=int(seconds),
+            microseconds=int(micros or 0),
+        )
+        zone = timezone(-offset if sign == "-" else offset)
+        return parse(text[: fine.start()]).replace(tzinfo=zone)
+
+    return read
+
+
+_read_datetime = _iso(datetime.fromisoformat)
+
+
 def _datetime(body: Any, *_: Any) -> datetime:
     if type(body) is list:
         iso, zone = _pair(body)
         from zoneinfo import ZoneInfo
 
-        return datetime.fromisoformat(_text(iso)).astimezone(ZoneInfo(_text(zone)))
-    return datetime.fromisoformat(_text(body))
+        moment: datetime = _read_datetime(_text(iso))
+        return moment.astimezone(ZoneInfo(_text(zone)))
+    found: datetime = _read_datetime(_text(body))
+    return found
 
 
 def _timedelta(body: Any, *_: Any) -> timedelta:
@@ -303,7 +337,7 @@ _READERS: dict[str, Callable[[Any, str, int, ClassPolicy], Any]] = {
     "$decimal": _simple(Decimal),
     "$date": _simple(date.fromisoformat),
     "$datetime": _datetime,
-    "$time": _simple(time.fromisoformat),
+    "$time": _simple(_iso(time.fromisoformat)),
     "$timedelta": _timedelta,
     "$uuid": _simple(UUID),
     "$bytes": _bytes,
