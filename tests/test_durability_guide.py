@@ -34,8 +34,15 @@ from typing import Any
 
 import pytest
 
-from routilux import CheckpointError, ErrorHandler, ErrorStrategy, Flow, Routine
-from routilux.persistence import SQLiteCheckpointStore
+from routilux import (
+    CheckpointError,
+    ErrorHandler,
+    ErrorStrategy,
+    Flow,
+    JobOwnedError,
+    Routine,
+)
+from routilux.persistence import JsonFileCheckpointStore, SQLiteCheckpointStore
 from routilux.persistence.lease import Owner
 from routilux.runtime import checkpoint
 from routilux.runtime.ledger import streaming
@@ -220,14 +227,14 @@ def test_async_handlers_awaiting_at_a_crash_all_run_again(
     live_path, crashed_path = tmp_path / "live.sqlite", tmp_path / "crashed.sqlite"
     meet = limit or 10
 
-    def flow_on(store: Any) -> Flow:
+    def flow_on(store: Any, copy: Any) -> Flow:
         flow = Flow(
             "guide-async",
             execution_strategy=strategy,
             max_workers=2,
             checkpoint_store=store,
         )
-        sink = AsyncSink(meet, lambda: _copy(live_path, crashed_path))
+        sink = AsyncSink(meet, copy)
         if limit is not None:
             sink.set_max_concurrency(limit)
         flow.add_routine(Items(), "items")
@@ -236,7 +243,7 @@ def test_async_handlers_awaiting_at_a_crash_all_run_again(
         return flow
 
     with SQLiteCheckpointStore(live_path) as live_store:
-        live = flow_on(live_store)
+        live = flow_on(live_store, lambda: _copy(live_path, crashed_path))
         job = live.execute("items", {"count": 10})
         assert job.wait(30) and job.status == "completed"
         live.shutdown()
@@ -244,7 +251,8 @@ def test_async_handlers_awaiting_at_a_crash_all_run_again(
     assert len(awaiting) == meet
     with SQLiteCheckpointStore(crashed_path, clock=_later) as crashed:
         pending = sorted(item["payload"]["n"] for item in crashed.pending(job.job_id))
-        resumer = flow_on(crashed)
+        # The resumed run copies nothing: the store it runs on is its own now.
+        resumer = flow_on(crashed, lambda: None)
         resumed = resumer.resume(job.job_id)
         assert resumed.wait(30) and resumed.status == "completed"
         resumer.shutdown()
@@ -346,25 +354,93 @@ def _entry(activation_id: str) -> dict[str, Any]:
     return {"id": activation_id, "routine_id": "r", "slot": "input", "payload": {}}
 
 
-def test_the_lease_is_not_fenced_a_taken_over_owner_still_writes(
-    tmp_path: Path,
+def _open(kind: str, where: Path, **options: Any) -> Any:
+    if kind == "sqlite":
+        return SQLiteCheckpointStore(where / "f.sqlite", **options)
+    return JsonFileCheckpointStore(where / "files", **options)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "json"])
+def test_a_lapsed_lease_is_fenced_its_old_owner_writes_nothing(
+    tmp_path: Path, kind: str
 ) -> None:
-    path = tmp_path / "f.sqlite"
     first, second = Owner.new(), Owner.new()
     with (
-        SQLiteCheckpointStore(path) as stalled,
-        SQLiteCheckpointStore(path, clock=_later) as taker,
+        _open(kind, tmp_path) as stalled,
+        _open(kind, tmp_path, clock=_later) as taker,
     ):
         assert stalled.begin_job(_document("j"), [_entry("a0")], first)
         taker.claim("j", second)  # the first lease looks stale to this clock
+        # The stalled owner wakes up: its step and its document are refused.
+        with pytest.raises(JobOwnedError, match="taken over") as refused:
+            stalled.record_step("j", finished=["a0"], added=[_entry("a1")])
+        assert refused.value.pid == second.pid
+        paused = {**_document("j"), "status": "paused"}
+        with pytest.raises(JobOwnedError):
+            stalled.save_job(paused)
+        assert [item["id"] for item in taker.pending("j")] == ["a0"]
+        assert taker.load("j")["status"] == "running"
+        # The new owner writes on, and gives the lease up: still refused.
+        taker.record_step("j", finished=["a0"], added=[_entry("a1")])
+        taker.release("j", second)
+        with pytest.raises(JobOwnedError, match="gone"):
+            stalled.record_step("j", finished=["a1"])
+        assert [item["id"] for item in taker.pending("j")] == ["a1"]
+        # The old owner's release leaves another owner's lease alone.
+        taker.claim("j", second)
+        stalled.release("j", first)
         lease = taker.lease_of("j")
         assert lease is not None and lease["live"]
-        # The stalled owner wakes up and records a step: nothing refuses it.
-        stalled.record_step("j", finished=["a0"], added=[_entry("a1")])
-        assert [item["id"] for item in taker.pending("j")] == ["a1"]
-        stalled.release("j", first)  # not its lease any more: a no-op
-        after = taker.lease_of("j")
-        assert after is not None and after["live"]
+        taker.release("j", second)
+
+
+class Gate(Routine):
+    """Waits for ``go`` in its first call, then emits to the sink."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.go = threading.Event(), threading.Event()
+        self.define_slot("trigger", handler=self.wait_then_emit)
+        self.define_event("item", ["n"])
+
+    def wait_then_emit(self, **_: Any) -> None:
+        self.inside.set()
+        assert self.go.wait(30)
+        self.emit("item", n=1)
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "concurrent"])
+def test_a_job_whose_lease_was_taken_over_fails_and_leaves_the_store_alone(
+    tmp_path: Path, strategy: str
+) -> None:
+    path = tmp_path / "taken.sqlite"
+    with SQLiteCheckpointStore(path) as store:
+        flow = Flow("guide-fenced", execution_strategy=strategy, checkpoint_store=store)
+        gate, sink = Gate(), Sink()
+        flow.add_routine(gate, "gate")
+        flow.add_routine(sink, "sink")
+        flow.connect("gate", "item", "sink", "input")
+        results: list[Any] = []
+        runner = threading.Thread(target=lambda: results.append(flow.execute("gate")))
+        runner.start()
+        assert gate.inside.wait(30)
+        job_id = store.list_jobs("guide-fenced")[0]["job_id"]
+        with SQLiteCheckpointStore(path, clock=_later) as taker:
+            taker.claim(job_id, Owner.new())
+            gate.go.set()
+            runner.join(30)
+            job = results[0]
+            assert job.wait(30)
+            assert job.status == "failed"
+            assert any(
+                error["error_type"] == "CheckpointError"
+                and "taken over" in error["message"]
+                for error in job.errors
+            )
+            assert sink.started == []  # its child was never stored, so never run
+            assert taker.load(job_id)["status"] == "running"
+            assert [item["id"] for item in taker.pending(job_id)] == ["a0"]
+        flow.shutdown()
 
 
 class Written(SQLiteCheckpointStore):

@@ -127,6 +127,7 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         self._lock = threading.Lock()
         self._closed = False
         self._until_prune = 1
+        self._fenced = {}
         # job id -> its journal as this store last read or wrote it (this
         # process is the directory's only writer).
         self._journals: dict[str, json_journal.Journal] = {}
@@ -166,7 +167,10 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         """
         row, document = stored_job(job, str(self._dir))
         path = self._file(row.job_id)
-        with self._guard(f"save job {row.job_id!r}", write=True):
+        with (
+            self._guard(f"save job {row.job_id!r}", write=True),
+            self._fence(row.job_id),
+        ):
             old, journal = self._current(path, row.job_id)
             pending = [] if old is None else old["pending_activations"]
             if not self._retain(row, path):
@@ -203,7 +207,10 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
         checked = None if job is None else stored_job(job, where, job_id)
         new = None if checked is None else checked[1]
         fresh = [checked_activation(a, job_id, where) for a in added]
-        with self._guard(f"record a step of job {job_id!r}", write=True):
+        with (
+            self._guard(f"record a step of job {job_id!r}", write=True),
+            self._fence(job_id),
+        ):
             if new is None and self._appended(path, job_id, finished, fresh):
                 return
             old, journal = self._current(path, job_id)

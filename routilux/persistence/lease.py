@@ -152,6 +152,37 @@ def owned_error(job_id: str, row: Sequence[Any], now: float) -> JobOwnedError:
     )
 
 
+def lost_lease_error(
+    job_id: str, owner: Owner, row: Sequence[Any] | None, now: float
+) -> JobOwnedError:
+    """The error refusing a write of ``owner``, whose lease on the job is gone.
+
+    Args:
+        job_id: The job.
+        owner: The owner that took the lease and now writes.
+        row: The lease the store holds now, ``(pid, host, token, beat)``, or
+            None when it holds none.
+        now: The store's time.
+    """
+    if row is None:
+        return JobOwnedError(
+            f"job {job_id!r}: this process's lease on it is gone (it lapsed, "
+            "and the job was taken over and ended or was deleted): its steps "
+            "are no longer written",
+            job_id=job_id,
+            pid=owner.pid,
+            host=owner.host,
+        )
+    taken = owned_error(job_id, row, now)
+    return JobOwnedError(
+        f"{taken}; this process's lease lapsed and was taken over: its steps are "
+        "no longer written",
+        job_id=job_id,
+        pid=taken.pid,
+        host=taken.host,
+    )
+
+
 class Heartbeat:
     """Beats a store's leases from one daemon thread while it holds any.
 

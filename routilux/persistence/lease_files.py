@@ -23,7 +23,7 @@ import orjson
 
 from ..exceptions import CheckpointError
 from .base import activation_fields, replace_file, stored_job
-from .lease import described, is_live, owned_error
+from .lease import described, is_live, lost_lease_error, owned_error
 from .payloads import encoded_values
 
 try:
@@ -112,6 +112,19 @@ class LeaseFiles:
             with suppress(FileNotFoundError):
                 self._path(job_id).unlink()
 
+    def check(self, job_id: str, owner: Owner) -> None:
+        """Refuse a write unless ``owner`` still holds the lease (lock held).
+
+        Raises:
+            JobOwnedError: When another owner holds it, or none does.
+        """
+        found = self._read(job_id)
+        if found is None or found["token"] != owner.token:
+            row = None
+            if found is not None:
+                row = (found["pid"], found["host"], found["token"], found["beat"])
+            raise lost_lease_error(job_id, owner, row, self._clock())
+
     def forget(self, job_id: str) -> None:
         """Remove the job's lease file, whoever holds it (lock held)."""
         with suppress(FileNotFoundError):
@@ -190,6 +203,8 @@ class LeasingFiles:
     _dir: Path
     _leases: LeaseFiles
     _heartbeat: Heartbeat
+    #: job id -> the owner whose lease this store took: its writes are fenced.
+    _fenced: dict[str, Owner]
 
     def _guard(self, action: str, *, write: bool = False) -> Any:
         raise NotImplementedError
@@ -230,6 +245,7 @@ class LeasingFiles:
                 return False
             self._leases.take(job_id, owner)
             self._write(path, document, fresh)
+        self._fenced[job_id] = owner
         self._heartbeat.hold(job_id, owner)
         return True
 
@@ -247,6 +263,7 @@ class LeasingFiles:
             self._leases.locked(),
         ):
             self._leases.take(job_id, owner)
+        self._fenced[job_id] = owner
         self._heartbeat.hold(job_id, owner)
 
     def release(self, job_id: str, owner: Owner) -> None:
@@ -256,11 +273,31 @@ class LeasingFiles:
             CheckpointError: When the lease file cannot be removed.
         """
         self._heartbeat.drop(job_id, owner)
+        if self._fenced.get(job_id) is owner:
+            del self._fenced[job_id]
         with (
             self._guard(f"release job {job_id!r}", write=True),
             self._leases.locked(),
         ):
             self._leases.release(job_id, owner)
+
+    @contextmanager
+    def _fence(self, job_id: str) -> Iterator[None]:
+        """Around a write of ``job_id``: refuse it if this store lost its lease.
+
+        Only for a job whose lease this store took; the leases' lock is held
+        through the write (the store's lock is held already).
+
+        Raises:
+            JobOwnedError: When the lease was taken over (nothing is written).
+        """
+        owner = self._fenced.get(job_id)
+        if owner is None:
+            yield
+            return
+        with self._leases.locked():
+            self._leases.check(job_id, owner)
+            yield
 
     def lease_of(self, job_id: str) -> dict[str, Any] | None:
         """The job's lease: ``{"pid", "host", "live", "beat_age"}``, or None.

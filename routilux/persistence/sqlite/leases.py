@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..lease import described, owned_error, owner_died
+from ..lease import described, lost_lease_error, owned_error, owner_died
 from .database import HAS_LEASES, READ, WRITE
 
 if TYPE_CHECKING:
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from ..lease import Heartbeat, Owner
     from .database import Database
 
-__all__ = ["beat", "begin_job", "claim", "lease_of", "leases_of", "release"]
+__all__ = [
+    "beat",
+    "begin_job",
+    "claim",
+    "fence",
+    "lease_of",
+    "leases_of",
+    "release",
+]
 
 # Take the lease when it is ours already or has not beaten since ``stale``.
 _TAKE = """UPDATE leases SET pid = :pid, host = :host, token = :token, beat = :now
@@ -98,6 +106,21 @@ def begin_job(
     return True
 
 
+def fence(conn: sqlite3.Connection, job_id: str, owner: Owner, now: float) -> None:
+    """Refuse a write of ``owner``'s job unless its lease is still ``owner``'s.
+
+    Runs inside the write's transaction. A process that stalled past
+    ``lease_ttl`` (its lease was taken over, or the job ended elsewhere) must not
+    write over the new owner's steps.
+
+    Raises:
+        JobOwnedError: When another owner holds the lease, or none does.
+    """
+    found = conn.execute(_SELECT, (job_id,)).fetchone()
+    if found is None or found[2] != owner.token:
+        raise lost_lease_error(job_id, owner, found, now)
+
+
 def release(db: Database, job_id: str, owner: Owner) -> None:
     """Delete the lease if ``owner`` holds it."""
     with db.transaction(f"release job {job_id!r}", WRITE) as conn:
@@ -148,6 +171,8 @@ class LeasingDatabase:
     _clock: Callable[[], float]
     _ttl: float
     _heartbeat: Heartbeat
+    #: job id -> the owner whose lease this store took: its steps are fenced.
+    _fenced: dict[str, Owner]
 
     def _job_params(
         self, job: dict[str, Any], job_id: str | None = None
@@ -194,6 +219,7 @@ class LeasingDatabase:
             self._insert_pending,
         )
         if begun:
+            self._fenced[job_id] = owner
             self._heartbeat.hold(job_id, owner)
         return begun
 
@@ -206,6 +232,7 @@ class LeasingDatabase:
             CheckpointError: When the database cannot be written.
         """
         claim(self._db, job_id, owner, self._clock(), self._ttl)
+        self._fenced[job_id] = owner
         self._heartbeat.hold(job_id, owner)
 
     def release(self, job_id: str, owner: Owner) -> None:
@@ -216,7 +243,15 @@ class LeasingDatabase:
                 expires after ``lease_ttl``).
         """
         self._heartbeat.drop(job_id, owner)
+        if self._fenced.get(job_id) is owner:
+            del self._fenced[job_id]
         release(self._db, job_id, owner)
+
+    def _fence(self, conn: sqlite3.Connection, job_id: str) -> None:
+        """Inside a write of ``job_id``: refuse it if this store lost the lease."""
+        owner = self._fenced.get(job_id)
+        if owner is not None:
+            fence(conn, job_id, owner, self._clock())
 
     def lease_of(self, job_id: str) -> dict[str, Any] | None:
         """The job's lease: ``{"pid", "host", "live", "beat_age"}``, or None.

@@ -142,6 +142,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         # database's lock): the first finished job prunes, so a short-lived
         # process prunes too.
         self._until_prune = 1
+        self._fenced = {}
         self._heartbeat = Heartbeat(
             f"routilux-leases-{self._path.name}", self._ttl / 3, self._beat
         )
@@ -173,9 +174,12 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         Raises:
             CheckpointError: On a bad document or when the database cannot be
                 written; nothing is written then.
+            JobOwnedError: When this store took the job's lease and it was
+                taken over since: nothing is written.
         """
         row = self._job_params(job)
         with self._db.transaction(f"save job {row[0]!r}", WRITE) as conn:
+            self._fence(conn, row[0])
             conn.execute(steps.UPSERT_JOB, row)
             history_log.clear(conn, row[0])  # the document holds all of it now
             pruned = self._retain(conn, row[2])
@@ -204,10 +208,13 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         Raises:
             CheckpointError: On bad input, an unknown job, or when the database
                 cannot be written; nothing is written then.
+            JobOwnedError: When this store took the job's lease and it was
+                taken over since: nothing is written.
         """
         where = str(self._path)
         step = steps.prepare(where, job_id, finished, added, job)
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
+            self._fence(conn, job_id)
             steps.write(conn, where, step)
             pruned = step.job is not None and self._retain(conn, step.job[2])
         if pruned:
@@ -236,6 +243,8 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         Raises:
             CheckpointError: On bad input, an unknown job, or when the database
                 cannot be written; nothing is written then.
+            JobOwnedError: When this store took the job's lease and it was
+                taken over since: nothing is written.
 
         .. versionadded:: 1.0
         """
@@ -244,6 +253,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
             where, job_id, finished, added, job, list(history), first, restart, compact
         )
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
+            self._fence(conn, job_id)
             steps.write(conn, where, step)
             pruned = (
                 step.job is not None
