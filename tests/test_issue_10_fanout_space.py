@@ -9,6 +9,7 @@ file; small jobs leave theirs for later writes to reuse.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -108,7 +109,7 @@ def test_a_small_job_leaves_its_free_pages_for_reuse(
 
 
 def test_the_rule_needs_both_a_share_of_the_file_and_a_size(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "plain.sqlite") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "plain.sqlite")) as conn:
         conn.execute("PRAGMA page_size = 4096")
         conn.execute("CREATE TABLE t (x BLOB)")
         assert not retention.space_to_give_back(conn)  # nothing free
