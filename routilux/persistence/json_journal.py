@@ -64,17 +64,20 @@ class Journal:
 
     Attributes:
         token: The journal's token (None: there is no journal).
-        steps: The decoded step lines, in order.
+        steps: The decoded step lines, in order, as read (appends made since
+            are counted, not kept: the file holds them).
+        count: How many step lines the journal has.
         whole: The length in bytes of the whole lines (a torn tail follows).
     """
 
-    __slots__ = ("steps", "token", "whole")
+    __slots__ = ("count", "steps", "token", "whole")
 
     def __init__(
         self, token: str | None, steps: list[dict[str, Any]], whole: int
     ) -> None:
         self.token = token
         self.steps = steps
+        self.count = len(steps)
         self.whole = whole
 
 
@@ -174,7 +177,8 @@ def append_step(
     """Append one step to the journal of ``path``, as read into ``journal``.
 
     A torn last line is cut off first; a journal that does not exist yet is
-    started with a new token. ``journal`` is updated to match the file.
+    started with a new token. ``journal``'s token, count and length are
+    updated to match the file.
 
     Raises:
         CheckpointError: When the step cannot be encoded (nothing is written).
@@ -198,7 +202,7 @@ def append_step(
             file.flush()
             os.fsync(file.fileno())
         journal.whole = file.tell()
-    journal.steps.append({"finished": list(finished), "added": list(added)})
+    journal.count += 1
 
 
 def remove_journal(path: Path) -> None:

@@ -471,12 +471,12 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
             "pending_activations": pending,
         }
         if journal is not None and journal.token is not None:
-            content["journal"] = {"token": journal.token, "steps": len(journal.steps)}
+            content["journal"] = {"token": journal.token, "steps": journal.count}
         data = encode(content, str(path), f"job {job.get('job_id')!r}")
         replace_file(self._dir, path, data, self._fsync)
 
     def _journal(self, path: Path, job_id: str) -> json_journal.Journal:
-        """The job's journal (read once, then kept as this store writes it)."""
+        """The job's journal for appends: read once, then counted as it grows."""
         journal = self._journals.get(job_id)
         if journal is None:
             journal = self._journals[job_id] = json_journal.read_journal(path)
@@ -492,11 +492,14 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
     def _current(
         self, path: Path, job_id: str
     ) -> tuple[dict[str, Any] | None, json_journal.Journal]:
-        """The replayed file, for a write, and the journal it replayed."""
+        """The replayed file, for a write, and the journal it replayed.
+
+        The journal is read whole here (a compaction: at most every
+        ``COMPACT_AFTER`` steps), not kept in memory between appends.
+        """
         found = self._read(path)
-        if found is None:  # a journal kept for a job deleted since is stale
-            self._journals.pop(job_id, None)
-        journal = self._journal(path, job_id)
+        self._journals.pop(job_id, None)  # read afresh below
+        journal = json_journal.read_journal(path)
         if found is not None:
             json_journal.replay(found, journal)
         return found, journal
@@ -516,7 +519,7 @@ class JsonFileCheckpointStore(LeasingFiles, file_retention.FileRetention, Closin
             self._journals.pop(job_id, None)
             return False
         journal = self._journal(path, job_id)
-        if len(journal.steps) + 1 >= json_journal.COMPACT_AFTER:
+        if journal.count + 1 >= json_journal.COMPACT_AFTER:
             return False
         json_journal.append_step(path, journal, finished, added, self._fsync)
         return True
