@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ..flow import Flow
     from ..resilience import ErrorHandler
     from ..routine import Routine
+    from ..spec import RoutineSpec
 
 __all__ = [
     "ADDED_KEYS",
@@ -233,15 +235,14 @@ def routine_to_dict(rid: str, routine: Routine) -> dict[str, Any]:
             statistic that is not plain JSON.
     """
     path = f"routines.{rid}"
-    described, added, layout, plain = entry_parts(path, routine)
-    # The common case: one orjson round trip copies what needs it (the rows of
-    # plain names are new objects already).
-    parts = [described, added] if plain else [described, added, layout]
+    described, added, layout, _ = entry_parts(path, routine)
+    # The common case: one orjson round trip copies everything (the layout's
+    # rows are shared by every document of the routine).
     # exact_copy keeps an IntEnum as its int: only values that encode as
     # themselves take it.
-    copied = exact_copy(parts) if is_plain(described) else None
+    copied = exact_copy([described, added, layout]) if is_plain(described) else None
     if copied is not None:
-        return assemble_entry(copied[0], copied[1], layout if plain else copied[2])
+        return assemble_entry(copied[0], copied[1], copied[2])
     # Values JSON cannot hold as themselves are tagged; the walk names the first
     # value no encoding holds.
     own = encode(described, path)
@@ -263,8 +264,9 @@ def entry_parts(
     """What a routine's entry is made of, not yet copied.
 
     ``serialize()``'s dict; the error handler, timeout, circuit breaker and stats
-    the flow adds; the slots and events, as new rows of the spec's names; and
-    whether all those names are plain (ASCII text, or null where null may be).
+    the flow adds; the slots and events, as rows of the spec's names (shared by
+    every call for the spec: copy them before handing them out); and whether
+    all those names are plain (ASCII text, or null where null may be).
 
     Raises:
         SerializationError: For a constructor that needs arguments, or a
@@ -285,6 +287,19 @@ def entry_parts(
         "circuit_breaker": None if breaker is None else breaker.serialize(),
         "stats": stats,
     }
+    if spec.instance_defined and any(s.on_instance for s in spec.slots.values()):
+        # Rows to rebuild slots from: copied and checked in full, every time.
+        from ._instance import describe_instance_rows
+
+        slots, events, _ = _layout_rows(spec)  # new rows, not the cached ones
+        describe_instance_rows(path, routine, spec, slots)
+        return described, added, {"slots": slots, "events": events}, False
+    layout, plain = _layout_of(spec)
+    return described, added, layout, plain
+
+
+def _layout_rows(spec: RoutineSpec) -> tuple[list[Any], list[Any], bool]:
+    """The slot and event rows of a spec's names, and whether all are plain."""
     names: list[Any] = []  # to check at once whether they are all plain
     slots = []
     for slot in spec.slots.values():
@@ -296,13 +311,33 @@ def entry_parts(
         params = list(event.output_params)
         names += (event.name, *params)
         events.append({"name": event.name, "output_params": params})
-    if spec.instance_defined and any(s.on_instance for s in spec.slots.values()):
-        # Rows to rebuild slots from: copied and checked in full.
-        from ._instance import describe_instance_rows
+    return slots, events, _plain_text(names)
 
-        describe_instance_rows(path, routine, spec, slots)
-        return described, added, {"slots": slots, "events": events}, False
-    return described, added, {"slots": slots, "events": events}, _plain_text(names)
+
+#: A spec's layout (its slot and event rows, and their plainness) by id, with
+#: a weak reference to the spec: a spec is frozen and a routine's is made once,
+#: so a document written again (a checkpoint, a flow saved often) lays out each
+#: routine once. The rows are shared: whatever hands them to a caller copies
+#: them (routine_to_dict).
+_LAYOUTS: dict[int, tuple[weakref.ref[RoutineSpec], dict[str, Any], bool]] = {}
+
+
+def _layout_of(spec: RoutineSpec) -> tuple[dict[str, Any], bool]:
+    key = id(spec)
+    cached = _LAYOUTS.get(key)
+    if cached is not None and cached[0]() is spec:
+        return cached[1], cached[2]
+    slots, events, plain = _layout_rows(spec)
+    layout = {"slots": slots, "events": events}
+    # The entry goes with the spec (a weakref callback, far cheaper than a
+    # finalizer), so a later object with its id misses.
+    ref = weakref.ref(spec, functools.partial(_drop_layout, key))
+    _LAYOUTS[key] = (ref, layout, plain)
+    return layout, plain
+
+
+def _drop_layout(key: int, _: object) -> None:
+    _LAYOUTS.pop(key, None)
 
 
 def _plain_text(names: list[Any]) -> bool:
