@@ -114,9 +114,9 @@ def test_issue_10_the_default_window_and_zero_writes_each_step_inline(
     tmp_path: Path,
 ) -> None:
     with SQLiteCheckpointStore(tmp_path / "a.sqlite") as store:
-        assert store.commit_window == COMMIT_WINDOW == 8
+        assert store.commit_window == COMMIT_WINDOW == 32
         writer = writer_for(store)
-        assert writer is not None and writer.window == 8
+        assert writer is not None and writer.window == 32
         assert writer_for(store) is writer  # one writer per store
     with SQLiteCheckpointStore(tmp_path / "b.sqlite", commit_window=0) as store:
         assert writer_for(store) is None
@@ -435,3 +435,30 @@ def test_issue_10_async_and_timed_out_handlers_write_their_own_steps(
         assert store.pending(job.job_id) == []
     # Only the source's step went to the writer (its id is the first).
     assert queued in ([], ["a0"])
+
+
+def test_issue_10_a_pause_settles_once_the_queued_steps_are_written(
+    tmp_path: Path,
+) -> None:
+    # The pause is stored only after the steps held for the writer: the store
+    # then lists exactly what did not run, and a resume runs that, once.
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite", commit_window=2) as store:
+        gate = GatedWrites(store)
+        store.write_steps = gate  # type: ignore[method-assign]
+        flow = fan_out(store, workers=2)
+        job = flow.execute("source", entry_params={"count": 30})
+        assert gate.entered.wait(WAIT)
+        assert flow.pause(job, reason="test")
+        assert job.status != "paused"  # its settled steps are not written yet
+        gate.go.set()
+        assert job.wait(WAIT) and job.status == "paused"
+        stored = store.load(job.job_id)
+        assert stored["status"] == "paused"
+        ran = list(sink_of(flow).arrived)
+        left = [item["payload"]["n"] for item in store.pending(job.job_id)]
+        assert sorted(ran + left) == list(range(30))
+        resumed = flow.resume(job.job_id)
+        assert resumed.wait(WAIT) and resumed.status == "completed"
+        flow.shutdown()
+        assert sorted(sink_of(flow).arrived) == list(range(30))
+        assert store.pending(job.job_id) == []

@@ -161,7 +161,8 @@ class StepWriter:
                 errors = self._write(batch)
                 with self._lock:
                     self._unwritten -= len(batch)
-                    self._room.notify_all()
+                    if self._blocked:  # a notify costs even with no one waiting
+                        self._room.notify_all()
                 told, batch = batch, []
                 for entry, error in zip(told, errors, strict=True):
                     _tell(entry, error)
