@@ -462,3 +462,28 @@ def test_issue_10_a_pause_settles_once_the_queued_steps_are_written(
         flow.shutdown()
         assert sorted(sink_of(flow).arrived) == list(range(30))
         assert store.pending(job.job_id) == []
+
+
+def test_issue_10_a_writer_thread_that_cannot_start_fails_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("routilux-steps-"):
+            raise RuntimeError("can't start new thread (test)")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite") as store:
+        flow = fan_out(store, workers=2)
+        job = flow.execute("source", entry_params={"count": 5})
+        assert job.wait(WAIT)
+        assert flow.wait_for_completion(timeout=WAIT)
+        flow.shutdown(timeout=WAIT)
+        writer = writer_for(store)
+        assert writer is not None
+        assert writer._unwritten == 0
+    assert job.status == "failed"
+    assert "can't start new thread (test)" in str(job.errors)
+    assert "CheckpointError" in [record.error_type for record in job.errors]

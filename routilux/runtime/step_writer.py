@@ -110,17 +110,22 @@ class StepWriter:
         children: list[Activation] | None,
         settled: int,
     ) -> None:
-        """Queue a prepared step; ``owner`` is told once it is written or failed."""
+        """Queue a prepared step; ``owner`` is told once it is written or failed.
+
+        Raises:
+            RuntimeError: When the thread cannot be started; nothing is queued.
+        """
         with self._lock:
-            self._queue.append(_Entry(step, owner, activation, children, settled))
-            self._unwritten += 1
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name=self._name, daemon=True
                 )
-                self._thread.start()
-            elif len(self._queue) == 1:
+                thread.start()  # it waits for the lock: the step is queued first
+                self._thread = thread
+            elif not self._queue:
                 self._wake.notify()
+            self._queue.append(_Entry(step, owner, activation, children, settled))
+            self._unwritten += 1
 
     def wait_for_room(self) -> None:
         """Wait while more than ``window`` steps are queued and not yet durable.

@@ -364,7 +364,11 @@ class Running(Streaming):
                 return False
             if step is not None:
                 assert writer is not None
-                writer.submit(step, self, activation, children, settled)
+                try:
+                    writer.submit(step, self, activation, children, settled)
+                except BaseException as exc:  # noqa: BLE001 - no thread: the job fails
+                    self._step_failed(activation, exc)
+                    return False
                 return True
             if activation.held:  # its held rows are in the store now
                 self._stored(activation)
