@@ -9,6 +9,7 @@ only once the step that made them is committed.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,9 +20,11 @@ from routilux import (
     ErrorHandler,
     ErrorStrategy,
     Flow,
+    JobOwnedError,
     Routine,
 )
 from routilux.persistence import SQLiteCheckpointStore
+from routilux.persistence.lease import Owner
 from routilux.persistence.sqlite.store import COMMIT_WINDOW
 from routilux.runtime import checkpoint, step_writer
 from routilux.runtime.ledger import streaming
@@ -273,6 +276,42 @@ def test_issue_10_a_batch_with_a_refused_step_writes_the_others(
         assert isinstance(errors[1], CheckpointError)
         assert "unknown job 'unknown'" in str(errors[1])
         assert [item["id"] for item in store.pending("known")] == ["a1"]
+
+
+def _document(job_id: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "flow_id": "f",
+        "status": "running",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+
+
+def _entry(activation_id: str) -> dict[str, Any]:
+    return {"id": activation_id, "routine_id": "r", "slot": "input", "payload": {}}
+
+
+def test_issue_10_a_fenced_step_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite"
+    mine, other = Owner.new(), Owner.new()
+    with (
+        SQLiteCheckpointStore(path) as stalled,
+        SQLiteCheckpointStore(path, clock=lambda: time.time() + 3600.0) as taker,
+    ):
+        assert stalled.begin_job(_document("lost"), [_entry("a0")], mine)
+        assert stalled.begin_job(_document("kept"), [_entry("a0")], mine)
+        taker.claim("lost", other)  # the lease looks stale to this clock
+        batch = [
+            stalled.prepare_step("kept", finished=["a0"], added=[_entry("a1")]),
+            stalled.prepare_step("lost", finished=["a0"], added=[_entry("a1")]),
+        ]
+        errors = stalled.write_steps(batch)
+        assert errors[0] is None
+        assert isinstance(errors[1], JobOwnedError)
+        assert [item["id"] for item in taker.pending("kept")] == ["a1"]
+        assert [item["id"] for item in taker.pending("lost")] == ["a0"]
+        taker.release("lost", other)
+        stalled.release("kept", mine)
 
 
 def test_issue_10_a_queued_step_that_fails_fails_its_job(tmp_path: Path) -> None:
