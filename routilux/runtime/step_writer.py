@@ -52,19 +52,19 @@ LINGER = 0.2
 BATCH_LIMIT = 512
 
 
+#: A step told to its job: its activation, children, how many activations it
+#: settles, and its error (None: it is durable).
+Written = tuple["Activation", "list[Activation] | None", int, "BaseException | None"]
+
+
 class StepOwner(Protocol):
     """The job a queued step belongs to; told once it is written or failed."""
 
-    def step_written(
-        self,
-        activation: Activation,
-        children: list[Activation] | None,
-        settled: int,
-        error: BaseException | None,
-    ) -> None:
-        """The step of ``activation`` is durable (``error`` None) or failed.
+    def steps_written(self, written: list[Written]) -> None:
+        """Steps of this job are durable or failed, in the order they were queued.
 
-        Runs on the writer's thread, in the order the steps were queued.
+        Runs on the writer's thread; consecutive steps of one job of a batch
+        are told in one call.
         """
 
 
@@ -169,8 +169,7 @@ class StepWriter:
                     if self._blocked:  # a notify costs even with no one waiting
                         self._room.notify_all()
                 told, batch = batch, []
-                for entry, error in zip(told, errors, strict=True):
-                    _tell(entry, error)
+                _tell(told, errors)
         except BaseException as exc:  # noqa: BLE001 - no step may be left untold
             self._died(batch, exc)
 
@@ -193,16 +192,31 @@ class StepWriter:
             f"{type(exc).__name__}: {safe_text(exc)}"
         )
         error.__cause__ = exc
-        for entry in left:
-            _tell(entry, error)
+        _tell(left, [error] * len(left))
 
 
-def _tell(entry: _Entry, error: BaseException | None) -> None:
-    """Tell a step's job; what that raises must not stop the other jobs."""
+def _tell(batch: list[_Entry], errors: list[BaseException | None]) -> None:
+    """Tell each step's job, a run of one job's steps at a time, in order.
+
+    What a job raises must not stop the other jobs.
+    """
+    run: list[Written] = []
+    owner: StepOwner | None = None
+    for entry, error in zip(batch, errors, strict=True):
+        if entry.owner is not owner:
+            if owner is not None:
+                _tell_one(owner, run)
+            owner, run = entry.owner, []
+        run.append((entry.activation, entry.children, entry.settled, error))
+    if owner is not None:
+        _tell_one(owner, run)
+
+
+def _tell_one(owner: StepOwner, written: list[Written]) -> None:
     try:
-        entry.owner.step_written(entry.activation, entry.children, entry.settled, error)
+        owner.steps_written(written)
     except BaseException:  # noqa: BLE001 - logged: the job records its own errors
-        _log.exception("telling a job its checkpoint step was written")
+        _log.exception("telling a job its checkpoint steps were written")
 
 
 # Per store (by id; the writer checks it is the same object): its writer.

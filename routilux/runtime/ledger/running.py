@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ...dead_letter import DeadLetter
     from ...resilience import ErrorHandler
     from ..activation import Activation
-    from ..step_writer import StepWriter
+    from ..step_writer import StepWriter, Written
     from .failures import Verdict
 
 __all__ = ["Running"]
@@ -379,25 +379,28 @@ class Running(Streaming):
             activation, CheckpointError(f"checkpoint failed: {safe_text(exc)}"), exc
         )
 
-    def step_written(
-        self,
-        activation: Activation,
-        children: list[Activation] | None,
-        settled: int,
-        error: BaseException | None,
-    ) -> None:
-        """A queued step is durable or failed (the step writer's thread).
+    def steps_written(self, written: list[Written]) -> None:
+        """Queued steps of this job are durable or failed (the writer's thread).
 
-        As after a step written inline: a failure fails the job (its children
-        are then dropped), else the held rows count as stored; the children go
-        to the lane, and the activation (with ``settled - 1`` a halt took back)
-        counts as settled.
+        As after steps written inline, in order: a failure fails the job (the
+        children of the steps after it are then dropped), else the held rows
+        count as stored; the children go to the lane, and the activations (with
+        those a halt took back) count as settled, in one go.
         """
+        children: list[Activation] = []
+        settled = 0
         try:
-            if error is not None:
-                self._step_failed(activation, error)
-            elif activation.held:
-                self._stored(activation)
+            for activation, made, count, error in written:
+                settled += count
+                if error is not None:
+                    if children:  # those of the steps before it, durable
+                        self._dispatch(children)
+                        children = []
+                    self._step_failed(activation, error)
+                elif activation.held:
+                    self._stored(activation)
+                if made:
+                    children.extend(made)
             if children:
                 self._dispatch(children)
         finally:
