@@ -526,3 +526,17 @@ def test_issue_10_a_writer_thread_that_cannot_start_fails_the_job(
     assert job.status == "failed"
     assert "can't start new thread (test)" in str(job.errors)
     assert "CheckpointError" in [record.error_type for record in job.errors]
+
+
+def test_issue_10_a_batch_answered_with_too_few_outcomes_fails_its_jobs(
+    tmp_path: Path,
+) -> None:
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite", commit_window=1) as store:
+        store.write_steps = lambda batch: []  # type: ignore[method-assign]
+        flow = fan_out(store, workers=2)
+        job = flow.execute("source", entry_params={"count": 10})
+        assert job.wait(WAIT)
+        assert flow.wait_for_completion(timeout=WAIT)
+        flow.shutdown(timeout=WAIT)
+    assert job.status == "failed"
+    assert "returned 0 outcomes" in str(job.errors)

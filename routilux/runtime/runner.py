@@ -279,9 +279,10 @@ class FlowRunner(Resumer):
     def _begin(self, run: JobLedger, start: Any, *args: Any) -> None:
         """Run ``start(*args)`` to (re)start ``run``; on failure clean up, raise."""
         checkpoint = run.checkpoint
-        if checkpoint is not None and not run.lane_blocks:
-            checkpoint.writer = writer_for(checkpoint.store)
-            self._batched = self._batched or checkpoint.writer is not None
+        if checkpoint is not None:  # (again: a resume may run on another lane)
+            writer = None if run.lane_blocks else writer_for(checkpoint.store)
+            checkpoint.writer = writer
+            self._batched = self._batched or writer is not None
         try:
             start(*args)
         except BaseException as exc:

@@ -177,6 +177,11 @@ class StepWriter:
         """Write a batch in one transaction; each step's error (None: written)."""
         write_steps = self.store.write_steps  # type: ignore[attr-defined]
         errors: list[BaseException | None] = write_steps([e.step for e in batch])
+        if len(errors) != len(batch):  # checked while the batch is still held
+            raise CheckpointError(
+                f"{self.store!r}.write_steps returned {len(errors)} outcomes "
+                f"for {len(batch)} steps"
+            )
         return errors
 
     def _died(self, batch: list[_Entry], exc: BaseException) -> None:

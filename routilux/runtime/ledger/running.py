@@ -306,7 +306,7 @@ class Running(Streaming):
         With ``queue`` (a pool worker settling) and a step writer, the step may
         be queued to it instead: then True is returned, and the writer's thread
         lets the children run and counts ``settled`` activations once the step
-        is durable (:meth:`step_written`); this thread waits only while the
+        is durable (:meth:`steps_written`); this thread waits only while the
         store's window is full. Otherwise the caller counts them.
         """
         writer = self._writer_here() if queue else None
