@@ -157,13 +157,16 @@ class CopyWhenAllBusy:
     ("strategy", "workers"), [("sequential", 1), ("concurrent", 4)]
 )
 @pytest.mark.parametrize("repeat", range(5))
-def test_a_crash_reruns_only_what_was_running_and_at_most_max_workers(
+def test_a_crash_reruns_only_what_was_running_and_at_most_max_workers_plus_window(
     tmp_path: Path, strategy: str, workers: int, repeat: int
 ) -> None:
     del repeat  # the concurrent order differs from run to run
     live_path, crashed_path = tmp_path / "live.sqlite", tmp_path / "crashed.sqlite"
     crash = CopyWhenAllBusy(live_path, crashed_path, workers)
     with SQLiteCheckpointStore(live_path) as live_store:
+        # Steps of settled activations may wait for the store's step writer
+        # (the concurrent strategy only): a crash re-runs those too.
+        window = live_store.commit_window if strategy == "concurrent" else 0
         live = _items_flow(live_store, strategy, workers)
         crash.sink = _sink(live)
         _sink(live).crash = crash
@@ -184,12 +187,13 @@ def test_a_crash_reruns_only_what_was_running_and_at_most_max_workers(
     # The resume ran exactly what the store listed, each once: nothing is lost.
     assert sorted(after) == sorted(pending)
     assert set(pending) | before_copy == set(range(ITEMS))
-    # Run twice: only the handlers running at the crash, at most max_workers.
+    # Run twice: the handlers running at the crash, and those settled whose
+    # step was not written yet: at most max_workers + commit_window.
     twice = before_copy & set(after)
-    assert twice == set(crash.running_at_copy)
-    assert 1 <= len(twice) <= workers
-    # Completed ones (started before the copy and not running then) ran once.
-    assert not (before_copy - set(crash.running_at_copy)) & set(after)
+    assert set(crash.running_at_copy) <= twice
+    assert 1 <= len(twice) <= workers + window
+    # Of those that had returned before the copy, at most the window ran again.
+    assert len((before_copy - set(crash.running_at_copy)) & set(after)) <= window
 
 
 class AsyncSink(Routine):

@@ -21,6 +21,7 @@ import pytest
 
 from routilux import JobOwnedError
 from routilux.persistence import SQLiteCheckpointStore
+from routilux.persistence.sqlite.store import COMMIT_WINDOW
 
 from . import lease_worker
 
@@ -114,7 +115,9 @@ def test_issue_10_two_processes_resume_each_crashed_job_once(tmp_path: Path) -> 
         counts = after[job_id]
         assert set(counts) == set(range(ITEMS))  # every item delivered
         twice = [n for n, count in counts.items() if count > 1]
-        assert len(twice) <= lease_worker.WORKERS  # only what the kill interrupted
+        # Only what the kill interrupted: running, or settled with its step
+        # not yet written (the store's commit window).
+        assert len(twice) <= lease_worker.WORKERS + COMMIT_WINDOW
         assert max(counts.values()) <= 2
     with SQLiteCheckpointStore(store) as checkpoints:
         rows = checkpoints.list_jobs(owners=True)

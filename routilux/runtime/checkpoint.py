@@ -7,7 +7,8 @@ a crash the store lists exactly the work that had not completed; resuming runs i
 
 * completed activations are never run again;
 * activations that were running when the process died run again (at-least-once),
-  at most ``max_workers`` of them.
+  at most ``max_workers`` of them, plus those whose step still waited for the
+  store's step writer (at most its ``commit_window``: see :mod:`.step_writer`).
 
 The job document itself is written when the job starts, pauses and ends, and
 rides along with a step after an error and at most every ``SAVE_INTERVAL``
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from ..persistence.base import CheckpointStore
     from ..record_log import RecordLog
     from .activation import Activation
+    from .step_writer import StepWriter
 
 __all__ = ["SAVE_INTERVAL", "AlreadyStored", "Checkpointer"]
 
@@ -123,6 +125,10 @@ class Checkpointer:
         # Those entries (the history only grows while it is logged): copied
         # once, not out of the whole history at every logging step.
         self._kept: list[HistoryEntry] = []
+        #: Writes the job's steps in batches on its own thread (set by the
+        #: runner when the job's lane does not block and the store batches);
+        #: None: each step is written by the thread that settled its activation.
+        self.writer: StepWriter | None = None
 
     def key(self) -> str:
         """A new activation id, unique within the job."""
@@ -275,7 +281,9 @@ class Checkpointer:
         activation: Activation,
         children: Sequence[Activation],
         job_state: JobState,
-    ) -> None:
+        *,
+        queue: bool = False,
+    ) -> Any:
         """Record, atomically, that ``activation`` is done and ``children`` pending.
 
         The job document rides along after an error and at most every
@@ -283,6 +291,12 @@ class Checkpointer:
         On a logging store that step appends the history made since the last
         such step instead of the whole history (appending it with every step
         cost more than the step itself, on a short job).
+
+        With ``queue`` (the caller has a :attr:`writer`), a step without the
+        document is not written but returned encoded, for the writer; a step
+        with it is written now, as every step carrying a document or history is
+        (a later document is then never overwritten by an earlier one still
+        queued). Returns None when the step was written.
         """
         job = None
         now = time.monotonic()
@@ -293,10 +307,15 @@ class Checkpointer:
             history = self._history(job_state)
             if history is not None:
                 self._log_step(activation, children, job_state, history)
-                return
+                return None
             job = whole_document(job_state)
         finished, added = step_rows(activation, children)
+        if queue and job is None:
+            return self.store.prepare_step(  # type: ignore[attr-defined]
+                self.job_id, finished=finished, added=added
+            )
         self.store.record_step(self.job_id, finished=finished, added=added, job=job)
+        return None
 
     def partial_step(
         self,

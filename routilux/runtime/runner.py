@@ -35,6 +35,7 @@ from .remote import HostWorker
 from .resumer import Resumer
 from .sessions import SessionStates
 from .stats import FlowStats
+from .step_writer import writer_for
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class FlowRunner(Resumer):
         self._jobs = FlowJobs()
         self._named = NamedJobs()
         self._paused: dict[str, JobLedger] = {}
+        #: Some job of the flow had its steps written by a step writer.
+        self._batched = False
         self._watchdog = Watchdog(f"routilux-{flow.flow_id}-watchdog")
         self._async_gates = AsyncGates()
         self._routes: RouteTable | None = None
@@ -275,6 +278,11 @@ class FlowRunner(Resumer):
 
     def _begin(self, run: JobLedger, start: Any, *args: Any) -> None:
         """Run ``start(*args)`` to (re)start ``run``; on failure clean up, raise."""
+        checkpoint = run.checkpoint
+        if checkpoint is not None:  # (again: a resume may run on another lane)
+            writer = None if run.lane_blocks else writer_for(checkpoint.store)
+            checkpoint.writer = writer
+            self._batched = self._batched or writer is not None
         try:
             start(*args)
         except BaseException as exc:
@@ -424,6 +432,10 @@ class FlowRunner(Resumer):
         deadline = Deadline(timeout)
         if not wait:
             self._halt_all("flow shut down without waiting")
+        elif self._batched:
+            # A job whose steps wait for the step writer has children still to
+            # run, with no task in any pool: the pools must not close under it.
+            self._jobs.wait(deadline.left())
         self._catalog.shutdown(wait=wait, timeout=deadline.left())
         if wait and len(self._jobs):
             self._halt_all(f"flow shut down: the {timeout}s timeout passed")

@@ -2,7 +2,8 @@
 
 A step is prepared first (every value encoded, outside any transaction) and
 then written inside a transaction the caller holds (``record_step``,
-``log_step``).
+``log_step``), or with other steps in one transaction (:func:`write_batch`, the
+group commit of :mod:`routilux.runtime.step_writer`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from ...exceptions import CheckpointError
 from ..base import activation_fields, encode, stored_job
 from ..payloads import encode_values
 from . import history_log
+from .database import WRITE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from .database import Database
 
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "pending_params",
     "prepare",
     "write",
+    "write_batch",
 ]
 
 UPSERT_JOB = """INSERT INTO jobs
@@ -165,6 +170,55 @@ def write(conn: sqlite3.Connection, where: str, step: Prepared) -> None:
     if step.restart:
         history_log.clear(conn, job_id)
     history_log.append(conn, job_id, step.first, step.history, step.size)
+
+
+def write_batch(
+    db: Database,
+    where: str,
+    batch: Sequence[Prepared],
+    fence: Callable[[sqlite3.Connection, str], None],
+) -> list[BaseException | None]:
+    """Write prepared steps of running jobs in one transaction; each one's error.
+
+    ``fence`` checks a job's lease inside the transaction (once per job of the
+    batch). When the transaction fails, every step is tried again alone, in
+    order, so a step the store refuses (a fenced job, an unknown one) fails
+    only itself and the others are written. Never raises.
+
+    Returns:
+        One entry per step, in order: None when it was written.
+    """
+    try:
+        action = f"record {len(batch)} steps of running jobs"
+        with db.transaction(action, WRITE) as conn:
+            fenced: set[str] = set()
+            for step in batch:
+                if step.job_id not in fenced:
+                    fence(conn, step.job_id)
+                    fenced.add(step.job_id)
+                write(conn, where, step)
+    except BaseException as exc:  # noqa: BLE001 - each step is tried alone below
+        if len(batch) == 1:
+            return [exc]
+    else:
+        return [None] * len(batch)
+    return [_alone(db, where, step, fence) for step in batch]
+
+
+def _alone(
+    db: Database,
+    where: str,
+    step: Prepared,
+    fence: Callable[[sqlite3.Connection, str], None],
+) -> BaseException | None:
+    """Write one step in its own transaction; its error, or None."""
+    try:
+        with db.transaction(f"record a step of job {step.job_id!r}", WRITE) as conn:
+            fence(conn, step.job_id)
+            write(conn, where, step)
+    except BaseException as exc:  # noqa: BLE001 - the step's own failure
+        return exc
+    return None
 
 
 def _pass_on(conn: sqlite3.Connection, step: Prepared) -> bool:

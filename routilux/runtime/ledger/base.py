@@ -403,9 +403,17 @@ class LedgerBase:
         raise NotImplementedError
 
     def _release(
-        self, activation: Activation, children: list[Activation] | None
-    ) -> None:
-        """Checkpoint a finished activation's step, then let its children run."""
+        self,
+        activation: Activation,
+        children: list[Activation] | None,
+        settled: int = 0,
+        queue: bool = False,
+    ) -> bool:
+        """Checkpoint a finished activation's step, then let its children run.
+
+        True when the step was queued to a step writer, which then counts
+        ``settled`` activations settled (the caller does otherwise).
+        """
         raise NotImplementedError
 
     def _stored(self, activation: Activation) -> None:

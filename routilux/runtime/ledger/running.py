@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ...dead_letter import DeadLetter
     from ...resilience import ErrorHandler
     from ..activation import Activation
+    from ..step_writer import StepWriter, Written
     from .failures import Verdict
 
 __all__ = ["Running"]
@@ -223,8 +225,10 @@ class Running(Streaming):
         # Observers hear of the activation before it is counted as settled, so
         # the job's end (which the count may trigger) follows every end.
         self.observers.activation_ended(activation, outcome, start, end, failed)
-        if children is not None or self._checkpoint is not None:
-            self._release(activation, children)
+        if (children is not None or self._checkpoint is not None) and self._release(
+            activation, children, 1 + parked, queue=True
+        ):
+            return  # the step writer counts it once its step is durable
         self._finish(1 + parked)
 
     def _settle_plain(
@@ -291,40 +295,116 @@ class Running(Streaming):
         return self._apply_error(activation, error, verdict)
 
     def _release(
-        self, activation: Activation, children: list[Activation] | None
-    ) -> None:
-        """Checkpoint a finished activation's step, then let its children run."""
+        self,
+        activation: Activation,
+        children: list[Activation] | None,
+        settled: int = 0,
+        queue: bool = False,
+    ) -> bool:
+        """Checkpoint a finished activation's step, then let its children run.
+
+        With ``queue`` (a pool worker settling) and a step writer, the step may
+        be queued to it instead: then True is returned, and the writer's thread
+        lets the children run and counts ``settled`` activations once the step
+        is durable (:meth:`steps_written`); this thread waits only while the
+        store's window is full. Otherwise the caller counts them.
+        """
+        writer = self._writer_here() if queue else None
         stream = activation.stream
         if stream is None:
-            self._write_step(activation, children)
+            queued = self._write_step(activation, children, writer, settled)
         else:
             self._end_stream(activation, stream)
             try:
-                self._write_step(activation, children)
+                queued = self._write_step(activation, children, writer, settled)
             finally:
                 stream.lock.release()
+        if writer is not None and queued:
+            writer.wait_for_room()
+            return True
         if children:
             self._dispatch(children)
+        return False
+
+    def _writer_here(self) -> StepWriter | None:
+        """The job's step writer, unless this thread must write its own steps.
+
+        The event loop's thread (async handlers, remote calls) writes its own:
+        it must never wait for the window. So does a job after a Ctrl-C.
+        """
+        checkpoint = self._checkpoint
+        if checkpoint is None or checkpoint.writer is None or self.interrupt:
+            return None
+        if threading.get_ident() == aio.loop_thread_id():
+            return None
+        return checkpoint.writer
 
     def _write_step(
-        self, activation: Activation, children: list[Activation] | None
-    ) -> None:
-        """Write a settled activation's completion step (failure: the job fails)."""
+        self,
+        activation: Activation,
+        children: list[Activation] | None,
+        writer: StepWriter | None = None,
+        settled: int = 0,
+    ) -> bool:
+        """Write (or queue) a settled activation's step; True when queued.
+
+        A failure fails the job, here for what is written or encoded here, on
+        the writer's thread for a queued step.
+        """
         checkpoint = self._checkpoint
         if checkpoint is not None and self.interrupt is None:
             # After a Ctrl-C (see _write_final) no step is recorded: what was
             # interrupted stays pending in the store and runs again on resume.
             try:
-                checkpoint.step(activation, children or (), self.job_state)
-            except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
-                self._break(
-                    activation,
-                    CheckpointError(f"checkpoint failed: {safe_text(exc)}"),
-                    exc,
+                step = checkpoint.step(
+                    activation, children or (), self.job_state, queue=writer is not None
                 )
-            else:
-                if activation.held:  # its held rows are in the store now
+            except BaseException as exc:  # noqa: BLE001 - a store failure fails the job
+                self._step_failed(activation, exc)
+                return False
+            if step is not None:
+                assert writer is not None
+                try:
+                    writer.submit(step, self, activation, children, settled)
+                except BaseException as exc:  # noqa: BLE001 - no thread: the job fails
+                    self._step_failed(activation, exc)
+                    return False
+                return True
+            if activation.held:  # its held rows are in the store now
+                self._stored(activation)
+        return False
+
+    def _step_failed(self, activation: Activation, exc: BaseException) -> None:
+        self._break(
+            activation, CheckpointError(f"checkpoint failed: {safe_text(exc)}"), exc
+        )
+
+    def steps_written(self, written: list[Written]) -> None:
+        """Queued steps of this job are durable or failed (the writer's thread).
+
+        As after steps written inline, in order: a failure fails the job (the
+        children of the steps after it are then dropped), else the held rows
+        count as stored; the children go to the lane, and the activations (with
+        those a halt took back) count as settled, in one go.
+        """
+        children: list[Activation] = []
+        settled = 0
+        try:
+            for activation, made, count, error in written:
+                settled += count
+                if error is not None:
+                    if children:  # those of the steps before it, durable
+                        self._dispatch(children)
+                        children = []
+                    self._step_failed(activation, error)
+                elif activation.held:
                     self._stored(activation)
+                if made:
+                    children.extend(made)
+            if children:
+                self._dispatch(children)
+        finally:
+            self._finish(settled)
 
     def _dispatch(self, activations: list[Activation]) -> None:
         """Hand counted activations to the lane, or park or drop them."""
