@@ -13,9 +13,11 @@ The script plays two processes:
    store kept, calls ``flow.resume(job_id)`` and prints what was recovered.
 
 What to expect (the delivery guarantee): items the sink finished before the crash
-are not written again; items that were running at the crash are written again
-(at-least-once: at most ``max_workers`` of them); in the end every item is there and
-the job is ``completed``.
+are not written again; items that were running at the crash, or had finished but
+whose step was still waiting for the store's step writer, are written again
+(at-least-once: at most ``max_workers + commit_window`` of them, see the durability
+guide's "Group commit"); in the end every item is there and the job is
+``completed``.
 
 Run it with ``python examples/resume_after_crash.py`` (POSIX only: it uses SIGKILL).
 """
@@ -175,6 +177,7 @@ def main() -> None:
 def recover(flow: Flow, job_id: str, sink_file: Path) -> None:
     checkpoints = flow.checkpoint_store
     assert checkpoints is not None
+    window = getattr(checkpoints, "commit_window", 0)
     try:
         print()
         print("=== 2. What the checkpoint store kept ===")
@@ -209,8 +212,9 @@ def recover(flow: Flow, job_id: str, sink_file: Path) -> None:
         f"({len(fresh)} never started before + {len(rerun)} re-run)"
     )
     print(
-        f"items re-run (running at the crash, at-least-once): {len(rerun)} "
-        f"{rerun}, at most max_workers={WORKERS}"
+        f"items re-run (running at the crash, or not yet stored; at-least-once): "
+        f"{len(rerun)} {rerun}, at most max_workers + commit_window="
+        f"{WORKERS} + {window}"
     )
     print(f"completed items run again: {len(redone)}")
     print(f"total: {len(after)} of {ITEMS} items; all there: {complete}")

@@ -197,7 +197,9 @@ class FlowJobs:
         a document (cross-host), and for a job id (or JobState) kept in the flow's
         checkpoint store after a crash: activations that completed are not run
         again; those that were running when the process died run again
-        (at-least-once). Returns the JobState (same ``job_id``); sequential
+        (at-least-once), and so do those whose step was still waiting for the
+        store's step writer (at most ``commit_window`` of them, see the
+        durability guide's "Group commit"). Returns the JobState (same ``job_id``); sequential
         strategies return when it is done. A job that has finished is returned as
         it is, without effect (its status tells). Thread-safe.
 

@@ -88,7 +88,7 @@ EXPECTED: dict[str, list[str]] = {
         "finished: True; job status: completed",
         "=== 4. What was recovered ===",
         "(none run again)",
-        "at most max_workers=4",
+        "at most max_workers + commit_window=4 + 32",
         "completed items run again: 0",
         "total: 300 of 300 items; all there: True",
         "job status: completed; store: job completed, 0 pending",
