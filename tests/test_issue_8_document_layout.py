@@ -93,3 +93,13 @@ def test_non_ascii_names_round_trip_twice() -> None:
         doc = orjson.loads(flow.to_json())
         assert doc["routines"]["n"]["slots"][0]["name"] == "entrée"
         assert doc["routines"]["n"]["events"][0]["output_params"] == ["données"]
+
+
+def test_loading_a_flow_caches_no_layout() -> None:
+    raw = two_routine_flow().to_json()
+    gc.collect()
+    before = len(_writer._LAYOUTS)
+    loaded = Flow.from_json(raw)  # compares each routine with its entry
+    assert len(_writer._LAYOUTS) == before
+    assert loaded.to_json() == raw
+    assert len(_writer._LAYOUTS) == before + 2

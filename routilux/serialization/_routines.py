@@ -323,7 +323,7 @@ def _alike(routine: Routine, expected: dict[str, Any], path: str, layout: bool) 
     comparing would find. False is no verdict: the caller writes it out to say.
     """
     try:
-        described = assemble_entry(*entry_parts(path, routine)[:3])
+        described = assemble_entry(*entry_parts(path, routine, cached=False)[:3])
     except SerializationError:
         return False
     if not layout:
