@@ -5,6 +5,10 @@ job runs. Those pages were freed when the rows went, but the file kept their
 size (the issue measured a 1 GB file for a 50 MB payload sent to 10 routines).
 A job's end now gives the free pages back when they are a large part of the
 file; small jobs leave theirs for later writes to reuse.
+
+Rows now share a big payload (tests/test_issue_10_shared_payloads.py); these
+tests keep a copy per row, as many different big payloads would, to free
+the pages they are about.
 """
 
 from __future__ import annotations
@@ -17,13 +21,18 @@ import pytest
 
 from routilux import Flow, JobStatus, Routine
 from routilux.persistence import SQLiteCheckpointStore
-from routilux.persistence.sqlite import retention
+from routilux.persistence.sqlite import payload_refs, retention
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 PAYLOAD = 2_000_000  # characters
 TARGETS = 10
+
+
+@pytest.fixture(autouse=True)
+def _a_copy_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(payload_refs, "SHARED_BYTES", 100 * PAYLOAD)
 
 
 class Source(Routine):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ...exceptions import CheckpointError
 from ..base import prepare_directory
+from . import payload_refs
 
 try:
     import fcntl
@@ -303,6 +304,7 @@ class Database:
                     *_LETTERS_SCHEMA,
                     *_LEASES_SCHEMA,
                     *_HISTORY_LOG_SCHEMA,
+                    *payload_refs.SCHEMA,
                 ):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -321,6 +323,7 @@ class Database:
                 (HAS_LETTERS, _LETTERS_SCHEMA),
                 (HAS_LEASES, _LEASES_SCHEMA),
                 (HAS_HISTORY_LOG, _HISTORY_LOG_SCHEMA),
+                (payload_refs.HAS_PAYLOADS, payload_refs.SCHEMA),
             )
             if conn.execute(probe).fetchone() is None
         ]

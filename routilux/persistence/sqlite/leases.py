@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lease import described, lost_lease_error, owned_error, owner_died
 from .database import HAS_LEASES, READ, WRITE
+from .steps import insert_rows
 
 if TYPE_CHECKING:
     import sqlite3
@@ -84,7 +85,7 @@ def begin_job(
     db: Database,
     job_id: str,
     job_params: Sequence[Any],
-    pending_params: Sequence[Sequence[Any]],
+    pending_params: Sequence[tuple[str, str, str, str, str]],
     owner: Owner,
     now: float,
     ttl: float,
@@ -102,7 +103,7 @@ def begin_job(
         take(conn, job_id, owner, now, ttl)
         conn.execute(upsert_job, job_params)
         if pending_params:
-            conn.executemany(insert_pending, pending_params)
+            insert_rows(conn, pending_params, insert_pending)
     return True
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ...exceptions import CheckpointError
 from ..base import activation_fields, encode, stored_job
 from ..payloads import encode_values
-from . import history_log
+from . import history_log, payload_refs
 from .database import WRITE
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "INSERT_PENDING",
     "UPSERT_JOB",
     "Prepared",
+    "insert_rows",
     "job_params",
     "pending_params",
     "prepare",
@@ -233,6 +234,8 @@ def _pass_on(conn: sqlite3.Connection, step: Prepared) -> bool:
     """
     if len(step.removed) != 1 or len(step.inserted) != 1:
         return False
+    if len(step.inserted[0][4]) >= payload_refs.SHARED_BYTES:
+        return False  # the general path stores it once (payload_refs)
     job_id, activation_id, routine_id, slot, payload = step.inserted[0]
     try:
         cursor = conn.execute(
@@ -267,10 +270,24 @@ def _remove(conn: sqlite3.Connection, removed: list[tuple[str, str]]) -> int:
 def _insert(
     conn: sqlite3.Connection, inserted: list[tuple[str, str, str, str, str]]
 ) -> None:
-    if len(inserted) == 1:
+    if len(inserted) == 1 and len(inserted[0][4]) < payload_refs.SHARED_BYTES:
         conn.execute(INSERT_PENDING, inserted[0])
     elif inserted:
-        conn.executemany(INSERT_PENDING, inserted)
+        insert_rows(conn, inserted)
+
+
+def insert_rows(
+    conn: sqlite3.Connection,
+    rows: Sequence[tuple[str, str, str, str, str]],
+    sql: str = INSERT_PENDING,
+) -> None:
+    """Insert pending rows, a big payload stored once (transaction held)."""
+    if not payload_refs.has_big(rows):
+        conn.executemany(sql, rows)
+        return
+    shared, stored = payload_refs.share(conn, rows)
+    conn.executemany(sql, shared)
+    payload_refs.tidy(conn, stored)
 
 
 def _compacted(conn: sqlite3.Connection, step: Prepared) -> None:

@@ -29,7 +29,7 @@ from ..lease import (
 )
 from ..payloads import read_payload, value_classes
 from ..retention import FINISHED, Retention, checked_retention, prune_plan
-from . import history_log, leases, letters, retention, steps
+from . import history_log, leases, letters, payload_refs, retention, steps
 from .database import READ, WRITE, Database
 from .leases import LeasingDatabase
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["COMMIT_WINDOW", "SQLiteCheckpointStore"]
 
 _SELECT_JOB = "SELECT document FROM jobs WHERE job_id = ?"
-_SELECT_PENDING = """SELECT activation_id, routine_id, slot, payload
-    FROM pending WHERE job_id = ? ORDER BY seq"""
 _LIST_JOBS = """SELECT job_id, flow_id, status, updated_at FROM jobs
     WHERE (:flow_id IS NULL OR flow_id = :flow_id)
     AND (:status IS NULL OR status = :status)
@@ -163,6 +161,9 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         # process prunes too.
         self._until_prune = 1
         self._fenced = {}
+        # Whether the file has the payloads table (until it is seen: a file
+        # opened read-only may be older, and a writer may add it later).
+        self._shared_payloads = False
         self._heartbeat = Heartbeat(
             f"routilux-leases-{self._path.name}", self._ttl / 3, self._beat
         )
@@ -321,7 +322,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
             CheckpointError: When the database cannot be read.
         """
         with self._db.transaction(f"read pending of job {job_id!r}", READ) as conn:
-            rows = conn.execute(_SELECT_PENDING, (job_id,)).fetchall()
+            rows = self._pending_rows(conn, job_id)
         return [self._activation(job_id, row) for row in rows]
 
     def load(self, job_id: str) -> dict[str, Any]:
@@ -333,7 +334,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """
         with self._db.transaction(f"load job {job_id!r}", READ) as conn:
             found = conn.execute(_SELECT_JOB, (job_id,)).fetchone()
-            rows = conn.execute(_SELECT_PENDING, (job_id,)).fetchall()
+            rows = self._pending_rows(conn, job_id)
             logged = history_log.entries(conn, job_id, str(self._path))
         if found is None:
             raise CheckpointError(f"{self._path}: no checkpoint of job {job_id!r}")
@@ -532,6 +533,17 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         self, job_id: str, activation: dict[str, Any]
     ) -> tuple[str, str, str, str, str]:
         return steps.pending_params(str(self._path), job_id, activation)
+
+    def _pending_rows(self, conn: sqlite3.Connection, job_id: str) -> list[Any]:
+        """A job's pending rows, big payloads read back in (transaction held)."""
+        if not self._shared_payloads:
+            found = conn.execute(payload_refs.HAS_PAYLOADS).fetchone()
+            if found is None:
+                return conn.execute(
+                    payload_refs.SELECT_PENDING_PLAIN, (job_id,)
+                ).fetchall()
+            self._shared_payloads = True
+        return conn.execute(payload_refs.SELECT_PENDING, (job_id,)).fetchall()
 
     def _activation(self, job_id: str, row: Sequence[Any]) -> dict[str, Any]:
         what = f"the stored payload of activation {row[0]!r} of job {job_id!r}"
