@@ -199,9 +199,10 @@ class FlowJobs:
         again; those that were running when the process died run again
         (at-least-once), and so do those whose step was still waiting for the
         store's step writer (at most ``commit_window`` of them, see the
-        durability guide's "Group commit"). Returns the JobState (same ``job_id``); sequential
-        strategies return when it is done. A job that has finished is returned as
-        it is, without effect (its status tells). Thread-safe.
+        durability guide's "Group commit"). Returns the JobState (same
+        ``job_id``); sequential strategies return when it is done. A job that
+        has finished is returned as it is, without effect (its status tells).
+        Thread-safe.
 
         On a store that keeps leases (both built-in stores do) the resumed job
         is leased to this process until it ends or pauses; a job whose lease is
