@@ -894,3 +894,40 @@ def test_issue_10_a_lane_refusing_children_on_the_writer_thread_fails_the_job(
             assert "lane refused (test)" in str(job.errors)
         finally:
             returns(lambda: flow.shutdown(wait=False))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a job's end (on_job_end hooks, the final checkpoint) runs on "
+    "the store's one writer thread; a hook waiting for another job of the "
+    "store waits for steps only that thread can write",
+)
+def test_issue_10_an_on_job_end_hook_may_wait_for_another_job_of_the_store(
+    tmp_path: Path,
+) -> None:
+    from routilux import FlowHooks
+
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite") as store:
+        flow = fan_out(store, workers=4)
+        other = fan_out(store, workers=4, name="other")
+        seen: dict[str, Any] = {}
+
+        class FollowUp(FlowHooks):
+            def on_job_end(self, job: Any) -> None:
+                if "follow" not in seen:  # the first job starts one and waits
+                    seen["follow"] = follow = other.execute(
+                        "source", entry_params={"count": 50}
+                    )
+                    seen["waited"] = follow.wait(SHORT)
+
+        flow.add_hooks(FollowUp())
+        job = flow.execute("source", entry_params={"count": 5})
+        try:
+            assert returns(lambda: job.wait(WAIT))
+            assert job.status == "completed"
+            # With commit_window=0 (each worker writes its own step) it does.
+            assert seen["waited"], "the follow-up job could not finish"
+            assert sorted(sink_of(other).arrived) == list(range(50))
+        finally:
+            returns(lambda: flow.shutdown(wait=True, timeout=WAIT))
+            returns(lambda: other.shutdown(wait=True, timeout=WAIT))
