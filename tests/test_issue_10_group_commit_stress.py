@@ -931,3 +931,25 @@ def test_issue_10_an_on_job_end_hook_may_wait_for_another_job_of_the_store(
         finally:
             returns(lambda: flow.shutdown(wait=True, timeout=WAIT))
             returns(lambda: other.shutdown(wait=True, timeout=WAIT))
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_issue_10_a_job_timeout_while_steps_are_queued_cancels_it_once(
+    tmp_path: Path, where: str
+) -> None:
+    with open_store(where, tmp_path, commit_window=2) as store:
+        gate = GatedWrites(store)
+        store.write_steps = gate  # type: ignore[method-assign]
+        flow = fan_out(store, workers=3)
+        job = flow.execute("source", entry_params={"count": 30}, timeout=0.05)
+        assert gate.entered.wait(WAIT)
+        # The deadline passes while the writes are held (a bounded wait).
+        assert returns(lambda: job.wait(0.3), within=10.0) is False
+        gate.go.set()
+        assert returns(lambda: job.wait(WAIT))
+        assert job.status == "cancelled"
+        assert job.cancel_source == "timeout"
+        ran = sink_of(flow).arrived
+        assert len(ran) == len(set(ran))
+        assert set(pending_ns(store, job.job_id)).isdisjoint(ran)
+        returns(lambda: flow.shutdown(wait=True, timeout=WAIT))
