@@ -12,7 +12,8 @@ The runtime calls a handler and turns the call into an :class:`Outcome`; observe
 * ``on_job_end(job)`` once the job completed, failed, was cancelled or paused.
 
 Hooks run in the thread that made the change (a worker, the event-loop thread, the
-watchdog) and never under a lock of the runtime. A hook that raises is recorded in
+watchdog; a job whose steps a store's writer thread wrote ends on a thread of its
+own) and never under a lock of the runtime. A hook that raises is recorded in
 ``job.errors`` (routine id ``"<hooks>"``) and never changes how the job runs.
 """
 

@@ -834,17 +834,12 @@ def test_issue_10_a_resumed_crash_style_job_with_held_writes_then_released(
         returns(lambda: flow.shutdown(wait=True, timeout=WAIT))
 
 
-# -- found by this review (xfail strict: remove the mark with the fix) -----------------
+# -- found by the review, fixed since -------------------------------------------------
 
 #: A bound on waits the jobs below end within in milliseconds once fixed.
 SHORT = 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an outcome that is not None or an exception escapes steps_written "
-    "as a TypeError (only logged); the job hangs 'running' with no error",
-)
 @pytest.mark.parametrize("outcome", ["disk full"])
 def test_issue_10_write_steps_answering_a_non_error_outcome_fails_the_job(
     tmp_path: Path, outcome: Any
@@ -862,12 +857,6 @@ def test_issue_10_write_steps_answering_a_non_error_outcome_fails_the_job(
             returns(lambda: flow.shutdown(wait=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an error raised while the writer's thread hands a job its "
-    "children (steps_written -> _dispatch) is only logged by _tell_one; the "
-    "children stay counted and the job hangs 'running' with no error",
-)
 def test_issue_10_a_lane_refusing_children_on_the_writer_thread_fails_the_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -896,12 +885,6 @@ def test_issue_10_a_lane_refusing_children_on_the_writer_thread_fails_the_job(
             returns(lambda: flow.shutdown(wait=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job's end (on_job_end hooks, the final checkpoint) runs on "
-    "the store's one writer thread; a hook waiting for another job of the "
-    "store waits for steps only that thread can write",
-)
 def test_issue_10_an_on_job_end_hook_may_wait_for_another_job_of_the_store(
     tmp_path: Path,
 ) -> None:
@@ -953,3 +936,116 @@ def test_issue_10_a_job_timeout_while_steps_are_queued_cancels_it_once(
         assert len(ran) == len(set(ran))
         assert set(pending_ns(store, job.job_id)).isdisjoint(ran)
         returns(lambda: flow.shutdown(wait=True, timeout=WAIT))
+
+
+def test_issue_10_a_changed_window_keeps_one_writer_per_store(tmp_path: Path) -> None:
+    from routilux.runtime.step_writer import writer_for
+
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite", commit_window=4) as store:
+        first = writer_for(store)
+        store.commit_window = 8
+        second = writer_for(store)
+        assert first is second is not None
+        assert second.window == 8
+        flow = fan_out(store, workers=2)
+        job = flow.execute("source", entry_params={"count": 20})
+        try:
+            assert job.wait(WAIT)
+            assert sorted(sink_of(flow).arrived) == list(range(20))
+        finally:
+            returns(lambda: flow.shutdown(timeout=WAIT))
+
+
+def test_issue_10_a_dead_writer_tells_its_steps_before_a_new_thread_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routilux.runtime import step_writer
+
+    told: list[tuple[str, bool]] = []  # (thread, failed) in the order told
+    real_tell = step_writer._tell
+
+    def tell(batch: Any, errors: Any) -> None:
+        told.extend((threading.current_thread().name, e is not None) for e in errors)
+        real_tell(batch, errors)
+
+    calls = {"n": 0}
+
+    def write_once_broken(self: Any, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("writer bug (test)")
+        return [None] * len(batch)
+
+    monkeypatch.setattr(step_writer, "_tell", tell)
+    monkeypatch.setattr(step_writer.StepWriter, "_write", write_once_broken)
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite", commit_window=1) as store:
+        flow = fan_out(store, workers=3)
+        job = flow.execute("source", entry_params={"count": 30})
+        try:
+            assert job.wait(WAIT)
+        finally:
+            returns(lambda: flow.shutdown(timeout=WAIT))
+        assert job.status == "failed"
+        assert "writer bug (test)" in str(job.errors)
+        # Every failure was told before any step of a later batch.
+        flags = [failed for _, failed in told]
+        assert flags == sorted(flags, reverse=True), told
+
+
+def test_issue_10_a_lane_refusing_an_activation_fails_the_job_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routilux.runtime.ledger import base
+
+    real = base.LedgerBase._hand
+    handed = {"n": 0}
+
+    def hand(self: Any, activations: list[Any]) -> None:
+        lane = self.lane
+        submit = lane.submit
+
+        def refusing(activation: Any) -> Any:
+            handed["n"] += 1
+            if handed["n"] > 3:
+                raise RuntimeError("lane refused (test)")
+            return submit(activation)
+
+        lane.submit = refusing
+        try:
+            real(self, activations)
+        finally:
+            lane.submit = submit
+
+    monkeypatch.setattr(base.LedgerBase, "_hand", hand)
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite", commit_window=0) as store:
+        flow = fan_out(store, workers=1)
+        job = flow.execute("source", entry_params={"count": 10})
+        try:
+            assert job.wait(WAIT), "the job hung"
+        finally:
+            returns(lambda: flow.shutdown(timeout=WAIT))
+        assert job.status == "failed"
+        assert "lane refused (test)" in str(job.errors)
+
+
+def test_issue_10_a_job_whose_steps_the_writer_wrote_ends_on_a_thread_of_its_own(
+    tmp_path: Path,
+) -> None:
+    from routilux import FlowHooks
+
+    names: list[str] = []
+
+    class Where(FlowHooks):
+        def on_job_end(self, job: Any) -> None:
+            names.append(threading.current_thread().name)
+
+    with SQLiteCheckpointStore(tmp_path / "jobs.sqlite") as store:
+        flow = fan_out(store, workers=2)
+        flow.add_hooks(Where())
+        job = flow.execute("source", entry_params={"count": 10})
+        try:
+            assert job.wait(WAIT)
+        finally:
+            returns(lambda: flow.shutdown(timeout=WAIT))
+    assert job.status == "completed"
+    assert names == [f"routilux-job-end-{job.job_id}"]

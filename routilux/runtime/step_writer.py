@@ -117,15 +117,23 @@ class StepWriter:
         """
         with self._lock:
             if self._thread is None:
-                thread = threading.Thread(
-                    target=self._run, name=self._name, daemon=True
-                )
-                thread.start()  # it waits for the lock: the step is queued first
-                self._thread = thread
+                self._start_locked()  # it waits for the lock: the step is queued first
             elif not self._queue:
                 self._wake.notify()
             self._queue.append(_Entry(step, owner, activation, children, settled))
             self._unwritten += 1
+
+    def _start_locked(self) -> None:
+        """Start the writer's thread (lock held). Raises when it cannot start."""
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        thread.start()
+        self._thread = thread
+
+    def set_window(self, window: int) -> None:
+        """Change the window (the store's ``commit_window`` changed)."""
+        with self._lock:
+            self.window = window
+            self._room.notify_all()
 
     def wait_for_room(self) -> None:
         """Wait while more than ``window`` steps are queued and not yet durable.
@@ -182,22 +190,46 @@ class StepWriter:
                 f"{self.store!r}.write_steps returned {len(errors)} outcomes "
                 f"for {len(batch)} steps"
             )
+        strange = next(
+            (e for e in errors if e is not None and not isinstance(e, BaseException)),
+            None,
+        )
+        if strange is not None:  # a job would take it for an error and choke
+            raise CheckpointError(
+                f"{self.store!r}.write_steps returned {strange!r} as a step's "
+                "outcome (None for a step written, else the exception)"
+            )
         return errors
 
     def _died(self, batch: list[_Entry], exc: BaseException) -> None:
-        """The thread failed: fail every step it held, free every waiting worker."""
+        """The thread failed: fail every step it held, free every waiting worker.
+
+        The failures are told before another thread may start (steps queued
+        meanwhile wait for it), so no job hears of a later step first.
+        """
         _log.error("the checkpoint step writer failed", exc_info=exc)
-        with self._lock:
-            left, self._queue = batch + self._queue, []
-            self._unwritten -= len(left)
-            self._thread = None
-            self._room.notify_all()
         error = CheckpointError(
             f"the checkpoint step writer of {self.store!r} failed: "
             f"{type(exc).__name__}: {safe_text(exc)}"
         )
         error.__cause__ = exc
-        _tell(left, [error] * len(left))
+        held = batch
+        while True:
+            with self._lock:
+                failed, self._queue = held + self._queue, []
+                self._unwritten -= len(failed)
+                self._room.notify_all()
+            _tell(failed, [error] * len(failed))
+            held = []
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+                try:  # steps queued meanwhile: a new thread writes them
+                    self._start_locked()
+                except BaseException:  # noqa: BLE001 - no thread: they fail too
+                    continue
+                return
 
 
 def _tell(batch: list[_Entry], errors: list[BaseException | None]) -> None:
@@ -241,8 +273,10 @@ def writer_for(store: CheckpointStore) -> StepWriter | None:
         return None
     with _WRITERS_LOCK:
         writer = _WRITERS.get(id(store))
-        if writer is None or writer.store is not store or writer.window != window:
+        if writer is None or writer.store is not store:
             writer = _WRITERS[id(store)] = StepWriter(store, window)
+        elif writer.window != window:  # one writer per store, whatever the window
+            writer.set_window(window)
         return writer
 
 

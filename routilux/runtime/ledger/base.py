@@ -346,10 +346,23 @@ class LedgerBase:
         return pressure.admit(activations, hold=not self.lane_blocks)
 
     def _hand(self, activations: list[Activation]) -> None:
-        """Give counted activations to the lane, through the flow's bound if any."""
+        """Give counted activations to the lane, through the flow's bound if any.
+
+        A lane that refuses one (its pool shut down, a strategy's bug) fails
+        the job; what it did not take is dropped and counted, so no wait hangs.
+        """
         submit = self.lane.submit  # type: ignore[union-attr]
-        for activation in self._admitted(activations):
-            submit(activation)
+        admitted = self._admitted(activations)
+        index = 0
+        try:
+            for index, activation in enumerate(admitted):  # noqa: B007 - read below
+                submit(activation)
+        except BaseException as exc:  # noqa: BLE001 - ends in the job
+            self._refused(admitted[index:], exc)
+
+    def _refused(self, activations: list[Activation], error: BaseException) -> None:
+        """The lane refused ``activations`` (counted, queued): fail, drop them."""
+        raise NotImplementedError
 
     def _uncount(self, activation: Activation) -> None:
         """An activation the flow's bound counted is finished: free its place."""

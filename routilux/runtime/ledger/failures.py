@@ -271,6 +271,23 @@ class Failures(Completion):
         if settled or parked:
             self._finish(settled + parked)
 
+    def _drop_queued(self, activations: list[Activation]) -> int:
+        """Drop those of ``activations`` still queued; return how many."""
+        with self._lock:
+            left = [a for a in activations if a.state is QUEUED]
+            self._drop_locked(left)
+        if self._pressure is not None:
+            for activation in left:
+                self._uncount(activation)
+        return len(left)
+
+    def _refused(self, activations: list[Activation], error: BaseException) -> None:
+        """The lane refused ``activations`` (counted, queued): fail, drop them."""
+        self._break(None, error, error)
+        left = self._drop_queued(activations)
+        if left:
+            self._finish(left)
+
     def drop(self, activation: Activation, reason: str) -> None:
         """Account for an activation that will not run (its strategy shut down)."""
         if self._pressure is not None:

@@ -382,29 +382,52 @@ class Running(Streaming):
     def steps_written(self, written: list[Written]) -> None:
         """Queued steps of this job are durable or failed (the writer's thread).
 
-        As after steps written inline, in order: a failure fails the job (the
-        children of the steps after it are then dropped), else the held rows
-        count as stored; the children go to the lane, and the activations (with
-        those a halt took back) count as settled, in one go.
+        As after steps written inline: a failure fails the job (its children
+        are then dropped, as a halted job drops what it hands on), else the held
+        rows count as stored; the children go to the lane and the activations
+        (with those a halt took back) count as settled, in one go. Never
+        raises: whatever fails here fails the job, and every activation is
+        counted. The job's end, if this is it, runs on a thread of its own
+        (:meth:`_finish_elsewhere`): the writer serves every job of the store.
         """
-        children: list[Activation] = []
-        settled = 0
+        settled = sum(count for _, _, count, _ in written)
+        children = [child for _, made, _, _ in written if made for child in made]
         try:
-            for activation, made, count, error in written:
-                settled += count
+            for activation, _, _, error in written:
                 if error is not None:
-                    if children:  # those of the steps before it, durable
-                        self._dispatch(children)
-                        children = []
                     self._step_failed(activation, error)
                 elif activation.held:
                     self._stored(activation)
-                if made:
-                    children.extend(made)
             if children:
                 self._dispatch(children)
+        except BaseException as exc:  # noqa: BLE001 - ends in the job, never lost
+            self.fail(None, exc)
+            # The lane takes what it is handed or says so (_hand): what is
+            # still queued here never reached it.
+            settled += self._drop_queued(children)
         finally:
-            self._finish(settled)
+            self._finish_elsewhere(settled)
+
+    def _finish_elsewhere(self, settled: int) -> None:
+        """Count ``settled``; a job's end (hooks, final checkpoint) off this thread.
+
+        A hook that is slow, or waits for another job of the same store, must
+        not hold up the writer every job of the store needs.
+        """
+        with self._lock:
+            action = self._count_locked(settled)
+        if not action:
+            return
+        ending = threading.Thread(
+            target=self._conclude,
+            args=(action,),
+            name=f"routilux-job-end-{self.job_state.job_id}",
+            daemon=True,
+        )
+        try:
+            ending.start()
+        except BaseException:  # noqa: BLE001 - no thread: end it here, as before
+            self._conclude(action)
 
     def _dispatch(self, activations: list[Activation]) -> None:
         """Hand counted activations to the lane, or park or drop them."""
