@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from .._locks import take_contended
 from ..checks import wait_limit
 
 if TYPE_CHECKING:
@@ -27,15 +28,25 @@ class FlowJobs:
 
     def add(self, run: JobLedger) -> None:
         """Count ``run`` as active."""
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             self._active[run.job_state.job_id] = run
+        finally:
+            lock.release()
 
     def discard(self, run: JobLedger) -> None:
         """Stop counting ``run``; wake waiters when none is left."""
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             self._active.pop(run.job_state.job_id, None)
             if not self._active and self._waiting:
                 self._changed.notify_all()
+        finally:
+            lock.release()
 
     def get(self, job_id: str) -> JobLedger | None:
         """The active run of ``job_id``, or None."""

@@ -13,6 +13,7 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
+from .._locks import take_contended
 from ..tracking import percentile
 
 __all__ = ["WINDOW", "FlowStats"]
@@ -61,8 +62,13 @@ class FlowStats:
 
     def job_ended(self, status: str) -> None:
         """Count a job that stopped with ``status``."""
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             self._jobs[status] += 1
+        finally:
+            lock.release()
 
     def _fold(self) -> None:
         with self._lock:

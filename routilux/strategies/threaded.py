@@ -16,7 +16,8 @@ Before a task is ready it passes two gates, in this order:
 
 ``ThreadedStrategy._lock`` guards all of it (the FIFOs, the rotation, the gates
 and the counters). It is never held while a task runs, and never together with a
-job's ledger lock.
+job's ledger lock. Its hot paths take it as :mod:`routilux._locks` describes, so
+that workers do not convoy on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
     from concurrent.futures import Future
 
+from .._locks import take_contended
 from ..checks import wait_limit
 from ..exceptions import StrategyShutdownError
 from .base import StrategyState, Task, run_task
@@ -125,7 +127,10 @@ class ThreadedStrategy:
 
         Thread-safe.
         """
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             self._in_flight += 1
             if task.serial_key is not None or task.limit is not None:
                 if not self._admit_held_locked(task):
@@ -144,6 +149,8 @@ class ThreadedStrategy:
             if self._drainers >= self.max_workers:
                 return
             self._drainers += 1
+        finally:
+            lock.release()
         self._spawn_drainer()
 
     def _admit_held_locked(self, task: Task) -> bool:
@@ -234,17 +241,28 @@ class ThreadedStrategy:
                 # by this loop, not by drainers the pool can no longer start.
                 self._drainers -= self._settle_locked(task, ran=False)
 
+    def _first_task(self) -> tuple[Task | None, bool]:
+        """A new drainer's first task and whether to drop it.
+
+        The task is None (and the drainer leaves) when none is ready.
+        """
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
+            if not self._turns:
+                self._drainers -= 1
+                return None, False
+            self._busy += 1
+            return self._take_locked(), self._dropping
+        finally:
+            lock.release()
+
     def _drain(self) -> None:
         lock = self._lock
         turns = self._turns
         ready = self._ready
-        with lock:
-            if not turns:
-                self._drainers -= 1
-                return
-            task: Task | None = self._take_locked()
-            self._busy += 1
-            dropping = self._dropping
+        task, dropping = self._first_task()
         while task is not None:
             done, pending = task, None
             try:
@@ -253,7 +271,9 @@ class ThreadedStrategy:
                 # Whatever happened above, the task is accounted for and the worker
                 # takes the next one (or leaves) in the same critical section: a
                 # lost drainer would stall the pool for good.
-                with lock:
+                if not lock.acquire(False):
+                    take_contended(lock)
+                try:
                     self._busy -= 1
                     if pending is None:
                         spawn = self._settle_locked(done, ran=not dropping)
@@ -276,6 +296,8 @@ class ThreadedStrategy:
                     else:
                         self._drainers -= 1
                         task = None
+                finally:
+                    lock.release()
                 if pending is not None:
                     pending.add_done_callback(self._settler(done))
                 if spawn:
@@ -288,10 +310,15 @@ class ThreadedStrategy:
         return settle
 
     def _settle(self, task: Task, ran: bool, waited: bool = False) -> None:
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             if waited:
                 self._awaiting -= 1
             spawn = self._settle_locked(task, ran)
+        finally:
+            lock.release()
         if spawn:
             self._spawn_drainers(spawn)
 

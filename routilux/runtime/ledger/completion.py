@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ..._locks import take_contended
 from ...exceptions import CheckpointError
 from ...job_state import JobStatus
 from ..invoker import error_record, safe_text
@@ -86,7 +87,10 @@ class Completion(LedgerBase):
             self._complete()
 
     def _complete(self) -> None:
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             entry = self.job_state.current_routine_id or ""
             if self._halted is None:
                 status = JobStatus.COMPLETED
@@ -102,6 +106,8 @@ class Completion(LedgerBase):
             self._set(status=status, updated_at=datetime.now(timezone.utc))
             if self.job_state.pending_tasks:  # a paused job cancelled: none is left
                 self._set(pending_tasks=self._tasks([]))
+        finally:
+            lock.release()
         self._stopped(save=False)
 
     def _stopped(self, save: bool) -> None:

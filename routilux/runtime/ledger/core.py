@@ -22,6 +22,10 @@ under the job's lock and must return quickly):
 2. ``FlowJobs._lock`` (runtime/jobs.py), ``Watchdog._lock``,
    ``DeadLetterBox._lock`` (runtime/dead_letters.py): taken after 1 is released,
    never while it is held.
+
+The paths every activation takes acquire the job's lock (and the flow's job
+registry and statistics locks) as :mod:`routilux._locks` describes, so that
+pool threads do not convoy on it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..._locks import take_contended
 from ...exceptions import CheckpointError
 from ...job_state import JobStatus
 from ..activation import QUEUED, RUNNING, Activation
@@ -152,10 +157,15 @@ class JobLedger(Holding, Running):
         activations: list[Activation],
         before_launch: Callable[[], None] | None = None,
     ) -> None:
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             self._set(current_routine_id=current, status=JobStatus.RUNNING)
             self._record((current, event, record, _wall()))
             self._pending = len(activations)
+        finally:
+            lock.release()
         begun = False
         try:
             if self._checkpoint is not None:
@@ -278,36 +288,60 @@ class JobLedger(Holding, Running):
         joined: bool,
         activations: list[Activation],
     ) -> None:
-        routine_id = key[0]
-        with self._lock:
-            if not self._record_emit_locked(key, data, source, bool(routes)):
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
+            if not self._accept_emit_locked(
+                key, data, source, routes, joined, activations
+            ):
                 return
-            if self._halted is not None:
-                self._drop_locked(activations)
-                return
-            if joined:
-                assert routes is not None
-                self._offer_locked(routine_id, routes, data, activations, source)
-            self._pending += len(activations)
-            if self._checkpoint is not None and source is not None:
-                # Outbox: children exist in the store, and run, only once a
-                # step of their source lists them (see .streaming, _release).
-                for activation in activations:
-                    activation.key = self._checkpoint.key()
-                if source.children is None:
-                    source.children = activations
-                else:
-                    source.children.extend(activations)
-                return
-            if self._paused:
-                self._park_locked(activations)
-                return
+        finally:
+            lock.release()
         if self._pressure is not None:
             self._hand(activations)
             return
         submit = self.lane.submit  # type: ignore[union-attr]
         for activation in activations:
             submit(activation)
+
+    def _accept_emit_locked(
+        self,
+        key: tuple[str, str],
+        data: dict[str, Any],
+        source: Activation | None,
+        routes: Sequence[Route] | None,
+        joined: bool,
+        activations: list[Activation],
+    ) -> bool:
+        """Record an emit and count its activations (lock held).
+
+        Returns True when the activations go to the lane now; False when there
+        are none, or they were dropped, parked or kept for the source's step.
+        """
+        if not self._record_emit_locked(key, data, source, bool(routes)):
+            return False
+        if self._halted is not None:
+            self._drop_locked(activations)
+            return False
+        if joined:
+            assert routes is not None
+            self._offer_locked(key[0], routes, data, activations, source)
+        self._pending += len(activations)
+        if self._checkpoint is not None and source is not None:
+            # Outbox: children exist in the store, and run, only once a
+            # step of their source lists them (see .streaming, _release).
+            for activation in activations:
+                activation.key = self._checkpoint.key()
+            if source.children is None:
+                source.children = activations
+            else:
+                source.children.extend(activations)
+            return False
+        if self._paused:
+            self._park_locked(activations)
+            return False
+        return True
 
     def _record_emit_locked(
         self,

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from ..._locks import take_contended
 from ...exceptions import CheckpointError
 from ...hooks import Outcome
 from ...records import COMPLETED_STATE
@@ -70,7 +71,10 @@ class Running(Streaming):
                 # moment later: this move needs no lock.
                 activation.state = RUNNING
                 return self._invoke(activation)
-            with self._lock:
+            lock = self._lock
+            if not lock.acquire(False):
+                take_contended(lock)
+            try:
                 if self._halted is not None:
                     self._drop_locked((activation,))
                     verdict = 1
@@ -80,6 +84,8 @@ class Running(Streaming):
                 else:
                     activation.state = RUNNING
                     verdict = -1
+            finally:
+                lock.release()
             if verdict >= 0:
                 self._finish(verdict)
                 return None
@@ -204,7 +210,10 @@ class Running(Streaming):
             self._settle_plain(activation, outcome, start, end)
             return
         verdict = None if error is None else self._judge(activation, error, handler)
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             if self._awaiting:
                 self._awaiting.discard(activation)
             if activation.state is not RUNNING:
@@ -214,6 +223,8 @@ class Running(Streaming):
             children, activation.children = activation.children, None
             failed, letter = self._record_outcome_locked(activation, outcome, verdict)
             parked = self._take_parked_if_halted()
+        finally:
+            lock.release()
         if activation.watch is not None:
             activation.watch.cancel()
         self._note_interrupt(error)
@@ -243,12 +254,17 @@ class Running(Streaming):
             outcome.emitted = activation.emitted
         assert self.observers is not None
         self.observers.activation_ended(activation, outcome, start, end, False)
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
             if activation.state is not RUNNING:
                 raise RuntimeError(f"{activation!r} settled twice")
             activation.state = SETTLED
             self._record_success_locked(activation.routine_id, outcome.value)
             action = self._count_locked(1 + self._take_parked_if_halted())
+        finally:
+            lock.release()
         if action:
             self._conclude(action)
 
