@@ -211,13 +211,10 @@ def new_fields(values: dict[str, Any]) -> None:
     states._job_id = job_id
     states._field = _DICT_FIELD
     values[_DICT_FIELD] = states
-    for name in ("pause_points", "errors"):  # appended to in place: the job's own
-        view: OwnedList[Any] = OwnedList()
-        view._job_id = job_id
-        view._field = name
-        values[name] = view
-    # Only ever replaced (by a pause, a resume), never changed in place: shared.
-    values["pending_tasks"] = _EMPTY["pending_tasks"]
+    # Shared while empty: the owner appends through writable_list, which gives
+    # the job a list of its own at the first write (most jobs never have one).
+    for name in _LIST_FIELDS:
+        values[name] = _EMPTY[name]
 
 
 def own_fields(values: dict[str, Any]) -> None:

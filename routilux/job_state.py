@@ -181,6 +181,12 @@ class JobState(JobStateDocuments, CheckedModel):
             private["_history"] = history
         return history
 
+    def _keep_outputs(self, outputs: _Results) -> None:
+        """Called by the owning ledger (its lock held): the job's own outputs."""
+        private = self.__pydantic_private__
+        assert private is not None
+        private["_outputs"] = outputs
+
     @classmethod
     def _for_run(cls, flow_id: str, job_id: str | None = None) -> JobState:
         """A new pending JobState for the runtime, built without validation.

@@ -51,15 +51,14 @@ class ExecutionTracker:
         # The flat cells of the run and event records (see routilux.record_log):
         # every job has a tracker, and a RecordLog around each would be two
         # more objects made per job.
-        self._runs = new_cells(6, limit)
-        self._events = new_cells(5, limit)
+        #: The cells of the run records, six per :data:`RunEntry`: the runtime
+        #: extends it by one entry per activation (``list.extend`` is
+        #: thread-safe, and no bound method is kept per tracker).
+        self.run_cells = new_cells(6, limit)
+        #: The cells of the event records, five per :data:`EventEntry` (per emit).
+        self.event_cells = new_cells(5, limit)
         # Made by the first record_routine_start (most trackers get none).
         self._open: dict[tuple[str, int], tuple[float, Any]] | None = None
-        #: The runtime's fast path: append a :data:`RunEntry` (one call per
-        #: activation, no method frame; list.append is thread-safe).
-        self.append_run = self._runs.extend
-        #: The runtime's fast path: append an :data:`EventEntry` per emit.
-        self.append_event = self._events.extend
 
     # -- recording -------------------------------------------------------------------
 
@@ -90,7 +89,7 @@ class ExecutionTracker:
             return
         start, params = opened
         outcome = error if error is not None else result
-        self._runs.extend((routine_id, start, now, params, status, outcome))
+        self.run_cells.extend((routine_id, start, now, params, status, outcome))
 
     def record_event(
         self,
@@ -101,12 +100,12 @@ class ExecutionTracker:
     ) -> None:
         """Record an event from ``source_id`` (to ``target_id`` if known)."""
         targets = (target_id,) if target_id is not None else ()
-        self._events.extend((time.time(), source_id, event_name, targets, data))
+        self.event_cells.extend((time.time(), source_id, event_name, targets, data))
 
     # -- views -----------------------------------------------------------------------
 
     def _run_records(self) -> list[RunEntry]:
-        return records_of(self._runs, 6)
+        return records_of(self.run_cells, 6)
 
     @property
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
@@ -128,7 +127,7 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One record per event and target routine, oldest first."""
-        events: list[EventEntry] = records_of(self._events, 5)
+        events: list[EventEntry] = records_of(self.event_cells, 5)
         return [
             {
                 "timestamp": timestamp,
@@ -175,7 +174,7 @@ class ExecutionTracker:
         total = sum(end - start for _, start, end, *_ in runs)
         return {
             "total_routines": len({entry[0] for entry in runs}),
-            "total_events": len(self._events) // 5,
+            "total_events": len(self.event_cells) // 5,
             "total_execution_time": total,
             "avg_routine_time": total / len(runs) if runs else 0.0,
         }

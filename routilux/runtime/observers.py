@@ -63,7 +63,7 @@ class Observers:
         "_job",
         "_on_hook_error",
         "_stats",
-        "append_event",
+        "event_cells",
         "tracker",
         "watching_outcomes",
         "watching_starts",
@@ -87,8 +87,9 @@ class Observers:
             else None
         )
         self._debug = log.isEnabledFor(logging.DEBUG)
-        #: Records an emit in the tracker (the ledger's fast path).
-        self.append_event = tracker.append_event
+        #: The tracker's event cells: the ledger extends them by an emit's
+        #: :data:`~routilux.tracking.EventEntry`.
+        self.event_cells = tracker.event_cells
         #: True when anything wants ``activation_started`` calls.
         self.watching_starts = bool(self._hooks) or self._debug
         #: True when hooks read outcomes (and so their ``emitted`` lists).
@@ -147,7 +148,7 @@ class Observers:
         route = activation.route
         rid = route.routine_id
         error = outcome.error
-        self.tracker.append_run(
+        self.tracker.run_cells.extend(
             (
                 rid,
                 start,

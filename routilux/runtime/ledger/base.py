@@ -19,7 +19,7 @@ from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
 from ..held import HeldLists
 from ..invoker import error_record
-from .outputs import JobOutputs
+from .outputs import NO_OUTPUTS, JobOutputs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -75,13 +75,48 @@ class LedgerBase:
         pressure: The flow's ``max_pending`` bound (None: no bound).
     """
 
-    #: Makes handler calls somewhere else (a remote strategy's binding of the
-    #: flow); None: handlers run in this process. Set by the runner.
-    remote: RemoteCalls | None = None
-    #: The job's session, the lane of activations whose connection names no
-    #: lane key; and the flow's session states. Both set by the runner.
-    session: Lane | None = None
-    sessions: SessionStates | None = None
+    # Slots, not an instance dict: a job's ledger is one object for the garbage
+    # collector to walk, not two, while the job runs (or waits in a backlog).
+    # The mixins below add none of their own.
+    __slots__ = (
+        "__weakref__",
+        "_async_gates",
+        "_awaiting",
+        "_caller",
+        "_checkpoint",
+        "_deadline",
+        "_default_timeout",
+        "_dropped",
+        "_ended",
+        "_flow_error_handler",
+        "_halted",
+        "_held",
+        "_inboxes",
+        "_lock",
+        "_on_done",
+        "_parked",
+        "_pause_settled",
+        "_paused",
+        "_pending",
+        "_pressure",
+        "_record",
+        "_slot_data",
+        "_states",
+        "_stop_event",
+        "_watchdog",
+        "dead_letters",
+        "flow",
+        "interrupt",
+        "job_state",
+        "lane",
+        "lane_blocks",
+        "observers",
+        "outputs",
+        "remote",
+        "routes",
+        "session",
+        "sessions",
+    )
 
     def __init__(
         self,
@@ -99,6 +134,16 @@ class LedgerBase:
         pressure: FlowPressure | None = None,
     ) -> None:
         self.flow = flow
+        #: Makes handler calls somewhere else (a remote strategy's binding of
+        #: the flow); None: handlers run in this process. Set by the runner.
+        self.remote: RemoteCalls | None = None
+        #: The job's session, the lane of activations whose connection names
+        #: no lane key; and the flow's session states. Both set by the runner.
+        self.session: Lane | None = None
+        self.sessions: SessionStates | None = None
+        #: True when the lane runs the job in the calling thread (set by the
+        #: runner).
+        self.lane_blocks = False
         self._pressure = pressure
         self._async_gates = async_gates
         self.routes = routes
@@ -116,10 +161,11 @@ class LedgerBase:
         self._lock = threading.Lock()
         #: What the job produced; the JobState keeps only this (not the ledger),
         #: so a finished job a caller keeps does not keep its ledger alive.
-        self.outputs = JobOutputs(self._lock, routes.sinks)
+        #: Shared and empty until the first write (see :meth:`_outputs_locked`).
+        self.outputs = NO_OUTPUTS
         #: Appends a history record (see :class:`~routilux.record_log.RecordLog`).
         self._record = job_state._take_ownership(
-            self._lock, self.outputs, history_limit
+            self._lock, NO_OUTPUTS, history_limit
         ).appender()
         self._states = job_state.routine_states
         self._pending = 0
@@ -163,6 +209,14 @@ class LedgerBase:
         """``tasks`` as the job's ``pending_tasks`` (a read-only view)."""
         return owned_list(tasks, self.job_state.job_id, "pending_tasks")
 
+    def _outputs_locked(self) -> JobOutputs:
+        """The job's own outputs, to write to (lock held); made at the first write."""
+        outputs = self.outputs
+        if outputs is NO_OUTPUTS:
+            outputs = self.outputs = JobOutputs(self._lock, self.routes.sinks)
+            self.job_state._keep_outputs(outputs)
+        return outputs
+
     def _add_error_locked(self, record: ErrorRecord) -> None:
         """Append to the job's errors (lock held), after it ended too."""
         _append(writable_list(self.job_state.__dict__, "errors"), record)
@@ -179,7 +233,7 @@ class LedgerBase:
         text, which is user code.
         """
         self._add_error_locked(record)
-        outputs = self.outputs
+        outputs = self._outputs_locked()
         if outputs.first_error is None:
             outputs.first_error = exc
         if self._checkpoint is not None:
@@ -302,8 +356,8 @@ class LedgerBase:
             if self._ended or self._paused:
                 return False
             self._paused = True
-            list.append(
-                self.job_state.pause_points,
+            _append(
+                writable_list(self.job_state.__dict__, "pause_points"),
                 {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()},
             )
         self._finish(0)
@@ -329,9 +383,6 @@ class LedgerBase:
                 activation.state = QUEUED
         self._hand(parked)
         return True
-
-    #: True when the lane runs the job in the calling thread (set by the runner).
-    lane_blocks = False
 
     def _admitted(self, activations: list[Activation]) -> list[Activation]:
         """The activations the flow's bound lets through now (all, without one).

@@ -26,6 +26,8 @@ _FLUSH = 3  # nothing pending, but inboxes wait: flush them (see JobLedger)
 class Completion(LedgerBase):
     """Ends jobs: completion, pause and the final write."""
 
+    __slots__ = ()
+
     def abandon(self, error: BaseException) -> None:
         """The job could not start (its store failed): end it as failed, at once."""
         record = error_record(self.job_state.current_routine_id or "", "", error, 1)

@@ -65,6 +65,8 @@ class JobLedger(Holding, Running):
     :class:`~routilux.runtime.ledger.base.LedgerBase`.
     """
 
+    __slots__ = ()
+
     # -- starting and resuming --
 
     def start(self, entry_id: str, params: dict[str, Any]) -> None:
@@ -370,11 +372,11 @@ class JobLedger(Holding, Running):
                 source.emitted = [(event_name, data)]
             else:
                 source.emitted.append((event_name, data))
-        observers.append_event(
+        observers.event_cells.extend(
             (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
         if not consumed:
-            self.outputs.unconsumed[routine_id] = data
+            self._outputs_locked().unconsumed[routine_id] = data
             return False
         return True
 

@@ -62,6 +62,8 @@ _perf = time.perf_counter
 class Failures(Completion):
     """Records errors and fails jobs; never lets an error escape."""
 
+    __slots__ = ()
+
     def _judge(
         self, activation: Activation, exc: BaseException, handler: ErrorHandler | None
     ) -> Verdict:

@@ -27,6 +27,8 @@ __all__ = ["Holding"]
 class Holding(LedgerBase):
     """Keeps a job's held arrivals in step with its inboxes and slot data."""
 
+    __slots__ = ()
+
     def _hold_inbox_locked(
         self,
         route: Route,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import JobCancelledError, JobFailedError
@@ -9,11 +10,9 @@ from ...job_state import JobStatus
 from ..invoker import safe_text
 
 if TYPE_CHECKING:
-    import threading
-
     from ...job_state import JobState
 
-__all__ = ["JobOutputs"]
+__all__ = ["NO_OUTPUTS", "JobOutputs"]
 
 
 class JobOutputs:
@@ -61,3 +60,10 @@ class JobOutputs:
                 f"({job.cancel_source}): {job.cancel_reason}"
             )
         return merged
+
+
+#: What every job holds until it produces something: most jobs of a service
+#: that reads its sinks' state, not ``result()``, never do, and each would
+#: otherwise keep one more object for the garbage collector to walk. The
+#: ledger gives a job its own :class:`JobOutputs` at the first write.
+NO_OUTPUTS = JobOutputs(threading.Lock(), frozenset())

@@ -41,6 +41,8 @@ _perf = time.perf_counter
 class Running(Streaming):
     """Runs a job's activations and settles their outcomes."""
 
+    __slots__ = ()
+
     # -- running --
 
     def run(self, activation: Activation) -> Future[None] | None:
@@ -292,7 +294,7 @@ class Running(Streaming):
         if routine_id not in self._states:
             dict.__setitem__(self._states, routine_id, COMPLETED_STATE)
         if value is not None and routine_id in self.routes.sinks:
-            self.outputs.returned[routine_id] = value
+            self._outputs_locked().returned[routine_id] = value
 
     def _record_outcome_locked(
         self, activation: Activation, outcome: Outcome, verdict: Verdict | None

@@ -51,6 +51,8 @@ LINGER = 1.0
 class Streaming(Failures):
     """Writes running activations' outboxes in partial steps (with a store)."""
 
+    __slots__ = ()
+
     def _emit(
         self,
         routine_id: str,
