@@ -2,12 +2,20 @@
 
 Every job needs a done signal, and a service may run thousands of small jobs a
 second. ``threading.Event()`` builds a Condition around a Lock (a few microseconds,
-a sizeable share of a small job); a Latch is one lock, held while the latch is
-closed. A waiter takes the lock (blocking until it is released) and hands it back
-at once, so every waiter gets through once the latch opens.
+a sizeable share of a small job); a Latch is a flag and, once somebody waits, one
+lock (the *gate*), held while the latch is closed. A waiter takes the gate
+(blocking until it is released) and hands it back at once, so every waiter gets
+through once the latch opens. Most jobs are never waited on one by one (a
+service waits for the flow, or reads a sink): their latch makes no lock at all,
+one object fewer for the garbage collector per job in a backlog.
 
-The flag, not the lock, answers :meth:`is_set`: a waiter holds the lock for a
+The flag, not the gate, answers :meth:`is_set`: a waiter holds the gate for a
 moment on its way through, and must not make the latch look closed meanwhile.
+
+The first waiter makes the gate, then reads the flag again; :meth:`set` writes
+the flag, then reads the gate. Whichever comes second sees the other's write (the
+GIL orders them), so a waiter either finds the latch open or a gate that
+:meth:`set` releases.
 """
 
 from __future__ import annotations
@@ -28,8 +36,7 @@ class Latch:
 
     def __init__(self) -> None:
         self._flag = False
-        self._gate = threading.Lock()
-        self._gate.acquire()
+        self._gate: threading.Lock | None = None  # made by the first waiter
 
     def is_set(self) -> bool:
         """True while the latch is open."""
@@ -40,14 +47,17 @@ class Latch:
         if self._flag:
             return
         self._flag = True
-        self._open_gate()
+        gate = self._gate
+        if gate is not None:
+            _open(gate)
 
     def clear(self) -> None:
         """Close the latch again (a paused job that resumes)."""
         if not self._flag:
             return
+        # Waiters from before passed the old gate; later ones make a new one.
+        self._gate = None
         self._flag = False
-        self._gate.acquire()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the latch is open, or ``timeout`` seconds have passed.
@@ -57,19 +67,34 @@ class Latch:
         """
         if self._flag:
             return True
-        if self._gate.acquire(timeout=-1 if timeout is None else timeout):
-            self._open_gate()
+        gate = self._gate
+        if gate is None:
+            with _MAKING:  # two first waiters must not each make one
+                gate = self._gate
+                if gate is None:
+                    gate = threading.Lock()
+                    gate.acquire()
+                    self._gate = gate
+        if self.is_set():  # set() ran before it could see the gate
+            return True
+        if gate.acquire(timeout=-1 if timeout is None else timeout):
+            _open(gate)  # on to the next waiter
             return True
         return self._flag
 
-    def _open_gate(self) -> None:
-        # Two openers may race (a second set, or a waiter passing through as the
-        # latch opens): the gate is open either way once one release happened.
-        with contextlib.suppress(RuntimeError):
-            self._gate.release()
-
     def __repr__(self) -> str:
         return f"<Latch {'open' if self._flag else 'closed'}>"
+
+
+def _open(gate: threading.Lock) -> None:
+    # Two openers may race (a second set, or a waiter passing through as the
+    # latch opens): the gate is open either way once one release happened.
+    with contextlib.suppress(RuntimeError):
+        gate.release()
+
+
+#: Guards the making of gates.
+_MAKING = threading.Lock()
 
 
 class _OpenLatch(Latch):
@@ -87,6 +112,6 @@ class _OpenLatch(Latch):
 
 
 #: The done latch of every job with a final status: a finished job keeps no
-#: lock of its own, so the garbage collector has two objects fewer to walk per
+#: latch of its own, so the garbage collector has fewer objects to walk per
 #: finished job a program keeps.
 OPEN: Latch = _OpenLatch()

@@ -107,3 +107,60 @@ def test_is_set_never_flickers_while_waiters_pass() -> None:
     for thread in threads:
         thread.join(10)
     assert closed_seen == []
+
+
+def test_a_latch_nobody_waits_on_makes_no_lock() -> None:
+    latch = Latch()
+    assert latch._gate is None
+    latch.set()
+    latch.clear()
+    latch.set()
+    assert latch._gate is None
+    assert latch.wait(0)
+
+
+@pytest.mark.parametrize("repeat", range(20))
+def test_a_first_wait_racing_set_never_hangs(repeat: int) -> None:
+    # The first waiter makes the gate as set() runs: it must find the latch
+    # open or a released gate, never a gate nobody releases.
+    for _ in range(200):
+        latch = Latch()
+        start = threading.Barrier(3)
+        results: list[bool] = []
+
+        def waiter(
+            latch: Latch = latch,
+            start: threading.Barrier = start,
+            results: list[bool] = results,
+        ) -> None:
+            start.wait()
+            results.append(latch.wait(5))
+
+        threads = [threading.Thread(target=waiter) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        latch.set()
+        for thread in threads:
+            thread.join(10)
+        assert results == [True, True]
+
+
+def test_a_cleared_latch_blocks_new_waiters_until_set_again() -> None:
+    latch = Latch()
+    assert not latch.wait(0.01)  # makes a gate
+    latch.set()
+    latch.clear()
+    assert not latch.wait(0.05)
+    woke = threading.Event()
+
+    def waiter() -> None:
+        if latch.wait(5):
+            woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert not woke.wait(0.05)
+    latch.set()
+    assert woke.wait(5)
+    thread.join(5)
