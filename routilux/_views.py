@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 __all__ = [
+    "EMPTY_STATES",
     "RUN_FIELDS_SET",
     "OwnedDict",
     "OwnedList",
@@ -38,6 +39,7 @@ __all__ = [
     "owned_list",
     "share_empty_lists",
     "writable_list",
+    "writable_states",
 ]
 
 T = TypeVar("T")
@@ -175,6 +177,12 @@ def _shared_empty(field: str) -> OwnedList[Any]:
 #: walk again and again.
 _EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
 
+#: The ``routine_states`` of every job until its first activation settles: a
+#: backlog of queued jobs then holds one empty dict, not one each.
+EMPTY_STATES: OwnedDict[Any, Any] = OwnedDict()
+EMPTY_STATES._job_id = None  # type: ignore[assignment]  # shared: no one job's
+EMPTY_STATES._field = _DICT_FIELD
+
 
 def share_empty_lists(values: dict[str, Any]) -> None:
     """Swap a finished job's empty list views for the shared empty ones.
@@ -201,16 +209,27 @@ def writable_list(values: dict[str, Any], field: str) -> OwnedList[Any]:
     return view
 
 
-def new_fields(values: dict[str, Any]) -> None:
-    """Add the containers of a new job, empty views, to its field ``values``.
+def writable_states(values: dict[str, Any]) -> OwnedDict[Any, Any]:
+    """The ``routine_states`` view of a JobState's ``values`` for its owner.
 
-    ``values`` is the JobState's ``__dict__``, which holds its ``job_id``.
+    The shared empty one (see :data:`EMPTY_STATES`) is replaced by the job's own
+    first. Call with the owner's lock held.
     """
-    job_id = values["job_id"]
-    states: OwnedDict[Any, Any] = OwnedDict()
-    states._job_id = job_id
-    states._field = _DICT_FIELD
-    values[_DICT_FIELD] = states
+    states: OwnedDict[Any, Any] = values[_DICT_FIELD]
+    if states is EMPTY_STATES:
+        states = values[_DICT_FIELD] = OwnedDict()
+        states._job_id = values["job_id"]
+        states._field = _DICT_FIELD
+    return states
+
+
+def new_fields(values: dict[str, Any]) -> None:
+    """Add the containers of a new job, shared empty views, to its ``values``.
+
+    ``values`` is the JobState's ``__dict__``. The owner writes them through
+    :func:`writable_list` and :func:`writable_states`.
+    """
+    values[_DICT_FIELD] = EMPTY_STATES
     # Shared while empty: the owner appends through writable_list, which gives
     # the job a list of its own at the first write (most jobs never have one).
     for name in _LIST_FIELDS:

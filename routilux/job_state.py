@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
-from ._views import RUN_FIELDS_SET, new_fields, own_fields
+from ._views import RUN_FIELDS_SET, new_fields, own_fields, writable_states
 from .checks import wait_limit
 from .exceptions import ConfigurationError, JobStateError
 from .job_copies import copy_job
@@ -289,7 +289,7 @@ class JobState(JobStateDocuments, CheckedModel):
             self.routine_states[routine_id] = record
         else:
             with lock:
-                dict.__setitem__(self.routine_states, routine_id, record)
+                dict.__setitem__(writable_states(self.__dict__), routine_id, record)
 
     def get_routine_state(self, routine_id: str) -> RoutineState | None:
         """The stored state of ``routine_id``, or None."""

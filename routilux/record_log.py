@@ -81,6 +81,15 @@ class RecordLog(Generic[R]):
         """
         return self._cells.extend
 
+    @property
+    def cells(self) -> list[Any] | deque[Any]:
+        """The flat container itself, for a writer's hot path.
+
+        The writer keeps it (not a bound method, one more object for the
+        collector) and appends a record with ``cells.extend(record)``, atomic.
+        """
+        return self._cells
+
     def snapshot(self) -> list[R]:
         """The records, oldest first (a copy taken in one step)."""
         return records_of(self._cells, self.width)

@@ -13,7 +13,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..._views import OwnedList, owned_list, share_empty_lists, writable_list
+from ..._views import (
+    EMPTY_STATES,
+    OwnedList,
+    owned_list,
+    share_empty_lists,
+    writable_list,
+    writable_states,
+)
 from ...exceptions import JobStateError
 from .. import aio
 from ..activation import DROPPED, PARKED, QUEUED, Activation
@@ -91,6 +98,7 @@ class LedgerBase:
         "_flow_error_handler",
         "_halted",
         "_held",
+        "_history",
         "_inboxes",
         "_lock",
         "_on_done",
@@ -99,7 +107,6 @@ class LedgerBase:
         "_paused",
         "_pending",
         "_pressure",
-        "_record",
         "_slot_data",
         "_states",
         "_stop_event",
@@ -163,10 +170,11 @@ class LedgerBase:
         #: so a finished job a caller keeps does not keep its ledger alive.
         #: Shared and empty until the first write (see :meth:`_outputs_locked`).
         self.outputs = NO_OUTPUTS
-        #: Appends a history record (see :class:`~routilux.record_log.RecordLog`).
-        self._record = job_state._take_ownership(
+        #: The history's cells: ``extend`` appends a record (see
+        #: :class:`~routilux.record_log.RecordLog`; no bound method is kept).
+        self._history = job_state._take_ownership(
             self._lock, NO_OUTPUTS, history_limit
-        ).appender()
+        ).cells
         self._states = job_state.routine_states
         self._pending = 0
         self._dropped = 0
@@ -208,6 +216,13 @@ class LedgerBase:
     def _tasks(self, tasks: list[dict[str, Any]]) -> OwnedList[dict[str, Any]]:
         """``tasks`` as the job's ``pending_tasks`` (a read-only view)."""
         return owned_list(tasks, self.job_state.job_id, "pending_tasks")
+
+    def _states_locked(self) -> dict[str, Any]:
+        """The job's own routine states, to write to (lock held)."""
+        states = self._states
+        if states is EMPTY_STATES:
+            states = self._states = writable_states(self.job_state.__dict__)
+        return states
 
     def _outputs_locked(self) -> JobOutputs:
         """The job's own outputs, to write to (lock held); made at the first write."""

@@ -96,15 +96,17 @@ class Completion(LedgerBase):
             entry = self.job_state.current_routine_id or ""
             if self._halted is None:
                 status = JobStatus.COMPLETED
-                self._record((entry, "completed", {}, _wall()))
+                self._history.extend((entry, "completed", {}, _wall()))
             elif self._halted == STOP_ON_ERROR:
                 status = JobStatus.FAILED
                 if self._dropped:
-                    self._record((entry, "dropped", {"count": self._dropped}, _wall()))
+                    self._history.extend(
+                        (entry, "dropped", {"count": self._dropped}, _wall())
+                    )
             else:
                 status = JobStatus.CANCELLED
                 record = {"source": self._halted, "dropped": self._dropped}
-                self._record((entry, "cancelled", record, _wall()))
+                self._history.extend((entry, "cancelled", record, _wall()))
             self._set(status=status, updated_at=datetime.now(timezone.utc))
             if self.job_state.pending_tasks:  # a paused job cancelled: none is left
                 self._set(pending_tasks=self._tasks([]))

@@ -130,7 +130,9 @@ class JobLedger(Holding, Running):
                 or (self.lane_blocks and not self._paused)
             ):
                 return False
-            self._record((first, "replay", {"dead_letters": list(letter_ids)}, _wall()))
+            self._history.extend(
+                (first, "replay", {"dead_letters": list(letter_ids)}, _wall())
+            )
             self._pending += len(activations)
             parked = self._paused
             if parked:
@@ -164,7 +166,7 @@ class JobLedger(Holding, Running):
             take_contended(lock)
         try:
             self._set(current_routine_id=current, status=JobStatus.RUNNING)
-            self._record((current, event, record, _wall()))
+            self._history.extend((current, event, record, _wall()))
             self._pending = len(activations)
         finally:
             lock.release()
@@ -359,11 +361,11 @@ class JobLedger(Holding, Running):
         routine_id, event_name = key
         now = _wall()
         if source is not None and source.state is not RUNNING:
-            self._record(
+            self._history.extend(
                 (routine_id, "late_emit_discarded", {"event": event_name}, now)
             )
             return False
-        self._record((routine_id, event_name, data, now))
+        self._history.extend((routine_id, event_name, data, now))
         observers = self.observers
         assert observers is not None
         if source is not None and observers.watching_outcomes:
@@ -400,7 +402,7 @@ class JobLedger(Holding, Running):
                 except InboxError as broken:
                     self._inbox_failed_locked(broken)
             for note in notes:
-                self._record(note)
+                self._history.extend(note)
             spent = self._flushed_locked()
             activations = [Activation(self, route, call) for route, call in calls]
             self._pending += len(activations)

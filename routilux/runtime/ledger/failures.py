@@ -105,7 +105,7 @@ class Failures(Completion):
                 error=verdict.text,
                 error_type=type(exc).__name__,
             )
-            _put(self._states, rid, failed)
+            _put(self._states_locked(), rid, failed)
             return False, verdict.letter
         self._error(verdict.record, exc)
         if verdict.policy_error is not None:
@@ -119,9 +119,9 @@ class Failures(Completion):
             **error,
             retry_count=max(activation.attempts - 1, 0) if retried else None,
         )
-        _put(self._states, rid, state)
+        _put(self._states_locked(), rid, state)
         event = "error" if status is RoutineStatus.FAILED else status.value
-        self._record((rid, event, error, _wall()))
+        self._history.extend((rid, event, error, _wall()))
         if status is not RoutineStatus.FAILED:
             return False, verdict.letter
         self._halt_locked(

@@ -291,8 +291,9 @@ class Running(Streaming):
 
     def _record_success_locked(self, routine_id: str, value: Any) -> None:
         """A handler returned (lock held): record it, keep a sink's value."""
-        if routine_id not in self._states:
-            dict.__setitem__(self._states, routine_id, COMPLETED_STATE)
+        states = self._states_locked()
+        if routine_id not in states:
+            dict.__setitem__(states, routine_id, COMPLETED_STATE)
         if value is not None and routine_id in self.routes.sinks:
             self._outputs_locked().returned[routine_id] = value
 
