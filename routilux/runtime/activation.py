@@ -36,6 +36,7 @@ class Route:
         "_targets",
         "lane_key",
         "merger",
+        "number",
         "policy",
         "routine",
         "routine_id",
@@ -61,6 +62,8 @@ class Route:
         self.policy = None if slot.policy is EACH else slot.policy
         #: The routines connected to the slot (set by the route table).
         self.sources: tuple[str, ...] = ()
+        #: Its place in the table's ``numbered`` (set by the table; -1: none).
+        self.number = -1
         self._mapping = dict(mapping) if mapping else None
         self._targets = (
             frozenset(self._mapping.values()) if self._mapping else frozenset()
@@ -85,6 +88,7 @@ class RouteTable:
         by_event: ``(routine_id, event_name)`` -> routes, in connection order.
         targets: ``(routine_id, event_name)`` -> target routine ids.
         ids: ``id(routine)`` -> routine id in the flow.
+        numbered: Every route of ``by_event``, at the index its ``number`` says.
     """
 
     __slots__ = (
@@ -94,6 +98,7 @@ class RouteTable:
         "ids",
         "joined",
         "laned",
+        "numbered",
         "sinks",
         "targets",
     )
@@ -116,6 +121,12 @@ class RouteTable:
                 Route(target_id, target, slot, mapping, lane)
             )
         self.by_event = {key: tuple(routes) for key, routes in grouped.items()}
+        #: Every connection's route, by its ``number`` (what a spec names).
+        self.numbered = tuple(
+            route for routes in self.by_event.values() for route in routes
+        )
+        for number, route in enumerate(self.numbered):
+            route.number = number
         feeders: dict[tuple[str, str], list[str]] = {}
         for (source_id, _), routes in self.by_event.items():
             for route in routes:

@@ -123,6 +123,15 @@ class JobLane(Protocol):
         watchdog, a partial checkpoint step), and releases it once they are
         submitted; ``start`` must not return in between. A lane without them
         is not held.
+
+        A lane may also accept tasks as *specs*, by having
+        ``accept_specs(build)``: it returns a function taking the flat cells
+        ``(number, payload, params)`` of one task, an ``int`` and two values,
+        and the lane calls ``build(number, payload, params)`` for the task
+        itself when it is about to run it. A queue of specs holds no object per
+        task, so a long queue costs the garbage collector nothing to walk (a
+        chain's activations wait in a FIFO as long as the job is wide). A lane
+        without it, or that returns None, gets tasks.
         """
 
 

@@ -15,7 +15,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
     from concurrent.futures import Future
 
 from ..checks import wait_limit
@@ -150,11 +150,14 @@ class _SequentialLane:
     :meth:`start` returns. So is a :meth:`hold` another thread took.
     """
 
-    __slots__ = ("_outstanding", "_queue", "_strategy", "_wake")
+    __slots__ = ("_build", "_outstanding", "_queue", "_strategy", "_wake")
 
     def __init__(self, strategy: SequentialStrategy) -> None:
         self._strategy = strategy
-        self._queue: deque[Task] = deque()
+        # Tasks, and specs as three cells each: an int, then two values (see
+        # accept_specs). No task is an int, so the first cell tells them apart.
+        self._queue: deque[Any] = deque()
+        self._build: Callable[[int, Any, Any], Task] | None = None
         # Guards _outstanding; submit() from another thread wakes the lane. Made
         # when the first task goes to an event loop (most jobs have none).
         self._wake: threading.Condition | None = None
@@ -190,22 +193,48 @@ class _SequentialLane:
         """Queue ``task`` (from the lane's own thread, or the event loop's)."""
         self._queue.append(task)
         if self._outstanding:
-            wake = self._wake
-            assert wake is not None
-            with wake:
-                wake.notify()
+            self._notify()
+
+    def accept_specs(
+        self, build: Callable[[int, Any, Any], Task]
+    ) -> Callable[[tuple[int, Any, Any]], None]:
+        """Take tasks as ``(number, payload, params)`` cells; ``build`` makes each.
+
+        See :class:`~routilux.strategies.base.JobLane`. The returned function is
+        thread-safe as :meth:`submit` is: the three cells go in with one
+        ``extend``, and only this lane's thread takes them out.
+        """
+        self._build = build
+        return self._submit_spec
+
+    def _submit_spec(self, cells: tuple[int, Any, Any]) -> None:
+        self._queue.extend(cells)
+        if self._outstanding:
+            self._notify()
+
+    def _notify(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        with wake:
+            wake.notify()
 
     def _next(self) -> Task | None:
         queue = self._queue
-        if queue:
-            return queue.popleft()
-        wake = self._wake
-        if wake is None:
-            return None
-        with wake:
-            while not queue and self._outstanding:
-                wake.wait()
-            return queue.popleft() if queue else None
+        if not queue:
+            wake = self._wake
+            if wake is None:
+                return None
+            with wake:
+                while not queue and self._outstanding:
+                    wake.wait()
+                if not queue:
+                    return None
+        item = queue.popleft()
+        if type(item) is int:  # a spec: its payload and params follow
+            build = self._build
+            assert build is not None
+            return build(item, queue.popleft(), queue.popleft())
+        return item  # type: ignore[no-any-return]
 
     def _done(self, _: object) -> None:
         wake = self._wake
@@ -215,7 +244,7 @@ class _SequentialLane:
             wake.notify()
 
     def start(self, tasks: list[Task]) -> None:
-        self._queue.extend(tasks)
+        self._queue.extend(tasks)  # tasks, never ints: see __init__
         strategy = self._strategy
         strategy.lane_started()
         ran = 0
@@ -234,6 +263,9 @@ class _SequentialLane:
                     pending.add_done_callback(self._done)
         finally:
             strategy.lane_finished(ran)
+            # The builder is the job's: kept past the run it would tie the job
+            # and this lane into a cycle (a resume hands a new one).
+            self._build = None
         if interrupt is not None:
             raise interrupt  # Ctrl-C in this thread, once the job is settled
 

@@ -108,6 +108,7 @@ class LedgerBase:
         "_pending",
         "_pressure",
         "_slot_data",
+        "_specs",
         "_states",
         "_stop_event",
         "_watchdog",
@@ -190,6 +191,9 @@ class LedgerBase:
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
         self._slot_data: dict[Any, dict[str, Any]] = {}
+        #: Queues a task as a spec on a lane that takes them (see
+        #: :class:`~routilux.strategies.base.JobLane`); None: as an Activation.
+        self._specs: Callable[[tuple[int, Any, Any]], None] | None = None
         #: Payloads waiting in slots with a policy; made at the first such arrival.
         self._inboxes: JobInboxes | None = None
         #: Their rows in the store, and those of merged arrivals (see ``held``).

@@ -220,6 +220,7 @@ class JobLedger(Holding, Running):
         assert self.observers is not None
         assert self.lane is not None
         self.observers.job_started()
+        self._specs = self._spec_submitter()
         if self.lane_blocks:
             self._caller = threading.get_ident()
         if not activations:
@@ -229,6 +230,17 @@ class JobLedger(Holding, Running):
             if not self.lane_blocks or self._ended:
                 return
         self.lane.start(list(self._admitted(list(activations))))
+
+    def _spec_submitter(self) -> Callable[[tuple[int, Any, Any]], None] | None:
+        """How to queue this job's calls as specs on its lane; None: as tasks.
+
+        Not with a store (a call is stored with its parent's step, by key) nor
+        under ``max_pending`` (which counts activations as they are handed on).
+        """
+        if self._checkpoint is not None or self._pressure is not None:
+            return None
+        accept = getattr(self.lane, "accept_specs", None)
+        return None if accept is None else accept(self._from_spec)
 
     def set_deadline(self, timeout: float) -> None:
         """Cancel the job (source ``timeout``) if it still runs after ``timeout`` s."""
@@ -279,9 +291,54 @@ class JobLedger(Holding, Running):
             activations = [
                 self._activation(r, data, source) for r in routes if not r.policy
             ]
+        elif self._specs is not None:
+            self._queue_specs(key, data, source, routes)
+            return
         else:
             activations = [self._activation(r, data, source) for r in routes]
         self._queue(key, data, source, routes, joined, activations)
+
+    def _queue_specs(
+        self,
+        key: tuple[str, str],
+        data: dict[str, Any],
+        source: Activation | None,
+        routes: Sequence[Route],
+    ) -> None:
+        """Queue an emit's activations as specs: no object each while queued.
+
+        A job as wide as a chain's FIFO keeps its queued calls alive for long;
+        as objects, every one would be promoted to the collector's oldest
+        generation and walked by its full collections, which then ran ever
+        more often as the job went on. The Activation is made as it runs.
+        """
+        cells = [self._delivery(route, data, source) for route in routes]
+        lock = self._lock
+        if not lock.acquire(False):
+            take_contended(lock)
+        try:
+            if not self._record_emit_locked(key, data, source, True):
+                return
+            if self._halted is not None or self._paused:
+                held = [
+                    Activation(self, route, payload, params)
+                    for route, (payload, params) in zip(routes, cells, strict=True)
+                ]
+                self._accept_emit_locked(key, data, source, routes, False, held, False)
+                return
+            self._pending += len(cells)
+        finally:
+            lock.release()
+        submit = self._specs
+        assert submit is not None
+        for route, (payload, params) in zip(routes, cells, strict=True):
+            submit((route.number, payload, params))
+
+    def _from_spec(
+        self, number: int, payload: dict[str, Any], params: dict[str, Any] | None
+    ) -> Activation:
+        """The activation a spec stands for, made as its lane runs it."""
+        return Activation(self, self.routes.numbered[number], payload, params)
 
     def _queue(
         self,
@@ -317,13 +374,16 @@ class JobLedger(Holding, Running):
         routes: Sequence[Route] | None,
         joined: bool,
         activations: list[Activation],
+        record: bool = True,
     ) -> bool:
         """Record an emit and count its activations (lock held).
+
+        ``record`` False: the emit is recorded already.
 
         Returns True when the activations go to the lane now; False when there
         are none, or they were dropped, parked or kept for the source's step.
         """
-        if not self._record_emit_locked(key, data, source, bool(routes)):
+        if record and not self._record_emit_locked(key, data, source, bool(routes)):
             return False
         if self._halted is not None:
             self._drop_locked(activations)
@@ -456,13 +516,22 @@ class JobLedger(Holding, Running):
     def _activation(
         self, route: Route, data: dict[str, Any], source: Activation | None
     ) -> Activation:
+        payload, params = self._delivery(route, data, source)
+        return Activation(self, route, payload, params)
+
+    def _delivery(
+        self, route: Route, data: dict[str, Any], source: Activation | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What an emit of ``data`` delivers through ``route``.
+
+        The payload, and what arrived before merging (None: the payload).
+        """
         incoming = route.map(data)
         merger = route.merger
         if merger.replaces:  # override: nothing kept to merge into
             # What arrived, for the tracker: unmapped, the emitted dict, which the
             # history keeps already; the copy, the handler's own, is not kept.
-            arrived = None if route.mapped else data
-            return Activation(self, route, incoming, arrived)
+            return incoming, (None if route.mapped else data)
         if not merger.is_user_code:
             with self._lock:
                 kept = self._slot_data.setdefault(route.slot, {})
@@ -471,7 +540,7 @@ class JobLedger(Holding, Running):
                     self._hold_merge_locked(route, incoming, source)
         else:
             payload = self._merge_user(route, incoming, source)
-        return Activation(self, route, payload, incoming)
+        return payload, incoming
 
     def _merge_user(
         self, route: Route, incoming: dict[str, Any], source: Activation | None
