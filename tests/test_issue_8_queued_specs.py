@@ -53,8 +53,13 @@ class Sink(Routine):
 
     def arrive(self, value: int) -> None:
         if value == 500:
+            # This job's activations only: other tests' may await collection.
+            job = self.get_execution_context().job_state
             self.activations_alive.append(
-                sum(type(o) is Activation for o in gc.get_objects())
+                sum(
+                    type(o) is Activation and o.fair_key == job.job_id
+                    for o in gc.get_objects()
+                )
             )
         self.seen.append(value)
         if self.on_arrival is not None:
@@ -216,3 +221,24 @@ def test_issue_8_jobs_on_many_threads_share_no_queue() -> None:
     assert errors == []
     for sink in sinks:
         assert sorted(sink.seen) == sorted(list(range(300)) * 5)
+
+
+def test_issue_8_with_a_store_released_calls_queue_as_specs(tmp_path: Any) -> None:
+    # With a store, an emit's calls are objects until their parent's step lists
+    # them by key; then they wait in the lane as specs, keys kept.
+    from routilux.persistence import SQLiteCheckpointStore
+
+    store = SQLiteCheckpointStore(tmp_path / "jobs.sqlite")
+    try:
+        sink = Sink()
+        flow = chain(sink, relays=2)
+        flow.checkpoint_store = store
+        job = flow.execute("source", {"count": 1_000})
+        assert job.status is JobStatus.COMPLETED
+        assert sink.seen == list(range(1_000))
+        assert sink.activations_alive and sink.activations_alive[0] < 10
+        stored = store.load(job.job_id)
+        assert stored["status"] == "completed"
+        assert store.pending(job.job_id) == []
+    finally:
+        store.close()

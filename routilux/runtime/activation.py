@@ -305,6 +305,26 @@ class Activation:
             else (self.routine_id, lane_of(route.lane_key, route, self.params))
         )
 
+    def queued_cells(
+        self,
+    ) -> tuple[int, dict[str, Any], dict[str, Any], str | None] | None:
+        """``(number, payload, params, key)``, all a lane needs to queue it.
+
+        None when the cells would not make it again: it ran or was held
+        before, holds inbox rows, or enters by a route no connection names.
+        """
+        if (
+            self.route.number < 0
+            or self.state is not QUEUED
+            or self.attempts != 1
+            or self.held is not None
+            or self.spent is not None
+            or self.children is not None
+            or self.stream is not None
+        ):
+            return None
+        return (self.route.number, self.payload, self.params, self.key)
+
     @property
     def activation(self) -> Activation:
         """Itself: an activation is the execution context of its handler."""

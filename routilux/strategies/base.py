@@ -126,9 +126,9 @@ class JobLane(Protocol):
 
         A lane may also accept tasks as *specs*, by having
         ``accept_specs(build)``: it returns a function taking the flat cells
-        ``(number, payload, params)`` of one task, an ``int`` and two values,
-        and the lane calls ``build(number, payload, params)`` for the task
-        itself when it is about to run it. A queue of specs holds no object per
+        ``(number, payload, params, key)`` of one task, an ``int`` and three
+        values, and the lane calls ``build(number, payload, params, key)`` for
+        the task itself when it is about to run it. A queue of specs holds no object per
         task, so a long queue costs the garbage collector nothing to walk (a
         chain's activations wait in a FIFO as long as the job is wide). A lane
         without it, or that returns None, gets tasks.

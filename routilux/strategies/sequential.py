@@ -154,10 +154,10 @@ class _SequentialLane:
 
     def __init__(self, strategy: SequentialStrategy) -> None:
         self._strategy = strategy
-        # Tasks, and specs as three cells each: an int, then two values (see
+        # Tasks, and specs as four cells each: an int, then three values (see
         # accept_specs). No task is an int, so the first cell tells them apart.
         self._queue: deque[Any] = deque()
-        self._build: Callable[[int, Any, Any], Task] | None = None
+        self._build: Callable[[int, Any, Any, Any], Task] | None = None
         # Guards _outstanding; submit() from another thread wakes the lane. Made
         # when the first task goes to an event loop (most jobs have none).
         self._wake: threading.Condition | None = None
@@ -196,18 +196,19 @@ class _SequentialLane:
             self._notify()
 
     def accept_specs(
-        self, build: Callable[[int, Any, Any], Task]
-    ) -> Callable[[tuple[int, Any, Any]], None]:
-        """Take tasks as ``(number, payload, params)`` cells; ``build`` makes each.
+        self, build: Callable[[int, Any, Any, Any], Task]
+    ) -> Callable[[tuple[int, Any, Any, Any]], None]:
+        """Take tasks as ``(number, payload, params, key)`` cells.
 
-        See :class:`~routilux.strategies.base.JobLane`. The returned function is
-        thread-safe as :meth:`submit` is: the three cells go in with one
+        ``build`` makes the task of each as it is about to run (see
+        :class:`~routilux.strategies.base.JobLane`). The returned function is
+        thread-safe as :meth:`submit` is: the four cells go in with one
         ``extend``, and only this lane's thread takes them out.
         """
         self._build = build
         return self._submit_spec
 
-    def _submit_spec(self, cells: tuple[int, Any, Any]) -> None:
+    def _submit_spec(self, cells: tuple[int, Any, Any, Any]) -> None:
         self._queue.extend(cells)
         if self._outstanding:
             self._notify()
@@ -230,10 +231,10 @@ class _SequentialLane:
                 if not queue:
                     return None
         item = queue.popleft()
-        if type(item) is int:  # a spec: its payload and params follow
+        if type(item) is int:  # a spec: its other three cells follow
             build = self._build
             assert build is not None
-            return build(item, queue.popleft(), queue.popleft())
+            return build(item, queue.popleft(), queue.popleft(), queue.popleft())
         return item  # type: ignore[no-any-return]
 
     def _done(self, _: object) -> None:

@@ -193,7 +193,7 @@ class LedgerBase:
         self._slot_data: dict[Any, dict[str, Any]] = {}
         #: Queues a task as a spec on a lane that takes them (see
         #: :class:`~routilux.strategies.base.JobLane`); None: as an Activation.
-        self._specs: Callable[[tuple[int, Any, Any]], None] | None = None
+        self._specs: Callable[[tuple[int, Any, Any, Any]], None] | None = None
         #: Payloads waiting in slots with a policy; made at the first such arrival.
         self._inboxes: JobInboxes | None = None
         #: Their rows in the store, and those of merged arrivals (see ``held``).
@@ -422,11 +422,16 @@ class LedgerBase:
         the job; what it did not take is dropped and counted, so no wait hangs.
         """
         submit = self.lane.submit  # type: ignore[union-attr]
+        specs = self._specs
         admitted = self._admitted(activations)
         index = 0
         try:
             for index, activation in enumerate(admitted):  # noqa: B007 - read below
-                submit(activation)
+                cells = None if specs is None else activation.queued_cells()
+                if cells is None:
+                    submit(activation)
+                else:  # a queued call need not be an object (see _queue_specs)
+                    specs(cells)  # type: ignore[misc]  # not None: cells are
         except BaseException as exc:  # noqa: BLE001 - ends in the job
             self._refused(admitted[index:], exc)
 

@@ -231,13 +231,14 @@ class JobLedger(Holding, Running):
                 return
         self.lane.start(list(self._admitted(list(activations))))
 
-    def _spec_submitter(self) -> Callable[[tuple[int, Any, Any]], None] | None:
+    def _spec_submitter(self) -> Callable[[tuple[int, Any, Any, Any]], None] | None:
         """How to queue this job's calls as specs on its lane; None: as tasks.
 
-        Not with a store (a call is stored with its parent's step, by key) nor
-        under ``max_pending`` (which counts activations as they are handed on).
+        Not under ``max_pending``, which counts activations as they are handed
+        on. With a store, an emit's calls are objects until their parent's
+        step lists them (by key); they are handed on as specs after it.
         """
-        if self._checkpoint is not None or self._pressure is not None:
+        if self._pressure is not None:
             return None
         accept = getattr(self.lane, "accept_specs", None)
         return None if accept is None else accept(self._from_spec)
@@ -291,7 +292,7 @@ class JobLedger(Holding, Running):
             activations = [
                 self._activation(r, data, source) for r in routes if not r.policy
             ]
-        elif self._specs is not None:
+        elif self._specs is not None and self._checkpoint is None:
             self._queue_specs(key, data, source, routes)
             return
         else:
@@ -332,13 +333,19 @@ class JobLedger(Holding, Running):
         submit = self._specs
         assert submit is not None
         for route, (payload, params) in zip(routes, cells, strict=True):
-            submit((route.number, payload, params))
+            submit((route.number, payload, params, None))
 
     def _from_spec(
-        self, number: int, payload: dict[str, Any], params: dict[str, Any] | None
+        self,
+        number: int,
+        payload: dict[str, Any],
+        params: dict[str, Any] | None,
+        key: str | None,
     ) -> Activation:
         """The activation a spec stands for, made as its lane runs it."""
-        return Activation(self, self.routes.numbered[number], payload, params)
+        activation = Activation(self, self.routes.numbered[number], payload, params)
+        activation.key = key
+        return activation
 
     def _queue(
         self,
