@@ -66,7 +66,7 @@ class Latch:
         if not self._flag:
             return
         with _MAKING:
-            if not self._flag:
+            if not self.is_set():  # another clear came first
                 return
             gate, self._gate = self._gate, None
             self._flag = False
