@@ -15,7 +15,11 @@ moment on its way through, and must not make the latch look closed meanwhile.
 The first waiter makes the gate, then reads the flag again; :meth:`set` writes
 the flag, then reads the gate. Whichever comes second sees the other's write (the
 GIL orders them), so a waiter either finds the latch open or a gate that
-:meth:`set` releases.
+:meth:`set` releases. Once a gate exists, :meth:`set` releases it and
+:meth:`clear` drops it under ``_MAKING``, the lock the gate is made under: a
+resume landing between ``set`` writing the flag and reading the gate would
+otherwise leave the waiters of the dropped gate blocked for good (``clear`` opens
+the gate it drops), and let ``set`` open the next waiter's gate on a closed latch.
 """
 
 from __future__ import annotations
@@ -47,17 +51,30 @@ class Latch:
         if self._flag:
             return
         self._flag = True
-        gate = self._gate
-        if gate is not None:
-            _open(gate)
+        if self._gate is None:
+            return  # a waiter making a gate now finds the flag set
+        # Under the gate maker's lock: a resume (clear) that landed after the
+        # flag was written has opened the gate it dropped, and the gate now
+        # there (a later waiter's) must stay closed unless the latch is open.
+        with _MAKING:
+            gate = self._gate
+            if gate is not None and self._flag:
+                _open(gate)
 
     def clear(self) -> None:
         """Close the latch again (a paused job that resumes)."""
         if not self._flag:
             return
-        # Waiters from before passed the old gate; later ones make a new one.
-        self._gate = None
-        self._flag = False
+        with _MAKING:
+            if not self.is_set():  # another clear came first
+                return
+            gate, self._gate = self._gate, None
+            self._flag = False
+        # Later waiters make a new gate. The old one is opened here: a set()
+        # that wrote the flag before this clear may read the new gate, not it,
+        # and its waiters saw the latch open (they return True).
+        if gate is not None:
+            _open(gate)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the latch is open, or ``timeout`` seconds have passed.
@@ -93,7 +110,8 @@ def _open(gate: threading.Lock) -> None:
         gate.release()
 
 
-#: Guards the making of gates.
+#: Guards the making of gates, and a gate's change by set() or clear() (only
+#: when somebody waited: most latches never take it).
 _MAKING = threading.Lock()
 
 
