@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from ._locks import take
+
 __all__ = ["OPEN", "Latch"]
 
 
@@ -56,10 +58,13 @@ class Latch:
         # Under the gate maker's lock: a resume (clear) that landed after the
         # flag was written has opened the gate it dropped, and the gate now
         # there (a later waiter's) must stay closed unless the latch is open.
-        with _MAKING:
+        take(_MAKING)  # every job a caller waits on ends here: no convoy
+        try:
             gate = self._gate
             if gate is not None and self._flag:
                 _open(gate)
+        finally:
+            _MAKING.release()
 
     def clear(self) -> None:
         """Close the latch again (a paused job that resumes)."""

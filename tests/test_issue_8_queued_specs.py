@@ -242,3 +242,37 @@ def test_issue_8_with_a_store_released_calls_queue_as_specs(tmp_path: Any) -> No
         assert store.pending(job.job_id) == []
     finally:
         store.close()
+
+
+def test_issue_8_a_ctrl_c_while_a_queued_call_is_made_ends_the_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A KeyboardInterrupt in the caller's thread while the lane makes a queued
+    # call's Activation: the call is settled as failed, the job stops and
+    # settles, and execute raises the interrupt only then. Nothing waits for ever.
+    from routilux.runtime.ledger import emitting
+
+    made = [0]
+    real = emitting.Activation
+
+    def interrupted(*args: Any, **kwargs: Any) -> Activation:
+        made[0] += 1
+        if made[0] == 20:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(emitting, "Activation", interrupted)
+    sink = Sink()
+    flow = chain(sink)
+    hooks = Remember()
+    flow.add_hooks(hooks)
+    with pytest.raises(KeyboardInterrupt):
+        flow.execute("source", {"count": 50})
+    (job,) = hooks.jobs
+    assert job.wait(5)
+    assert job.status is JobStatus.FAILED
+    assert [e.error_type for e in job.errors] == ["KeyboardInterrupt"]
+    assert flow.wait_for_completion(5)
+    # The next job on the flow runs as usual.
+    monkeypatch.setattr(emitting, "Activation", real)
+    assert flow.execute("source", {"count": 5}).status is JobStatus.COMPLETED

@@ -128,9 +128,11 @@ class JobLane(Protocol):
         ``accept_specs(build)``: it returns a function taking the flat cells
         ``(number, payload, params, key)`` of one task, an ``int`` and three
         values, and the lane calls ``build(number, payload, params, key)`` for
-        the task itself when it is about to run it. A queue of specs holds no object per
-        task, so a long queue costs the garbage collector nothing to walk (a
-        chain's activations wait in a FIFO as long as the job is wide). A lane
+        the task itself when it is about to run it (None: the runtime accounted
+        for that one itself, and the lane goes on to the next). A queue of
+        specs holds no object per task, so a long queue costs the garbage
+        collector nothing to walk (a chain's activations wait in a FIFO as long
+        as the job is wide). A lane
         without it, or that returns None, gets tasks.
         """
 

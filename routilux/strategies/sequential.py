@@ -157,7 +157,7 @@ class _SequentialLane:
         # Tasks, and specs as four cells each: an int, then three values (see
         # accept_specs). No task is an int, so the first cell tells them apart.
         self._queue: deque[Any] = deque()
-        self._build: Callable[[int, Any, Any, Any], Task] | None = None
+        self._build: Callable[[int, Any, Any, Any], Task | None] | None = None
         # Guards _outstanding; submit() from another thread wakes the lane. Made
         # when the first task goes to an event loop (most jobs have none).
         self._wake: threading.Condition | None = None
@@ -196,11 +196,12 @@ class _SequentialLane:
             self._notify()
 
     def accept_specs(
-        self, build: Callable[[int, Any, Any, Any], Task]
+        self, build: Callable[[int, Any, Any, Any], Task | None]
     ) -> Callable[[tuple[int, Any, Any, Any]], None]:
         """Take tasks as ``(number, payload, params, key)`` cells.
 
-        ``build`` makes the task of each as it is about to run (see
+        ``build`` makes the task of each as it is about to run, or answers
+        None for one it accounted for itself (see
         :class:`~routilux.strategies.base.JobLane`). The returned function is
         thread-safe as :meth:`submit` is: the four cells go in with one
         ``extend``, and only this lane's thread takes them out.
@@ -221,21 +222,26 @@ class _SequentialLane:
 
     def _next(self) -> Task | None:
         queue = self._queue
-        if not queue:
-            wake = self._wake
-            if wake is None:
-                return None
-            with wake:
-                while not queue and self._outstanding:
-                    wake.wait()
-                if not queue:
+        while True:
+            if not queue:
+                wake = self._wake
+                if wake is None:
                     return None
-        item = queue.popleft()
-        if type(item) is int:  # a spec: its other three cells follow
+                with wake:
+                    while not queue and self._outstanding:
+                        wake.wait()
+                    if not queue:
+                        return None
+            item = queue.popleft()
+            if type(item) is not int:
+                return item  # type: ignore[no-any-return]
+            # A spec: its other three cells follow. Its builder answers None
+            # for one it settled itself (interrupted while making its task).
             build = self._build
             assert build is not None
-            return build(item, queue.popleft(), queue.popleft(), queue.popleft())
-        return item  # type: ignore[no-any-return]
+            task = build(item, queue.popleft(), queue.popleft(), queue.popleft())
+            if task is not None:
+                return task
 
     def _done(self, _: object) -> None:
         wake = self._wake

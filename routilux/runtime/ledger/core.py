@@ -220,7 +220,7 @@ class JobLedger(Holding, Emitting):
         assert self.observers is not None
         assert self.lane is not None
         self.observers.job_started()
-        self._specs = self._spec_submitter()
+        self._specs = None  # a lane of an earlier run (a resume) takes none now
         if self.lane_blocks:
             self._caller = threading.get_ident()
         if not activations:
@@ -229,6 +229,9 @@ class JobLedger(Holding, Emitting):
             self._finish(0)
             if not self.lane_blocks or self._ended:
                 return
+        # Only for a lane about to start: the builder it keeps is cleared when
+        # its run ends (kept longer, it would tie the job and the lane in a cycle).
+        self._specs = self._spec_submitter()
         self.lane.start(list(self._admitted(list(activations))))
 
     def _spec_submitter(self) -> Callable[[tuple[int, Any, Any, Any]], None] | None:

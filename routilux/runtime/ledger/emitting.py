@@ -117,9 +117,24 @@ class Emitting(Running):
         payload: dict[str, Any],
         params: dict[str, Any] | None,
         key: str | None,
-    ) -> Activation:
-        """The activation a spec stands for, made as its lane runs it."""
-        activation = Activation(self, self.routes.numbered[number], payload, params)  # type: ignore[arg-type]  # a JobLedger
+    ) -> Activation | None:
+        """The activation a spec stands for, made as its lane runs it.
+
+        None when making it was interrupted (a Ctrl-C in the lane's thread): it
+        is then made again and failed with the interrupt, which settles and
+        counts it and halts the job, and the runner raises the interrupt once
+        the job is settled. Left to escape, the call would be lost uncounted
+        and the job would wait for it for ever.
+        """
+        route = self.routes.numbered[number]
+        try:
+            activation = Activation(self, route, payload, params)  # type: ignore[arg-type]  # a JobLedger
+        except BaseException as exc:  # noqa: BLE001 - ends in the job
+            activation = Activation(self, route, payload, params)  # type: ignore[arg-type]  # a JobLedger
+            activation.key = key
+            self._note_interrupt(exc)
+            self.fail(activation, exc)
+            return None
         activation.key = key
         return activation
 
