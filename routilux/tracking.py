@@ -10,9 +10,12 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .record_log import new_cells, records_of
+
+if TYPE_CHECKING:
+    from collections import deque
 
 __all__ = ["ExecutionTracker", "percentile"]
 
@@ -51,16 +54,21 @@ class ExecutionTracker:
         # The flat cells of the run and event records (see routilux.record_log):
         # every job has a tracker, and a RecordLog around each would be two
         # more objects made per job.
-        #: The cells of the run records, six per :data:`RunEntry`: the runtime
-        #: extends it by one entry per activation (``list.extend`` is
-        #: thread-safe, and no bound method is kept per tracker).
-        self.run_cells = new_cells(6, limit)
-        #: The cells of the event records, five per :data:`EventEntry` (per emit).
-        self.event_cells = new_cells(5, limit)
+        self._runs = new_cells(6, limit)
+        self._events = new_cells(5, limit)
         # Made by the first record_routine_start (most trackers get none).
         self._open: dict[tuple[str, int], tuple[float, Any]] | None = None
 
     # -- recording -------------------------------------------------------------------
+
+    def cells(self) -> tuple[list[Any] | deque[Any], list[Any] | deque[Any]]:
+        """The flat cells of the run and of the event records, for the runtime.
+
+        It extends the first by a :data:`RunEntry` per activation and the second
+        by an :data:`EventEntry` per emit (``extend`` is thread-safe), keeping
+        the two containers, not bound methods: objects the collector would walk.
+        """
+        return self._runs, self._events
 
     def record_routine_start(self, routine_id: str, params: Any = None) -> None:
         """Mark the start of an execution of ``routine_id`` in this thread."""
@@ -89,7 +97,7 @@ class ExecutionTracker:
             return
         start, params = opened
         outcome = error if error is not None else result
-        self.run_cells.extend((routine_id, start, now, params, status, outcome))
+        self._runs.extend((routine_id, start, now, params, status, outcome))
 
     def record_event(
         self,
@@ -100,12 +108,12 @@ class ExecutionTracker:
     ) -> None:
         """Record an event from ``source_id`` (to ``target_id`` if known)."""
         targets = (target_id,) if target_id is not None else ()
-        self.event_cells.extend((time.time(), source_id, event_name, targets, data))
+        self._events.extend((time.time(), source_id, event_name, targets, data))
 
     # -- views -----------------------------------------------------------------------
 
     def _run_records(self) -> list[RunEntry]:
-        return records_of(self.run_cells, 6)
+        return records_of(self._runs, 6)
 
     @property
     def routine_executions(self) -> dict[str, list[dict[str, Any]]]:
@@ -127,7 +135,7 @@ class ExecutionTracker:
     @property
     def event_flow(self) -> list[dict[str, Any]]:
         """One record per event and target routine, oldest first."""
-        events: list[EventEntry] = records_of(self.event_cells, 5)
+        events: list[EventEntry] = records_of(self._events, 5)
         return [
             {
                 "timestamp": timestamp,
@@ -174,7 +182,7 @@ class ExecutionTracker:
         total = sum(end - start for _, start, end, *_ in runs)
         return {
             "total_routines": len({entry[0] for entry in runs}),
-            "total_events": len(self.event_cells) // 5,
+            "total_events": len(self._events) // 5,
             "total_execution_time": total,
             "avg_routine_time": total / len(runs) if runs else 0.0,
         }

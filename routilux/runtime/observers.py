@@ -64,6 +64,7 @@ class Observers:
         "_on_hook_error",
         "_stats",
         "event_cells",
+        "run_cells",
         "tracker",
         "watching_outcomes",
         "watching_starts",
@@ -87,9 +88,10 @@ class Observers:
             else None
         )
         self._debug = log.isEnabledFor(logging.DEBUG)
-        #: The tracker's event cells: the ledger extends them by an emit's
-        #: :data:`~routilux.tracking.EventEntry`.
-        self.event_cells = tracker.event_cells
+        #: The tracker's run cells (extended per activation, below) and event
+        #: cells (the ledger extends them by an emit's
+        #: :data:`~routilux.tracking.EventEntry`).
+        self.run_cells, self.event_cells = tracker.cells()
         #: True when anything wants ``activation_started`` calls.
         self.watching_starts = bool(self._hooks) or self._debug
         #: True when hooks read outcomes (and so their ``emitted`` lists).
@@ -148,7 +150,7 @@ class Observers:
         route = activation.route
         rid = route.routine_id
         error = outcome.error
-        self.tracker.run_cells.extend(
+        self.run_cells.extend(
             (
                 rid,
                 start,
