@@ -17,6 +17,8 @@ import pytest
 from routilux import Flow, Routine, _locks
 from routilux._locks import take, take_contended
 
+from .chain_routines import chain
+
 THREADS = 8
 REPEATS = 5
 
@@ -119,27 +121,6 @@ def test_issue_8_take_contended_gets_a_lock_released_while_spinning() -> None:
     thread.join(5)
 
 
-class _Source(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.fire)
-        self.define_event("output", ["value"])
-
-    def fire(self, count: int) -> None:
-        for value in range(count):
-            self.emit("output", value=value)
-
-
-class _Relay(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("input", handler=self.relay)
-        self.define_event("output", ["value"])
-
-    def relay(self, value: int) -> None:
-        self.emit("output", value=value)
-
-
 class _Sink(Routine):
     def __init__(self) -> None:
         super().__init__()
@@ -153,16 +134,8 @@ class _Sink(Routine):
 
 
 def _chain(workers: int, stages: int) -> tuple[Flow, _Sink]:
-    flow = Flow(execution_strategy="concurrent", max_workers=workers)
-    flow.add_routine(_Source(), "source")
-    previous = "source"
-    for stage in range(stages):
-        flow.add_routine(_Relay(), f"relay{stage}")
-        flow.connect(previous, "output", f"relay{stage}", "input")
-        previous = f"relay{stage}"
     sink = _Sink()
-    flow.add_routine(sink, "sink")
-    flow.connect(previous, "output", "sink", "input")
+    flow = chain(sink, stages, execution_strategy="concurrent", max_workers=workers)
     return flow, sink
 
 

@@ -21,26 +21,9 @@ import pytest
 from routilux import ErrorHandler, ErrorStrategy, Flow, FlowHooks, JobStatus, Routine
 from routilux.runtime.activation import Activation
 
-
-class Source(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.fire)
-        self.define_event("output", ["value"])
-
-    def fire(self, count: int) -> None:
-        for value in range(count):
-            self.emit("output", value=value)
-
-
-class Relay(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("input", handler=self.relay)
-        self.define_event("output", ["value"])
-
-    def relay(self, value: int) -> None:
-        self.emit("output", value=value)
+from .chain_routines import CountSource as Source
+from .chain_routines import PassOn as Relay
+from .chain_routines import chain as shared_chain
 
 
 class Sink(Routine):
@@ -67,16 +50,7 @@ class Sink(Routine):
 
 
 def chain(sink: Sink, relays: int = 3) -> Flow:
-    flow = Flow()
-    flow.add_routine(Source(), "source")
-    previous = "source"
-    for index in range(relays):
-        flow.add_routine(Relay(), f"relay{index}")
-        flow.connect(previous, "output", f"relay{index}", "input")
-        previous = f"relay{index}"
-    flow.add_routine(sink, "sink")
-    flow.connect(previous, "output", "sink", "input")
-    return flow
+    return shared_chain(sink, relays)
 
 
 def test_issue_8_queued_calls_are_not_objects() -> None:
