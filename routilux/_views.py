@@ -36,6 +36,7 @@ __all__ = [
     "OwnedList",
     "new_fields",
     "own_fields",
+    "owned_dict",
     "owned_list",
     "share_empty_lists",
     "writable_list",
@@ -163,6 +164,14 @@ def owned_list(items: Iterable[T], job_id: str, field: str) -> OwnedList[T]:
     return view
 
 
+def owned_dict(items: dict[Any, Any], job_id: str | None) -> OwnedDict[Any, Any]:
+    """A read-only view holding ``items``, the ``routine_states`` of ``job_id``."""
+    view: OwnedDict[Any, Any] = OwnedDict(items)
+    view._job_id = job_id  # type: ignore[assignment]  # None: shared by jobs
+    view._field = _DICT_FIELD
+    return view
+
+
 def _shared_empty(field: str) -> OwnedList[Any]:
     view: OwnedList[Any] = OwnedList()
     view._job_id = None  # type: ignore[assignment]  # shared: no one job's
@@ -179,9 +188,7 @@ _EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
 
 #: The ``routine_states`` of every job until its first activation settles: a
 #: backlog of queued jobs then holds one empty dict, not one each.
-EMPTY_STATES: OwnedDict[Any, Any] = OwnedDict()
-EMPTY_STATES._job_id = None  # type: ignore[assignment]  # shared: no one job's
-EMPTY_STATES._field = _DICT_FIELD
+EMPTY_STATES: OwnedDict[Any, Any] = owned_dict({}, None)  # shared: no one job's
 
 
 def share_empty_lists(values: dict[str, Any]) -> None:
@@ -217,9 +224,7 @@ def writable_states(values: dict[str, Any]) -> OwnedDict[Any, Any]:
     """
     states: OwnedDict[Any, Any] = values[_DICT_FIELD]
     if states is EMPTY_STATES:
-        states = values[_DICT_FIELD] = OwnedDict()
-        states._job_id = values["job_id"]
-        states._field = _DICT_FIELD
+        states = values[_DICT_FIELD] = owned_dict({}, values["job_id"])
     return states
 
 
@@ -253,10 +258,7 @@ def own_fields(values: dict[str, Any]) -> None:
     job_id = values["job_id"]
     states = values[_DICT_FIELD]
     if type(states) is not OwnedDict:
-        view: OwnedDict[Any, Any] = OwnedDict(states)
-        view._job_id = job_id
-        view._field = _DICT_FIELD
-        values[_DICT_FIELD] = view
+        values[_DICT_FIELD] = owned_dict(states, job_id)
     for name in _LIST_FIELDS:
         items = values[name]
         if type(items) is not OwnedList:

@@ -20,7 +20,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["RecordLog", "new_cells", "records_of"]
 
@@ -72,14 +72,6 @@ class RecordLog(Generic[R]):
     def append(self, record: R) -> None:
         """Append one record (a ``width``-tuple). Thread-safe, lock-free."""
         self._cells.extend(record)
-
-    def appender(self) -> Callable[[R], None]:
-        """:meth:`append` without a method call: for a writer's hot path.
-
-        (Made on request rather than kept on the log: a bound method is one more
-        object for the collector to walk in every log a program keeps.)
-        """
-        return self._cells.extend
 
     @property
     def cells(self) -> list[Any] | deque[Any]:

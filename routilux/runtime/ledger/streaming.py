@@ -60,7 +60,7 @@ class Streaming(Failures):
         data: dict[str, Any],
         source: Activation | None,
     ) -> None:
-        raise NotImplementedError  # JobLedger's
+        raise NotImplementedError  # Emitting's
 
     def _emit_stored(
         self,
