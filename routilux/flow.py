@@ -84,7 +84,6 @@ class Flow(FlowJobs, FlowDocuments, FlowDeadLetters):
     Attributes:
         flow_id: The flow's id.
         error_handler: The flow-wide error policy, or None (STOP).
-        execution_tracker: The tracker of the most recent job, or None.
 
     The structure methods (``add_routine``, ``connect``...) are not thread-safe: build
     the flow first, then run it. ``execute``, ``wait_for_completion`` and
@@ -121,7 +120,6 @@ class Flow(FlowJobs, FlowDocuments, FlowDeadLetters):
         _check_arguments(flow_id, error_handler, checkpoint_store)
         self.flow_id: str = flow_id or str(uuid.uuid4())
         self.error_handler: ErrorHandler | None = error_handler
-        self.execution_tracker: ExecutionTracker | None = None
         self.history_limit = history_limit
         self.default_timeout = timeout
         self.checkpoint_store: CheckpointStore | None = None
@@ -237,6 +235,19 @@ class Flow(FlowJobs, FlowDocuments, FlowDeadLetters):
         )
 
     # -- strategy and errors -------------------------------------------------------
+
+    @property
+    def execution_tracker(self) -> ExecutionTracker | None:
+        """The :class:`~routilux.ExecutionTracker` of the job started last, or None.
+
+        Made when first read (a job that nobody asks about never makes one).
+        Assigning one keeps it until the next job starts.
+        """
+        return self._runner.tracker
+
+    @execution_tracker.setter
+    def execution_tracker(self, tracker: ExecutionTracker | None) -> None:
+        self._runner.tracker = tracker
 
     @property
     def execution_strategy(self) -> str:

@@ -50,25 +50,40 @@ class ExecutionTracker:
     _lock = threading.Lock()
 
     def __init__(self, flow_id: str = "", limit: int | None = None) -> None:
+        self._set_up(flow_id, new_cells(6, limit), new_cells(5, limit))
+
+    def _set_up(
+        self,
+        flow_id: str,
+        runs: list[Any] | deque[Any],
+        events: list[Any] | deque[Any],
+    ) -> None:
         self.flow_id = flow_id
         # The flat cells of the run and event records (see routilux.record_log):
-        # every job has a tracker, and a RecordLog around each would be two
-        # more objects made per job.
-        self._runs = new_cells(6, limit)
-        self._events = new_cells(5, limit)
+        # a RecordLog around each would be two more objects per job.
+        self._runs = runs
+        self._events = events
         # Made by the first record_routine_start (most trackers get none).
         self._open: dict[tuple[str, int], tuple[float, Any]] | None = None
 
-    # -- recording -------------------------------------------------------------------
+    @classmethod
+    def over(
+        cls,
+        flow_id: str,
+        runs: list[Any] | deque[Any],
+        events: list[Any] | deque[Any],
+    ) -> ExecutionTracker:
+        """A tracker reading (and writing) cells the runtime keeps for a job.
 
-    def cells(self) -> tuple[list[Any] | deque[Any], list[Any] | deque[Any]]:
-        """The flat cells of the run and of the event records, for the runtime.
-
-        It extends the first by a :data:`RunEntry` per activation and the second
-        by an :data:`EventEntry` per emit (``extend`` is thread-safe), keeping
-        the two containers, not bound methods: objects the collector would walk.
+        ``runs`` holds a :data:`RunEntry` per activation, ``events`` an
+        :data:`EventEntry` per emit, one cell after another (see
+        :mod:`routilux.record_log`).
         """
-        return self._runs, self._events
+        tracker = cls.__new__(cls)
+        tracker._set_up(flow_id, runs, events)
+        return tracker
+
+    # -- recording -------------------------------------------------------------------
 
     def record_routine_start(self, routine_id: str, params: Any = None) -> None:
         """Mark the start of an execution of ``routine_id`` in this thread."""

@@ -9,13 +9,21 @@ from .._locks import take_contended
 from ..checks import wait_limit
 
 if TYPE_CHECKING:
+    from ..tracking import ExecutionTracker
     from .ledger import JobLedger
+    from .observers import Observers
 
 __all__ = ["FlowJobs"]
 
 
 class FlowJobs:
-    """The active jobs of one flow, for ``wait_for_completion``. Thread-safe."""
+    """The active jobs of one flow, for ``wait_for_completion``. Thread-safe.
+
+    It also keeps what ``flow.execution_tracker`` reads (:attr:`latest`): the
+    observers of the job added last while it runs, which make its tracker only
+    if somebody asks; once it stops, that tracker, which holds its records but
+    not the job.
+    """
 
     def __init__(self) -> None:
         # Guards _active and _waiting.
@@ -25,6 +33,9 @@ class FlowJobs:
         # Threads in wait(): a job's end wakes no one when there are none (a
         # Condition's notify costs more than the rest of discard).
         self._waiting = 0
+        #: The observers of the job added last, or its tracker once it stopped
+        #: (or a tracker a user set). Written under the lock.
+        self.latest: Observers | ExecutionTracker | None = None
 
     def add(self, run: JobLedger) -> None:
         """Count ``run`` as active."""
@@ -33,6 +44,7 @@ class FlowJobs:
             take_contended(lock)
         try:
             self._active[run.job_state.job_id] = run
+            self.latest = run.observers
         finally:
             lock.release()
 
@@ -43,10 +55,18 @@ class FlowJobs:
             take_contended(lock)
         try:
             self._active.pop(run.job_state.job_id, None)
+            observers = run.observers
+            if observers is not None and self.latest is observers:
+                self.latest = observers.tracker()
             if not self._active and self._waiting:
                 self._changed.notify_all()
         finally:
             lock.release()
+
+    def set_latest(self, tracker: ExecutionTracker | None) -> None:
+        """What ``flow.execution_tracker`` reads until the next job is added."""
+        with self._lock:
+            self.latest = tracker
 
     def get(self, job_id: str) -> JobLedger | None:
         """The active run of ``job_id``, or None."""

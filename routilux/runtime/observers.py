@@ -12,23 +12,30 @@ after releasing its own lock.
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..hooks import ActivationInfo
+from ..record_log import new_cells
+from ..tracking import ExecutionTracker
 
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable, Sequence
 
     from ..hooks import FlowHooks, Outcome
     from ..job_state import JobState
-    from ..tracking import ExecutionTracker
     from .activation import Activation
     from .stats import FlowStats
 
 __all__ = ["Observers", "log"]
 
 log = logging.getLogger("routilux.runtime")
+
+#: Guards the making of a job's tracker cells (once per job, from whichever
+#: thread needs them first: a worker recording, or a caller reading the tracker).
+_MAKING = threading.Lock()
 
 
 def _info(job_id: str, activation: Activation) -> ActivationInfo:
@@ -48,7 +55,8 @@ class Observers:
 
     Args:
         job: The job's state (handed to hooks).
-        tracker: The job's :class:`ExecutionTracker`.
+        history_limit: The flow's ``history_limit``: the tracker keeps at most
+            this many runs and this many events (None: all).
         stats: The flow's statistics over all its jobs.
         hooks: The flow's user hooks, in the order they were added.
         on_hook_error: Records a hook's exception in the job (a bound method of
@@ -61,11 +69,12 @@ class Observers:
         "_debug",
         "_hooks",
         "_job",
+        "_limit",
         "_on_hook_error",
         "_stats",
+        "_tracker",
         "event_cells",
         "run_cells",
-        "tracker",
         "watching_outcomes",
         "watching_starts",
     )
@@ -73,13 +82,14 @@ class Observers:
     def __init__(
         self,
         job: JobState,
-        tracker: ExecutionTracker,
+        history_limit: int | None,
         stats: FlowStats,
         hooks: Sequence[FlowHooks],
         on_hook_error: Callable[[str, BaseException], None] | None,
     ) -> None:
         self._job = job
-        self.tracker = tracker
+        self._limit = history_limit
+        self._tracker: ExecutionTracker | None = None
         self._stats = stats
         self._hooks = tuple(hooks)
         self._on_hook_error = (
@@ -90,12 +100,44 @@ class Observers:
         self._debug = log.isEnabledFor(logging.DEBUG)
         #: The tracker's run cells (extended per activation, below) and event
         #: cells (the ledger extends them by an emit's
-        #: :data:`~routilux.tracking.EventEntry`).
-        self.run_cells, self.event_cells = tracker.cells()
+        #: :data:`~routilux.tracking.EventEntry`). Both are made when the job's
+        #: first activation ends (see :meth:`cells`): a job waiting in a backlog
+        #: holds neither, nor a tracker, which only a reader of
+        #: ``flow.execution_tracker`` makes (see :meth:`tracker`).
+        self.run_cells: list[Any] | deque[Any] | None = None
+        self.event_cells: list[Any] | deque[Any] | None = None
         #: True when anything wants ``activation_started`` calls.
         self.watching_starts = bool(self._hooks) or self._debug
         #: True when hooks read outcomes (and so their ``emitted`` lists).
         self.watching_outcomes = bool(self._hooks)
+
+    def cells(self) -> tuple[list[Any] | deque[Any], list[Any] | deque[Any]]:
+        """The run and the event cells of the job, made on the first call.
+
+        Thread-safe. The hot paths read :attr:`run_cells` and
+        :attr:`event_cells` first and call this only while they are None.
+        """
+        with _MAKING:
+            runs, events = self.run_cells, self.event_cells
+            if runs is None or events is None:
+                runs = self.run_cells = new_cells(6, self._limit)
+                events = self.event_cells = new_cells(5, self._limit)
+            return runs, events
+
+    def tracker(self) -> ExecutionTracker:
+        """The job's :class:`ExecutionTracker` (the same object on every call).
+
+        Made on the first call, over the cells the runtime writes. Thread-safe.
+        """
+        tracker = self._tracker
+        if tracker is None:
+            runs, events = self.cells()
+            with _MAKING:
+                tracker = self._tracker
+                if tracker is None:
+                    tracker = ExecutionTracker.over(self._job.flow_id, runs, events)
+                    self._tracker = tracker
+        return tracker
 
     def _call(self, name: str, *args: Any) -> None:
         for hook in self._hooks:
@@ -150,7 +192,10 @@ class Observers:
         route = activation.route
         rid = route.routine_id
         error = outcome.error
-        self.run_cells.extend(
+        cells = self.run_cells
+        if cells is None:
+            cells = self.cells()[0]
+        cells.extend(
             (
                 rid,
                 start,

@@ -20,7 +20,6 @@ from ..persistence.lease import LeasingStore, Owner
 from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
 from ..topology import FlowTopology, TopologyCache
-from ..tracking import ExecutionTracker
 from .activation import Activation, RouteTable
 from .aio import AsyncGates
 from .checkpoint import AlreadyStored, Checkpointer
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from ..records import ErrorRecord
     from ..routine import Routine
     from ..strategies.base import ExecutionStrategy, RemoteCalls
+    from ..tracking import ExecutionTracker
     from ..wiring import Wiring
 
 __all__ = ["FlowRunner"]
@@ -318,8 +318,6 @@ class FlowRunner(Resumer):
         owner: Owner | None = None,
     ) -> JobLedger:
         flow = self._flow
-        tracker = ExecutionTracker(flow.flow_id, flow.history_limit)
-        flow.execution_tracker = tracker
         store = flow.checkpoint_store
         checkpoint = (
             Checkpointer(
@@ -353,7 +351,7 @@ class FlowRunner(Resumer):
         hooks = self.hooks
         run.observers = Observers(
             job_state,
-            tracker,
+            flow.history_limit,
             self.stats_of_jobs,
             hooks,
             run.record_hook_error if hooks else None,  # no method made without hooks
@@ -361,6 +359,16 @@ class FlowRunner(Resumer):
         run.dead_letters = self.dead_letters
         run.sessions = self.sessions
         return run
+
+    @property
+    def tracker(self) -> ExecutionTracker | None:
+        """The tracker of the job started last (made now if nobody asked yet)."""
+        latest = self._jobs.latest
+        return latest.tracker() if isinstance(latest, Observers) else latest
+
+    @tracker.setter
+    def tracker(self, tracker: ExecutionTracker | None) -> None:
+        self._jobs.set_latest(tracker)  # until the next job starts, as 0.9 did
 
     def _remote(self, lane: Any) -> RemoteCalls | None:
         """How ``lane``'s strategy calls handlers elsewhere (None: in this process).

@@ -232,7 +232,10 @@ class Emitting(Running):
                 source.emitted = [(event_name, data)]
             else:
                 source.emitted.append((event_name, data))
-        observers.event_cells.extend(
+        cells = observers.event_cells
+        if cells is None:
+            cells = observers.cells()[1]
+        cells.extend(
             (now, routine_id, event_name, self.routes.targets.get(key, ()), data)
         )
         if not consumed:
