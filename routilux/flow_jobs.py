@@ -95,10 +95,16 @@ class FlowJobs:
                 f"entry_params must be a dict, got {type(entry_params).__name__}"
             )
         name, workers = self._strategy_for(execution_strategy)
-        seconds = optional_seconds(timeout, "timeout")
-        optional_lane(session, "execute(): session")
-        check_job_id(job_id, "execute(): job_id")
-        if flag(resume_interrupted, "execute(): resume_interrupted") and not job_id:
+        seconds = None if timeout is None else optional_seconds(timeout, "timeout")
+        if session is not None:
+            optional_lane(session, "execute(): session")
+        if job_id is not None:
+            check_job_id(job_id, "execute(): job_id")
+        if (
+            resume_interrupted is not False
+            and flag(resume_interrupted, "execute(): resume_interrupted")
+            and not job_id
+        ):
             raise ConfigurationError(
                 "execute(): resume_interrupted=True needs a job_id: it says what "
                 "to do with a job of that id the store holds"

@@ -388,9 +388,14 @@ def new_job_id() -> str:
     than ``uuid4()``: ``os.urandom`` releases the GIL, and a thread starting many
     jobs then waits for it behind the workers on every job. Text as ``str(UUID)``.
     """
-    bits = random.getrandbits(128) & ~(0xC000 << 48) & ~(0xF000 << 64)
-    text = format(bits | 0x8000 << 48 | 4 << 76, "032x")  # variant 10, version 4
+    text = "%032x" % (random.getrandbits(128) & _UUID_KEEP | _UUID_SET)
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: The bits of a random 128-bit number a version 4 UUID keeps, and those it sets
+#: (variant 10, version 4).
+_UUID_KEEP = ~(0xC000 << 48) & ~(0xF000 << 64)
+_UUID_SET = 0x8000 << 48 | 4 << 76
 
 
 #: Field values every new job starts with (the runtime's fast constructor).

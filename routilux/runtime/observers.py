@@ -250,7 +250,7 @@ class Observers:
     def job_ended(self) -> None:
         """The job stopped running (final status, or paused)."""
         job = self._job
-        self._stats.job_ended(job.status.value)
+        self._stats.job_ended(job.status)
         if self._debug:
             log.debug(
                 "job %s %s", job.job_id, job.status.value, extra={"job_id": job.job_id}

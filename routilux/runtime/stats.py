@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._locks import take_contended
 from ..tracking import percentile
+
+if TYPE_CHECKING:
+    from ..job_status import JobStatus
 
 __all__ = ["WINDOW", "FlowStats"]
 
@@ -45,7 +48,7 @@ class FlowStats:
         self._lock = threading.Lock()
         self._failures: Counter[str] = Counter()  # failures not yet folded in
         self._routines: dict[str, _RoutineFigures] = {}
-        self._jobs: Counter[str] = Counter()
+        self._jobs: Counter[JobStatus] = Counter()
 
     def add(self, routine_id: str, seconds: float, failed: bool) -> None:
         """Count one activation."""
@@ -60,7 +63,7 @@ class FlowStats:
         if len(inbox) > _FOLD_AT:
             self._fold()
 
-    def job_ended(self, status: str) -> None:
+    def job_ended(self, status: JobStatus) -> None:
         """Count a job that stopped with ``status``."""
         lock = self._lock
         if not lock.acquire(False):
@@ -93,7 +96,7 @@ class FlowStats:
                 rid: _describe(figures)
                 for rid, figures in sorted(self._routines.items())
             }
-            jobs = dict(self._jobs)
+            jobs = {status.value: count for status, count in self._jobs.items()}
         return {"jobs": jobs, "routines": routines}
 
 

@@ -264,7 +264,7 @@ class LedgerBase:
         ``dropped`` is the record of what a resume on a changed flow dropped.
         """
         with self._lock:
-            self._set(topology=topology)
+            self.job_state.__dict__["topology"] = topology
             if dropped is not None:
                 self._add_error_locked(dropped)
 

@@ -107,8 +107,10 @@ class Completion(LedgerBase):
                 status = JobStatus.CANCELLED
                 record = {"source": self._halted, "dropped": self._dropped}
                 self._history.extend((entry, "cancelled", record, _wall()))
-            self._set(status=status, updated_at=datetime.now(timezone.utc))
-            if self.job_state.pending_tasks:  # a paused job cancelled: none is left
+            values = self.job_state.__dict__  # what _set does, without a kwargs dict
+            values["status"] = status
+            values["updated_at"] = datetime.now(timezone.utc)
+            if values["pending_tasks"]:  # a paused job cancelled: none is left
                 self._set(pending_tasks=self._tasks([]))
         finally:
             lock.release()

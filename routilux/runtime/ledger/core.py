@@ -165,7 +165,9 @@ class JobLedger(Holding, Emitting):
         if not lock.acquire(False):
             take_contended(lock)
         try:
-            self._set(current_routine_id=current, status=JobStatus.RUNNING)
+            values = self.job_state.__dict__  # what _set does, without a kwargs dict
+            values["current_routine_id"] = current
+            values["status"] = JobStatus.RUNNING
             self._history.extend((current, event, record, _wall()))
             self._pending = len(activations)
         finally:
