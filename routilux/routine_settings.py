@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ._spec_drops import count_drop
 from .checks import instance_of, optional_positive_int, optional_seconds
 from .resilience import ErrorHandler, ErrorStrategy
 from .runtime.context import current_frame
@@ -77,12 +78,14 @@ class _RoutineInternals:
     def __setattr__(self, name: str, value: Any) -> None:
         # A setting that changes invalidates the spec built from the settings;
         # setting the same object again (loading a default, say) keeps it.
-        if (
-            name != "spec"
-            and self.spec is not None
-            and getattr(self, name) is not value
-        ):
+        if name == "spec":
+            object.__setattr__(self, name, value)
+            if value is None:
+                count_drop()  # after the drop: see routilux._spec_drops
+            return
+        if self.spec is not None and getattr(self, name) is not value:
             object.__setattr__(self, "spec", None)
+            count_drop()
         object.__setattr__(self, name, value)
 
 

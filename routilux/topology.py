@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from . import _spec_drops
 from .exceptions import TopologyChangedError
 from .records import ErrorRecord
 
@@ -233,14 +234,16 @@ class TopologyCache:
 
     The key is the wiring's version (routines and connections) and every
     routine's spec object (a routine builds a new one when a slot or event is
-    declared), so a job start costs a comparison, not a description.
+    declared). Specs are compared one by one only when some routine dropped
+    its spec since the last look (:mod:`routilux._spec_drops`), so a job start
+    costs two comparisons, not a description nor a pass over the routines.
     """
 
     def __init__(self) -> None:
-        # One tuple (version, spec getters, specs, topology): threads starting
-        # jobs read it without a lock, and must never pair one change's key
-        # with another's topology.
-        self._entry: tuple[int, list[Any], list[Any], FlowTopology] | None = None
+        # One tuple (version, spec getters, specs, topology, spec drops seen):
+        # threads starting jobs read it without a lock, and must never pair one
+        # change's key with another's topology.
+        self._entry: tuple[int, list[Any], list[Any], FlowTopology, int] | None = None
 
     def current(self, version: int, wiring: Any) -> FlowTopology:
         """The topology of the flow now.
@@ -252,19 +255,23 @@ class TopologyCache:
                 made again (a job start that finds it made reads nothing).
         """
         entry = self._entry
+        drops = _spec_drops.drops  # read first: a later drop moves it again
         if entry is not None and entry[0] == version:
+            if entry[4] == drops:
+                return entry[3]  # no routine anywhere dropped its spec since
             # The same routines: a routine whose slots or events changed has
-            # a new spec. The getters are bound once (this runs per job).
-            for get_spec, spec in zip(entry[1], entry[2], strict=True):
-                if get_spec() is not spec:
+            # a new spec. The getters are bound once.
+            for get_spec, kept in zip(entry[1], entry[2], strict=True):
+                if get_spec() is not kept:
                     break
             else:
+                self._entry = (*entry[:4], drops)
                 return entry[3]
         routines = wiring.routines
         getters = [routine.get_spec for routine in routines.values()]
         specs = [get_spec() for get_spec in getters]
         topology = FlowTopology.of(routines, wiring.connections)
-        self._entry = (version, getters, specs, topology)
+        self._entry = (version, getters, specs, topology, drops)
         return topology
 
 
