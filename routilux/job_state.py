@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime  # noqa: TC003 - pydantic reads field types at runtime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ._compat import InstanceOrClassMethod
 from ._views import RUN_FIELDS_SET, new_fields, own_fields, writable_states
@@ -195,23 +195,24 @@ class JobState(JobStateDocuments, CheckedModel):
         validation (a flow may run many small jobs a second). Its containers are
         made as the read-only views the ledger that takes it keeps.
         """
-        state = cls.__new__(cls)
+        state = _new_object(cls)
         now = now_utc()
-        values = dict(_RUN_DEFAULTS)
+        values = _RUN_VALUES.copy()  # every field, in order, its shared empties
         values["job_id"] = new_job_id() if job_id is None else job_id
         values["flow_id"] = flow_id
-        new_fields(values)
         values["created_at"] = values["updated_at"] = now
-        object.__setattr__(state, "__dict__", values)
-        object.__setattr__(state, "__pydantic_fields_set__", RUN_FIELDS_SET)
-        object.__setattr__(state, "__pydantic_extra__", None)
-        private = {
-            "_history": RecordLog(4),
-            "_done": Latch(),
-            "_owner_lock": None,
-            "_outputs": None,
-        }
-        object.__setattr__(state, "__pydantic_private__", private)
+        _set_object_attribute(state, "__dict__", values)
+        _set_fields_set(state, RUN_FIELDS_SET)
+        _set_extra(state, None)
+        _set_private(
+            state,
+            {
+                "_history": RecordLog(4),
+                "_done": Latch(),
+                "_owner_lock": None,
+                "_outputs": None,
+            },
+        )
         return state
 
     def _mark_done(self) -> None:
@@ -399,13 +400,17 @@ _UUID_SET = 0x8000 << 48 | 4 << 76
 
 
 #: Field values every new job starts with (the runtime's fast constructor).
-_RUN_DEFAULTS: dict[str, Any] = {
-    "status": JobStatus.PENDING,
-    "current_routine_id": None,
-    "cancel_reason": None,
-    "cancel_source": None,
-    "topology": None,
-}
+_RUN_VALUES: dict[str, Any] = dict.fromkeys(JobState.model_fields)
+_RUN_VALUES["status"] = JobStatus.PENDING
+new_fields(_RUN_VALUES)  # the shared empty containers
+
+# What _for_run writes a new JobState with: the slots of a pydantic model, set
+# through their descriptors (no generic setattr per job).
+_new_object = object.__new__
+_set_object_attribute = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _wake(callback: Callable[[], None]) -> None:
