@@ -34,6 +34,7 @@ __all__ = [
     "RUN_FIELDS_SET",
     "OwnedDict",
     "OwnedList",
+    "has_own_lists",
     "new_fields",
     "own_fields",
     "owned_dict",
@@ -185,6 +186,11 @@ def _shared_empty(field: str) -> OwnedList[Any]:
 #: thousands of them, each list one more object for the garbage collector to
 #: walk again and again.
 _EMPTY = {name: _shared_empty(name) for name in _LIST_FIELDS}
+_EMPTY_ERRORS, _EMPTY_TASKS, _EMPTY_POINTS = (
+    _EMPTY["errors"],
+    _EMPTY["pending_tasks"],
+    _EMPTY["pause_points"],
+)
 
 #: The ``routine_states`` of every job until its first activation settles: a
 #: backlog of queued jobs then holds one empty dict, not one each.
@@ -202,6 +208,18 @@ def share_empty_lists(values: dict[str, Any]) -> None:
         items = values[name]
         if not items and type(items) is OwnedList:
             values[name] = _EMPTY[name]
+
+
+def has_own_lists(values: dict[str, Any]) -> bool:
+    """True when a JobState's ``values`` hold a list view of their own.
+
+    (What :func:`share_empty_lists` may swap back; most jobs never make one.)
+    """
+    return (
+        values["errors"] is not _EMPTY_ERRORS
+        or values["pending_tasks"] is not _EMPTY_TASKS
+        or values["pause_points"] is not _EMPTY_POINTS
+    )
 
 
 def writable_list(values: dict[str, Any], field: str) -> OwnedList[Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..._views import (
     EMPTY_STATES,
     OwnedList,
+    has_own_lists,
     owned_list,
     share_empty_lists,
     writable_list,
@@ -242,8 +243,10 @@ class LedgerBase:
 
     def _share_empty_lists(self) -> None:
         """The job has a final status: its empty lists become shared ones."""
-        with self._lock:
-            share_empty_lists(self.job_state.__dict__)
+        values = self.job_state.__dict__
+        if has_own_lists(values):  # most jobs never had any: no lock to take
+            with self._lock:
+                share_empty_lists(values)
 
     def _error(self, record: ErrorRecord, exc: BaseException) -> None:
         """Record an error (lock held).
@@ -262,10 +265,11 @@ class LedgerBase:
         """Record the flow shape the job runs on, before it (re)starts.
 
         ``dropped`` is the record of what a resume on a changed flow dropped.
+        Called on a new ledger, before any other thread holds it.
         """
-        with self._lock:
-            self.job_state.__dict__["topology"] = topology
-            if dropped is not None:
+        self.job_state.__dict__["topology"] = topology  # (as _set may then)
+        if dropped is not None:
+            with self._lock:
                 self._add_error_locked(dropped)
 
     def stop_signal(self) -> threading.Event:
