@@ -118,11 +118,16 @@ class Observers:
         :attr:`event_cells` first and call this only while they are None.
         """
         with _MAKING:
-            runs, events = self.run_cells, self.event_cells
-            if runs is None or events is None:
-                runs = self.run_cells = new_cells(6, self._limit)
-                events = self.event_cells = new_cells(5, self._limit)
-            return runs, events
+            return self._cells_locked()
+
+    def _cells_locked(
+        self,
+    ) -> tuple[list[Any] | deque[Any], list[Any] | deque[Any]]:
+        runs, events = self.run_cells, self.event_cells
+        if runs is None or events is None:
+            runs = self.run_cells = new_cells(6, self._limit)
+            events = self.event_cells = new_cells(5, self._limit)
+        return runs, events
 
     def tracker(self) -> ExecutionTracker:
         """The job's :class:`ExecutionTracker` (the same object on every call).
@@ -131,10 +136,10 @@ class Observers:
         """
         tracker = self._tracker
         if tracker is None:
-            runs, events = self.cells()
             with _MAKING:
                 tracker = self._tracker
                 if tracker is None:
+                    runs, events = self._cells_locked()
                     tracker = ExecutionTracker.over(self._job.flow_id, runs, events)
                     self._tracker = tracker
         return tracker
