@@ -1,7 +1,8 @@
 """Flow statistics over every job a flow has run: counts, failures, percentiles.
 
-Workers only append a duration to their routine's deque (atomic, no lock, and no
-object for the garbage collector to follow); the figures are folded in under
+Workers only append a duration to their routine's deque, and a job's status to
+the deque of ended jobs (atomic, no lock, and no object for the garbage
+collector to follow); the figures are folded in under
 ``FlowStats._lock`` when read, or when a deque grows long. Durations keep a
 bounded window per routine (the latest ``WINDOW``), so memory stays flat however
 long the flow runs.
@@ -13,7 +14,6 @@ import threading
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
-from .._locks import take_contended
 from ..tracking import percentile
 
 if TYPE_CHECKING:
@@ -44,11 +44,14 @@ class FlowStats:
         # garbage collector to track). A routine's deque is made once, under the
         # lock; appends to it need none.
         self._inbox: dict[str, deque[float]] = {}
-        # Guards _inbox's keys, _failures, _routines and _jobs.
+        # Guards _inbox's keys, _failures, _routines, _jobs and folding.
         self._lock = threading.Lock()
         self._failures: Counter[str] = Counter()  # failures not yet folded in
         self._routines: dict[str, _RoutineFigures] = {}
         self._jobs: Counter[JobStatus] = Counter()
+        # Statuses of ended jobs not yet folded into _jobs: appending needs no
+        # lock (every job ends here, from any worker).
+        self._ended: deque[JobStatus] = deque()
 
     def add(self, routine_id: str, seconds: float, failed: bool) -> None:
         """Count one activation."""
@@ -65,13 +68,10 @@ class FlowStats:
 
     def job_ended(self, status: JobStatus) -> None:
         """Count a job that stopped with ``status``."""
-        lock = self._lock
-        if not lock.acquire(False):
-            take_contended(lock)
-        try:
-            self._jobs[status] += 1
-        finally:
-            lock.release()
+        ended = self._ended
+        ended.append(status)
+        if len(ended) > _FOLD_AT:
+            self._fold()
 
     def _fold(self) -> None:
         with self._lock:
@@ -84,6 +84,9 @@ class FlowStats:
                 figures.runs += len(taken)
                 figures.total_time += sum(taken)
                 figures.durations.extend(taken)
+            jobs, take = self._jobs, self._ended.popleft
+            for _ in range(len(self._ended)):  # later ones wait for the next fold
+                jobs[take()] += 1
             for routine_id, count in self._failures.items():
                 self._routines[routine_id].failed += count
             self._failures.clear()

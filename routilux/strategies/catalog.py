@@ -33,10 +33,11 @@ class StrategyCatalog:
         A strategy of that name with another worker count is retired (it finishes
         its jobs and is shut down with the flow).
         """
-        with self._lock:
-            found = self._current.get(name)
-            if found is not None and found.max_workers == max_workers:
-                return found
+        # Every job asks: the common answer is read without the lock (a dict read
+        # is atomic, and an entry is only ever replaced whole, under it).
+        found = self._current.get(name)
+        if found is not None and found.max_workers == max_workers:
+            return found
         # Factories may be user code: build outside the lock, then publish unless
         # another thread got there first.
         made = create_strategy(name, max_workers, self._prefix)
