@@ -3,8 +3,8 @@
 :class:`LedgerBase` holds one job's bookkeeping: the pending count, halt and pause
 flags, parked activations, slot data, and the job's :class:`JobState`, which only
 the ledger writes (see :mod:`routilux.runtime.ledger` for the whole picture and
-the lock order). Halting and pausing live here; completion, failures and running
-are added by the classes built on it.
+the lock order). Halting and pausing (``pausing.py``), completion, failures and
+running are added by the classes built on it.
 """
 
 from __future__ import annotations
@@ -22,22 +22,20 @@ from ..._views import (
     writable_list,
     writable_states,
 )
-from ...exceptions import JobStateError
-from .. import aio
-from ..activation import DROPPED, PARKED, QUEUED, Activation
 from ..held import HeldLists
 from ..invoker import error_record
 from .outputs import NO_OUTPUTS, JobOutputs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from ...job_state import JobState
     from ...records import ErrorRecord
     from ...resilience import ErrorHandler
     from ...strategies.base import JobLane, RemoteCalls
     from ...topology import FlowTopology
-    from ..activation import RouteTable
+    from .. import aio
+    from ..activation import Activation, RouteTable
     from ..checkpoint import Checkpointer
     from ..dead_letters import DeadLetterBox
     from ..observers import Observers
@@ -57,11 +55,6 @@ _put = dict.__setitem__
 _NONE_PARKED: list[Activation] = []
 #: The halt source of a job that failed.
 STOP_ON_ERROR = "stop-on-error"
-
-
-def _cancel_all(tasks: list[Any]) -> None:
-    for task in tasks:
-        task.cancel()
 
 
 class LedgerBase:
@@ -318,95 +311,6 @@ class LedgerBase:
             self._awaiting = set()
         self._awaiting.add(activation)
 
-    def _drop_locked(self, activations: Sequence[Activation]) -> None:
-        for activation in activations:
-            activation.state = DROPPED
-        self._dropped += len(activations)
-
-    def _park_locked(self, activations: Sequence[Activation]) -> None:
-        for activation in activations:
-            activation.state = PARKED
-        if self._parked:
-            self._parked.extend(activations)
-        else:  # never extend the shared empty list
-            self._parked = list(activations)
-
-    def _show_parked_locked(self) -> None:
-        """A settled pause lists what it holds in the JobState's pending tasks."""
-        if self._pause_settled:
-            self._set(pending_tasks=self._tasks([a.describe() for a in self._parked]))
-
-    # -- halting and pausing --
-
-    def _halt_locked(self, source: str, reason: str) -> bool:
-        if self._halted is not None or self._ended:
-            return False
-        self._halted = source
-        self._set(cancel_source=source, cancel_reason=reason)
-        if self._stop_event is not None:
-            self._stop_event.set()
-        tasks = [a.task for a in self._awaiting or () if a.task is not None]
-        if tasks:
-            # One loop callback cancels them all, before any of them runs again:
-            # cancelled one by one, a call leaving its routine's gate could let a
-            # call still waiting there in before that one's cancel arrived.
-            aio.call_soon(_cancel_all, tasks)
-        return True
-
-    def _take_parked_if_halted(self) -> int:
-        if self._halted is None or not self._parked:
-            return 0
-        parked, self._parked = self._parked, []
-        self._drop_locked(parked)
-        return len(parked)
-
-    def halt(self, source: str, reason: str = "") -> bool:
-        """Stop the job: drop what has not started. Returns False if already halted."""
-        with self._lock:
-            halted = self._halt_locked(source, reason)
-            parked = self._take_parked_if_halted()
-        if parked:
-            self._finish(parked)
-        return halted
-
-    def pause(self, reason: str, checkpoint: Any) -> bool:
-        """Hold new activations; the job is paused once running ones finish.
-
-        Returns:
-            False, doing nothing, when the job has finished or is already held.
-        """
-        with self._lock:
-            if self._ended or self._paused:
-                return False
-            self._paused = True
-            _append(
-                writable_list(self.job_state.__dict__, "pause_points"),
-                {"reason": reason, "checkpoint": checkpoint, "timestamp": _wall()},
-            )
-        self._finish(0)
-        return True
-
-    def unpause(self) -> bool:
-        """Call off a pause that has not settled; False when it already has.
-
-        Raises:
-            JobStateError: When no pause was asked for: the job just runs.
-        """
-        with self._lock:
-            if not self._paused:
-                raise JobStateError(
-                    f"job {self.job_state.job_id!r} is running, not paused: there "
-                    "is nothing to resume"
-                )
-            if self._pause_settled:
-                return False
-            self._paused = False
-            parked, self._parked = self._parked, []
-            for activation in parked:
-                activation.state = QUEUED
-        self._hand(parked)
-        return True
-
     def _admitted(self, activations: list[Activation]) -> list[Activation]:
         """The activations the flow's bound lets through now (all, without one).
 
@@ -473,14 +377,6 @@ class LedgerBase:
         with self._lock:
             inboxes = self._inboxes
             return (0, 0) if inboxes is None else inboxes.fill()
-
-    def take_parked(self) -> list[Activation]:
-        """The activations held by a settled pause (for resume)."""
-        with self._lock:
-            parked, self._parked = self._parked, []
-            self._pending -= len(parked)
-            self._pause_settled = False
-            return parked
 
     def _finish(self, settled: int) -> None:
         """Count ``settled`` activations as done; complete or pause the job."""

@@ -14,7 +14,8 @@ from ..._locks import take_contended
 from ...exceptions import CheckpointError
 from ...job_state import JobStatus
 from ..invoker import error_record, safe_text
-from .base import STOP_ON_ERROR, LedgerBase, _wall
+from .base import STOP_ON_ERROR, _wall
+from .pausing import Pausing
 
 __all__ = ["Completion"]
 
@@ -23,7 +24,7 @@ _PAUSED = 2
 _FLUSH = 3  # nothing pending, but inboxes wait: flush them (see JobLedger)
 
 
-class Completion(LedgerBase):
+class Completion(Pausing):
     """Ends jobs: completion, pause and the final write."""
 
     __slots__ = ()

@@ -22,6 +22,9 @@ under the job's lock and must return quickly):
 2. ``FlowJobs._lock`` (runtime/jobs.py), ``Watchdog._lock``,
    ``DeadLetterBox._lock`` (runtime/dead_letters.py): taken after 1 is released,
    never while it is held.
+3. ``runtime/observers.py``'s ``_MAKING``: innermost, held only to make a job's
+   tracker cells (``FlowJobs.discard`` takes it under 2, for the tracker of the
+   job started last).
 
 The paths every activation takes acquire the job's lock (and the flow's job
 registry and statistics locks) as :mod:`routilux._locks` describes, so that
