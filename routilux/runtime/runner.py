@@ -20,18 +20,18 @@ from ..persistence.lease import LeasingStore, Owner
 from ..pool_stats import InboxStats, PoolStats
 from ..strategies.catalog import StrategyCatalog
 from ..topology import FlowTopology, TopologyCache
-from .activation import Activation, RouteTable
+from .activation import RouteTable
 from .aio import AsyncGates
 from .checkpoint import AlreadyStored, Checkpointer
 from .context import current_frame
-from .dead_letters import DeadLetterBox, replay_plan
+from .dead_letters import DeadLetterBox
 from .jobs import FlowJobs
 from .ledger import JobLedger
 from .named_jobs import NamedJobs, holds, is_interrupted, stored_job
 from .observers import Observers
 from .pressure import FlowPressure
 from .remote import HostWorker
-from .resumer import Resumer
+from .replayer import Replayer
 from .sessions import SessionStates
 from .stats import FlowStats
 from .step_writer import writer_for
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowRunner"]
 
 
-class FlowRunner(Resumer):
+class FlowRunner(Replayer):
     """Runs the jobs of one flow.
 
     Args:
@@ -212,59 +212,6 @@ class FlowRunner(Resumer):
             run.set_deadline(timeout)
         # A bound method and its arguments, not a closure: fewer objects per job.
         self._begin(run, run.start, entry_id, params)
-        return run.job_state
-
-    def replay(self, letters: Any, name: str, workers: int) -> JobState:
-        """Run dead letters again, and mark them replayed by the job that runs them.
-
-        Letters all of one job that is still open (running on a non-blocking
-        strategy, or paused) join that job; others run as a new job.
-        """
-        self._wait_for_room()
-        flow, box = self._flow, self.dead_letters
-        store = flow.checkpoint_store
-        checked, routes, stored = replay_plan(
-            letters, flow.flow_id, self.routes(), flow.routines, box, store
-        )
-        ids = [letter.letter_id for letter in checked]
-        origins = {letter.job_id for letter in checked}
-        if len(origins) == 1:
-            (origin,) = origins
-            open_run = self._jobs.get(origin) or self._paused.get(origin)
-            if open_run is not None:
-                joined = [
-                    Activation(open_run, route, dict(letter.payload))
-                    for route, letter in zip(routes, checked, strict=True)
-                ]
-
-                def mark_joined() -> None:
-                    box.mark_replayed(checked, origin, stored, store)
-
-                try:
-                    rejoined = open_run.rejoin(joined, ids, mark_joined)
-                except Exception as exc:
-                    if isinstance(exc, RoutiluxError):
-                        raise
-                    raise CheckpointError(
-                        f"dead letters could not join job {origin!r}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                if rejoined:
-                    return open_run.job_state
-        strategy = self.strategy(name, workers)
-        run = self._new_run(JobState._for_run(flow.flow_id), strategy.open_lane())
-        run.lane_blocks = strategy.blocking
-        activations = [
-            Activation(run, route, dict(letter.payload))
-            for route, letter in zip(routes, checked, strict=True)
-        ]
-        job_id = run.job_state.job_id
-
-        def mark() -> None:
-            box.mark_replayed(checked, job_id, stored, store)
-
-        self._jobs.add(run)
-        self._begin(run, run.replay, activations, ids, mark)
         return run.job_state
 
     def _wait_for_room(self) -> None:
