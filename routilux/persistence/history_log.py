@@ -21,14 +21,58 @@ The protocol is optional: a store without ``log_step`` is written as before
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, overload, runtime_checkable
+
+import orjson
 
 from .base import CheckpointStore
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+__all__ = ["HistoryBatch", "LoggingStore"]
 
-__all__ = ["LoggingStore"]
+
+class HistoryBatch(Sequence[dict[str, Any]]):
+    """History entries encoded already: ``text``, the JSON array of ``size``.
+
+    What the runtime gives :meth:`LoggingStore.log_step` as ``history``. A
+    store that keeps the entries as JSON text (the SQLite store) writes
+    :attr:`text` as it is; any other reads the batch as the sequence of
+    entries it is (decoded once, when first read). The runtime encodes a long
+    history a chunk at a time into one text: as a list of objects, a second's
+    history (tens of thousands of entries) was built whole, then encoded, and
+    its allocation alone set the garbage collector's full passes going.
+
+    Args:
+        text: A JSON array of history entries as a job document holds them.
+        size: How many entries ``text`` holds.
+
+    .. versionadded:: 1.0
+    """
+
+    __slots__ = ("_entries", "size", "text")
+
+    def __init__(self, text: str, size: int) -> None:
+        self.text = text
+        self.size = size  # not "count": that is Sequence's method
+        self._entries: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        entries = self._entries
+        if entries is None:  # a race decodes twice, to equal lists
+            entries = self._entries = orjson.loads(self.text)
+        return entries[index]
+
+    def __repr__(self) -> str:
+        return f"HistoryBatch(size={self.size})"
 
 
 @runtime_checkable
@@ -66,7 +110,8 @@ class LoggingStore(CheckpointStore, Protocol):
             added: New pending activations, in the order they were emitted.
             history: History entries as a job document holds them (tagged
                 JSON), numbered ``first``, ``first + 1``... within the job's log;
-                an entry whose number is logged already replaces it.
+                an entry whose number is logged already replaces it. The
+                runtime gives a :class:`HistoryBatch`.
             first: The number of the first entry of ``history``.
             job: The job document after the step, if it changed.
             restart: Empty the job's log first (the job's history is given

@@ -49,7 +49,7 @@ from ..persistence.history_log import LoggingStore
 from ..persistence.lease import LeasingStore, Owner
 from .checkpoint_documents import (
     bare_document,
-    encoded_history,
+    history_batch,
     takes_keyword,
     whole_document,
 )
@@ -345,8 +345,8 @@ class Checkpointer:
         """A due :meth:`step` on a logging store: the new history as log entries."""
         with self._log_lock:
             first = self._logged
-            entries = history.since(first)
-            self._logged = first + len(entries)
+            count = len(history) - first
+            self._logged = first + count
             in_document = self._in_document
         # Entries are numbered: steps committed out of order still read back
         # in order.
@@ -358,7 +358,7 @@ class Checkpointer:
             self.job_id,
             finished=finished,
             added=added,
-            history=encoded_history(self.job_id, entries, first),
+            history=history_batch(self.job_id, history, first, count),
             first=first,
             job=job,
         )
@@ -406,20 +406,20 @@ class Checkpointer:
         with lock if lock is not None else nullcontext():
             # The fields and the history as one moment, as serialize() takes them.
             fields = snapshot(job_state)
-            entries = history.since(first)
+            count = len(history) - first  # entries only ever join the log
         kept = self._kept_entries(history, in_document)
         job = job_document(job_state.job_id, fields, kept)
         logging: LoggingStore = self.store  # type: ignore[assignment]
         logging.log_step(
             self.job_id,
             finished=leftovers,
-            history=encoded_history(self.job_id, entries, first),
+            history=history_batch(self.job_id, history, first, count),
             first=first,
             job=job,
             compact=True,
         )
         with self._log_lock:
-            self._logged = self._in_document = first + len(entries)
+            self._logged = self._in_document = first + count
 
     def save(self, job_state: JobState) -> None:
         """Write the job document of a paused job and give its lease up."""

@@ -15,15 +15,28 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import SerializationError
 from ..job_documents import FRAME, history_json, job_document, snapshot
-from ..serialization import encode_value, encodes_as_itself
+from ..persistence.history_log import HistoryBatch
+from ..serialization import dumps_value, encode_value, encodes_as_itself
 
 if TYPE_CHECKING:
     from ..job_state import HistoryEntry, JobState
     from ..persistence.base import CheckpointStore
+    from ..record_log import RecordLog
 
-__all__ = ["bare_document", "encoded_history", "takes_keyword", "whole_document"]
+__all__ = [
+    "HISTORY_CHUNK",
+    "bare_document",
+    "encoded_history",
+    "history_batch",
+    "takes_keyword",
+    "whole_document",
+]
 
 _READ_ATTEMPTS = 3
+#: History entries encoded at a time by :func:`history_batch`: few enough that
+#: their objects never pile up for the garbage collector, enough that the
+#: calls per chunk do not count.
+HISTORY_CHUNK = 512
 
 
 def bare_document(
@@ -61,6 +74,39 @@ def encoded_history(
             f"job {job_id!r} cannot be written (history from entry {first}): {exc}"
         ) from exc
     return encoded
+
+
+def history_batch(
+    job_id: str, history: RecordLog[HistoryEntry], first: int, count: int
+) -> HistoryBatch:
+    """Entries ``first`` .. ``first + count - 1`` of an unbounded history, encoded.
+
+    The text :func:`encoded_history` of the same entries would encode to, made
+    a chunk at a time straight from the log's cells: no list of every entry's
+    tuple and object is built (see :class:`HistoryBatch`).
+
+    Raises:
+        SerializationError: As :func:`encoded_history`, naming the same entry.
+    """
+    if count <= 0:
+        return HistoryBatch("[]", 0)
+    cells, width = history.cells, history.width
+    if not isinstance(cells, list):  # a bounded log renumbers: never logged
+        raise TypeError("history_batch reads an unbounded history only")
+    parts: list[bytes] = []
+    for start in range(first, first + count, HISTORY_CHUNK):
+        stop = min(start + HISTORY_CHUNK, first + count)
+        flat = iter(cells[start * width : stop * width])
+        rows = [history_json(entry) for entry in zip(*(flat,) * width, strict=True)]
+        try:
+            raw = dumps_value(rows, "execution_history", frame=FRAME - 1)
+        except SerializationError:
+            # Again over the whole batch, for the message the index of the
+            # entry at fault within it, as the batch was always encoded.
+            encoded_history(job_id, history.since(first)[:count], first)
+            raise
+        parts.append(raw[1:-1])  # a chunk is never empty: "[...]"
+    return HistoryBatch(f"[{b','.join(parts).decode()}]", count)
 
 
 def takes_keyword(store: CheckpointStore, keyword: str) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...exceptions import CheckpointError
 from ..base import activation_fields, encode, stored_job
+from ..history_log import HistoryBatch
 from ..payloads import encode_values
 from . import history_log, payload_refs
 from .database import WRITE
@@ -113,6 +114,11 @@ def prepare(
         CheckpointError: On a bad document or activation.
         SerializationError: On a value the store cannot write, naming its path.
     """
+    if not added and job is None and history is None and not compact:
+        # Most steps of a running job: one activation done, nothing new.
+        return Prepared(
+            job_id, None, [(job_id, key) for key in finished], [], None, first
+        )
     rows = None
     kept = None
     if compact:
@@ -127,7 +133,9 @@ def prepare(
                 f"{where}: job {job_id!r}: execution_history must be a list"
             )
         job = {k: v for k, v in job.items() if k != "execution_history"}
-    if history is not None:
+    if isinstance(history, HistoryBatch):  # the runtime's: encoded already
+        rows = history.text
+    elif history is not None:
         what = f"history entries {first}.. of job {job_id!r}"
         rows = encode(list(history), where, what).decode()
     return Prepared(
@@ -193,17 +201,53 @@ def write_batch(
         action = f"record {len(batch)} steps of running jobs"
         with db.transaction(action, WRITE) as conn:
             fenced: set[str] = set()
+            removals: list[Prepared] = []
             for step in batch:
                 if step.job_id not in fenced:
                     fence(conn, step.job_id)
                     fenced.add(step.job_id)
+                if _removes_only(step):
+                    removals.append(step)
+                    continue
+                if removals:
+                    _remove_all(conn, where, removals)
+                    removals = []
                 write(conn, where, step)
+            if removals:
+                _remove_all(conn, where, removals)
     except BaseException as exc:  # noqa: BLE001 - each step is tried alone below
         if len(batch) == 1:
             return [exc]
     else:
         return [None] * len(batch)
     return [_alone(db, where, step, fence) for step in batch]
+
+
+def _removes_only(step: Prepared) -> bool:
+    """Whether writing ``step`` only removes pending rows (most queued steps)."""
+    return (
+        not step.inserted
+        and step.job is None
+        and step.history is None
+        and step.kept is None
+    )
+
+
+def _remove_all(conn: sqlite3.Connection, where: str, steps: list[Prepared]) -> None:
+    """Write consecutive steps that only remove rows, as one statement.
+
+    What writing them one by one does (a statement each cost more than its
+    row): should fewer rows go than were named, a step may have removed none,
+    and then its job must be stored, which is checked once per job.
+
+    Raises:
+        CheckpointError: For a job the store does not hold (the caller's
+            transaction must be rolled back then).
+    """
+    rows = [row for step in steps for row in step.removed]
+    if _remove(conn, rows) < len(rows) or not all(step.removed for step in steps):
+        for job_id in dict.fromkeys(step.job_id for step in steps):
+            _check_job(conn, where, job_id)
 
 
 def _alone(

@@ -271,7 +271,7 @@ class SQLiteCheckpointStore(LeasingDatabase, ClosingStore):
         """
         where = str(self._path)
         step = steps.prepare(
-            where, job_id, finished, added, job, list(history), first, restart, compact
+            where, job_id, finished, added, job, history, first, restart, compact
         )
         with self._db.transaction(f"record a step of job {job_id!r}", WRITE) as conn:
             self._fence(conn, job_id)
