@@ -145,6 +145,8 @@ class FlowRunner(Replayer):
     ) -> JobState:
         """Start a job (checked by the flow) and return its state.
 
+        ``params`` must be a copy the flow made of the caller's: the job keeps it.
+
         When the job cannot start (its checkpoint store fails), it is ended as
         failed, forgotten, and the error raised: no phantom job is left active.
         A ``job_id`` this flow or its store holds returns that job instead (see

@@ -53,6 +53,9 @@ _append = list.append
 _put = dict.__setitem__
 #: The parked activations of every job that has none (never changed in place).
 _NONE_PARKED: list[Activation] = []
+#: The slot data of every job that keeps none (never written: see
+#: LedgerBase._slot_data_locked).
+_NO_SLOT_DATA: dict[Any, dict[str, Any]] = {}
 #: The halt source of a job that failed.
 STOP_ON_ERROR = "stop-on-error"
 
@@ -184,7 +187,8 @@ class LedgerBase:
         # Set on halt: ends retry waits early. Made on first need (most jobs
         # never retry, and an Event costs more than the rest of a small job).
         self._stop_event: threading.Event | None = None
-        self._slot_data: dict[Any, dict[str, Any]] = {}
+        # Shared and empty until a merge keeps data (see _slot_data_locked).
+        self._slot_data: dict[Any, dict[str, Any]] = _NO_SLOT_DATA
         #: Queues a task as a spec on a lane that takes them (see
         #: :class:`~routilux.strategies.base.JobLane`); None: as an Activation.
         self._specs: Callable[[tuple[int, Any, Any, Any]], None] | None = None
@@ -364,11 +368,18 @@ class LedgerBase:
         with self._lock:
             return self._slot_data.pop(slot, None) or {}
 
+    def _slot_data_locked(self) -> dict[Any, dict[str, Any]]:
+        """The job's own slot data, to write to (lock held); made at the first write."""
+        data = self._slot_data
+        if data is _NO_SLOT_DATA:
+            data = self._slot_data = {}
+        return data
+
     def set_slot_data(self, slot: Any, data: dict[str, Any]) -> None:
         """Replace what ``slot`` keeps in this job (``{}``: start afresh)."""
         with self._lock:
             if data:
-                self._slot_data[slot] = data
+                self._slot_data_locked()[slot] = data
             else:
                 self._slot_data.pop(slot, None)
 

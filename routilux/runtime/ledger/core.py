@@ -75,12 +75,15 @@ class JobLedger(Holding, Emitting):
     def start(self, entry_id: str, params: dict[str, Any]) -> None:
         """Activate the entry routine's ``trigger`` slot with ``params``.
 
+        ``params`` is the runtime's own copy of the caller's (``execute`` made
+        it): the history keeps it, and the handler gets a copy of its own.
+
         Raises:
             Exception: Whatever the checkpoint store raised while writing the job's
                 start; the job is then ended as failed (see :meth:`abandon`).
         """
         first = Activation(self, self.routes.entry_route(entry_id), dict(params))
-        self._open(entry_id, "start", dict(params), [first])
+        self._open(entry_id, "start", params, [first])
 
     def replay(
         self,

@@ -296,7 +296,7 @@ class Emitting(Running):
             return incoming, (None if route.mapped else data)
         if not merger.is_user_code:
             with self._lock:
-                kept = self._slot_data.setdefault(route.slot, {})
+                kept = self._slot_data_locked().setdefault(route.slot, {})
                 payload = merger.merge(kept, incoming)[1]
                 if self._held is not None:
                     self._hold_merge_locked(route, incoming, source)
@@ -309,12 +309,12 @@ class Emitting(Running):
     ) -> dict[str, Any]:
         # User merges run outside the lock: read, merge, then store only if nobody
         # stored in between (else merge again with the newer data).
-        slot_data = self._slot_data
         while True:
             with self._lock:
-                before = slot_data.get(route.slot)
+                before = self._slot_data.get(route.slot)
             kept, payload = route.merger.merge(before or {}, incoming)
             with self._lock:
+                slot_data = self._slot_data_locked()
                 if slot_data.get(route.slot) is before:
                     slot_data[route.slot] = kept
                     if self._held is not None:

@@ -97,7 +97,7 @@ class Holding(LedgerBase):
             by = _running()
             self._spend_merges_locked(slot, by)
             if data:
-                self._slot_data[slot] = data
+                self._slot_data_locked()[slot] = data
                 held = self._held
                 if held is not None and by is not None and by.state is RUNNING:
                     route = by.route if by.route.slot is slot else None
@@ -196,11 +196,12 @@ class Holding(LedgerBase):
                 elif route.merger.replaces:
                     drop.append(key)
                 elif marker.get("set"):  # a handler set the data: merges follow
-                    self._slot_data[route.slot] = dict(params)
+                    self._slot_data_locked()[route.slot] = dict(params)
                     held.merges[route.slot] = [Held(key, item, None)]
                 else:
                     kept = self._slot_data.get(route.slot) or {}
-                    self._slot_data[route.slot] = route.merger.merge(kept, params)[0]
+                    merged_data = route.merger.merge(kept, params)[0]
+                    self._slot_data_locked()[route.slot] = merged_data
                     merged = held.merges.setdefault(route.slot, [])
                     merged.append(Held(key, item, None))
             except Exception as exc:
