@@ -62,7 +62,7 @@ class Outcome:
         timed_out: True when the activation ran past its routine's timeout.
     """
 
-    __slots__ = ("attempts", "emitted", "error", "timed_out", "value")
+    __slots__ = ("_emitted", "attempts", "error", "timed_out", "value")
 
     def __init__(
         self,
@@ -75,8 +75,22 @@ class Outcome:
         self.value = value
         self.error = error
         self.attempts = attempts
-        self.emitted = emitted if emitted is not None else []
+        # None until read or set: most outcomes nobody reads (no hooks), and
+        # an empty list each would be made and dropped per activation.
+        self._emitted = emitted
         self.timed_out = timed_out
+
+    @property
+    def emitted(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(event_name, payload)`` of every emit kept for this outcome (see above)."""
+        emitted = self._emitted
+        if emitted is None:
+            emitted = self._emitted = []
+        return emitted
+
+    @emitted.setter
+    def emitted(self, emitted: list[tuple[str, dict[str, Any]]]) -> None:
+        self._emitted = emitted
 
     @property
     def ok(self) -> bool:
@@ -88,7 +102,8 @@ class Outcome:
             what = f"error={type(self.error).__name__}"
         else:
             what = f"value={self.value!r:.60}"
-        return f"Outcome({what}, attempts={self.attempts}, emits={len(self.emitted)})"
+        emits = len(self._emitted or ())
+        return f"Outcome({what}, attempts={self.attempts}, emits={emits})"
 
 
 class FlowHooks:

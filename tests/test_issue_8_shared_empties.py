@@ -75,3 +75,15 @@ def test_issue_8_the_start_record_is_not_the_callers_dict() -> None:
     start = job.execution_history[0]
     assert start.event_name == "start"
     assert start.data == {"data": {"n": 1}}
+
+
+def test_issue_8_an_outcome_makes_its_emitted_list_when_read() -> None:
+    from routilux.hooks import Outcome
+
+    first, second = Outcome(1), Outcome(2)
+    assert first.emitted == [] and first.emitted is first.emitted
+    first.emitted.append(("output", {"value": 1}))
+    assert second.emitted == []  # each outcome's own list
+    assert "emits=1" in repr(first) and "emits=0" in repr(second)
+    given = [("output", {"value": 3})]
+    assert Outcome(3, emitted=given).emitted is given
