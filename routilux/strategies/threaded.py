@@ -3,7 +3,9 @@
 Ready tasks wait in one FIFO per job (a task's ``fair_key``), and workers take them
 round-robin over the jobs that have some: one task of the first job, one of the
 next, and so on. A job that queues 10,000 activations at once, or a long chain,
-therefore does not hold up the jobs started after it.
+therefore does not hold up the jobs started after it. A job's only ready task
+waits without a FIFO (a backlog of small jobs then holds one object fewer per
+job); its second one makes it one.
 
 Before a task is ready it passes two gates, in this order:
 
@@ -72,11 +74,13 @@ class ThreadedStrategy:
         # Guards everything below: the FIFOs, the rotation, the gates, the counters.
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        # fair key (job) -> its ready tasks; _turns lists the keys that have some,
-        # in the order they take their next turn. The FIFO of the job that ran
-        # dry last stays in _ready, empty (_spare), for that job's next task: a
-        # chain of activations then costs no FIFO made and dropped per hop.
-        self._ready: dict[Hashable, deque[Task]] = {}
+        # fair key (job) -> its ready tasks: the task itself while it is the
+        # job's only one (most jobs in a backlog: no FIFO made per job), else
+        # the job's FIFO. _turns lists the keys that have some, in the order
+        # they take their next turn. The FIFO of the job that ran dry last stays
+        # in _ready, empty (_spare), for that job's next task: a chain of
+        # activations then costs no FIFO made and dropped per hop.
+        self._ready: dict[Hashable, Task | deque[Task]] = {}
         self._turns: deque[Hashable] = deque()
         self._spare: Hashable | None = None
         self._dropping = False
@@ -139,8 +143,10 @@ class ThreadedStrategy:
                 key = task.fair_key
                 queue = self._ready.get(key)
                 if queue is None:
-                    self._ready[key] = deque((task,))
+                    self._ready[key] = task  # the job's only ready task
                     self._turns.append(key)
+                elif not isinstance(queue, deque):
+                    self._ready[key] = deque((queue, task))  # a FIFO from now on
                 else:
                     if not queue:  # the spare: its job is back in the rotation
                         self._spare = None
@@ -186,8 +192,10 @@ class ThreadedStrategy:
         key = task.fair_key
         queue = self._ready.get(key)
         if queue is None:
-            self._ready[key] = deque((task,))
+            self._ready[key] = task  # the job's only ready task
             self._turns.append(key)
+        elif not isinstance(queue, deque):
+            self._ready[key] = deque((queue, task))
         else:
             if not queue:  # the spare
                 self._spare = None
@@ -199,11 +207,15 @@ class ThreadedStrategy:
 
         The job at the head of the rotation gives one task and goes to the back
         if it has more; a job left with none leaves the rotation, and its FIFO
-        becomes the spare.
+        becomes the spare (a job that had one task only had no FIFO).
         """
         turns = self._turns
         key = turns[0]
         queue = self._ready[key]
+        if not isinstance(queue, deque):
+            del self._ready[key]
+            turns.popleft()
+            return queue
         task = queue.popleft()
         if not queue:
             turns.popleft()
@@ -280,17 +292,15 @@ class ThreadedStrategy:
                     else:
                         self._awaiting += 1
                         spawn = 0
-                    if turns:  # _take_locked, inlined: the hot path
+                    if turns:  # _take_locked, inlined for a job's only task
                         key = turns[0]
                         queue = ready[key]
-                        task = queue.popleft()
-                        if not queue:
+                        if not isinstance(queue, deque):
+                            task = queue
+                            del ready[key]
                             turns.popleft()
-                            if self._spare is not None:
-                                del ready[self._spare]
-                            self._spare = key
-                        elif len(turns) > 1:
-                            turns.rotate(-1)
+                        else:
+                            task = self._take_locked()
                         self._busy += 1
                         dropping = self._dropping
                     else:
