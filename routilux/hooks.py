@@ -54,11 +54,6 @@ class Outcome:
         value: What the handler returned (None when it failed).
         error: The exception it ended with, or None.
         attempts: How many times the handler was called (retries included).
-        emitted: ``(event_name, payload)`` for every emit the handler made, in
-            order, when the flow has hooks (the runtime skips the list when no
-            one can read it). In-process handlers stream their emits (downstream
-            work starts before the handler returns); the list is kept for hooks
-            and for strategies that run handlers elsewhere.
         timed_out: True when the activation ran past its routine's timeout.
     """
 
@@ -82,7 +77,13 @@ class Outcome:
 
     @property
     def emitted(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(event_name, payload)`` of every emit kept for this outcome (see above)."""
+        """``(event_name, payload)`` for every emit the handler made, in order.
+
+        Kept when the flow has hooks (the runtime skips the list when no one
+        can read it). In-process handlers stream their emits (downstream work
+        starts before the handler returns); the list is kept for hooks and for
+        strategies that run handlers elsewhere. Made when first read.
+        """
         emitted = self._emitted
         if emitted is None:
             emitted = self._emitted = []
