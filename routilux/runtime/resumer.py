@@ -102,10 +102,12 @@ class Resumer:
                 )
             job = run_of_id.job_state
         job_state = job
-        held: JobLedger | None = self._paused.pop(job_state.job_id, None)
-        if held is not None:
-            run, activations = held, held.take_parked()
-        elif (active := self._jobs.get(job_state.job_id)) is not None:
+        # The active runs first, then the paused ones: a settling pause files
+        # its run as paused before it leaves the active runs (see
+        # FlowRunner._job_stopped), so a run looked for in this order is found
+        # in one or the other; and one still active is restarted only once it
+        # has left them (its discard would forget the restarted run).
+        if (active := self._jobs.get(job_state.job_id)) is not None:
             try:
                 unpaused = active.unpause()
             except JobStateError as exc:
@@ -114,6 +116,9 @@ class Resumer:
                 return active.job_state
             job_state.wait()  # settling right now: the run is filed as paused first
             return self.resume(job_state, name, workers, allow_changes)
+        held: JobLedger | None = self._paused.pop(job_state.job_id, None)
+        if held is not None:
+            run, activations = held, held.take_parked()
         elif (stored := self._stored(job_state.job_id)) or (
             job_state.status is JobStatus.PAUSED
         ):

@@ -236,11 +236,13 @@ class FlowRunner(Replayer):
             start(*args)
         except BaseException as exc:
             state = run.job_state
+            if state.status is JobStatus.PAUSED:
+                # A failed resume: still paused. Filed before it leaves the
+                # active runs, as _job_stopped does (see Resumer.resume).
+                self._paused[state.job_id] = run
             self._jobs.discard(run)
             if run.checkpoint is not None:
                 run.checkpoint.release()  # a claimed lease must not beat on
-            if state.status is JobStatus.PAUSED:
-                self._paused[state.job_id] = run  # a failed resume: still paused
             if isinstance(exc, (RoutiluxError, AlreadyStored)) or not isinstance(
                 exc, Exception
             ):
@@ -333,7 +335,7 @@ class FlowRunner(Replayer):
         paused = run.job_state.status is JobStatus.PAUSED
         if run.checkpoint is not None and not paused:
             self._named.forget(job_id)  # the store keeps it
-        if paused:
+        if paused:  # filed first: see Resumer.resume
             self._paused[job_id] = run
         else:
             self._paused.pop(job_id, None)
