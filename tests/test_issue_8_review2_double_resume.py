@@ -14,56 +14,19 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, JobStatus, Routine
+from routilux import Flow, JobStatus
+
+from .resume_routines import WAIT, Held, Last, wire
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT = 20.0
-
-
-class _Start(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.fire)
-        self.define_event("out", ["value"])
-
-    def fire(self, value: int = 0) -> None:
-        self.emit("out", value=value)
-
-
-class _Held(Routine):
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
-        super().__init__()
-        self.entered, self.gate = entered, gate
-        self.define_slot("inp", handler=self.take)
-        self.define_event("out", ["value"])
-
-    def take(self, value: int) -> None:
-        self.entered.set()
-        assert self.gate.wait(WAIT)
-        self.emit("out", value=value)
-
-
-class _Last(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.runs: list[int] = []
-        self.define_slot("inp", handler=self.take)
-
-    def take(self, value: int) -> None:
-        self.runs.append(value)
 
 
 @pytest.mark.xfail(strict=True, reason="open: a second resume rebuilds the job")
 def test_issue_8_review2_two_resumes_at_once_run_the_held_task_once() -> None:
     entered, gate = threading.Event(), threading.Event()
-    last = _Last()
+    last = Last()
     flow = Flow(execution_strategy="concurrent", max_workers=2)
-    flow.add_routine(_Start(), "start")
-    flow.add_routine(_Held(entered, gate), "held")
-    flow.add_routine(last, "last")
-    flow.connect("start", "out", "held", "inp")
-    flow.connect("held", "out", "last", "inp")
+    wire(flow, Held(entered, gate), last)
     with flow:
         job = flow.execute("start", {"value": 7})
         assert entered.wait(WAIT)

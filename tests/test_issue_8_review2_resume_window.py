@@ -25,50 +25,12 @@ from typing import Any
 
 import pytest
 
-from routilux import Flow, JobStatus, Routine
+from routilux import Flow, JobStatus
+
+from .resume_routines import WAIT, Held, Last, wire
 
 pytestmark = pytest.mark.timeout(60)
-
-WAIT = 20.0
 REPEATS = 10
-
-
-class _Start(Routine):
-    def __init__(self) -> None:
-        super().__init__()
-        self.define_slot("trigger", handler=self.fire)
-        self.define_event("out", ["value"])
-
-    def fire(self, value: int = 0) -> None:
-        self.emit("out", value=value)
-
-
-class _Held(Routine):
-    """Waits for ``gate``, then emits: the pause settles with one task held."""
-
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
-        super().__init__()
-        self.entered, self.gate = entered, gate
-        self.define_slot("inp", handler=self.take)
-        self.define_event("out", ["value"])
-
-    def take(self, value: int) -> None:
-        self.entered.set()
-        assert self.gate.wait(WAIT)
-        self.emit("out", value=value)
-
-
-class _Last(Routine):
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
-        super().__init__()
-        self.entered, self.gate = entered, gate
-        self.runs: list[int] = []
-        self.define_slot("inp", handler=self.take)
-
-    def take(self, value: int) -> None:
-        self.runs.append(value)  # list.append: atomic
-        self.entered.set()
-        assert self.gate.wait(WAIT)
 
 
 class _Filing(dict[str, Any]):
@@ -84,27 +46,23 @@ class _Filing(dict[str, Any]):
 
 def _paused_job(
     flow: Flow,
-) -> tuple[Any, _Last, threading.Event, threading.Event]:
-    """Run a job to a pause that holds one task for ``_Last``; keep it settling.
+) -> tuple[Any, Last, threading.Event, threading.Event]:
+    """Run a job to a pause that holds one task for ``Last``; keep it settling.
 
     Returns the job, the last routine, the gate that lets the held routine go
     on (the pause settles when it returns) and the last routine's gate.
     """
     held_in, held_gate = threading.Event(), threading.Event()
     last_in, last_gate = threading.Event(), threading.Event()
-    last = _Last(last_in, last_gate)
-    flow.add_routine(_Start(), "start")
-    flow.add_routine(_Held(held_in, held_gate), "held")
-    flow.add_routine(last, "last")
-    flow.connect("start", "out", "held", "inp")
-    flow.connect("held", "out", "last", "inp")
+    last = Last(last_in, last_gate)
+    wire(flow, Held(held_in, held_gate), last)
     job = flow.execute("start", {"value": 7})
     assert held_in.wait(WAIT)
     assert flow.pause(job, "review")
     return job, last, held_gate, last_gate
 
 
-def _finish(flow: Flow, job: Any, last: _Last, last_gate: threading.Event) -> None:
+def _finish(flow: Flow, job: Any, last: Last, last_gate: threading.Event) -> None:
     """The resumed job runs its held task once, counted active, and completes."""
     assert last.entered.wait(WAIT)
     assert flow.get_stats().active_jobs == 1  # it runs, and the flow knows
